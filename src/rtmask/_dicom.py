@@ -1,0 +1,77 @@
+"""Reading DICOM files with pydicom, turning every failure into one clear DicomReadError."""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from collections.abc import Sequence
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from rtmask._errors import DicomReadError
+
+__all__ = ["RTDOSE_SOP_CLASS", "RTPLAN_SOP_CLASS", "RTSTRUCT_SOP_CLASS", "read_dataset"]
+
+RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+RTPLAN_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.5"
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+_READ_FAILURES = (
+    InvalidDicomError, EOFError, OSError, ValueError, struct.error, TypeError, KeyError,
+    AttributeError, IndexError, NotImplementedError, OverflowError,
+)
+
+
+def read_dataset(
+    path: str | os.PathLike[str],
+    *,
+    headers_only: bool = False,
+    specific_tags: Sequence[str] | None = None,
+) -> Dataset:
+    """Read one DICOM file, with or without preamble.
+
+    Parameters
+    ----------
+    path
+        The file.
+    headers_only
+        Stop before the pixel data (for discovery and geometry).
+    specific_tags
+        Read only these elements (keywords or tags); much faster for discovery.
+
+    Raises
+    ------
+    DicomReadError
+        With the file name and what to do, for a missing, unreadable, truncated or
+        non-DICOM file.
+    """
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            # pydicom warns about many harmless deviations; rtmask reports what matters.
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(
+                name,
+                stop_before_pixels=headers_only,
+                specific_tags=list(specific_tags) if specific_tags else None,
+                force=True,
+            )
+            # force=True accepts anything; a real DICOM file has a SOP class or modality.
+            if "SOPClassUID" not in dataset and "Modality" not in dataset \
+                    and "MediaStorageSOPClassUID" not in dataset.file_meta:
+                raise InvalidDicomError("no SOP Class UID or Modality")
+    except FileNotFoundError as error:
+        raise DicomReadError(f"{name}: file not found; check the path") from error
+    except IsADirectoryError as error:
+        raise DicomReadError(f"{name}: is a folder, expected a DICOM file") from error
+    except _READ_FAILURES as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DicomReadError(
+            f"{name}: not a readable DICOM file ({detail}); check that the file is complete "
+            "and is DICOM, or remove it from the input"
+        ) from error
+    return dataset

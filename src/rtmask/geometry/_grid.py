@@ -1,0 +1,488 @@
+"""ImageGrid: where the voxels of a (slice, row, column) array sit in patient space.
+
+Conventions
+-----------
+- Arrays are indexed ``[slice, row, column]`` (C order); slices increase along the plane
+  normal ``row_direction x column_direction``.
+- ``row_direction`` is the DICOM row cosine: the patient direction in which the *column*
+  index grows (along a row). ``column_direction`` is the DICOM column cosine: the direction
+  in which the *row* index grows.
+- ``affine`` maps an array index ``(slice, row, column, 1)`` to patient LPS millimetres
+  ``(x, y, z, 1)``. Points are ``(N, 3)`` arrays with coordinates last.
+- Slices may be non-uniformly spaced: ``slice_positions_mm`` holds each slice's signed
+  distance along the normal, and the affine then uses the mean spacing (``is_uniform`` is
+  False). Index <-> patient conversions always honour the true slice positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rtmask._errors import GeometryError
+
+__all__ = ["ImageGrid", "slice_order"]
+
+FloatArray = NDArray[np.float64]
+
+#: Relative tolerance (fraction of the mean spacing) below which slice gaps count as equal.
+UNIFORM_SPACING_RTOL = 1e-3
+#: Absolute tolerance in mm below which slice gaps count as equal.
+UNIFORM_SPACING_ATOL_MM = 1e-3
+
+
+def _readonly(array: ArrayLike) -> FloatArray:
+    result = np.array(array, dtype=np.float64, copy=True)
+    result.flags.writeable = False
+    return result
+
+
+def _unit_directions(orientation: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Split a DICOM ImageOrientationPatient (6,) into row, column and normal unit vectors."""
+    values = np.asarray(orientation, dtype=np.float64).reshape(-1)
+    if values.shape != (6,) or not np.all(np.isfinite(values)):
+        raise GeometryError(f"image orientation must be 6 finite numbers, got {values.tolist()}")
+    row, column = values[:3], values[3:]
+    row_norm, column_norm = np.linalg.norm(row), np.linalg.norm(column)
+    if row_norm < 1e-6 or column_norm < 1e-6:
+        raise GeometryError(f"image orientation has a zero direction: {values.tolist()}")
+    row, column = row / row_norm, column / column_norm
+    if abs(float(row @ column)) > 1e-3:
+        raise GeometryError(
+            f"image orientation is not orthogonal (row . column = {float(row @ column):.4f})"
+        )
+    normal = np.cross(row, column)
+    normal /= np.linalg.norm(normal)
+    return row, column, normal
+
+
+def slice_order(positions_mm: ArrayLike, orientation: ArrayLike) -> NDArray[np.intp]:
+    """Return the indices that sort image slices along their plane normal.
+
+    Parameters
+    ----------
+    positions_mm
+        ``(N, 3)`` ImagePositionPatient of each slice, LPS mm.
+    orientation
+        ``(6,)`` ImageOrientationPatient shared by the slices.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` indices; ``positions_mm[order]`` increases along ``row x column``.
+    """
+    _, _, normal = _unit_directions(orientation)
+    distances = np.asarray(positions_mm, dtype=np.float64).reshape(-1, 3) @ normal
+    return np.argsort(distances, kind="stable")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ImageGrid:
+    """The geometry of a 3D image: shape, index -> patient affine, frame of reference.
+
+    Parameters
+    ----------
+    shape
+        ``(slices, rows, columns)``.
+    affine
+        ``(4, 4)`` matrix mapping ``(slice, row, column, 1)`` to LPS mm.
+    frame_of_reference_uid
+        DICOM FrameOfReferenceUID the coordinates refer to, if known.
+    slice_positions_mm
+        ``(slices,)`` signed distance of each slice plane along the unit normal, strictly
+        increasing. Defaults to the positions implied by the affine (uniform spacing).
+    """
+
+    shape: tuple[int, int, int]
+    affine: FloatArray
+    frame_of_reference_uid: str | None = None
+    slice_positions_mm: FloatArray = field(default_factory=lambda: np.empty(0))
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(n) for n in self.shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise GeometryError(f"grid shape must be 3 positive integers, got {self.shape}")
+        affine = np.asarray(self.affine, dtype=np.float64)
+        if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+            raise GeometryError("grid affine must be a finite 4x4 matrix")
+        if not np.allclose(affine[3], [0, 0, 0, 1]):
+            raise GeometryError(f"grid affine's last row must be [0, 0, 0, 1], got {affine[3]}")
+        if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+            raise GeometryError("grid affine is singular (a zero or repeated axis)")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "affine", _readonly(affine))
+        normal = np.cross(affine[:3, 2], affine[:3, 1])
+        normal /= np.linalg.norm(normal)
+        if len(self.slice_positions_mm) == 0:
+            start = float(affine[:3, 3] @ normal)
+            step = float(affine[:3, 0] @ normal)
+            positions = start + step * np.arange(shape[0], dtype=np.float64)
+        else:
+            positions = np.asarray(self.slice_positions_mm, dtype=np.float64).reshape(-1)
+            if positions.shape != (shape[0],):
+                raise GeometryError(
+                    f"{positions.size} slice positions given for {shape[0]} slices"
+                )
+        if shape[0] > 1 and not np.all(np.diff(positions) > 0):
+            raise GeometryError(
+                "slice positions must increase strictly along the normal "
+                "(duplicate slices, or slices given in the wrong order)"
+            )
+        object.__setattr__(self, "slice_positions_mm", _readonly(positions))
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_slices(
+        cls,
+        *,
+        positions_mm: ArrayLike,
+        orientation: ArrayLike,
+        pixel_spacing_mm: Sequence[float],
+        rows: int,
+        columns: int,
+        frame_of_reference_uid: str | None = None,
+    ) -> ImageGrid:
+        """Build the grid of an image series from its per-slice header values.
+
+        Parameters
+        ----------
+        positions_mm
+            ``(N, 3)`` ImagePositionPatient of every slice, in any order.
+        orientation
+            ``(6,)`` ImageOrientationPatient (row cosine, then column cosine).
+        pixel_spacing_mm
+            DICOM PixelSpacing ``(between rows, between columns)`` in mm.
+        rows, columns
+            Rows and Columns of every slice.
+        frame_of_reference_uid
+            FrameOfReferenceUID of the series.
+
+        Raises
+        ------
+        GeometryError
+            When slices are duplicated, or not stacked along the normal (gantry tilt with
+            non-uniform spacing).
+        """
+        row_dir, column_dir, normal = _unit_directions(orientation)
+        positions = np.asarray(positions_mm, dtype=np.float64).reshape(-1, 3)
+        if positions.shape[0] == 0 or not np.all(np.isfinite(positions)):
+            raise GeometryError("image positions must be finite and at least one")
+        spacing = np.asarray(pixel_spacing_mm, dtype=np.float64).reshape(-1)
+        if spacing.shape != (2,) or not np.all(spacing > 0):
+            raise GeometryError(f"pixel spacing must be 2 positive numbers, got {spacing}")
+        positions = positions[slice_order(positions, orientation)]
+        distances = positions @ normal
+        if positions.shape[0] > 1 and np.any(np.diff(distances) < 1e-4):
+            raise GeometryError(
+                "two slices share the same plane position (duplicate images in the series?)"
+            )
+        n_slices = positions.shape[0]
+        if n_slices > 1:
+            step = (positions[-1] - positions[0]) / (n_slices - 1)
+        else:
+            # A single slice: give it a nominal thickness of one in-plane pixel.
+            step = normal * float(spacing.min())
+        affine = np.eye(4)
+        affine[:3, 0] = step
+        affine[:3, 1] = column_dir * spacing[0]
+        affine[:3, 2] = row_dir * spacing[1]
+        affine[:3, 3] = positions[0]
+        if n_slices > 2:
+            expected = positions[0] + np.outer(np.arange(n_slices), step)
+            in_plane_error = (positions - expected) - np.outer((positions - expected) @ normal,
+                                                               normal)
+            if np.abs(in_plane_error).max() > 0.01 * float(spacing.min()) + 1e-3:
+                raise GeometryError(
+                    "slices are not stacked on a straight line (gantry tilt with uneven "
+                    "spacing is not supported)"
+                )
+        return cls(
+            shape=(n_slices, int(rows), int(columns)),
+            affine=affine,
+            frame_of_reference_uid=frame_of_reference_uid,
+            slice_positions_mm=distances,
+        )
+
+    @classmethod
+    def from_explicit(
+        cls,
+        *,
+        origin_mm: Sequence[float],
+        spacing_mm: Sequence[float],
+        shape: Sequence[int],
+        orientation: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        frame_of_reference_uid: str | None = None,
+    ) -> ImageGrid:
+        """Build a uniform grid from numbers.
+
+        Parameters
+        ----------
+        origin_mm
+            LPS position of the centre of voxel ``[0, 0, 0]``.
+        spacing_mm
+            ``(slice, row, column)`` spacing in mm.
+        shape
+            ``(slices, rows, columns)``.
+        orientation
+            DICOM-style ``(6,)`` row cosine then column cosine; slices follow their cross
+            product. Default: axial, head first supine.
+        frame_of_reference_uid
+            Frame of reference the grid lives in.
+        """
+        row_dir, column_dir, normal = _unit_directions(orientation)
+        spacing = np.asarray(spacing_mm, dtype=np.float64).reshape(-1)
+        if spacing.shape != (3,) or not np.all(spacing > 0):
+            raise GeometryError(f"spacing must be 3 positive numbers, got {spacing.tolist()}")
+        affine = np.eye(4)
+        affine[:3, 0] = normal * spacing[0]
+        affine[:3, 1] = column_dir * spacing[1]
+        affine[:3, 2] = row_dir * spacing[2]
+        affine[:3, 3] = np.asarray(origin_mm, dtype=np.float64).reshape(3)
+        shape_tuple = tuple(int(n) for n in shape)
+        if len(shape_tuple) != 3:
+            raise GeometryError(f"grid shape must be 3 integers, got {tuple(shape)}")
+        return cls(
+            shape=(shape_tuple[0], shape_tuple[1], shape_tuple[2]),
+            affine=affine,
+            frame_of_reference_uid=frame_of_reference_uid,
+        )
+
+    @classmethod
+    def covering(
+        cls,
+        points_mm: ArrayLike,
+        *,
+        spacing_mm: Sequence[float],
+        orientation: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        margin_mm: float = 0.0,
+        frame_of_reference_uid: str | None = None,
+    ) -> ImageGrid:
+        """Build the smallest uniform grid whose voxels cover ``points_mm`` (plus a margin).
+
+        Parameters
+        ----------
+        points_mm
+            ``(N, 3)`` LPS points, e.g. every contour vertex of a structure set.
+        spacing_mm
+            ``(slice, row, column)`` spacing in mm.
+        orientation
+            Row and column cosines of the grid (default axial).
+        margin_mm
+            Extra distance added on every side.
+        frame_of_reference_uid
+            Frame of reference of the points.
+        """
+        row_dir, column_dir, normal = _unit_directions(orientation)
+        points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        if points.shape[0] == 0:
+            raise GeometryError("cannot build a grid covering no points")
+        spacing = np.asarray(spacing_mm, dtype=np.float64).reshape(3)
+        axes = np.stack([normal, column_dir, row_dir])  # (3 axes, xyz)
+        coordinates = points @ axes.T  # (N, [slice, row, column]) in mm
+        low = coordinates.min(axis=0) - margin_mm
+        high = coordinates.max(axis=0) + margin_mm
+        shape = np.maximum(np.ceil((high - low) / spacing - 1e-9).astype(int) + 1, 1)
+        centre = (low + high) / 2
+        first = centre - (shape - 1) * spacing / 2
+        return cls.from_explicit(
+            origin_mm=first @ axes,
+            spacing_mm=spacing.tolist(),
+            shape=shape.tolist(),
+            orientation=orientation,
+            frame_of_reference_uid=frame_of_reference_uid,
+        )
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def row_direction(self) -> FloatArray:
+        """Unit LPS vector along which the column index grows (DICOM row cosine), ``(3,)``."""
+        vector = self.affine[:3, 2]
+        return np.asarray(vector / np.linalg.norm(vector))
+
+    @property
+    def column_direction(self) -> FloatArray:
+        """Unit LPS vector along which the row index grows (DICOM column cosine), ``(3,)``."""
+        vector = self.affine[:3, 1]
+        return np.asarray(vector / np.linalg.norm(vector))
+
+    @property
+    def normal(self) -> FloatArray:
+        """Unit plane normal ``row_direction x column_direction``, ``(3,)``."""
+        normal = np.cross(self.row_direction, self.column_direction)
+        return np.asarray(normal / np.linalg.norm(normal))
+
+    @property
+    def orientation(self) -> tuple[float, ...]:
+        """DICOM ImageOrientationPatient of the planes (6 floats)."""
+        return tuple(float(v) for v in (*self.row_direction, *self.column_direction))
+
+    @property
+    def origin_mm(self) -> FloatArray:
+        """LPS centre of voxel ``[0, 0, 0]``, ``(3,)``."""
+        return np.asarray(self.affine[:3, 3].copy())
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """``(slice, row, column)`` spacing in mm; the slice value is the mean spacing."""
+        slice_spacing = float(np.mean(np.diff(self.slice_positions_mm))) if self.shape[0] > 1 \
+            else float(np.linalg.norm(self.affine[:3, 0]))
+        return (
+            slice_spacing,
+            float(np.linalg.norm(self.affine[:3, 1])),
+            float(np.linalg.norm(self.affine[:3, 2])),
+        )
+
+    @property
+    def slice_gaps_mm(self) -> FloatArray:
+        """Distances between consecutive slices along the normal, ``(slices - 1,)``."""
+        return np.asarray(np.diff(self.slice_positions_mm))
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when every slice gap equals the mean gap (within 0.1 % or 0.001 mm)."""
+        gaps = self.slice_gaps_mm
+        if gaps.size < 2:
+            return True
+        mean = float(gaps.mean())
+        tolerance = max(UNIFORM_SPACING_ATOL_MM, UNIFORM_SPACING_RTOL * mean)
+        return bool(np.abs(gaps - mean).max() <= tolerance)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in mm3 (mean slice spacing for non-uniform grids)."""
+        return float(abs(np.linalg.det(self.affine[:3, :3]))) if self.is_uniform else float(
+            np.prod(self.spacing_mm)
+        )
+
+    @property
+    def n_voxels(self) -> int:
+        """Number of voxels."""
+        return int(np.prod(self.shape))
+
+    def irregularities(self) -> list[str]:
+        """Describe non-uniform spacing and likely missing slices, one sentence each."""
+        gaps = self.slice_gaps_mm
+        if self.is_uniform or gaps.size == 0:
+            return []
+        median = float(np.median(gaps))
+        messages = []
+        missing = np.flatnonzero(gaps > 1.5 * median)
+        for index in missing[:5]:
+            count = round(gaps[index] / median) - 1
+            messages.append(
+                f"gap of {gaps[index]:.3g} mm between slices {index} and {index + 1} "
+                f"(about {count} missing slice(s) at {median:.3g} mm spacing)"
+            )
+        if missing.size > 5:
+            messages.append(f"... and {missing.size - 5} more gaps")
+        if missing.size == 0:
+            messages.append(
+                f"slice spacing varies from {gaps.min():.4g} to {gaps.max():.4g} mm"
+            )
+        return messages
+
+    # ----------------------------------------------------------------- conversions
+    def index_to_patient(self, indices: ArrayLike) -> FloatArray:
+        """Map ``(N, 3)`` continuous ``(slice, row, column)`` indices to LPS mm ``(N, 3)``."""
+        index = np.asarray(indices, dtype=np.float64).reshape(-1, 3)
+        points = index @ self.affine[:3, :3].T + self.affine[:3, 3]
+        if not self.is_uniform:
+            # Move each point along the normal from the affine's mean position to the true one.
+            true_position = self._interp_positions(index[:, 0])
+            mean_position = self.slice_positions_mm[0] + index[:, 0] * self.spacing_mm[0]
+            points += np.outer(true_position - mean_position, self.normal)
+        return np.asarray(points)
+
+    def patient_to_index(self, points_mm: ArrayLike) -> FloatArray:
+        """Map ``(N, 3)`` LPS mm points to continuous ``(slice, row, column)`` indices."""
+        points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        inverse = np.linalg.inv(self.affine)
+        index = points @ inverse[:3, :3].T + inverse[:3, 3]
+        if not self.is_uniform:
+            distances = points @ self.normal
+            index[:, 0] = self._slice_index_of(distances)
+        return np.asarray(index)
+
+    def slice_index_of(self, distances_mm: ArrayLike) -> FloatArray:
+        """Continuous slice index of plane positions (signed mm along the normal)."""
+        return self._slice_index_of(np.asarray(distances_mm, dtype=np.float64))
+
+    def _slice_index_of(self, distances: FloatArray) -> FloatArray:
+        positions = self.slice_positions_mm
+        if positions.size == 1:
+            return np.asarray((distances - positions[0]) / self.spacing_mm[0])
+        index = np.interp(distances, positions, np.arange(positions.size, dtype=np.float64))
+        # Extrapolate linearly with the end gaps, so outside points stay outside.
+        below, above = distances < positions[0], distances > positions[-1]
+        index[below] = (distances[below] - positions[0]) / (positions[1] - positions[0])
+        index[above] = positions.size - 1 + (distances[above] - positions[-1]) / (
+            positions[-1] - positions[-2]
+        )
+        return np.asarray(index)
+
+    def _interp_positions(self, slice_index: FloatArray) -> FloatArray:
+        positions = self.slice_positions_mm
+        if positions.size == 1:
+            return np.asarray(positions[0] + slice_index * self.spacing_mm[0])
+        k = np.arange(positions.size, dtype=np.float64)
+        result = np.interp(slice_index, k, positions)
+        below, above = slice_index < 0, slice_index > positions.size - 1
+        result[below] = positions[0] + slice_index[below] * (positions[1] - positions[0])
+        result[above] = positions[-1] + (slice_index[above] - k[-1]) * (
+            positions[-1] - positions[-2]
+        )
+        return np.asarray(result)
+
+    def slice_origins_mm(self) -> FloatArray:
+        """LPS position of voxel ``[k, 0, 0]`` of every slice, ``(slices, 3)``."""
+        k = np.arange(self.shape[0], dtype=np.float64)
+        return self.index_to_patient(np.column_stack([k, np.zeros_like(k), np.zeros_like(k)]))
+
+    def ijk_affine_lps(self) -> FloatArray:
+        """4x4 LPS affine for ``(column, row, slice)`` indices (ITK / NRRD order)."""
+        affine = np.eye(4)
+        affine[:3, 0] = self.affine[:3, 2]
+        affine[:3, 1] = self.affine[:3, 1]
+        affine[:3, 2] = self.affine[:3, 0]
+        affine[:3, 3] = self.affine[:3, 3]
+        return affine
+
+    def nifti_affine(self) -> FloatArray:
+        """4x4 RAS affine for ``(column, row, slice)`` indices, as SimpleITK writes NIfTI."""
+        return np.diag([-1.0, -1.0, 1.0, 1.0]) @ self.ijk_affine_lps()
+
+    # ----------------------------------------------------------------- derived grids
+    def with_uniform_slices(self, spacing_mm: float | None = None) -> ImageGrid:
+        """Return a uniform grid spanning the same slices (default: the median gap)."""
+        gaps = self.slice_gaps_mm
+        step = float(spacing_mm) if spacing_mm else float(np.median(gaps)) if gaps.size else 1.0
+        if step <= 0:
+            raise GeometryError(f"slice spacing must be positive, got {step}")
+        extent = float(self.slice_positions_mm[-1] - self.slice_positions_mm[0])
+        n_slices = int(np.floor(extent / step + 1e-6)) + 1
+        affine = np.array(self.affine, copy=True)
+        affine[:3, 0] = self.normal * step
+        affine[:3, 3] = self.index_to_patient([[0.0, 0.0, 0.0]])[0]
+        return ImageGrid(
+            shape=(n_slices, self.shape[1], self.shape[2]),
+            affine=affine,
+            frame_of_reference_uid=self.frame_of_reference_uid,
+        )
+
+    def equals(self, other: object, *, atol: float = 1e-4) -> bool:
+        """True when ``other`` is a grid with the same shape, affine and slice positions."""
+        if not isinstance(other, ImageGrid) or self.shape != other.shape:
+            return False
+        return bool(
+            np.allclose(self.affine, other.affine, atol=atol)
+            and np.allclose(self.slice_positions_mm, other.slice_positions_mm, atol=atol)
+            and self.frame_of_reference_uid == other.frame_of_reference_uid
+        )
+
+    def __repr__(self) -> str:
+        spacing = ", ".join(f"{s:.4g}" for s in self.spacing_mm)
+        uniform = "" if self.is_uniform else ", non-uniform slices"
+        return f"ImageGrid(shape={self.shape}, spacing_mm=({spacing}){uniform})"

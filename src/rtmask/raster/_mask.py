@@ -1,0 +1,111 @@
+"""Mask: a rasterised ROI together with the grid that places it in patient space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rtmask.geometry import ImageGrid
+from rtmask.rtstruct import ROI
+
+__all__ = ["CombinationRule", "Mask", "slab_thicknesses_mm"]
+
+
+class CombinationRule(str, Enum):
+    """How several closed contours on one plane combine (DESIGN.md, rule 2).
+
+    ``AUTO``: nesting depth parity (holes, islands in holes), union of overlapping ones.
+    ``XOR``: even-odd over all contours of the plane. ``UNION``: every contour filled,
+    then OR-ed. CLOSEDPLANAR_XOR contours are XOR-ed among themselves under every rule.
+    """
+
+    AUTO = "auto"
+    XOR = "xor"
+    UNION = "union"
+
+
+def slab_thicknesses_mm(grid: ImageGrid) -> NDArray[np.float64]:
+    """Thickness each slice stands for, ``(slices,)`` mm: half the gap to each neighbour.
+
+    The end slices take their single neighbour gap, so a uniform grid gives its spacing
+    everywhere.
+    """
+    gaps = grid.slice_gaps_mm
+    if gaps.size == 0:
+        return np.array([grid.spacing_mm[0]])
+    before = np.concatenate([[gaps[0]], gaps])
+    after = np.concatenate([gaps, [gaps[-1]]])
+    return np.asarray((before + after) / 2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Mask:
+    """A rasterised ROI on an image grid.
+
+    Parameters
+    ----------
+    array
+        ``(slices, rows, columns)``: bool for binary masks, float32 in [0, 1] for
+        fractional (partial-volume) masks. Read-only.
+    grid
+        The grid that places ``array`` in patient space.
+    roi
+        The ROI that was rasterised.
+    warnings
+        What was not used as written (contours off-plane, outside the grid, overlapping),
+        one sentence each naming the ROI and the position.
+    """
+
+    array: NDArray[np.bool_] | NDArray[np.float32]
+    grid: ImageGrid
+    roi: ROI
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.array.shape != self.grid.shape:
+            raise ValueError(f"mask shape {self.array.shape} differs from grid {self.grid.shape}")
+        self.array.flags.writeable = False
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    @property
+    def is_fractional(self) -> bool:
+        """True for a partial-volume (float) mask."""
+        return self.array.dtype != np.bool_
+
+    @property
+    def voxel_count(self) -> float:
+        """Voxels inside (for fractional masks, the sum of the fractions)."""
+        if self.is_fractional:
+            return float(self.array.sum(dtype=np.float64))
+        return float(np.count_nonzero(self.array))
+
+    @property
+    def volume_cm3(self) -> float:
+        """Volume by the voxel-count convention: voxels inside x voxel volume, in cm3.
+
+        On a non-uniform grid each slice counts with its own slab thickness
+        (:func:`slab_thicknesses_mm`).
+        """
+        per_slice = self.array.reshape(self.array.shape[0], -1).sum(axis=1, dtype=np.float64)
+        if self.grid.is_uniform:
+            return float(per_slice.sum() * self.grid.voxel_volume_mm3 / 1000.0)
+        _, row_mm, column_mm = self.grid.spacing_mm
+        return float(per_slice @ slab_thicknesses_mm(self.grid) * row_mm * column_mm / 1000.0)
+
+    def equals(self, other: object) -> bool:
+        """True when ``other`` is a mask of the same ROI number with equal array and grid."""
+        return (
+            isinstance(other, Mask)
+            and self.roi.number == other.roi.number
+            and self.grid.equals(other.grid)
+            and self.array.dtype == other.array.dtype
+            and bool(np.array_equal(self.array, other.array))
+        )
+
+    def __repr__(self) -> str:
+        kind = "fractional" if self.is_fractional else "binary"
+        return (f"Mask(roi={self.roi.name!r}, {kind}, voxels={self.voxel_count:.0f}, "
+                f"volume_cm3={self.volume_cm3:.3f})")

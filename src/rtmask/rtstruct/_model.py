@@ -1,0 +1,240 @@
+"""The structure set model: StructureSet, ROI and Contour. No pydicom here.
+
+A :class:`StructureSet` is what an RTSTRUCT file says, in plain Python and numpy, with
+the defects found while reading it listed in ``warnings``. Coordinates are LPS
+millimetres, points ``(N, 3)`` with coordinates last.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["ROI", "Contour", "GeometricType", "StructureSet"]
+
+
+class GeometricType(str, Enum):
+    """DICOM ContourGeometricType (PS3.3 C.8.8.6.1, CP-2037 for CLOSEDPLANAR_XOR)."""
+
+    POINT = "POINT"
+    OPEN_PLANAR = "OPEN_PLANAR"
+    OPEN_NONPLANAR = "OPEN_NONPLANAR"
+    CLOSED_PLANAR = "CLOSED_PLANAR"
+    CLOSEDPLANAR_XOR = "CLOSEDPLANAR_XOR"
+
+    @property
+    def encloses_volume(self) -> bool:
+        """True for the closed types, whose polygons are filled."""
+        return self in (GeometricType.CLOSED_PLANAR, GeometricType.CLOSEDPLANAR_XOR)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Contour:
+    """One polygon (or point set) of an ROI.
+
+    Parameters
+    ----------
+    points_mm
+        ``(N, 3)`` vertices in LPS mm, in file order (closing edge implied).
+    geometric_type
+        How the points are to be read.
+    number
+        ContourNumber, when the file gives one.
+    referenced_sop_instance_uid
+        The image the contour was drawn on (ContourImageSequence), when given.
+    """
+
+    points_mm: NDArray[np.float64]
+    geometric_type: GeometricType = GeometricType.CLOSED_PLANAR
+    number: int | None = None
+    referenced_sop_instance_uid: str | None = None
+
+    def __post_init__(self) -> None:
+        points = np.array(self.points_mm, dtype=np.float64, copy=True).reshape(-1, 3)
+        points.flags.writeable = False
+        object.__setattr__(self, "points_mm", points)
+        object.__setattr__(self, "geometric_type", GeometricType(self.geometric_type))
+
+    @property
+    def n_points(self) -> int:
+        """Number of vertices."""
+        return int(self.points_mm.shape[0])
+
+    def equals(self, other: object, *, atol: float = 1e-6) -> bool:
+        """True when ``other`` has the same type, points (within ``atol`` mm) and reference."""
+        return (
+            isinstance(other, Contour)
+            and self.geometric_type == other.geometric_type
+            and self.referenced_sop_instance_uid == other.referenced_sop_instance_uid
+            and self.points_mm.shape == other.points_mm.shape
+            and bool(np.allclose(self.points_mm, other.points_mm, atol=atol))
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ROI:
+    """A region of interest: identity, display and its contours.
+
+    Parameters
+    ----------
+    number
+        ROINumber, unique within the structure set.
+    name
+        ROIName as written (may be empty, duplicated or hostile: see ``rtmask.export``).
+    color
+        ROIDisplayColor ``(r, g, b)`` 0-255, or None.
+    interpreted_type
+        RTROIInterpretedType (``EXTERNAL``, ``PTV``, ``ORGAN``, ...), or None.
+    generation_algorithm
+        ROIGenerationAlgorithm (``AUTOMATIC``, ``SEMIAUTOMATIC``, ``MANUAL``), or None.
+    frame_of_reference_uid
+        ReferencedFrameOfReferenceUID of the ROI, or None.
+    contours
+        The ROI's contours, in file order.
+    warnings
+        Defects found while reading this ROI, one sentence each.
+    """
+
+    number: int
+    name: str
+    color: tuple[int, int, int] | None = None
+    interpreted_type: str | None = None
+    generation_algorithm: str | None = None
+    frame_of_reference_uid: str | None = None
+    contours: tuple[Contour, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contours", tuple(self.contours))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        if self.color is not None:
+            object.__setattr__(self, "color", tuple(int(c) for c in self.color))
+
+    @property
+    def n_contours(self) -> int:
+        """Number of contours of every type."""
+        return len(self.contours)
+
+    @property
+    def geometric_types(self) -> tuple[GeometricType, ...]:
+        """The distinct contour geometric types, in a fixed order."""
+        present = {contour.geometric_type for contour in self.contours}
+        return tuple(t for t in GeometricType if t in present)
+
+    @property
+    def encloses_volume(self) -> bool:
+        """True when at least one contour is closed (so the ROI has a mask)."""
+        return any(contour.geometric_type.encloses_volume for contour in self.contours)
+
+    @property
+    def n_points(self) -> int:
+        """Total number of vertices."""
+        return sum(contour.n_points for contour in self.contours)
+
+    def all_points_mm(self) -> NDArray[np.float64]:
+        """Every vertex of every contour, ``(N, 3)`` LPS mm."""
+        if not self.contours:
+            return np.empty((0, 3))
+        return np.concatenate([contour.points_mm for contour in self.contours])
+
+    def __repr__(self) -> str:
+        return f"ROI(number={self.number}, name={self.name!r}, contours={self.n_contours})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class StructureSet:
+    """An RT Structure Set: identity, references and ROIs.
+
+    Parameters
+    ----------
+    rois
+        The ROIs, in StructureSetROISequence order.
+    sop_instance_uid, series_instance_uid, study_instance_uid
+        Identity of the structure set object.
+    patient_id, patient_name
+        Patient identity (strings as written).
+    label
+        StructureSetLabel.
+    frame_of_reference_uid
+        The first ReferencedFrameOfReferenceUID, or None.
+    referenced_series_uids
+        SeriesInstanceUIDs of the image series listed in
+        ReferencedFrameOfReferenceSequence.
+    referenced_sop_instance_uids
+        Every image SOPInstanceUID referenced (frame of reference module and contours).
+    source
+        Path of the file read, when read from a file.
+    warnings
+        Defects of the structure set as a whole (e.g. duplicate ROI names).
+    """
+
+    rois: tuple[ROI, ...]
+    sop_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    study_instance_uid: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    label: str | None = None
+    frame_of_reference_uid: str | None = None
+    referenced_series_uids: tuple[str, ...] = ()
+    referenced_sop_instance_uids: tuple[str, ...] = ()
+    source: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("rois", "referenced_series_uids", "referenced_sop_instance_uids",
+                     "warnings"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def roi_names(self) -> tuple[str, ...]:
+        """ROI names in file order."""
+        return tuple(roi.name for roi in self.rois)
+
+    def roi(self, key: int | str) -> ROI:
+        """Return the ROI with this number (int) or name (str, exact first, then case-free).
+
+        Raises
+        ------
+        KeyError
+            When no ROI matches.
+        """
+        if isinstance(key, int):
+            for roi in self.rois:
+                if roi.number == key:
+                    return roi
+        else:
+            for roi in self.rois:
+                if roi.name == key:
+                    return roi
+            for roi in self.rois:
+                if roi.name.casefold() == key.casefold():
+                    return roi
+        raise KeyError(f"no ROI {key!r} in structure set; ROIs are {list(self.roi_names)}")
+
+    def select(self, patterns: Iterable[str]) -> tuple[ROI, ...]:
+        """ROIs whose name matches any pattern: exact (case-insensitive) or glob (``PTV*``).
+
+        Returns the matching ROIs in file order; an empty pattern list selects all ROIs.
+        """
+        folded = [pattern.casefold() for pattern in patterns]
+        if not folded:
+            return self.rois
+        return tuple(
+            roi for roi in self.rois
+            if any(roi.name.casefold() == p or fnmatch.fnmatchcase(roi.name.casefold(), p)
+                   for p in folded)
+        )
+
+    def all_points_mm(self) -> NDArray[np.float64]:
+        """Every vertex of every ROI, ``(N, 3)`` LPS mm."""
+        arrays = [roi.all_points_mm() for roi in self.rois if roi.contours]
+        return np.concatenate(arrays) if arrays else np.empty((0, 3))
+
+    def __repr__(self) -> str:
+        return f"StructureSet(label={self.label!r}, rois={len(self.rois)}, source={self.source!r})"
