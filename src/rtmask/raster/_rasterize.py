@@ -146,9 +146,12 @@ def _fill_plane(
     items: Sequence[PlacedContour], rule: CombinationRule, plane: _Plane, report: list[str]
 ) -> tuple[PixelBox, NDArray[np.bool_]] | None:
     """The filled pixels of one plane, as a box and its mask (None when nothing is inside)."""
+    boxes = {id(i): polygon_box(i.polygon, plane.shape) for i in items}
+    # A polygon whose box is empty covers no pixel centre of this plane (it lies beyond
+    # the image, or is thinner than a pixel); anything nested in it does too.
+    items = [i for i in items if not boxes[id(i)].is_empty]
     closed = [i for i in items if i.contour.geometric_type is GeometricType.CLOSED_PLANAR]
     xor_type = [i for i in items if i.contour.geometric_type is GeometricType.CLOSEDPLANAR_XOR]
-    boxes = {id(i): polygon_box(i.polygon, plane.shape) for i in items}
     plane_box = PixelBox(0, 0, 0, 0)
     for box in boxes.values():
         plane_box = plane_box.union(box)

@@ -1,0 +1,22 @@
+"""Discovery: find image series and RT objects in folder trees and link them.
+
+Headers only, no pixel data: :func:`scan` walks files and folders and returns an
+:class:`Inventory`; :func:`link_image_series` finds the series an RTSTRUCT (or RTDOSE /
+RTPLAN) was made on; :func:`read_image_series` reads the one series of a folder.
+"""
+
+from rtmask.discovery._link import SeriesLink, contours_on_slices, link_image_series
+from rtmask.discovery._scan import Inventory, RTObject, read_image_series, scan
+from rtmask.discovery._series import ImageSeries, SkippedFile
+
+__all__ = [
+    "ImageSeries",
+    "Inventory",
+    "RTObject",
+    "SeriesLink",
+    "SkippedFile",
+    "contours_on_slices",
+    "link_image_series",
+    "read_image_series",
+    "scan",
+]

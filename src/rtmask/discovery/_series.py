@@ -1,0 +1,385 @@
+"""Image series from headers: one ImageHeader per file, grouped into ImageSeries with a grid.
+
+A series is every single-frame image sharing a SeriesInstanceUID. When a series mixes
+geometries (orientation, rows x columns or pixel spacing differ, e.g. a scout stored with
+the axial slices), the largest group of images sharing one geometry is kept as the series
+and the others are reported as skipped. Slices are ordered along the plane normal, never
+by file name or InstanceNumber.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from rtmask._errors import GeometryError
+from rtmask.geometry import ImageGrid, slice_order
+
+__all__ = [
+    "SKIP_KINDS",
+    "ImageHeader",
+    "ImageSeries",
+    "SkippedFile",
+    "assemble_series",
+    "image_header",
+    "text_or_none",
+]
+
+#: Every value of :attr:`SkippedFile.kind`, with what it means.
+SKIP_KINDS = {
+    "not_dicom": "not a DICOM file",
+    "unreadable": "DICOM file that cannot be read (damaged or truncated)",
+    "truncated": "DICOM file shorter than its pixel data (truncated)",
+    "dicomdir": "DICOMDIR index",
+    "unsupported": "DICOM object rtmask does not use",
+    "multiframe": "multi-frame image (not supported yet)",
+    "no_geometry": "image without patient geometry",
+    "duplicate": "duplicate of another file",
+    "mixed_geometry": "image whose geometry differs from the rest of its series",
+    "bad_geometry": "image of a series whose slices do not form a volume",
+}
+
+_GEOMETRY_KEYWORDS = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedFile:
+    """A file the scan did not use, and why.
+
+    Parameters
+    ----------
+    path
+        The file.
+    reason
+        One line saying why (without the file name).
+    kind
+        Category of the reason, one of :data:`SKIP_KINDS` (for summaries).
+    """
+
+    path: Path
+    reason: str
+    kind: str = "unreadable"
+
+
+def text_or_none(value: Any) -> str | None:
+    """A DICOM value as stripped text, or None when absent or empty."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _floats(value: Any, count: int) -> tuple[float, ...] | None:
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(numbers) != count or not all(np.isfinite(numbers)):
+        return None
+    return numbers
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageHeader:
+    """What discovery needs from one single-frame image file (positions in LPS mm)."""
+
+    path: Path
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str | None
+    patient_id: str | None
+    patient_name: str | None
+    modality: str
+    description: str | None
+    frame_of_reference_uid: str | None
+    position_mm: tuple[float, ...]
+    orientation: tuple[float, ...]
+    pixel_spacing_mm: tuple[float, ...]
+    rows: int
+    columns: int
+    patient_position: str | None
+    series_number: int | None
+    study_date: str | None
+    study_description: str | None
+
+    @property
+    def geometry_key(self) -> tuple[object, ...]:
+        """Orientation (1e-4), rows, columns and pixel spacing (1e-4 mm): equal within a volume."""
+        return (
+            tuple(round(v, 4) + 0.0 for v in self.orientation),
+            self.rows,
+            self.columns,
+            tuple(round(v, 4) for v in self.pixel_spacing_mm),
+        )
+
+
+def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
+    """Read an image's identity and geometry, or say why it cannot be part of a volume."""
+    missing = [k for k in _GEOMETRY_KEYWORDS if dataset.get(k, None) in (None, "")]
+    modality = text_or_none(dataset.get("Modality")) or "OT"
+    if missing:
+        return SkippedFile(
+            path=path,
+            kind="no_geometry",
+            reason=f"{modality} object without patient geometry (no {', '.join(missing)}); "
+            "only images with position and orientation can form a volume",
+        )
+    position = _floats(dataset.get("ImagePositionPatient"), 3)
+    orientation = _floats(dataset.get("ImageOrientationPatient"), 6)
+    spacing = _floats(dataset.get("PixelSpacing"), 2)
+    rows, columns = _int(dataset.get("Rows")), _int(dataset.get("Columns"))
+    if position is None or orientation is None or spacing is None or not rows or not columns:
+        return SkippedFile(
+            path=path,
+            kind="no_geometry",
+            reason="invalid ImagePositionPatient, ImageOrientationPatient, PixelSpacing, Rows "
+            "or Columns (not the expected number of finite values)",
+        )
+    sop_uid = text_or_none(dataset.get("SOPInstanceUID"))
+    series_uid = text_or_none(dataset.get("SeriesInstanceUID"))
+    if sop_uid is None or series_uid is None:
+        return SkippedFile(
+            path=path,
+            kind="no_geometry",
+            reason="image without SOPInstanceUID or SeriesInstanceUID; cannot be grouped",
+        )
+    return ImageHeader(
+        path=path,
+        sop_instance_uid=sop_uid,
+        series_instance_uid=series_uid,
+        study_instance_uid=text_or_none(dataset.get("StudyInstanceUID")),
+        patient_id=text_or_none(dataset.get("PatientID")),
+        patient_name=text_or_none(dataset.get("PatientName")),
+        modality=modality,
+        description=text_or_none(dataset.get("SeriesDescription")),
+        frame_of_reference_uid=text_or_none(dataset.get("FrameOfReferenceUID")),
+        position_mm=position,
+        orientation=orientation,
+        pixel_spacing_mm=spacing,
+        rows=rows,
+        columns=columns,
+        patient_position=text_or_none(dataset.get("PatientPosition")),
+        series_number=_int(dataset.get("SeriesNumber")),
+        study_date=text_or_none(dataset.get("StudyDate")),
+        study_description=text_or_none(dataset.get("StudyDescription")),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ImageSeries:
+    """An image series found on disk: identity, files in slice order and its grid.
+
+    Parameters
+    ----------
+    series_instance_uid, study_instance_uid
+        Identity of the series and its study.
+    patient_id, patient_name
+        Patient identity as written in the first image.
+    modality
+        Modality of the images (``CT``, ``MR``, ``PT``, ...).
+    description
+        SeriesDescription.
+    frame_of_reference_uid
+        FrameOfReferenceUID of the images.
+    files
+        The image files, sorted along the plane normal (slice 0 first).
+    sop_instance_uids
+        SOPInstanceUID of each file, same order.
+    grid
+        The geometry of the stacked slices.
+    warnings
+        Irregularities, one sentence each (non-uniform spacing, missing slices, ...).
+    patient_position
+        PatientPosition (``HFS``, ``FFP``, ...), when given.
+    series_number
+        SeriesNumber, when given.
+    study_date, study_description
+        StudyDate (``YYYYMMDD``) and StudyDescription, when given.
+    """
+
+    series_instance_uid: str
+    study_instance_uid: str | None
+    patient_id: str | None
+    patient_name: str | None
+    modality: str
+    description: str | None
+    frame_of_reference_uid: str | None
+    files: tuple[Path, ...]
+    sop_instance_uids: tuple[str, ...]
+    grid: ImageGrid
+    warnings: tuple[str, ...] = ()
+    patient_position: str | None = None
+    series_number: int | None = None
+    study_date: str | None = None
+    study_description: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("files", "sop_instance_uids", "warnings"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if len(self.files) != len(self.sop_instance_uids) or len(self.files) != self.grid.shape[0]:
+            raise GeometryError(
+                f"series {self.series_instance_uid}: {len(self.files)} files, "
+                f"{len(self.sop_instance_uids)} UIDs and {self.grid.shape[0]} slices differ"
+            )
+
+    @property
+    def n_slices(self) -> int:
+        """Number of slices (files)."""
+        return len(self.files)
+
+    @property
+    def folder(self) -> Path:
+        """The deepest folder holding every file of the series."""
+        return Path(os.path.commonpath([str(path.parent) for path in self.files]))
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageSeries({self.modality}, {self.series_instance_uid}, slices={self.n_slices}, "
+            f"grid={self.grid!r})"
+        )
+
+
+def _geometry_label(header: ImageHeader) -> str:
+    spacing = " x ".join(f"{v:.4g}" for v in header.pixel_spacing_mm)
+    orientation = ", ".join(f"{v:.3g}" for v in header.orientation)
+    return f"{header.rows}x{header.columns}, {spacing} mm, orientation [{orientation}]"
+
+
+def _build(headers: Sequence[ImageHeader]) -> ImageSeries:
+    """Stack the images of one geometry group; raises GeometryError if they do not stack."""
+    first = headers[0]
+    positions = np.array([h.position_mm for h in headers], dtype=np.float64)
+    order = slice_order(positions, first.orientation)
+    ordered = [headers[int(i)] for i in order]
+    frames = [h.frame_of_reference_uid for h in ordered if h.frame_of_reference_uid]
+    frame_uid = max(set(frames), key=frames.count) if frames else None
+    grid = ImageGrid.from_slices(
+        positions_mm=positions,
+        orientation=first.orientation,
+        pixel_spacing_mm=first.pixel_spacing_mm,
+        rows=first.rows,
+        columns=first.columns,
+        frame_of_reference_uid=frame_uid,
+    )
+    warnings = list(grid.irregularities())
+    if len(set(frames)) > 1:
+        warnings.append(
+            f"images name {len(set(frames))} different frames of reference; using {frame_uid}"
+        )
+    if len(frames) < len(ordered):
+        warnings.append(f"{len(ordered) - len(frames)} image(s) have no FrameOfReferenceUID")
+    return ImageSeries(
+        series_instance_uid=first.series_instance_uid,
+        study_instance_uid=first.study_instance_uid,
+        patient_id=first.patient_id,
+        patient_name=first.patient_name,
+        modality=first.modality,
+        description=first.description,
+        frame_of_reference_uid=frame_uid,
+        files=tuple(h.path for h in ordered),
+        sop_instance_uids=tuple(h.sop_instance_uid for h in ordered),
+        grid=grid,
+        warnings=tuple(warnings),
+        patient_position=first.patient_position,
+        series_number=first.series_number,
+        study_date=first.study_date,
+        study_description=first.study_description,
+    )
+
+
+def assemble_series(
+    headers: Sequence[ImageHeader],
+) -> tuple[list[ImageSeries], list[SkippedFile]]:
+    """Group image headers into series (one per SeriesInstanceUID).
+
+    Files repeating a SOPInstanceUID are skipped as duplicates but one (the one in the
+    folder holding most images of its series). In a series that mixes geometries, the
+    largest geometry group is the series and the other images are skipped. A series whose
+    slices do not stack (two images on one plane, gantry tilt with uneven spacing) is
+    skipped as a whole, with the :class:`GeometryError` message as reason.
+
+    Returns
+    -------
+    tuple
+        The series (ordered by patient, study, series number and UID) and the skipped files.
+    """
+    skipped: list[SkippedFile] = []
+    # Of several files with one SOPInstanceUID keep the one in the folder holding most
+    # images of its series (then the first path), so a copy elsewhere does not split it.
+    folder_counts = Counter((h.series_instance_uid, h.path.parent) for h in headers)
+    copies: dict[str, list[ImageHeader]] = {}
+    for header in sorted(headers, key=lambda h: h.path):
+        copies.setdefault(header.sop_instance_uid, []).append(header)
+    by_series: dict[str, list[ImageHeader]] = {}
+    for uid, same in copies.items():
+        kept = max(same, key=lambda h: folder_counts[h.series_instance_uid, h.path.parent])
+        by_series.setdefault(kept.series_instance_uid, []).append(kept)
+        skipped.extend(
+            SkippedFile(
+                path=header.path,
+                kind="duplicate",
+                reason=f"duplicate of {kept.path} (same SOPInstanceUID {uid})",
+            )
+            for header in same
+            if header is not kept
+        )
+
+    series: list[ImageSeries] = []
+    for uid, members in by_series.items():
+        groups: dict[tuple[object, ...], list[ImageHeader]] = {}
+        for header in members:
+            groups.setdefault(header.geometry_key, []).append(header)
+        ranked = sorted(groups.values(), key=len, reverse=True)
+        main = ranked[0]
+        for other in ranked[1:]:
+            skipped.extend(
+                SkippedFile(
+                    path=header.path,
+                    kind="mixed_geometry",
+                    reason=f"{header.modality} image of series {uid} with a different geometry "
+                    f"({_geometry_label(header)}) than its other {len(main)} image(s) "
+                    f"({_geometry_label(main[0])}), e.g. a localizer; not part of the volume",
+                )
+                for header in other
+            )
+        try:
+            series.append(_build(main))
+        except GeometryError as error:
+            skipped.extend(
+                SkippedFile(
+                    path=header.path,
+                    kind="bad_geometry",
+                    reason=f"series {uid} ({len(main)} images) cannot be stacked into a "
+                    f"volume: {error}",
+                )
+                for header in main
+            )
+    series.sort(
+        key=lambda s: (
+            s.patient_id or "",
+            s.study_instance_uid or "",
+            s.series_number or 0,
+            s.series_instance_uid,
+        )
+    )
+    return series, skipped

@@ -1,0 +1,30 @@
+"""Writers for masks and their metadata: NIfTI, NRRD, NumPy, labelmaps and summaries.
+
+File names come from :func:`safe_file_stems` (ROI names are untrusted free text), and every
+file is written atomically (:func:`atomic_path`), so an interrupted run never leaves a
+truncated file under its final name.
+"""
+
+from rtmask.export._atomic import atomic_path
+from rtmask.export._convert import ConversionReport, convert_structure_set
+from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
+from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
+from rtmask.export._summary import SummaryRow, write_summary
+from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
+
+__all__ = [
+    "ConversionReport",
+    "LabelmapEntry",
+    "LabelmapResult",
+    "SummaryRow",
+    "atomic_path",
+    "convert_structure_set",
+    "ensure_inside",
+    "safe_file_stems",
+    "safe_folder_name",
+    "write_labelmap",
+    "write_nifti",
+    "write_npz",
+    "write_nrrd",
+    "write_summary",
+]

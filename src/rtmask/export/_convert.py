@@ -1,0 +1,222 @@
+"""One structure set -> one folder of masks and a summary (the work of ``rtmask convert``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rtmask._errors import RtmaskError
+from rtmask.export._labelmap import write_labelmap
+from rtmask.export._names import safe_file_stems
+from rtmask.export._summary import SummaryRow, write_summary
+from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
+from rtmask.geometry import ImageGrid
+from rtmask.raster import CombinationRule, Mask, rasterize, resample_slices
+from rtmask.rtstruct import ROI, StructureSet
+
+__all__ = ["VOLUME_CONVENTION", "ConversionReport", "OutputFormat", "convert_structure_set"]
+
+logger = logging.getLogger(__name__)
+
+OutputFormat = Literal["nifti", "nrrd", "npz", "labelmap"]
+
+VOLUME_CONVENTION = (
+    "voxel count: voxels whose centre lies inside the ROI (pixel-centre rule) x voxel volume "
+    "(fractional masks: sum of covered fractions x voxel volume)"
+)
+_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversionReport:
+    """What one structure set's conversion wrote and what it could not."""
+
+    folder: Path
+    rows: tuple[SummaryRow, ...]
+    summary_files: tuple[Path, ...]
+    problems: tuple[str, ...]  # failures: each makes the command exit non-zero
+    notes: tuple[str, ...]  # warnings that did not stop anything
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected ROI was converted."""
+        return not self.problems
+
+
+def _row(roi: ROI, *, file: str | None, mask: Mask | None, status: str,
+         warnings: Sequence[str]) -> SummaryRow:
+    return SummaryRow(
+        roi_number=roi.number,
+        name=roi.name,
+        file=file,
+        color=roi.color,
+        interpreted_type=roi.interpreted_type,
+        n_contours=roi.n_contours,
+        voxel_count=None if mask is None else mask.voxel_count,
+        volume_cm3=None if mask is None else mask.volume_cm3,
+        status=status,
+        warnings=tuple(warnings),
+    )
+
+
+def convert_structure_set(
+    structure_set: StructureSet,
+    grid: ImageGrid,
+    folder: Path,
+    *,
+    rois: Sequence[ROI] | None = None,
+    rule: CombinationRule | str = CombinationRule.AUTO,
+    output_format: OutputFormat = "nifti",
+    fractional: int | None = None,
+    resample_mm: float | None = None,
+    image_series: str | None = None,
+    progress: Callable[[ROI], None] | None = None,
+) -> ConversionReport:
+    """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
+
+    Parameters
+    ----------
+    structure_set
+        The structure set (``read_rtstruct``).
+    grid
+        Its image grid; masks keep its full geometry.
+    folder
+        Output folder (created). Files: one ``<safe ROI name><suffix>`` per ROI for
+        ``nifti``/``nrrd``, ``masks.npz`` for ``npz``, ``labels.nii.gz`` plus colour
+        tables for ``labelmap``; always ``summary.json`` and ``summary.csv``.
+    rois
+        ROIs to convert (default: all); unselected ROIs are listed as "not selected".
+    rule, fractional
+        As :func:`rtmask.raster.rasterize`.
+    output_format
+        ``"nifti"``, ``"nrrd"``, ``"npz"`` or ``"labelmap"``.
+    resample_mm
+        Resample the native slices onto a uniform grid of this slice spacing.
+    image_series
+        Description of the image series, for the summary.
+    progress
+        Called once per ROI after it is done.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
+    stems = safe_file_stems(structure_set.rois)
+    target_grid = grid.with_uniform_slices(resample_mm) if resample_mm else grid
+    problems: list[str] = []
+    notes: list[str] = [f"{structure_set.source}: {w}" for w in structure_set.warnings]
+    if not grid.is_uniform and not resample_mm:
+        notes.append(
+            f"{structure_set.source}: image slices are not evenly spaced ("
+            + "; ".join(grid.irregularities())
+            + f"); masks follow the {grid.shape[0]} native slices and the file header states "
+            f"the mean spacing {grid.spacing_mm[0]:.3g} mm; use --resample MM for a uniform grid"
+        )
+    rows: list[SummaryRow] = []
+    kept: list[Mask] = []
+    npz_arrays: dict[str, np.ndarray] = {}
+    for roi in structure_set.rois:
+        if roi.number not in selected:
+            rows.append(_row(roi, file=None, mask=None, status="not selected", warnings=()))
+            continue
+        label = f"ROI {roi.number} {roi.name!r}"
+        if not roi.contours:
+            problems.append(f"{structure_set.source}: {label} has no contours; no mask written")
+            rows.append(_row(roi, file=None, mask=None, status="empty", warnings=roi.warnings))
+        elif not roi.encloses_volume:
+            types = ", ".join(t.value for t in roi.geometric_types)
+            notes.append(f"{structure_set.source}: {label} has only {types} contours, which "
+                         "enclose no volume; listed, not filled")
+            rows.append(_row(roi, file=None, mask=None, status="no volume",
+                             warnings=roi.warnings))
+        else:
+            try:
+                row, mask = _convert_roi(roi, grid, target_grid, folder, stems[roi.number],
+                                         rule=rule, fractional=fractional,
+                                         output_format=output_format, resample=bool(resample_mm))
+            except (RtmaskError, OSError) as error:
+                problems.append(f"{structure_set.source}: {label}: {error}")
+                rows.append(_row(roi, file=None, mask=None, status="failed",
+                                 warnings=roi.warnings))
+            else:
+                rows.append(row)
+                notes.extend(f"{structure_set.source}: {w}" for w in mask.warnings)
+                if row.status == "empty":
+                    problems.append(f"{structure_set.source}: {label}: no voxel centre lies "
+                                    "inside its contours on this grid; empty mask written")
+                if output_format == "labelmap":
+                    kept.append(mask)
+                elif output_format == "npz":
+                    npz_arrays[stems[roi.number]] = mask.array
+        if progress is not None:
+            progress(roi)
+    if output_format == "npz":
+        write_npz(npz_arrays, target_grid, folder / "masks.npz")
+    if output_format == "labelmap" and kept:
+        result = write_labelmap(kept, folder / "labels.nii.gz")
+        notes.extend(f"{structure_set.source}: {w}" for w in result.warnings)
+        labels = {entry.roi_number: entry.label for entry in result.entries}
+        rows = [_relabel(row, labels) for row in rows]
+    summary_files = write_summary(
+        rows, folder,
+        structure_set=_structure_set_info(structure_set, target_grid, image_series),
+        volume_convention=VOLUME_CONVENTION,
+    )
+    return ConversionReport(folder=folder, rows=tuple(rows), summary_files=tuple(summary_files),
+                            problems=tuple(problems), notes=tuple(notes))
+
+
+def _relabel(row: SummaryRow, labels: dict[int, int]) -> SummaryRow:
+    if row.roi_number not in labels:
+        return row
+    return SummaryRow(**{**{name: getattr(row, name) for name in row.__dataclass_fields__},
+                         "file": f"labels.nii.gz#{labels[row.roi_number]}"})
+
+
+def _convert_roi(
+    roi: ROI,
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    folder: Path,
+    stem: str,
+    *,
+    rule: CombinationRule | str,
+    fractional: int | None,
+    output_format: OutputFormat,
+    resample: bool,
+) -> tuple[SummaryRow, Mask]:
+    mask = rasterize(roi, grid, rule=rule, fractional=fractional, on_invalid="ignore")
+    if resample:
+        mask = resample_slices(mask, target_grid)
+    status = "written" if mask.voxel_count > 0 else "empty"
+    file: str | None = None
+    if output_format in _SUFFIX:
+        path = folder / f"{stem}{_SUFFIX[output_format]}"
+        writer = write_nifti if output_format == "nifti" else write_nrrd
+        writer(mask.array, mask.grid, path)
+        file = path.name
+    elif output_format == "npz":
+        file = f"masks.npz#roi/{stem}"
+    return _row(roi, file=file, mask=mask, status=status,
+                warnings=(*roi.warnings, *mask.warnings)), mask
+
+
+def _structure_set_info(
+    structure_set: StructureSet, grid: ImageGrid, image_series: str | None
+) -> dict[str, object]:
+    return {
+        "source": structure_set.source,
+        "label": structure_set.label,
+        "sop_instance_uid": structure_set.sop_instance_uid,
+        "patient_id": structure_set.patient_id,
+        "frame_of_reference_uid": structure_set.frame_of_reference_uid,
+        "image_series": image_series,
+        "grid_shape": list(grid.shape),
+        "grid_spacing_mm": list(grid.spacing_mm),
+        "grid_uniform": grid.is_uniform,
+        "affine_lps": grid.affine.tolist(),
+        "warnings": list(structure_set.warnings),
+    }
