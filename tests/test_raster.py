@@ -52,20 +52,31 @@ ORIENTATIONS = {
 class Scene:
     """A series described by DICOM numbers, with an independent patient-space model."""
 
-    def __init__(self, orientation: tuple[float, ...], *, reverse: bool = True,
-                 gaps: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        orientation: tuple[float, ...],
+        *,
+        reverse: bool = True,
+        gaps: np.ndarray | None = None,
+    ) -> None:
         self.row_dir = np.array(orientation[:3], float)
         self.col_dir = np.array(orientation[3:], float)
         self.normal = np.cross(self.row_dir, self.col_dir)
-        offsets = np.arange(SLICES) * SLICE_MM if gaps is None else np.concatenate(
-            [[0.0], np.cumsum(gaps)])
+        offsets = (
+            np.arange(SLICES) * SLICE_MM
+            if gaps is None
+            else np.concatenate([[0.0], np.cumsum(gaps)])
+        )
         self.offsets = offsets
         positions = ORIGIN + np.outer(offsets, self.normal)
         # Files come in reverse order: the grid must sort them by geometry.
         given_positions = positions[::-1] if reverse else positions
         self.grid = ImageGrid.from_slices(
-            positions_mm=given_positions, orientation=orientation,
-            pixel_spacing_mm=PIXEL_MM, rows=ROWS, columns=COLUMNS,
+            positions_mm=given_positions,
+            orientation=orientation,
+            pixel_spacing_mm=PIXEL_MM,
+            rows=ROWS,
+            columns=COLUMNS,
         )
 
     def to_patient(self, slice_index: int, uv: np.ndarray) -> np.ndarray:
@@ -78,8 +89,9 @@ class Scene:
         rows, columns = np.mgrid[0:ROWS, 0:COLUMNS]
         return columns * PIXEL_MM[1], rows * PIXEL_MM[0]
 
-    def expected(self, geometry_by_slice: dict[int, shapely.Geometry]) -> tuple[np.ndarray,
-                                                                                  np.ndarray]:
+    def expected(
+        self, geometry_by_slice: dict[int, shapely.Geometry]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Expected mask and the 'too close to an edge to judge' mask."""
         u, v = self.centres_uv()
         truth = np.zeros(self.grid.shape, bool)
@@ -100,8 +112,9 @@ def rectangle(u0: float, v0: float, u1: float, v1: float) -> np.ndarray:
 
 
 # A shape: per slice, list of (uv polygon, geometric type); expected geometry per slice.
-ShapeBuilder = Callable[[], tuple[dict[int, list[tuple[np.ndarray, str]]],
-                                  dict[int, shapely.Geometry]]]
+ShapeBuilder = Callable[
+    [], tuple[dict[int, list[tuple[np.ndarray, str]]], dict[int, shapely.Geometry]]
+]
 CENTRE = (COLUMNS * PIXEL_MM[1] / 2 + 0.17, ROWS * PIXEL_MM[0] / 2 - 0.23)
 
 
@@ -115,6 +128,7 @@ def _solid(radius_of_slice: Callable[[float], float]) -> ShapeBuilder:
                 contours[k] = [(poly, "CLOSED_PLANAR")]
                 truth[k] = shapely.Polygon(poly)
         return contours, truth
+
     return build
 
 
@@ -123,9 +137,11 @@ def _planar(*rings: tuple[np.ndarray, str], combine: str = "xor") -> ShapeBuilde
         geometry = shapely.Polygon(rings[0][0])
         for poly, _ in rings[1:]:
             other = shapely.Polygon(poly)
-            geometry = geometry.symmetric_difference(other) if combine == "xor" \
-                else geometry.union(other)
+            geometry = (
+                geometry.symmetric_difference(other) if combine == "xor" else geometry.union(other)
+            )
         return {4: list(rings), 5: list(rings)}, {4: geometry, 5: geometry}
+
     return build
 
 
@@ -139,6 +155,7 @@ def _keyhole() -> ShapeBuilder:
     def build() -> tuple[dict, dict]:
         truth = shapely.Polygon(circle(*CENTRE, 12.0, n=60), [circle(*CENTRE, 6.0, n=60)])
         return {3: [(polygon, "CLOSED_PLANAR")]}, {3: truth}
+
     return build
 
 
@@ -147,23 +164,38 @@ SHAPES: dict[str, ShapeBuilder] = {
     "cylinder": _solid(lambda z: 9.3 if abs(z) <= 10 else 0.0),
     "cone": _solid(lambda z: max(0.0, 12.0 * (0.5 - z / 24.0)) if abs(z) <= 12 else 0.0),
     "sphere_3mm": _solid(lambda z: np.sqrt(max(1.5**2 - z**2, 0.0))),
-    "annulus": _planar((circle(*CENTRE, 13.0), "CLOSED_PLANAR"),
-                       (circle(*CENTRE, 7.0), "CLOSED_PLANAR")),
-    "island_in_hole": _planar((circle(*CENTRE, 14.0), "CLOSED_PLANAR"),
-                              (circle(*CENTRE, 9.0), "CLOSED_PLANAR"),
-                              (circle(*CENTRE, 4.0), "CLOSED_PLANAR")),
-    "two_islands": _planar((circle(CENTRE[0] - 12, CENTRE[1], 6.0), "CLOSED_PLANAR"),
-                           (circle(CENTRE[0] + 12, CENTRE[1], 5.0), "CLOSED_PLANAR")),
-    "xor_pair": _planar((circle(CENTRE[0] - 4, CENTRE[1], 8.0), "CLOSEDPLANAR_XOR"),
-                        (circle(CENTRE[0] + 4, CENTRE[1], 8.0), "CLOSEDPLANAR_XOR")),
-    "c_shape": _planar((np.array([[10, 5], [40, 5], [40, 12], [18, 12], [18, 18], [40, 18],
-                                  [40, 24.4], [10, 24.4]], float), "CLOSED_PLANAR")),
+    "annulus": _planar(
+        (circle(*CENTRE, 13.0), "CLOSED_PLANAR"), (circle(*CENTRE, 7.0), "CLOSED_PLANAR")
+    ),
+    "island_in_hole": _planar(
+        (circle(*CENTRE, 14.0), "CLOSED_PLANAR"),
+        (circle(*CENTRE, 9.0), "CLOSED_PLANAR"),
+        (circle(*CENTRE, 4.0), "CLOSED_PLANAR"),
+    ),
+    "two_islands": _planar(
+        (circle(CENTRE[0] - 12, CENTRE[1], 6.0), "CLOSED_PLANAR"),
+        (circle(CENTRE[0] + 12, CENTRE[1], 5.0), "CLOSED_PLANAR"),
+    ),
+    "xor_pair": _planar(
+        (circle(CENTRE[0] - 4, CENTRE[1], 8.0), "CLOSEDPLANAR_XOR"),
+        (circle(CENTRE[0] + 4, CENTRE[1], 8.0), "CLOSEDPLANAR_XOR"),
+    ),
+    "c_shape": _planar(
+        (
+            np.array(
+                [[10, 5], [40, 5], [40, 12], [18, 12], [18, 18], [40, 18], [40, 24.4], [10, 24.4]],
+                float,
+            ),
+            "CLOSED_PLANAR",
+        )
+    ),
     "keyhole": _keyhole(),
 }
 
 
-def _roi(contours: dict[int, list[tuple[np.ndarray, str]]], scene: Scene,
-         plane_offset_mm: float = 0.0) -> ROI:
+def _roi(
+    contours: dict[int, list[tuple[np.ndarray, str]]], scene: Scene, plane_offset_mm: float = 0.0
+) -> ROI:
     items = []
     for k, polys in contours.items():
         for uv, kind in polys:
@@ -195,13 +227,16 @@ OVERLAP = (circle(CENTRE[0] - 5, CENTRE[1], 9.0), circle(CENTRE[0] + 5, CENTRE[1
 NESTED = (circle(*CENTRE, 14.0), circle(*CENTRE, 9.0), circle(*CENTRE, 4.0))
 
 
-@pytest.mark.parametrize(("rule", "rings", "combine"), [
-    ("auto", NESTED, "xor"),
-    ("xor", NESTED, "xor"),
-    ("union", NESTED, "union"),
-    ("xor", OVERLAP, "xor"),
-    ("union", OVERLAP, "union"),
-])
+@pytest.mark.parametrize(
+    ("rule", "rings", "combine"),
+    [
+        ("auto", NESTED, "xor"),
+        ("xor", NESTED, "xor"),
+        ("union", NESTED, "union"),
+        ("xor", OVERLAP, "xor"),
+        ("union", OVERLAP, "union"),
+    ],
+)
 def test_combination_rules(rule: str, rings: tuple[np.ndarray, ...], combine: str) -> None:
     scene = Scene(ORIENTATIONS["HFS"])
     contours, geometry = _planar(*[(r, "CLOSED_PLANAR") for r in rings], combine=combine)()
@@ -239,19 +274,30 @@ def test_half_open_edges_on_pixel_centres() -> None:
     assert a[0, 1:6, 2:5].all()
     assert a.sum() == 5 * 3
     assert not (a & b).any()
-    both = rasterize(ROI(number=3, name="ab", contours=(
-        Contour(points_mm=np.array([[2, 1, 0], [7, 1, 0], [7, 6, 0], [2, 6, 0]], float)),)),
-        grid).array
+    both = rasterize(
+        ROI(
+            number=3,
+            name="ab",
+            contours=(
+                Contour(points_mm=np.array([[2, 1, 0], [7, 1, 0], [7, 6, 0], [2, 6, 0]], float)),
+            ),
+        ),
+        grid,
+    ).array
     assert np.array_equal(a | b, both)
 
 
 def test_point_and_open_contours_are_never_filled() -> None:
     scene = Scene(ORIENTATIONS["HFS"])
     square = scene.to_patient(3, rectangle(10, 5, 30, 20))
-    roi = ROI(number=1, name="open", contours=(
-        Contour(points_mm=square, geometric_type=GeometricType.OPEN_PLANAR),
-        Contour(points_mm=square[:1], geometric_type=GeometricType.POINT),
-    ))
+    roi = ROI(
+        number=1,
+        name="open",
+        contours=(
+            Contour(points_mm=square, geometric_type=GeometricType.OPEN_PLANAR),
+            Contour(points_mm=square[:1], geometric_type=GeometricType.POINT),
+        ),
+    )
     assert not roi.encloses_volume
     assert not rasterize(roi, scene.grid).array.any()
 
@@ -264,8 +310,11 @@ def test_off_plane_outside_and_tilted_contours_are_reported() -> None:
     tilted = scene.to_patient(3, square)
     tilted[2] += 2.0 * scene.normal
     good = scene.to_patient(5, square)
-    roi = ROI(number=4, name="Cord", contours=tuple(
-        Contour(points_mm=p) for p in (between, outside, tilted, good)))
+    roi = ROI(
+        number=4,
+        name="Cord",
+        contours=tuple(Contour(points_mm=p) for p in (between, outside, tilted, good)),
+    )
     with pytest.warns(ContourWarning) as caught:
         mask = rasterize(roi, scene.grid)
     messages = [str(w.message) for w in caught]
@@ -329,15 +378,20 @@ def test_mask_volume_convention_voxel_count() -> None:
     radius=st.floats(2.0, 9.0),
     start=st.floats(0.0, 6.28),
 )
-def test_translation_by_whole_pixels_shifts_the_mask(shift: tuple[int, int], radius: float,
-                                                     start: float) -> None:
+def test_translation_by_whole_pixels_shifts_the_mask(
+    shift: tuple[int, int], radius: float, start: float
+) -> None:
     scene = Scene(ORIENTATIONS["oblique"], reverse=False)
     disc = circle(*CENTRE, radius, n=23, start=start)
     moved = disc + np.array([shift[1] * PIXEL_MM[1], shift[0] * PIXEL_MM[0]])
-    a = rasterize(ROI(number=1, name="a", contours=(
-        Contour(points_mm=scene.to_patient(2, disc)),)), scene.grid).array[2]
-    b = rasterize(ROI(number=1, name="b", contours=(
-        Contour(points_mm=scene.to_patient(2, moved)),)), scene.grid).array[2]
+    a = rasterize(
+        ROI(number=1, name="a", contours=(Contour(points_mm=scene.to_patient(2, disc)),)),
+        scene.grid,
+    ).array[2]
+    b = rasterize(
+        ROI(number=1, name="b", contours=(Contour(points_mm=scene.to_patient(2, moved)),)),
+        scene.grid,
+    ).array[2]
     assert np.array_equal(np.roll(a, shift, axis=(0, 1)), b)
 
 
@@ -351,10 +405,23 @@ def test_disjoint_polygons_add_up(gap: float, radius_a: float, radius_b: float) 
     scene = Scene(ORIENTATIONS["HFS"])
     a_uv = circle(CENTRE[0] - radius_a - gap / 2, CENTRE[1], radius_a, n=31)
     b_uv = circle(CENTRE[0] + radius_b + gap / 2, CENTRE[1], radius_b, n=31)
-    a, b = (rasterize(ROI(number=1, name="x", contours=(
-        Contour(points_mm=scene.to_patient(1, p)),)), scene.grid).array for p in (a_uv, b_uv))
-    both = rasterize(ROI(number=1, name="ab", contours=(
-        Contour(points_mm=scene.to_patient(1, a_uv)),
-        Contour(points_mm=scene.to_patient(1, b_uv)))), scene.grid).array
+    a, b = (
+        rasterize(
+            ROI(number=1, name="x", contours=(Contour(points_mm=scene.to_patient(1, p)),)),
+            scene.grid,
+        ).array
+        for p in (a_uv, b_uv)
+    )
+    both = rasterize(
+        ROI(
+            number=1,
+            name="ab",
+            contours=(
+                Contour(points_mm=scene.to_patient(1, a_uv)),
+                Contour(points_mm=scene.to_patient(1, b_uv)),
+            ),
+        ),
+        scene.grid,
+    ).array
     assert not (a & b).any()
     assert np.array_equal(a | b, both)

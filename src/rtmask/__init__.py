@@ -1,17 +1,83 @@
-"""rtmask: exact voxel masks from DICOM RT Structure Sets."""
+"""rtmask: exact voxel masks, volumes and DVHs from DICOM RT Structure Sets.
 
-from rtmask._errors import RtmaskError, RtmaskWarning
+The public API, in data-flow order::
+
+    structure_set = rtmask.read_rtstruct("RS.dcm")
+    series = rtmask.read_image_series("CT/")            # or rtmask.scan(...) + link
+    mask = rtmask.rasterize(structure_set.roi("GTV"), series.grid)
+    rtmask.write_nifti(mask.array, mask.grid, "GTV.nii.gz")
+
+Writers (``write_*``, ``convert_structure_set``) load nibabel and pynrrd on first use, so
+``import rtmask`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rtmask._errors import (
+    DicomReadError,
+    GeometryError,
+    InvalidInputError,
+    MissingReferenceError,
+    RtmaskError,
+    RtmaskWarning,
+    SeriesNotFoundError,
+)
+from rtmask.discovery import ImageSeries, Inventory, link_image_series, read_image_series, scan
 from rtmask.geometry import ImageGrid
+from rtmask.raster import CombinationRule, Mask, rasterize, rasterize_all
 from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
+
+if TYPE_CHECKING:
+    from rtmask.export import (
+        convert_structure_set,
+        write_labelmap,
+        write_nifti,
+        write_npz,
+        write_nrrd,
+    )
 
 __all__ = [
     "ROI",
+    "CombinationRule",
     "Contour",
+    "DicomReadError",
     "GeometricType",
+    "GeometryError",
     "ImageGrid",
+    "ImageSeries",
+    "InvalidInputError",
+    "Inventory",
+    "Mask",
+    "MissingReferenceError",
     "RtmaskError",
     "RtmaskWarning",
+    "SeriesNotFoundError",
     "StructureSet",
+    "convert_structure_set",
+    "link_image_series",
+    "rasterize",
+    "rasterize_all",
+    "read_image_series",
     "read_rtstruct",
+    "scan",
+    "write_labelmap",
+    "write_nifti",
+    "write_npz",
+    "write_nrrd",
 ]
 __version__ = "0.1.0"
+
+_LAZY_EXPORTS = frozenset(
+    {"convert_structure_set", "write_labelmap", "write_nifti", "write_npz", "write_nrrd"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the writers on first use (they need nibabel and pynrrd)."""
+    if name in _LAZY_EXPORTS:
+        from rtmask import export  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'rtmask' has no attribute {name!r}")

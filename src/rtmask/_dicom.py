@@ -6,6 +6,7 @@ import os
 import struct
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -21,8 +22,17 @@ RTPLAN_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.5"
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 _READ_FAILURES = (
-    InvalidDicomError, EOFError, OSError, ValueError, struct.error, TypeError, KeyError,
-    AttributeError, IndexError, NotImplementedError, OverflowError,
+    InvalidDicomError,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    NotImplementedError,
+    OverflowError,
 )
 
 
@@ -61,13 +71,20 @@ def read_dataset(
                 force=True,
             )
             # force=True accepts anything; a real DICOM file has a SOP class or modality.
-            if "SOPClassUID" not in dataset and "Modality" not in dataset \
-                    and "MediaStorageSOPClassUID" not in dataset.file_meta:
+            if (
+                "SOPClassUID" not in dataset
+                and "Modality" not in dataset
+                and "MediaStorageSOPClassUID" not in dataset.file_meta
+            ):
                 raise InvalidDicomError("no SOP Class UID or Modality")
+        if not specific_tags:
+            _check_complete(dataset, name)
     except FileNotFoundError as error:
         raise DicomReadError(f"{name}: file not found; check the path") from error
     except IsADirectoryError as error:
         raise DicomReadError(f"{name}: is a folder, expected a DICOM file") from error
+    except DicomReadError:
+        raise
     except _READ_FAILURES as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DicomReadError(
@@ -75,3 +92,27 @@ def read_dataset(
             "and is DICOM, or remove it from the input"
         ) from error
     return dataset
+
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _check_complete(dataset: Dataset, name: str) -> None:
+    """Raise DicomReadError when the last element runs past the end of the file.
+
+    pydicom reads a defined-length sequence cut short by truncation without complaint,
+    returning the items it could parse; a structure set would silently lose ROIs.
+    """
+    if not len(dataset):
+        return
+    raw = dataset.get_item(max(dataset.keys()))
+    value_tell = getattr(raw, "value_tell", None)
+    length = getattr(raw, "length", None)
+    if value_tell is None or length is None or length == _UNDEFINED_LENGTH:
+        return
+    size = Path(name).stat().st_size
+    if value_tell + length > size:
+        raise DicomReadError(
+            f"{name}: truncated DICOM file ({size} bytes, but its last element ends at byte "
+            f"{value_tell + length}); copy or export the file again"
+        )

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +23,12 @@ from rtmask.discovery import (
     read_image_series,
     scan,
 )
-from rtmask.export import ConversionReport, convert_structure_set, safe_folder_name
+from rtmask.export import (
+    ConversionReport,
+    OutputFormat,
+    convert_structure_set,
+    safe_folder_name,
+)
 from rtmask.raster import CombinationRule
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
@@ -50,20 +56,48 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="RTSTRUCT file or folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
-                        help="output folder (created)")
-    parser.add_argument("--image", type=Path, metavar="DIR",
-                        help="folder of the image series (default: found in INPUT's tree)")
-    parser.add_argument("--roi", nargs="+", default=[], metavar="NAME",
-                        help="only these ROIs: exact names (case-insensitive) or glob patterns")
-    parser.add_argument("--rule", choices=[r.value for r in CombinationRule], default="auto",
-                        help="how several contours on one plane combine (default: auto)")
-    parser.add_argument("--format", dest="output_format", choices=FORMATS, default="nifti",
-                        help="nifti (.nii.gz per ROI, default), nrrd, npz or labelmap")
-    parser.add_argument("--fractional", type=int, metavar="N",
-                        help="partial-volume masks: N x N samples per voxel (float output)")
-    parser.add_argument("--resample", type=float, metavar="MM", dest="resample_mm",
-                        help="resample onto uniform slices MM apart")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT", help="output folder (created)"
+    )
+    parser.add_argument(
+        "--image",
+        type=Path,
+        metavar="DIR",
+        help="folder of the image series (default: found in INPUT's tree)",
+    )
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="only these ROIs: exact names (case-insensitive) or glob patterns",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=[r.value for r in CombinationRule],
+        default="auto",
+        help="how several contours on one plane combine (default: auto)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="output_format",
+        choices=FORMATS,
+        default="nifti",
+        help="nifti (.nii.gz per ROI, default), nrrd, npz or labelmap",
+    )
+    parser.add_argument(
+        "--fractional",
+        type=int,
+        metavar="N",
+        help="partial-volume masks: N x N samples per voxel (float output)",
+    )
+    parser.add_argument(
+        "--resample",
+        type=float,
+        metavar="MM",
+        dest="resample_mm",
+        help="resample onto uniform slices MM apart",
+    )
     return parser
 
 
@@ -76,10 +110,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
         print_error(console, "--resample takes a positive spacing in mm")
         return 2
     return convert_command(
-        args.input, args.output, console=console, image=args.image, roi_patterns=args.roi,
-        rule=args.rule, output_format=args.output_format, fractional=args.fractional,
-        resample_mm=args.resample_mm, verbose=args.verbose,
+        args.input,
+        args.output,
+        console=console,
+        image=args.image,
+        roi_patterns=args.roi,
+        rule=args.rule,
+        output_format=args.output_format,
+        fractional=args.fractional,
+        resample_mm=args.resample_mm,
+        verbose=args.verbose,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Options:
+    """What to convert and how (the command's options)."""
+
+    roi_patterns: Sequence[str]
+    rule: str
+    output_format: OutputFormat
+    fractional: int | None
+    resample_mm: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +151,9 @@ def _report_skipped(skipped: Sequence[SkippedFile], console: Console, verbose: b
         if item.kind in WARNED_KINDS or (verbose and item in quiet):
             print_warning(console, f"skipped {item.path}: {item.reason}")
     if quiet and not verbose:
-        console.print(f"skipped {len(quiet)} file(s) that are not DICOM images or RT objects "
-                      "(-v lists them)")
+        console.print(
+            f"skipped {len(quiet)} file(s) that are not DICOM images or RT objects (-v lists them)"
+        )
     return problems
 
 
@@ -154,6 +207,13 @@ def convert_command(
     if not jobs:
         raise RtmaskError(f"{input_path}: no RT Structure Set found (is this the right folder?)")
     folders = _output_folders(jobs, output)
+    options = _Options(
+        roi_patterns=roi_patterns,
+        rule=rule,
+        output_format=cast("OutputFormat", output_format),
+        fractional=fractional,
+        resample_mm=resample_mm,
+    )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
         if job.series is None:
@@ -161,8 +221,7 @@ def convert_command(
             continue
         try:
             structure_set = read_rtstruct(job.path, on_invalid="ignore")
-            report = _convert_one(structure_set, job, folder, console, roi_patterns, rule,
-                                  output_format, fractional, resample_mm)
+            report = _convert_one(structure_set, job, folder, console, options)
         except RtmaskError as error:
             problems.append(str(error))
             continue
@@ -197,58 +256,70 @@ def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:
 
 
 def _convert_one(
-    structure_set: StructureSet,
-    job: _Job,
-    folder: Path,
-    console: Console,
-    roi_patterns: Sequence[str],
-    rule: str,
-    output_format: str,
-    fractional: int | None,
-    resample_mm: float | None,
+    structure_set: StructureSet, job: _Job, folder: Path, console: Console, options: _Options
 ) -> ConversionReport | None:
+    """Convert one linked structure set with a progress bar; None when no ROI is selected."""
     assert job.series is not None
-    rois = structure_set.select(roi_patterns)
+    rois = structure_set.select(options.roi_patterns)
     if not rois:
         return None
-    console.print(f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  "
-                  f"({escape(job.link_message)})", soft_wrap=True)
+    console.print(
+        f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  "
+        f"({escape(job.link_message)})",
+        soft_wrap=True,
+    )
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
         disable=not console.is_terminal or console.quiet,
     ) as progress:
         task = progress.add_task("converting ROIs", total=len(structure_set.rois))
-        report = convert_structure_set(
-            structure_set, job.series.grid, folder, rois=rois, rule=rule,
-            output_format=output_format,  # type: ignore[arg-type]
-            fractional=fractional, resample_mm=resample_mm,
+        return convert_structure_set(
+            structure_set,
+            job.series.grid,
+            folder,
+            rois=rois,
+            rule=options.rule,
+            output_format=options.output_format,
+            fractional=options.fractional,
+            resample_mm=options.resample_mm,
             image_series=f"{job.series.series_instance_uid} ({job.series.files[0].parent})",
             progress=lambda roi: progress.advance(task),
         )
-    return report
 
 
 def _print_reports(reports: Sequence[ConversionReport], console: Console, verbose: bool) -> None:
     for report in reports:
         table = Table(title=escape(str(report.folder)), title_justify="left")
         for column in ("#", "ROI", "file", "voxels", "volume cm3", "status", "warnings"):
-            table.add_column(column, justify="right" if column in ("#", "voxels",
-                                                                   "volume cm3") else "left")
+            table.add_column(
+                column, justify="right" if column in ("#", "voxels", "volume cm3") else "left"
+            )
         for row in report.rows:
-            style = {"written": "", "not selected": "dim", "no volume": "dim"}.get(row.status,
-                                                                                  "red")
+            style = {"written": "", "not selected": "dim", "no volume": "dim"}.get(
+                row.status, "red"
+            )
             table.add_row(
-                str(row.roi_number), escape(row.name), escape(row.file or "-"),
+                str(row.roi_number),
+                escape(row.name),
+                escape(row.file or "-"),
                 "-" if row.voxel_count is None else f"{row.voxel_count:.0f}",
                 "-" if row.volume_cm3 is None else f"{row.volume_cm3:.3f}",
-                row.status, str(len(row.warnings)) if row.warnings else "", style=style,
+                row.status,
+                str(len(row.warnings)) if row.warnings else "",
+                style=style,
             )
         console.print(table)
         shown = report.notes if verbose else report.notes[:MAX_NOTES]
         for note in shown:
             print_warning(console, note)
         if len(shown) < len(report.notes):
-            console.print(f"... and {len(report.notes) - len(shown)} more warnings: see "
-                          "summary.json, or run with -v")
+            console.print(
+                f"... and {len(report.notes) - len(shown)} more warnings: see "
+                "summary.json, or run with -v"
+            )
         console.print(f"summary: {escape(', '.join(str(p) for p in report.summary_files))}")

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from rtmask import __version__
 from rtmask._errors import RtmaskError
+from rtmask.cli import _convert, _demo, _info
 from rtmask.cli._output import print_error
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -34,8 +35,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[ModuleType]:
-    from rtmask.cli import _convert, _demo, _info
-
     return [_convert, _info, _demo]
 
 
@@ -51,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _commands():
         sub = module.add_parser(subparsers)
         verbosity = sub.add_mutually_exclusive_group()
-        verbosity.add_argument("-v", "--verbose", action="store_true",
-                               help="more detail (every warning, debug log)")
-        verbosity.add_argument("-q", "--quiet", action="store_true",
-                               help="only errors; no progress bars or tables")
+        verbosity.add_argument(
+            "-v", "--verbose", action="store_true", help="more detail (every warning, debug log)"
+        )
+        verbosity.add_argument(
+            "-q", "--quiet", action="store_true", help="only errors; no progress bars or tables"
+        )
         sub.set_defaults(run=module.run)
     return parser
 

@@ -6,16 +6,23 @@ truncated file under its final name.
 """
 
 from rtmask.export._atomic import atomic_path
-from rtmask.export._convert import ConversionReport, convert_structure_set
+from rtmask.export._convert import (
+    VOLUME_CONVENTION,
+    ConversionReport,
+    OutputFormat,
+    convert_structure_set,
+)
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 
 __all__ = [
+    "VOLUME_CONVENTION",
     "ConversionReport",
     "LabelmapEntry",
     "LabelmapResult",
+    "OutputFormat",
     "SummaryRow",
     "atomic_path",
     "convert_structure_set",

@@ -48,8 +48,9 @@ class ConversionReport:
         return not self.problems
 
 
-def _row(roi: ROI, *, file: str | None, mask: Mask | None, status: str,
-         warnings: Sequence[str]) -> SummaryRow:
+def _row(
+    roi: ROI, *, file: str | None, mask: Mask | None, status: str, warnings: Sequence[str]
+) -> SummaryRow:
     return SummaryRow(
         roi_number=roi.number,
         name=roi.name,
@@ -123,30 +124,48 @@ def convert_structure_set(
             rows.append(_row(roi, file=None, mask=None, status="not selected", warnings=()))
             continue
         label = f"ROI {roi.number} {roi.name!r}"
+        if roi.dropped_contours:
+            positions = ", ".join(str(i) for i in roi.dropped_contours[:10])
+            problems.append(
+                f"{structure_set.source}: {label}: contour(s) {positions}"
+                f"{' ...' if len(roi.dropped_contours) > 10 else ''} have unusable coordinates "
+                "(NaN, infinite or not numbers) and were dropped; fix them in the planning "
+                "system and export again"
+            )
         if not roi.contours:
             problems.append(f"{structure_set.source}: {label} has no contours; no mask written")
             rows.append(_row(roi, file=None, mask=None, status="empty", warnings=roi.warnings))
         elif not roi.encloses_volume:
             types = ", ".join(t.value for t in roi.geometric_types)
-            notes.append(f"{structure_set.source}: {label} has only {types} contours, which "
-                         "enclose no volume; listed, not filled")
-            rows.append(_row(roi, file=None, mask=None, status="no volume",
-                             warnings=roi.warnings))
+            notes.append(
+                f"{structure_set.source}: {label} has only {types} contours, which "
+                "enclose no volume; listed, not filled"
+            )
+            rows.append(_row(roi, file=None, mask=None, status="no volume", warnings=roi.warnings))
         else:
             try:
-                row, mask = _convert_roi(roi, grid, target_grid, folder, stems[roi.number],
-                                         rule=rule, fractional=fractional,
-                                         output_format=output_format, resample=bool(resample_mm))
+                row, mask = _convert_roi(
+                    roi,
+                    grid,
+                    target_grid,
+                    folder,
+                    stems[roi.number],
+                    rule=rule,
+                    fractional=fractional,
+                    output_format=output_format,
+                    resample=bool(resample_mm),
+                )
             except (RtmaskError, OSError) as error:
                 problems.append(f"{structure_set.source}: {label}: {error}")
-                rows.append(_row(roi, file=None, mask=None, status="failed",
-                                 warnings=roi.warnings))
+                rows.append(_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings))
             else:
                 rows.append(row)
                 notes.extend(f"{structure_set.source}: {w}" for w in mask.warnings)
                 if row.status == "empty":
-                    problems.append(f"{structure_set.source}: {label}: no voxel centre lies "
-                                    "inside its contours on this grid; empty mask written")
+                    problems.append(
+                        f"{structure_set.source}: {label}: no voxel centre lies "
+                        "inside its contours on this grid; empty mask written"
+                    )
                 if output_format == "labelmap":
                     kept.append(mask)
                 elif output_format == "npz":
@@ -161,19 +180,29 @@ def convert_structure_set(
         labels = {entry.roi_number: entry.label for entry in result.entries}
         rows = [_relabel(row, labels) for row in rows]
     summary_files = write_summary(
-        rows, folder,
+        rows,
+        folder,
         structure_set=_structure_set_info(structure_set, target_grid, image_series),
         volume_convention=VOLUME_CONVENTION,
     )
-    return ConversionReport(folder=folder, rows=tuple(rows), summary_files=tuple(summary_files),
-                            problems=tuple(problems), notes=tuple(notes))
+    return ConversionReport(
+        folder=folder,
+        rows=tuple(rows),
+        summary_files=tuple(summary_files),
+        problems=tuple(problems),
+        notes=tuple(notes),
+    )
 
 
 def _relabel(row: SummaryRow, labels: dict[int, int]) -> SummaryRow:
     if row.roi_number not in labels:
         return row
-    return SummaryRow(**{**{name: getattr(row, name) for name in row.__dataclass_fields__},
-                         "file": f"labels.nii.gz#{labels[row.roi_number]}"})
+    return SummaryRow(
+        **{
+            **{name: getattr(row, name) for name in row.__dataclass_fields__},
+            "file": f"labels.nii.gz#{labels[row.roi_number]}",
+        }
+    )
 
 
 def _convert_roi(
@@ -200,8 +229,9 @@ def _convert_roi(
         file = path.name
     elif output_format == "npz":
         file = f"masks.npz#roi/{stem}"
-    return _row(roi, file=file, mask=mask, status=status,
-                warnings=(*roi.warnings, *mask.warnings)), mask
+    return _row(
+        roi, file=file, mask=mask, status=status, warnings=(*roi.warnings, *mask.warnings)
+    ), mask
 
 
 def _structure_set_info(

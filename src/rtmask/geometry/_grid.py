@@ -123,9 +123,7 @@ class ImageGrid:
         else:
             positions = np.asarray(self.slice_positions_mm, dtype=np.float64).reshape(-1)
             if positions.shape != (shape[0],):
-                raise GeometryError(
-                    f"{positions.size} slice positions given for {shape[0]} slices"
-                )
+                raise GeometryError(f"{positions.size} slice positions given for {shape[0]} slices")
         if shape[0] > 1 and not np.all(np.diff(positions) > 0):
             raise GeometryError(
                 "slice positions must increase strictly along the normal "
@@ -192,8 +190,9 @@ class ImageGrid:
         affine[:3, 3] = positions[0]
         if n_slices > 2:
             expected = positions[0] + np.outer(np.arange(n_slices), step)
-            in_plane_error = (positions - expected) - np.outer((positions - expected) @ normal,
-                                                               normal)
+            in_plane_error = (positions - expected) - np.outer(
+                (positions - expected) @ normal, normal
+            )
             if np.abs(in_plane_error).max() > 0.01 * float(spacing.min()) + 1e-3:
                 raise GeometryError(
                     "slices are not stacked on a straight line (gantry tilt with uneven "
@@ -327,8 +326,11 @@ class ImageGrid:
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
         """``(slice, row, column)`` spacing in mm; the slice value is the mean spacing."""
-        slice_spacing = float(np.mean(np.diff(self.slice_positions_mm))) if self.shape[0] > 1 \
+        slice_spacing = (
+            float(np.mean(np.diff(self.slice_positions_mm)))
+            if self.shape[0] > 1
             else float(np.linalg.norm(self.affine[:3, 0]))
+        )
         return (
             slice_spacing,
             float(np.linalg.norm(self.affine[:3, 1])),
@@ -353,8 +355,10 @@ class ImageGrid:
     @property
     def voxel_volume_mm3(self) -> float:
         """Volume of one voxel in mm3 (mean slice spacing for non-uniform grids)."""
-        return float(abs(np.linalg.det(self.affine[:3, :3]))) if self.is_uniform else float(
-            np.prod(self.spacing_mm)
+        return (
+            float(abs(np.linalg.det(self.affine[:3, :3])))
+            if self.is_uniform
+            else float(np.prod(self.spacing_mm))
         )
 
     @property
@@ -379,9 +383,7 @@ class ImageGrid:
         if missing.size > 5:
             messages.append(f"... and {missing.size - 5} more gaps")
         if missing.size == 0:
-            messages.append(
-                f"slice spacing varies from {gaps.min():.4g} to {gaps.max():.4g} mm"
-            )
+            messages.append(f"slice spacing varies from {gaps.min():.4g} to {gaps.max():.4g} mm")
         return messages
 
     # ----------------------------------------------------------------- conversions
@@ -418,8 +420,10 @@ class ImageGrid:
         # Extrapolate linearly with the end gaps, so outside points stay outside.
         below, above = distances < positions[0], distances > positions[-1]
         index[below] = (distances[below] - positions[0]) / (positions[1] - positions[0])
-        index[above] = positions.size - 1 + (distances[above] - positions[-1]) / (
-            positions[-1] - positions[-2]
+        index[above] = (
+            positions.size
+            - 1
+            + (distances[above] - positions[-1]) / (positions[-1] - positions[-2])
         )
         return np.asarray(index)
 

@@ -107,5 +107,7 @@ class Mask:
 
     def __repr__(self) -> str:
         kind = "fractional" if self.is_fractional else "binary"
-        return (f"Mask(roi={self.roi.name!r}, {kind}, voxels={self.voxel_count:.0f}, "
-                f"volume_cm3={self.volume_cm3:.3f})")
+        return (
+            f"Mask(roi={self.roi.name!r}, {kind}, voxels={self.voxel_count:.0f}, "
+            f"volume_cm3={self.volume_cm3:.3f})"
+        )

@@ -22,8 +22,13 @@ from numpy.typing import NDArray
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import ROI, Contour
 
-__all__ = ["PlacedContour", "PlaneAssignment", "SliceMode", "assign_planes",
-           "default_plane_tolerance_mm"]
+__all__ = [
+    "PlacedContour",
+    "PlaneAssignment",
+    "SliceMode",
+    "assign_planes",
+    "default_plane_tolerance_mm",
+]
 
 SliceMode = Literal["exact", "slab"]
 
@@ -58,8 +63,7 @@ def default_plane_tolerance_mm(grid: ImageGrid) -> float:
 
 def _describe(roi: ROI, index: int, point_mm: NDArray[np.float64]) -> str:
     x, y, z = (float(v) for v in point_mm)
-    return (f"ROI {roi.number} {roi.name!r}, contour {index + 1} at "
-            f"({x:.2f}, {y:.2f}, {z:.2f}) mm")
+    return f"ROI {roi.number} {roi.name!r}, contour {index + 1} at ({x:.2f}, {y:.2f}, {z:.2f}) mm"
 
 
 def _slab_edges(planes: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -106,8 +110,10 @@ def assign_planes(
     for index, contour in closed:
         points = contour.points_mm
         if points.shape[0] < 3:
-            result.problems.append(f"{_describe(roi, index, points[0])}: fewer than 3 points; "
-                                   "it encloses no area and was left out")
+            result.problems.append(
+                f"{_describe(roi, index, points[0])}: fewer than 3 points; "
+                "it encloses no area and was left out"
+            )
             continue
         distances = points @ normal
         spread = float(distances.max() - distances.min())
@@ -124,11 +130,25 @@ def assign_planes(
         return result
     planes = np.array([p.plane_mm for p in placed])
     if mode == "exact":
-        _assign_exact(roi, grid, placed, planes=planes, positions=positions,
-                      tolerance=tolerance, result=result)
+        _assign_exact(
+            roi,
+            grid,
+            placed,
+            planes=planes,
+            positions=positions,
+            tolerance=tolerance,
+            result=result,
+        )
     else:
-        _assign_slab(roi, grid, placed, planes=planes, positions=positions,
-                     tolerance=tolerance, result=result)
+        _assign_slab(
+            roi,
+            grid,
+            placed,
+            planes=planes,
+            positions=positions,
+            tolerance=tolerance,
+            result=result,
+        )
     return result
 
 
@@ -142,8 +162,7 @@ def _assign_exact(
     tolerance: float,
     result: PlaneAssignment,
 ) -> None:
-    nearest = np.clip(np.rint(grid.slice_index_of(planes)).astype(np.int64), 0,
-                      positions.size - 1)
+    nearest = np.clip(np.rint(grid.slice_index_of(planes)).astype(np.int64), 0, positions.size - 1)
     offsets = planes - positions[nearest]
     for item, slice_index, offset in zip(placed, nearest, offsets, strict=True):
         if abs(offset) <= tolerance:
@@ -177,8 +196,9 @@ def _assign_slab(
     # Merge contour planes closer than the tolerance into one plane.
     starts = np.concatenate([[True], np.diff(sorted_planes) > tolerance])
     group_of_sorted = np.cumsum(starts) - 1
-    unique_planes = np.array([sorted_planes[group_of_sorted == g].mean()
-                              for g in range(int(group_of_sorted[-1]) + 1)])
+    unique_planes = np.array(
+        [sorted_planes[group_of_sorted == g].mean() for g in range(int(group_of_sorted[-1]) + 1)]
+    )
     group = np.empty_like(group_of_sorted)
     group[order] = group_of_sorted
     edges = _slab_edges(unique_planes)

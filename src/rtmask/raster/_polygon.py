@@ -51,13 +51,21 @@ class PixelBox:
             return other
         if other.is_empty:
             return self
-        return PixelBox(min(self.row0, other.row0), max(self.row1, other.row1),
-                        min(self.col0, other.col0), max(self.col1, other.col1))
+        return PixelBox(
+            min(self.row0, other.row0),
+            max(self.row1, other.row1),
+            min(self.col0, other.col0),
+            max(self.col1, other.col1),
+        )
 
     def intersects(self, other: PixelBox) -> bool:
         """True when the boxes share a pixel."""
-        return (self.row0 < other.row1 and other.row0 < self.row1
-                and self.col0 < other.col1 and other.col0 < self.col1)
+        return (
+            self.row0 < other.row1
+            and other.row0 < self.row1
+            and self.col0 < other.col1
+            and other.col0 < self.col1
+        )
 
 
 def _first_pixel_at_or_after(values: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -69,8 +77,12 @@ def polygon_box(polygon: NDArray[np.float64], shape: tuple[int, int]) -> PixelBo
     """Pixels whose centres could be inside ``polygon``, clipped to a ``(rows, cols)`` plane."""
     low = _first_pixel_at_or_after(polygon.min(axis=0))
     high = _first_pixel_at_or_after(polygon.max(axis=0))
-    return PixelBox(max(int(low[0]), 0), min(int(high[0]), shape[0]),
-                    max(int(low[1]), 0), min(int(high[1]), shape[1]))
+    return PixelBox(
+        max(int(low[0]), 0),
+        min(int(high[0]), shape[0]),
+        max(int(low[1]), 0),
+        min(int(high[1]), shape[1]),
+    )
 
 
 def _crossings(
@@ -98,9 +110,7 @@ def _crossings(
     return rows, columns
 
 
-def fill_parity(
-    polygons: Sequence[NDArray[np.float64]], box: PixelBox
-) -> NDArray[np.bool_]:
+def fill_parity(polygons: Sequence[NDArray[np.float64]], box: PixelBox) -> NDArray[np.bool_]:
     """Even-odd fill of all ``polygons`` together, over the pixels of ``box``.
 
     Parameters

@@ -82,13 +82,16 @@ def _combine_auto(
         int(max(np.flatnonzero(nested[i]), key=lambda j: depth[j])) if depth[i] else -1
         for i in range(n)
     ]
-    result = np.zeros((plane_box.row1 - plane_box.row0, plane_box.col1 - plane_box.col0),
-                      dtype=bool)
+    result = np.zeros(
+        (plane_box.row1 - plane_box.row0, plane_box.col1 - plane_box.col0), dtype=bool
+    )
 
     def place(k: int) -> tuple[slice, slice]:
         b = boxes[k]
-        return (slice(b.row0 - plane_box.row0, b.row1 - plane_box.row0),
-                slice(b.col0 - plane_box.col0, b.col1 - plane_box.col0))
+        return (
+            slice(b.row0 - plane_box.row0, b.row1 - plane_box.row0),
+            slice(b.col0 - plane_box.col0, b.col1 - plane_box.col0),
+        )
 
     for solid in (k for k in range(n) if depth[k] % 2 == 0):
         region = np.zeros_like(result)
@@ -115,23 +118,35 @@ def _report_overlaps(
         for j in range(i + 1, n):
             if nested[i, j] or nested[j, i] or not boxes[i].intersects(boxes[j]):
                 continue
-            common = PixelBox(max(boxes[i].row0, boxes[j].row0),
-                              min(boxes[i].row1, boxes[j].row1),
-                              max(boxes[i].col0, boxes[j].col0),
-                              min(boxes[i].col1, boxes[j].col1))
-            a = fills[i][common.row0 - boxes[i].row0:common.row1 - boxes[i].row0,
-                         common.col0 - boxes[i].col0:common.col1 - boxes[i].col0]
-            b = fills[j][common.row0 - boxes[j].row0:common.row1 - boxes[j].row0,
-                         common.col0 - boxes[j].col0:common.col1 - boxes[j].col0]
+            common = PixelBox(
+                max(boxes[i].row0, boxes[j].row0),
+                min(boxes[i].row1, boxes[j].row1),
+                max(boxes[i].col0, boxes[j].col0),
+                min(boxes[i].col1, boxes[j].col1),
+            )
+            a = fills[i][
+                common.row0 - boxes[i].row0 : common.row1 - boxes[i].row0,
+                common.col0 - boxes[i].col0 : common.col1 - boxes[i].col0,
+            ]
+            b = fills[j][
+                common.row0 - boxes[j].row0 : common.row1 - boxes[j].row0,
+                common.col0 - boxes[j].col0 : common.col1 - boxes[j].col0,
+            ]
             overlap = a & b
             count = int(np.count_nonzero(overlap))
             if count == 0:
                 continue
             rows, cols = np.nonzero(overlap)
             s = plane.supersample
-            centre = np.array([[plane.slice_index,
-                                (rows.mean() + common.row0 - (s - 1) / 2) / s,
-                                (cols.mean() + common.col0 - (s - 1) / 2) / s]])
+            centre = np.array(
+                [
+                    [
+                        plane.slice_index,
+                        (rows.mean() + common.row0 - (s - 1) / 2) / s,
+                        (cols.mean() + common.col0 - (s - 1) / 2) / s,
+                    ]
+                ]
+            )
             x, y, z = plane.grid.index_to_patient(centre)[0]
             report.append(
                 f"ROI {plane.roi.number} {plane.roi.name!r}: contours {items[i].index + 1} and "
@@ -157,8 +172,9 @@ def _fill_plane(
         plane_box = plane_box.union(box)
     if plane_box.is_empty:
         return None
-    result = np.zeros((plane_box.row1 - plane_box.row0, plane_box.col1 - plane_box.col0),
-                      dtype=bool)
+    result = np.zeros(
+        (plane_box.row1 - plane_box.row0, plane_box.col1 - plane_box.col0), dtype=bool
+    )
     if closed:
         if rule is CombinationRule.XOR or len(closed) == 1:
             result = fill_parity([i.polygon for i in closed], plane_box)
@@ -167,11 +183,14 @@ def _fill_plane(
             fills = [fill_parity([i.polygon], b) for i, b in zip(closed, own_boxes, strict=True)]
             if rule is CombinationRule.UNION:
                 for box, fill in zip(own_boxes, fills, strict=True):
-                    result[box.row0 - plane_box.row0:box.row1 - plane_box.row0,
-                           box.col0 - plane_box.col0:box.col1 - plane_box.col0] |= fill
+                    result[
+                        box.row0 - plane_box.row0 : box.row1 - plane_box.row0,
+                        box.col0 - plane_box.col0 : box.col1 - plane_box.col0,
+                    ] |= fill
             else:
-                result = _combine_auto(closed, own_boxes, fills, plane_box, plane=plane,
-                                       report=report)
+                result = _combine_auto(
+                    closed, own_boxes, fills, plane_box, plane=plane, report=report
+                )
     if xor_type:
         result ^= fill_parity([i.polygon for i in xor_type], plane_box)
     return plane_box, result
@@ -182,8 +201,12 @@ def _outside_extent(items: Sequence[PlacedContour], plane_shape: tuple[int, int]
     for item in items:
         low = item.polygon.min(axis=0)
         high = item.polygon.max(axis=0)
-        if low[0] < -0.5 or low[1] < -0.5 or high[0] > plane_shape[0] - 0.5 \
-                or high[1] > plane_shape[1] - 0.5:
+        if (
+            low[0] < -0.5
+            or low[1] < -0.5
+            or high[0] > plane_shape[0] - 0.5
+            or high[1] > plane_shape[1] - 0.5
+        ):
             return True
     return False
 
@@ -242,15 +265,18 @@ def rasterize(
     samples = 1 if fractional is None else int(fractional)
     if samples < 1:
         raise ValueError(f"fractional must be a positive number of samples, got {fractional}")
-    assignment = assign_planes(roi, grid, mode=slice_mode, tolerance_mm=plane_tolerance_mm,
-                               supersample=samples)
+    assignment = assign_planes(
+        roi, grid, mode=slice_mode, tolerance_mm=plane_tolerance_mm, supersample=samples
+    )
     _emit(assignment.problems, ContourWarning, on_invalid)
     plane_shape = (grid.shape[1] * samples, grid.shape[2] * samples)
     overlaps: list[str] = []
     outside: list[int] = []
     array: NDArray[np.bool_] | NDArray[np.float32] = (
-        np.zeros(grid.shape, dtype=np.bool_) if fractional is None
-        else np.zeros(grid.shape, dtype=np.float32))
+        np.zeros(grid.shape, dtype=np.bool_)
+        if fractional is None
+        else np.zeros(grid.shape, dtype=np.float32)
+    )
     for slice_index, items in sorted(assignment.by_slice.items()):
         if _outside_extent(items, plane_shape):
             outside.append(slice_index)
@@ -280,8 +306,10 @@ def _add_fractions(
     row0, col0 = box.row0 // samples, box.col0 // samples
     row1, col1 = -(-box.row1 // samples), -(-box.col1 // samples)
     padded = np.zeros(((row1 - row0) * samples, (col1 - col0) * samples), dtype=np.float32)
-    padded[box.row0 - row0 * samples:box.row1 - row0 * samples,
-           box.col0 - col0 * samples:box.col1 - col0 * samples] = fine
+    padded[
+        box.row0 - row0 * samples : box.row1 - row0 * samples,
+        box.col0 - col0 * samples : box.col1 - col0 * samples,
+    ] = fine
     coarse = padded.reshape(row1 - row0, samples, col1 - col0, samples).mean(axis=(1, 3))
     target[row0:row1, col0:col1] = coarse
 
@@ -305,5 +333,12 @@ def rasterize_all(
     """
     for roi in structure_set.rois if rois is None else rois:
         if roi.encloses_volume:
-            yield rasterize(roi, grid, rule=rule, fractional=fractional, slice_mode=slice_mode,
-                            plane_tolerance_mm=plane_tolerance_mm, on_invalid=on_invalid)
+            yield rasterize(
+                roi,
+                grid,
+                rule=rule,
+                fractional=fractional,
+                slice_mode=slice_mode,
+                plane_tolerance_mm=plane_tolerance_mm,
+                on_invalid=on_invalid,
+            )

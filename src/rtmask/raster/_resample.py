@@ -27,20 +27,26 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
         When the in-plane geometry of ``target`` differs from the mask's grid.
     """
     source = mask.grid
-    if source.shape[1:] != target.shape[1:] or not np.allclose(
-        source.affine[:3, 1:3], target.affine[:3, 1:3], atol=1e-6
-    ) or not np.allclose(source.normal, target.normal, atol=1e-6):
+    if (
+        source.shape[1:] != target.shape[1:]
+        or not np.allclose(source.affine[:3, 1:3], target.affine[:3, 1:3], atol=1e-6)
+        or not np.allclose(source.normal, target.normal, atol=1e-6)
+    ):
         raise GeometryError("resampling changes slice positions only: in-plane grids differ")
     positions = source.slice_positions_mm
     half = slab_thicknesses_mm(source) / 2
-    edges = np.concatenate([[positions[0] - half[0]], (positions[1:] + positions[:-1]) / 2,
-                            [positions[-1] + half[-1]]])
+    edges = np.concatenate(
+        [[positions[0] - half[0]], (positions[1:] + positions[:-1]) / 2, [positions[-1] + half[-1]]]
+    )
     source_index = np.searchsorted(edges, target.slice_positions_mm, side="right") - 1
     valid = (source_index >= 0) & (source_index < positions.size)
-    array = cast("NDArray[np.bool_] | NDArray[np.float32]",
-                 np.zeros(target.shape, dtype=mask.array.dtype))
+    array = cast(
+        "NDArray[np.bool_] | NDArray[np.float32]", np.zeros(target.shape, dtype=mask.array.dtype)
+    )
     array[valid] = mask.array[source_index[valid]]
-    note = (f"ROI {mask.roi.number} {mask.roi.name!r}: resampled from {source.shape[0]} native "
-            f"slices to {target.shape[0]} uniform slices of {target.spacing_mm[0]:.3g} mm "
-            "(nearest slice)")
+    note = (
+        f"ROI {mask.roi.number} {mask.roi.name!r}: resampled from {source.shape[0]} native "
+        f"slices to {target.shape[0]} uniform slices of {target.spacing_mm[0]:.3g} mm "
+        "(nearest slice)"
+    )
     return Mask(array=array, grid=target, roi=mask.roi, warnings=(*mask.warnings, note))

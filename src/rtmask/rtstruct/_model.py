@@ -95,7 +95,10 @@ class ROI:
     frame_of_reference_uid
         ReferencedFrameOfReferenceUID of the ROI, or None.
     contours
-        The ROI's contours, in file order.
+        The ROI's usable contours, in file order.
+    dropped_contours
+        1-based positions (in the file's ContourSequence) of contours that could not be
+        used (NaN or infinite coordinates, no numbers); empty when all were read.
     warnings
         Defects found while reading this ROI, one sentence each.
     """
@@ -107,10 +110,12 @@ class ROI:
     generation_algorithm: str | None = None
     frame_of_reference_uid: str | None = None
     contours: tuple[Contour, ...] = ()
+    dropped_contours: tuple[int, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contours", tuple(self.contours))
+        object.__setattr__(self, "dropped_contours", tuple(self.dropped_contours))
         object.__setattr__(self, "warnings", tuple(self.warnings))
         if self.color is not None:
             object.__setattr__(self, "color", tuple(int(c) for c in self.color))
@@ -187,8 +192,7 @@ class StructureSet:
     warnings: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        for name in ("rois", "referenced_series_uids", "referenced_sop_instance_uids",
-                     "warnings"):
+        for name in ("rois", "referenced_series_uids", "referenced_sop_instance_uids", "warnings"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
@@ -226,9 +230,12 @@ class StructureSet:
         if not folded:
             return self.rois
         return tuple(
-            roi for roi in self.rois
-            if any(roi.name.casefold() == p or fnmatch.fnmatchcase(roi.name.casefold(), p)
-                   for p in folded)
+            roi
+            for roi in self.rois
+            if any(
+                roi.name.casefold() == p or fnmatch.fnmatchcase(roi.name.casefold(), p)
+                for p in folded
+            )
         )
 
     def all_points_mm(self) -> NDArray[np.float64]:

@@ -82,9 +82,9 @@ def _raw_bytes(item: Dataset) -> bytes | None:
         return b""
     if isinstance(value, bytes):
         return value
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(
-        value, str
-    )):
+    if isinstance(value, (list, tuple)) or (
+        hasattr(value, "__iter__") and not isinstance(value, str)
+    ):
         return "\\".join(str(v) for v in value).encode("ascii")
     return str(value).encode("ascii")
 
@@ -117,7 +117,7 @@ def _parse_all(raws: list[bytes]) -> list[NDArray[np.float64] | None]:
                 result.append(None)
         return result
     ends = np.cumsum(counts)
-    return [values[end - count:end] for count, end in zip(counts, ends, strict=True)]
+    return [values[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
 def _iter_contour_items(roi_contour: Dataset) -> Iterator[Dataset]:
@@ -145,8 +145,10 @@ def _referenced_uids(dataset: Dataset) -> tuple[str | None, list[str], list[str]
 
 def _read_contours(
     roi_contour: Dataset, roi_label: str, number: int, report: _Report
-) -> list[Contour]:
+) -> tuple[list[Contour], list[int]]:
+    """The usable contours of an ROI, and the 1-based positions of those dropped."""
     items = list(_iter_contour_items(roi_contour))
+    dropped: list[int] = []
     raws = [_raw_bytes(item) or b"" for item in items]
     parsed = _parse_all(raws)
     contours: list[Contour] = []
@@ -156,37 +158,51 @@ def _read_contours(
         try:
             geometric_type = GeometricType(type_text)
         except ValueError:
-            report.add(f"{where}: unknown ContourGeometricType {type_text!r}; read as "
-                       "CLOSED_PLANAR", number)
+            report.add(
+                f"{where}: unknown ContourGeometricType {type_text!r}; read as CLOSED_PLANAR",
+                number,
+            )
             geometric_type = GeometricType.CLOSED_PLANAR
         if values is None:
-            report.add(f"{where}: ContourData holds text that is not a number; contour "
-                       "dropped", number)
+            report.add(
+                f"{where}: ContourData holds text that is not a number; contour dropped", number
+            )
+            dropped.append(index + 1)
             continue
         if values.size == 0:
             report.add(f"{where}: ContourData is empty; contour dropped", number)
+            dropped.append(index + 1)
             continue
         extra = values.size % 3
         if extra:
-            report.add(f"{where}: ContourData holds {values.size} numbers, not a multiple of "
-                       f"3; the last {extra} ignored", number)
+            report.add(
+                f"{where}: ContourData holds {values.size} numbers, not a multiple of "
+                f"3; the last {extra} ignored",
+                number,
+            )
         points = values[: values.size - extra].reshape(-1, 3)
         declared = _int_or_none(item.get("NumberOfContourPoints"))
         if declared is not None and declared != points.shape[0]:
-            report.add(f"{where}: NumberOfContourPoints says {declared} but ContourData "
-                       f"holds {points.shape[0]} points; using the data", number)
+            report.add(
+                f"{where}: NumberOfContourPoints says {declared} but ContourData "
+                f"holds {points.shape[0]} points; using the data",
+                number,
+            )
         if not np.all(np.isfinite(points)):
             report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
+            dropped.append(index + 1)
             continue
         images = item.get("ContourImageSequence", None) or ()
         reference = _text(images[0].get("ReferencedSOPInstanceUID")) if images else None
-        contours.append(Contour(
-            points_mm=points,
-            geometric_type=geometric_type,
-            number=_int_or_none(item.get("ContourNumber")),
-            referenced_sop_instance_uid=reference,
-        ))
-    return contours
+        contours.append(
+            Contour(
+                points_mm=points,
+                geometric_type=geometric_type,
+                number=_int_or_none(item.get("ContourNumber")),
+                referenced_sop_instance_uid=reference,
+            )
+        )
+    return contours, dropped
 
 
 def _color(value: Any) -> tuple[int, int, int] | None:
@@ -251,14 +267,17 @@ def read_rtstruct(
     for item in dataset.get("StructureSetROISequence", None) or ():
         number = _int_or_none(item.get("ROINumber"))
         if number is None or number in seen_numbers:
-            report.add(f"StructureSetROISequence item with missing or repeated ROINumber "
-                       f"{item.get('ROINumber')!r} skipped")
+            report.add(
+                f"StructureSetROISequence item with missing or repeated ROINumber "
+                f"{item.get('ROINumber')!r} skipped"
+            )
             continue
         seen_numbers.add(number)
         name_text = str(item.get("ROIName", "") or "").strip()
         label = f"ROI {number} {name_text!r}"
         roi_contour = contours_by_number.get(number)
         contours: list[Contour] = []
+        dropped: list[int] = []
         color = None
         if roi_contour is None:
             report.add(f"{label}: no ROIContourSequence item; the ROI is empty", number)
@@ -267,24 +286,30 @@ def read_rtstruct(
             if "ContourSequence" not in roi_contour:
                 report.add(f"{label}: has no ContourSequence; the ROI is empty", number)
             else:
-                contours = _read_contours(roi_contour, label, number, report)
+                contours, dropped = _read_contours(roi_contour, label, number, report)
                 if not contours:
                     report.add(f"{label}: no usable contours; the ROI is empty", number)
         observation = observations.get(number)
-        rois.append(ROI(
-            number=number,
-            name=name_text,
-            color=color,
-            interpreted_type=_text(observation.get("RTROIInterpretedType"))
-            if observation is not None else None,
-            generation_algorithm=_text(item.get("ROIGenerationAlgorithm")),
-            frame_of_reference_uid=_text(item.get("ReferencedFrameOfReferenceUID")),
-            contours=tuple(contours),
-            warnings=tuple(report.per_roi.get(number, ())),
-        ))
+        rois.append(
+            ROI(
+                number=number,
+                name=name_text,
+                color=color,
+                interpreted_type=_text(observation.get("RTROIInterpretedType"))
+                if observation is not None
+                else None,
+                generation_algorithm=_text(item.get("ROIGenerationAlgorithm")),
+                frame_of_reference_uid=_text(item.get("ReferencedFrameOfReferenceUID")),
+                contours=tuple(contours),
+                dropped_contours=tuple(dropped),
+                warnings=tuple(report.per_roi.get(number, ())),
+            )
+        )
     for number in sorted(set(contours_by_number) - seen_numbers):
-        report.add(f"ROIContourSequence refers to ROI {number}, which StructureSetROISequence "
-                   "does not define; its contours are ignored")
+        report.add(
+            f"ROIContourSequence refers to ROI {number}, which StructureSetROISequence "
+            "does not define; its contours are ignored"
+        )
 
     folded: dict[str, list[int]] = {}
     for roi in rois:
@@ -292,11 +317,17 @@ def read_rtstruct(
     for numbers in folded.values():
         if len(numbers) > 1:
             names = rois[[r.number for r in rois].index(numbers[0])].name
-            report.add(f"duplicate ROI name {names!r} used by ROIs {numbers}; output files "
-                       "get the ROI number appended")
+            report.add(
+                f"duplicate ROI name {names!r} used by ROIs {numbers}; output files "
+                "get the ROI number appended"
+            )
 
-    contour_uids = [c.referenced_sop_instance_uid for r in rois for c in r.contours
-                    if c.referenced_sop_instance_uid]
+    contour_uids = [
+        c.referenced_sop_instance_uid
+        for r in rois
+        for c in r.contours
+        if c.referenced_sop_instance_uid
+    ]
     all_image_uids = tuple(dict.fromkeys([*image_uids, *contour_uids]))
     return StructureSet(
         rois=tuple(rois),

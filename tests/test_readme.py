@@ -1,0 +1,26 @@
+"""The README's Python example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def test_readme_has_a_python_example() -> None:
+    assert _python_blocks()
+
+
+@pytest.mark.parametrize("block", _python_blocks())
+def test_readme_python_example_runs(block: str, capsys: pytest.CaptureFixture[str]) -> None:
+    exec(compile(block, str(README), "exec"), {"__name__": "readme"})
+    output = capsys.readouterr().out
+    assert "Lung_L:" in output
+    assert "cm3" in output
