@@ -89,9 +89,14 @@ class Mask:
         On a non-uniform grid each slice counts with its own slab thickness
         (:func:`slab_thicknesses_mm`).
         """
-        per_slice = self.array.reshape(self.array.shape[0], -1).sum(axis=1, dtype=np.float64)
         if self.grid.is_uniform:
-            return float(per_slice.sum() * self.grid.voxel_volume_mm3 / 1000.0)
+            return self.voxel_count * self.grid.voxel_volume_mm3 / 1000.0
+        flat = self.array.reshape(self.array.shape[0], -1)
+        per_slice = (
+            flat.sum(axis=1, dtype=np.float64)
+            if self.is_fractional
+            else np.count_nonzero(flat, axis=1).astype(np.float64)
+        )
         _, row_mm, column_mm = self.grid.spacing_mm
         return float(per_slice @ slab_thicknesses_mm(self.grid) * row_mm * column_mm / 1000.0)
 

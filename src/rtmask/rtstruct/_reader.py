@@ -26,6 +26,12 @@ __all__ = ["is_rtstruct", "read_rtstruct"]
 logger = logging.getLogger(__name__)
 
 _CONTOUR_DATA = 0x30060050
+_CONTOUR_GEOMETRIC_TYPE = 0x30060042
+_NUMBER_OF_CONTOUR_POINTS = 0x30060046
+_CONTOUR_NUMBER = 0x30060048
+_CONTOUR_IMAGE_SEQUENCE = 0x30060016
+#: ReferencedSOPInstanceUID (0008,1155) as it appears in little-endian bytes.
+_REFERENCED_SOP_INSTANCE_TAG = b"\x08\x00\x55\x11"
 
 
 def is_rtstruct(dataset: Dataset) -> bool:
@@ -87,6 +93,40 @@ def _raw_bytes(item: Dataset) -> bytes | None:
     ):
         return "\\".join(str(v) for v in value).encode("ascii")
     return str(value).encode("ascii")
+
+
+def _raw_text(item: Dataset, tag: int) -> str | None:
+    """A short text element (CS, IS) of a contour item, decoded without pydicom's converters.
+
+    Decoding tens of thousands of tiny elements through pydicom costs more than parsing
+    all of ContourData; their raw bytes are plain ASCII.
+    """
+    if tag not in item:
+        return None
+    value = item.get_item(tag).value
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace").strip(" \x00") or None
+    return _text(value)
+
+
+def _first_referenced_image(item: Dataset) -> str | None:
+    """ReferencedSOPInstanceUID of a contour's first ContourImageSequence item."""
+    if _CONTOUR_IMAGE_SEQUENCE not in item:
+        return None
+    element = item.get_item(_CONTOUR_IMAGE_SEQUENCE)
+    raw = element.value
+    if isinstance(raw, bytes) and getattr(element, "is_little_endian", False):
+        position = raw.find(_REFERENCED_SOP_INSTANCE_TAG)
+        if position >= 0:
+            if getattr(element, "is_implicit_VR", True):
+                start = position + 8
+                length = int.from_bytes(raw[position + 4 : start], "little")
+            else:
+                start = position + 8
+                length = int.from_bytes(raw[position + 6 : start], "little")
+            return _text(raw[start : start + length].decode("ascii", "replace").strip("\x00 "))
+    images = item.get("ContourImageSequence", None) or ()
+    return _text(images[0].get("ReferencedSOPInstanceUID")) if images else None
 
 
 def _parse_numbers(raw: bytes) -> NDArray[np.float64]:
@@ -154,7 +194,7 @@ def _read_contours(
     contours: list[Contour] = []
     for index, (item, values) in enumerate(zip(items, parsed, strict=True)):
         where = f"{roi_label}, contour {index + 1}"
-        type_text = (_text(item.get("ContourGeometricType")) or "CLOSED_PLANAR").upper()
+        type_text = (_raw_text(item, _CONTOUR_GEOMETRIC_TYPE) or "CLOSED_PLANAR").upper()
         try:
             geometric_type = GeometricType(type_text)
         except ValueError:
@@ -181,7 +221,7 @@ def _read_contours(
                 number,
             )
         points = values[: values.size - extra].reshape(-1, 3)
-        declared = _int_or_none(item.get("NumberOfContourPoints"))
+        declared = _int_or_none(_raw_text(item, _NUMBER_OF_CONTOUR_POINTS))
         if declared is not None and declared != points.shape[0]:
             report.add(
                 f"{where}: NumberOfContourPoints says {declared} but ContourData "
@@ -192,13 +232,12 @@ def _read_contours(
             report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
             dropped.append(index + 1)
             continue
-        images = item.get("ContourImageSequence", None) or ()
-        reference = _text(images[0].get("ReferencedSOPInstanceUID")) if images else None
+        reference = _first_referenced_image(item)
         contours.append(
             Contour(
                 points_mm=points,
                 geometric_type=geometric_type,
-                number=_int_or_none(item.get("ContourNumber")),
+                number=_int_or_none(_raw_text(item, _CONTOUR_NUMBER)),
                 referenced_sop_instance_uid=reference,
             )
         )
