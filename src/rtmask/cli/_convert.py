@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,13 +24,15 @@ from rtmask.discovery import (
     read_image_series,
     scan,
 )
+from rtmask.dose import read_dose_grid
 from rtmask.export import (
     ConversionReport,
     OutputFormat,
     convert_structure_set,
     safe_folder_name,
 )
-from rtmask.raster import CombinationRule
+from rtmask.geometry import ImageGrid
+from rtmask.raster import CombinationRule, SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
 __all__ = ["add_parser", "convert_command", "run"]
@@ -98,6 +101,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         dest="resample_mm",
         help="resample onto uniform slices MM apart",
     )
+    grids = parser.add_mutually_exclusive_group()
+    grids.add_argument(
+        "--dose-grid",
+        type=Path,
+        metavar="RTDOSE",
+        help="make the masks on this RT Dose's grid instead of the image grid",
+    )
+    grids.add_argument(
+        "--grid-spacing",
+        type=float,
+        metavar="MM",
+        dest="grid_spacing_mm",
+        help="make the masks on an axial grid of MM voxels covering the structures",
+    )
     return parser
 
 
@@ -106,9 +123,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.fractional is not None and args.fractional < 1:
         print_error(console, "--fractional takes a positive number of samples")
         return 2
-    if args.resample_mm is not None and args.resample_mm <= 0:
-        print_error(console, "--resample takes a positive spacing in mm")
-        return 2
+    for value, option in (
+        (args.resample_mm, "--resample"),
+        (args.grid_spacing_mm, "--grid-spacing"),
+    ):
+        if value is not None and value <= 0:
+            print_error(console, f"{option} takes a positive spacing in mm")
+            return 2
     return convert_command(
         args.input,
         args.output,
@@ -119,6 +140,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         output_format=args.output_format,
         fractional=args.fractional,
         resample_mm=args.resample_mm,
+        dose_grid=args.dose_grid,
+        grid_spacing_mm=args.grid_spacing_mm,
         verbose=args.verbose,
     )
 
@@ -132,6 +155,14 @@ class _Options:
     output_format: OutputFormat
     fractional: int | None
     resample_mm: float | None
+    dose_grid: ImageGrid | None
+    dose_grid_path: Path | None
+    grid_spacing_mm: float | None
+
+    @property
+    def own_grid(self) -> bool:
+        """True when the masks go on a grid other than the image series'."""
+        return self.dose_grid is not None or self.grid_spacing_mm is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +229,8 @@ def convert_command(
     output_format: str = "nifti",
     fractional: int | None = None,
     resample_mm: float | None = None,
+    dose_grid: Path | None = None,
+    grid_spacing_mm: float | None = None,
     verbose: bool = False,
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
@@ -213,10 +246,13 @@ def convert_command(
         output_format=cast("OutputFormat", output_format),
         fractional=fractional,
         resample_mm=resample_mm,
+        dose_grid=read_dose_grid(dose_grid) if dose_grid is not None else None,
+        dose_grid_path=dose_grid,
+        grid_spacing_mm=grid_spacing_mm,
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
-        if job.series is None:
+        if job.series is None and not options.own_grid:
             problems.append(f"{job.path}: {job.link_message}")
             continue
         try:
@@ -258,14 +294,13 @@ def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:
 def _convert_one(
     structure_set: StructureSet, job: _Job, folder: Path, console: Console, options: _Options
 ) -> ConversionReport | None:
-    """Convert one linked structure set with a progress bar; None when no ROI is selected."""
-    assert job.series is not None
+    """Convert one structure set with a progress bar; None when no ROI is selected."""
     rois = structure_set.select(options.roi_patterns)
     if not rois:
         return None
+    grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
     console.print(
-        f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  "
-        f"({escape(job.link_message)})",
+        f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  ({escape(grid_note)})",
         soft_wrap=True,
     )
     with Progress(
@@ -280,16 +315,43 @@ def _convert_one(
         task = progress.add_task("converting ROIs", total=len(structure_set.rois))
         return convert_structure_set(
             structure_set,
-            job.series.grid,
+            grid,
             folder,
             rois=rois,
             rule=options.rule,
             output_format=options.output_format,
             fractional=options.fractional,
             resample_mm=options.resample_mm,
-            image_series=f"{job.series.series_instance_uid} ({job.series.files[0].parent})",
+            image_series=grid_note,
+            slice_mode=slice_mode,
             progress=lambda roi: progress.advance(task),
         )
+
+
+def _grid_for(
+    structure_set: StructureSet, job: _Job, options: _Options
+) -> tuple[ImageGrid, SliceMode, str]:
+    """The grid the masks go on, how contours meet its slices, and a note saying which."""
+    if options.dose_grid is not None:
+        return options.dose_grid, "slab", f"on the dose grid of {options.dose_grid_path}"
+    if options.grid_spacing_mm is not None:
+        points = structure_set.all_points_mm()
+        if points.size == 0:
+            raise RtmaskError(f"{job.path}: no contour points to build a grid around")
+        spacing = options.grid_spacing_mm
+        # The end planes' slabs reach half a contour gap beyond them: keep them whole.
+        planes = np.unique(np.round(points[:, 2], 3))
+        half_gap = float(np.diff(planes).max()) / 2 if planes.size > 1 else spacing
+        grid = ImageGrid.covering(
+            points,
+            spacing_mm=(spacing, spacing, spacing),
+            margin_mm=half_gap + spacing,
+            frame_of_reference_uid=structure_set.frame_of_reference_uid,
+        )
+        return grid, "slab", f"on a {spacing:g} mm grid covering the structures"
+    assert job.series is not None
+    series = job.series
+    return series.grid, "exact", f"{job.link_message}; images in {series.files[0].parent}"
 
 
 def _print_reports(reports: Sequence[ConversionReport], console: Console, verbose: bool) -> None:

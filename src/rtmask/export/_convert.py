@@ -16,7 +16,7 @@ from rtmask.export._names import safe_file_stems
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, Mask, rasterize, resample_slices
+from rtmask.raster import CombinationRule, Mask, SliceMode, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet
 
 __all__ = ["VOLUME_CONVENTION", "ConversionReport", "OutputFormat", "convert_structure_set"]
@@ -76,6 +76,7 @@ def convert_structure_set(
     fractional: int | None = None,
     resample_mm: float | None = None,
     image_series: str | None = None,
+    slice_mode: SliceMode = "exact",
     progress: Callable[[ROI], None] | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
@@ -99,7 +100,10 @@ def convert_structure_set(
     resample_mm
         Resample the native slices onto a uniform grid of this slice spacing.
     image_series
-        Description of the image series, for the summary.
+        Description of the image series (or other grid source), for the summary.
+    slice_mode
+        ``"exact"`` for the image grid the contours were drawn on; ``"slab"`` for other
+        grids (dose, covering grid), see :func:`rtmask.raster.rasterize`.
     progress
         Called once per ROI after it is done.
     """
@@ -154,6 +158,7 @@ def convert_structure_set(
                     fractional=fractional,
                     output_format=output_format,
                     resample=bool(resample_mm),
+                    slice_mode=slice_mode,
                 )
             except (RtmaskError, OSError) as error:
                 problems.append(f"{structure_set.source}: {label}: {error}")
@@ -216,8 +221,11 @@ def _convert_roi(
     fractional: int | None,
     output_format: OutputFormat,
     resample: bool,
+    slice_mode: SliceMode,
 ) -> tuple[SummaryRow, Mask]:
-    mask = rasterize(roi, grid, rule=rule, fractional=fractional, on_invalid="ignore")
+    mask = rasterize(
+        roi, grid, rule=rule, fractional=fractional, slice_mode=slice_mode, on_invalid="ignore"
+    )
     if resample:
         mask = resample_slices(mask, target_grid)
     status = "written" if mask.voxel_count > 0 else "empty"
