@@ -18,7 +18,7 @@ import nibabel as nib
 import nrrd
 import numpy as np
 import pytest
-import SimpleITK as sitk  # noqa: N813 - the name SimpleITK's own docs use
+import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

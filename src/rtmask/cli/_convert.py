@@ -295,6 +295,12 @@ def _convert_one(
     structure_set: StructureSet, job: _Job, folder: Path, console: Console, options: _Options
 ) -> ConversionReport | None:
     """Convert one structure set with a progress bar; None when no ROI is selected."""
+    if not structure_set.rois:
+        raise RtmaskError(
+            f"{job.path}: the structure set holds no ROIs ("
+            + "; ".join(structure_set.warnings or ("nothing to convert",))
+            + ")"
+        )
     rois = structure_set.select(options.roi_patterns)
     if not rois:
         return None

@@ -301,6 +301,12 @@ def read_rtstruct(
         if number is not None:
             observations.setdefault(number, observation)
 
+    missing = [k for k in ("StructureSetROISequence", "ROIContourSequence") if not dataset.get(k)]
+    if missing:
+        report.add(
+            f"no {' or '.join(missing)} (required); the file holds no ROIs - it may be "
+            "truncated or incompletely exported"
+        )
     rois: list[ROI] = []
     seen_numbers: set[int] = set()
     for item in dataset.get("StructureSetROISequence", None) or ():
