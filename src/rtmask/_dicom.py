@@ -7,6 +7,7 @@ import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -14,7 +15,14 @@ from pydicom.errors import InvalidDicomError
 
 from rtmask._errors import DicomReadError
 
-__all__ = ["RTDOSE_SOP_CLASS", "RTPLAN_SOP_CLASS", "RTSTRUCT_SOP_CLASS", "read_dataset"]
+__all__ = [
+    "RTDOSE_SOP_CLASS",
+    "RTPLAN_SOP_CLASS",
+    "RTSTRUCT_SOP_CLASS",
+    "int_or_none",
+    "read_dataset",
+    "text_or_none",
+]
 
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 RTDOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
@@ -116,3 +124,19 @@ def _check_complete(dataset: Dataset, name: str) -> None:
             f"{name}: truncated DICOM file ({size} bytes, but its last element ends at byte "
             f"{value_tell + length}); copy or export the file again"
         )
+
+
+def text_or_none(value: Any) -> str | None:
+    """A DICOM value as stripped text, or None when absent or empty."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def int_or_none(value: Any) -> int | None:
+    """A DICOM value as an int, or None when absent or not a whole number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -26,6 +26,7 @@ from rtmask._dicom import (
     RTPLAN_SOP_CLASS,
     RTSTRUCT_SOP_CLASS,
     read_dataset,
+    text_or_none,
 )
 from rtmask._errors import DicomReadError, GeometryError, InvalidInputError, SeriesNotFoundError
 from rtmask.discovery._series import (
@@ -34,7 +35,6 @@ from rtmask.discovery._series import (
     SkippedFile,
     assemble_series,
     image_header,
-    text_or_none,
 )
 
 __all__ = ["Inventory", "RTObject", "read_image_series", "scan"]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtmask._dicom import int_or_none, text_or_none
 from rtmask._errors import GeometryError
 from rtmask.geometry import ImageGrid, slice_order
 
@@ -29,7 +30,6 @@ __all__ = [
     "SkippedFile",
     "assemble_series",
     "image_header",
-    "text_or_none",
 ]
 
 #: Every value of :attr:`SkippedFile.kind`, with what it means.
@@ -74,14 +74,6 @@ class SkippedFile:
     kind: str = "unreadable"
 
 
-def text_or_none(value: Any) -> str | None:
-    """A DICOM value as stripped text, or None when absent or empty."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _floats(value: Any, count: int) -> tuple[float, ...] | None:
     try:
         numbers = tuple(float(v) for v in value)
@@ -90,13 +82,6 @@ def _floats(value: Any, count: int) -> tuple[float, ...] | None:
     if len(numbers) != count or not all(np.isfinite(numbers)):
         return None
     return numbers
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +132,7 @@ def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
     position = _floats(dataset.get("ImagePositionPatient"), 3)
     orientation = _floats(dataset.get("ImageOrientationPatient"), 6)
     spacing = _floats(dataset.get("PixelSpacing"), 2)
-    rows, columns = _int(dataset.get("Rows")), _int(dataset.get("Columns"))
+    rows, columns = int_or_none(dataset.get("Rows")), int_or_none(dataset.get("Columns"))
     if position is None or orientation is None or spacing is None or not rows or not columns:
         return SkippedFile(
             path=path,
@@ -179,7 +164,7 @@ def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
         rows=rows,
         columns=columns,
         patient_position=text_or_none(dataset.get("PatientPosition")),
-        series_number=_int(dataset.get("SeriesNumber")),
+        series_number=int_or_none(dataset.get("SeriesNumber")),
         study_date=text_or_none(dataset.get("StudyDate")),
         study_description=text_or_none(dataset.get("StudyDescription")),
     )

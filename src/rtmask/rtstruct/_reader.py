@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
-from rtmask._dicom import RTSTRUCT_SOP_CLASS, read_dataset
+from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none, read_dataset, text_or_none
 from rtmask._errors import InvalidInputError, OnInvalid, StructureSetWarning
 from rtmask.rtstruct._model import ROI, Contour, GeometricType, StructureSet
 
@@ -64,20 +64,6 @@ class _Report:
             self.per_roi.setdefault(roi_number, []).append(message)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _raw_bytes(item: Dataset) -> bytes | None:
     """The undecoded ContourData value of a contour item (or its decoded form re-joined)."""
     if _CONTOUR_DATA not in item:
@@ -106,7 +92,7 @@ def _raw_text(item: Dataset, tag: int) -> str | None:
     value = item.get_item(tag).value
     if isinstance(value, bytes):
         return value.decode("ascii", errors="replace").strip(" \x00") or None
-    return _text(value)
+    return text_or_none(value)
 
 
 def _first_referenced_image(item: Dataset) -> str | None:
@@ -118,15 +104,15 @@ def _first_referenced_image(item: Dataset) -> str | None:
     if isinstance(raw, bytes) and getattr(element, "is_little_endian", False):
         position = raw.find(_REFERENCED_SOP_INSTANCE_TAG)
         if position >= 0:
-            if getattr(element, "is_implicit_VR", True):
-                start = position + 8
-                length = int.from_bytes(raw[position + 4 : start], "little")
-            else:
-                start = position + 8
-                length = int.from_bytes(raw[position + 6 : start], "little")
-            return _text(raw[start : start + length].decode("ascii", "replace").strip("\x00 "))
+            # Tag, then a 4-byte length (implicit VR) or "UI" and a 2-byte length (explicit).
+            start = position + 8
+            length_at = position + (4 if getattr(element, "is_implicit_VR", True) else 6)
+            length = int.from_bytes(raw[length_at:start], "little")
+            return text_or_none(
+                raw[start : start + length].decode("ascii", "replace").strip("\x00 ")
+            )
     images = item.get("ContourImageSequence", None) or ()
-    return _text(images[0].get("ReferencedSOPInstanceUID")) if images else None
+    return text_or_none(images[0].get("ReferencedSOPInstanceUID")) if images else None
 
 
 def _parse_numbers(raw: bytes) -> NDArray[np.float64]:
@@ -170,14 +156,14 @@ def _referenced_uids(dataset: Dataset) -> tuple[str | None, list[str], list[str]
     series_uids: list[str] = []
     image_uids: list[str] = []
     for frame in dataset.get("ReferencedFrameOfReferenceSequence", None) or ():
-        frame_uid = frame_uid or _text(frame.get("FrameOfReferenceUID"))
+        frame_uid = frame_uid or text_or_none(frame.get("FrameOfReferenceUID"))
         for study in frame.get("RTReferencedStudySequence", None) or ():
             for series in study.get("RTReferencedSeriesSequence", None) or ():
-                uid = _text(series.get("SeriesInstanceUID"))
+                uid = text_or_none(series.get("SeriesInstanceUID"))
                 if uid and uid not in series_uids:
                     series_uids.append(uid)
                 for image in series.get("ContourImageSequence", None) or ():
-                    ref = _text(image.get("ReferencedSOPInstanceUID"))
+                    ref = text_or_none(image.get("ReferencedSOPInstanceUID"))
                     if ref:
                         image_uids.append(ref)
     return frame_uid, series_uids, image_uids
@@ -221,7 +207,7 @@ def _read_contours(
                 number,
             )
         points = values[: values.size - extra].reshape(-1, 3)
-        declared = _int_or_none(_raw_text(item, _NUMBER_OF_CONTOUR_POINTS))
+        declared = int_or_none(_raw_text(item, _NUMBER_OF_CONTOUR_POINTS))
         if declared is not None and declared != points.shape[0]:
             report.add(
                 f"{where}: NumberOfContourPoints says {declared} but ContourData "
@@ -237,7 +223,7 @@ def _read_contours(
             Contour(
                 points_mm=points,
                 geometric_type=geometric_type,
-                number=_int_or_none(_raw_text(item, _CONTOUR_NUMBER)),
+                number=int_or_none(_raw_text(item, _CONTOUR_NUMBER)),
                 referenced_sop_instance_uid=reference,
             )
         )
@@ -292,12 +278,12 @@ def read_rtstruct(
 
     contours_by_number: dict[int, Dataset] = {}
     for roi_contour in dataset.get("ROIContourSequence", None) or ():
-        number = _int_or_none(roi_contour.get("ReferencedROINumber"))
+        number = int_or_none(roi_contour.get("ReferencedROINumber"))
         if number is not None:
             contours_by_number[number] = roi_contour
     observations: dict[int, Dataset] = {}
     for observation in dataset.get("RTROIObservationsSequence", None) or ():
-        number = _int_or_none(observation.get("ReferencedROINumber"))
+        number = int_or_none(observation.get("ReferencedROINumber"))
         if number is not None:
             observations.setdefault(number, observation)
 
@@ -310,7 +296,7 @@ def read_rtstruct(
     rois: list[ROI] = []
     seen_numbers: set[int] = set()
     for item in dataset.get("StructureSetROISequence", None) or ():
-        number = _int_or_none(item.get("ROINumber"))
+        number = int_or_none(item.get("ROINumber"))
         if number is None or number in seen_numbers:
             report.add(
                 f"StructureSetROISequence item with missing or repeated ROINumber "
@@ -340,11 +326,11 @@ def read_rtstruct(
                 number=number,
                 name=name_text,
                 color=color,
-                interpreted_type=_text(observation.get("RTROIInterpretedType"))
+                interpreted_type=text_or_none(observation.get("RTROIInterpretedType"))
                 if observation is not None
                 else None,
-                generation_algorithm=_text(item.get("ROIGenerationAlgorithm")),
-                frame_of_reference_uid=_text(item.get("ReferencedFrameOfReferenceUID")),
+                generation_algorithm=text_or_none(item.get("ROIGenerationAlgorithm")),
+                frame_of_reference_uid=text_or_none(item.get("ReferencedFrameOfReferenceUID")),
                 contours=tuple(contours),
                 dropped_contours=tuple(dropped),
                 warnings=tuple(report.per_roi.get(number, ())),
@@ -376,12 +362,12 @@ def read_rtstruct(
     all_image_uids = tuple(dict.fromkeys([*image_uids, *contour_uids]))
     return StructureSet(
         rois=tuple(rois),
-        sop_instance_uid=_text(dataset.get("SOPInstanceUID")),
-        series_instance_uid=_text(dataset.get("SeriesInstanceUID")),
-        study_instance_uid=_text(dataset.get("StudyInstanceUID")),
-        patient_id=_text(dataset.get("PatientID")),
-        patient_name=_text(dataset.get("PatientName")),
-        label=_text(dataset.get("StructureSetLabel")),
+        sop_instance_uid=text_or_none(dataset.get("SOPInstanceUID")),
+        series_instance_uid=text_or_none(dataset.get("SeriesInstanceUID")),
+        study_instance_uid=text_or_none(dataset.get("StudyInstanceUID")),
+        patient_id=text_or_none(dataset.get("PatientID")),
+        patient_name=text_or_none(dataset.get("PatientName")),
+        label=text_or_none(dataset.get("StructureSetLabel")),
         frame_of_reference_uid=frame_uid,
         referenced_series_uids=tuple(series_uids),
         referenced_sop_instance_uids=all_image_uids,
