@@ -107,7 +107,14 @@ def assign_planes(
     result = PlaneAssignment()
     placed: list[PlacedContour] = []
     closed = [(i, c) for i, c in enumerate(roi.contours) if c.geometric_type.encloses_volume]
-    for index, contour in closed:
+    if not closed:
+        return result
+    # One coordinate transform for all vertices of the ROI, then split per contour.
+    all_points = np.concatenate([c.points_mm for _, c in closed])
+    all_in_plane = grid.patient_to_index(all_points)[:, 1:] * supersample + (supersample - 1) / 2
+    all_distances = all_points @ normal
+    ends = np.cumsum([c.n_points for _, c in closed])
+    for (index, contour), end in zip(closed, ends, strict=True):
         points = contour.points_mm
         if points.shape[0] < 3:
             result.problems.append(
@@ -115,7 +122,7 @@ def assign_planes(
                 "it encloses no area and was left out"
             )
             continue
-        distances = points @ normal
+        distances = all_distances[end - points.shape[0] : end]
         spread = float(distances.max() - distances.min())
         if spread > PLANARITY_TOLERANCE_MM:
             result.problems.append(
@@ -123,8 +130,7 @@ def assign_planes(
                 f"(spans {spread:.2f} mm along the slice normal); left out"
             )
             continue
-        index_coordinates = grid.patient_to_index(points)
-        polygon = index_coordinates[:, 1:] * supersample + (supersample - 1) / 2
+        polygon = all_in_plane[end - points.shape[0] : end]
         placed.append(PlacedContour(contour, index, polygon, float(distances.mean())))
     if not placed:
         return result

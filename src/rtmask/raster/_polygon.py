@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PixelBox", "fill_parity", "points_in_polygon", "polygon_area", "polygon_box"]
+__all__ = [
+    "PixelBox",
+    "fill_parity",
+    "fill_parity_stack",
+    "points_in_polygon",
+    "polygon_area",
+    "polygon_box",
+]
 
 #: Coordinates within this many pixels of a whole number count as on it (float noise).
 SNAP = 1e-9
@@ -85,21 +92,30 @@ def polygon_box(polygon: NDArray[np.float64], shape: tuple[int, int]) -> PixelBo
     )
 
 
+def _edges(
+    polygons: Sequence[NDArray[np.float64]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+    """Start and end points ``(E, 2)`` of every polygon edge, and the polygon of each edge."""
+    lengths = np.array([len(p) for p in polygons], dtype=np.intp)
+    start = np.concatenate(polygons) if len(polygons) > 1 else polygons[0]
+    following = np.arange(1, start.shape[0] + 1)
+    first = np.cumsum(lengths) - lengths
+    following[first + lengths - 1] = first  # each polygon closes on its first vertex
+    owner = np.repeat(np.arange(len(polygons)), lengths)
+    return start, start[following], owner
+
+
 def _crossings(
-    polygon: NDArray[np.float64], box: PixelBox
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Rows and first-inside columns (clipped to the box) of every edge/row crossing."""
-    start = polygon
-    end = np.roll(polygon, -1, axis=0)
+    start: NDArray[np.float64], end: NDArray[np.float64], box: PixelBox
+) -> tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]]:
+    """Edge, row and first-inside column (clipped to the box) of every edge/row crossing."""
     v_low = np.minimum(start[:, 0], end[:, 0])
     v_high = np.maximum(start[:, 0], end[:, 0])
     row_first = np.maximum(_first_pixel_at_or_after(v_low), box.row0)
     row_stop = np.minimum(_first_pixel_at_or_after(v_high), box.row1)
     counts = np.maximum(row_stop - row_first, 0)
     total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    edge = np.repeat(np.arange(polygon.shape[0]), counts)
+    edge = np.repeat(np.arange(start.shape[0]), counts)
     offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = row_first[edge] + offsets
     v0, u0 = start[edge, 0], start[edge, 1]
@@ -107,58 +123,89 @@ def _crossings(
     du = end[edge, 1] - u0
     u = u0 + (rows - v0) * (du / dv)
     columns = np.clip(_first_pixel_at_or_after(u), box.col0, box.col1)
-    return rows, columns
+    return edge, rows, columns
 
 
-def fill_parity(polygons: Sequence[NDArray[np.float64]], box: PixelBox) -> NDArray[np.bool_]:
-    """Even-odd fill of all ``polygons`` together, over the pixels of ``box``.
+#: Largest toggle grid (pixels) counted with bincount; larger ones are counted by sorting.
+_BINCOUNT_LIMIT = 1 << 22
+
+
+def fill_parity_stack(
+    polygons: Sequence[NDArray[np.float64]],
+    plane_of_polygon: Sequence[int],
+    n_planes: int,
+    box: PixelBox,
+) -> NDArray[np.bool_]:
+    """Even-odd fill of polygons on several planes at once, over the pixels of ``box``.
 
     Parameters
     ----------
     polygons
         ``(N, 2)`` continuous ``(row, column)`` vertex arrays (closing edge implied).
+    plane_of_polygon
+        For each polygon, its plane in the returned stack (0 .. n_planes - 1).
+    n_planes
+        Number of planes in the stack.
     box
-        The pixel rectangle to evaluate.
+        The pixel rectangle to evaluate on every plane.
 
     Returns
     -------
     numpy.ndarray
-        ``(box rows, box columns)`` bool: True where an odd number of polygons (counted
-        with their own self-overlaps) cover the pixel centre.
+        ``(n_planes, box rows, box columns)`` bool: True where an odd number of the
+        plane's polygons (counted with their own self-overlaps) cover the pixel centre.
     """
     n_rows, n_cols = box.row1 - box.row0, box.col1 - box.col0
-    if n_rows <= 0 or n_cols <= 0:
-        return np.zeros((max(n_rows, 0), max(n_cols, 0)), dtype=np.bool_)
-    all_rows, all_cols = [], []
-    for polygon in polygons:
-        rows, columns = _crossings(polygon, box)
-        all_rows.append(rows)
-        all_cols.append(columns)
-    rows = np.concatenate(all_rows) - box.row0
-    columns = np.concatenate(all_cols) - box.col0
+    if n_rows <= 0 or n_cols <= 0 or not polygons:
+        return np.zeros((n_planes, max(n_rows, 0), max(n_cols, 0)), dtype=np.bool_)
+    start, end, owner = _edges(polygons)
+    edge, rows, columns = _crossings(start, end, box)
+    planes = np.asarray(plane_of_polygon, dtype=np.int64)[owner[edge]]
     width = n_cols + 1  # column n_cols collects toggles right of the box (never seen)
-    toggles = np.bincount(rows * width + columns, minlength=n_rows * width)
-    toggled = (toggles & 1).astype(np.bool_).reshape(n_rows, width)
-    inside: NDArray[np.bool_] = np.logical_xor.accumulate(toggled, axis=1)[:, :n_cols]
+    flat = (planes * n_rows + (rows - box.row0)) * width + (columns - box.col0)
+    size = n_planes * n_rows * width
+    if size <= _BINCOUNT_LIMIT:
+        toggled = (np.bincount(flat, minlength=size) & 1).astype(np.bool_)
+    else:
+        toggled = np.zeros(size, dtype=np.bool_)
+        positions, counts = np.unique(flat, return_counts=True)
+        toggled[positions[(counts & 1).astype(np.bool_)]] = True
+    stacked = toggled.reshape(n_planes, n_rows, width)
+    inside: NDArray[np.bool_] = np.logical_xor.accumulate(stacked, axis=2)[:, :, :n_cols]
     return inside
+
+
+def fill_parity(polygons: Sequence[NDArray[np.float64]], box: PixelBox) -> NDArray[np.bool_]:
+    """Even-odd fill of all ``polygons`` together on one plane, over the pixels of ``box``.
+
+    Returns ``(box rows, box columns)`` bool (see :func:`fill_parity_stack`).
+    """
+    plane: NDArray[np.bool_] = fill_parity_stack(polygons, [0] * len(polygons), 1, box)[0]
+    return plane
 
 
 def points_in_polygon(
     points: NDArray[np.float64], polygon: NDArray[np.float64]
 ) -> NDArray[np.bool_]:
     """Even-odd test of ``(M, 2)`` points against one ``(N, 2)`` polygon (same rule as fill)."""
-    start = polygon[None, :, :]
-    end = np.roll(polygon, -1, axis=0)[None, :, :]
-    v = points[:, None, 0]
-    u = points[:, None, 1]
-    v0, v1 = start[..., 0], end[..., 0]
-    spans = np.minimum(v0, v1) <= v
-    spans &= v < np.maximum(v0, v1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u_cross = start[..., 1] + (v - v0) * (end[..., 1] - start[..., 1]) / (v1 - v0)
-    left_of_point = spans & (u_cross <= u)
-    result: NDArray[np.bool_] = (np.count_nonzero(left_of_point, axis=1) % 2).astype(np.bool_)
-    return result
+    inside = np.zeros(points.shape[0], dtype=np.bool_)
+    low, high = polygon.min(axis=0), polygon.max(axis=0)
+    candidates = np.flatnonzero(np.all((points >= low) & (points <= high), axis=1))
+    if candidates.size == 0:
+        return inside
+    start, end, _ = _edges([polygon])
+    v_low = np.minimum(start[:, 0], end[:, 0])
+    v_high = np.maximum(start[:, 0], end[:, 0])
+    v = points[candidates, 0:1]
+    point, edge = np.nonzero((v_low <= v) & (v < v_high))  # pairs whose edge spans the row
+    v0 = start[edge, 0]
+    u_cross = start[edge, 1] + (v[point, 0] - v0) * (
+        (end[edge, 1] - start[edge, 1]) / (end[edge, 0] - v0)
+    )
+    left = u_cross <= points[candidates[point], 1]
+    counts = np.bincount(point[left], minlength=candidates.size)
+    inside[candidates] = (counts & 1).astype(np.bool_)
+    return inside
 
 
 def polygon_area(polygon: NDArray[np.float64]) -> float:

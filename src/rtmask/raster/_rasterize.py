@@ -17,6 +17,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,10 +25,12 @@ from numpy.typing import NDArray
 from rtmask._errors import ContourWarning, InvalidInputError, OnInvalid, OverlapWarning
 from rtmask.geometry import ImageGrid
 from rtmask.raster._mask import CombinationRule, Mask
+from rtmask.raster._memory import sparse_zeros
 from rtmask.raster._planes import PlacedContour, SliceMode, assign_planes
 from rtmask.raster._polygon import (
     PixelBox,
     fill_parity,
+    fill_parity_stack,
     points_in_polygon,
     polygon_area,
     polygon_box,
@@ -196,6 +199,92 @@ def _fill_plane(
     return plane_box, result
 
 
+def _segments_cross(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+    """True when an edge of polygon ``a`` properly crosses an edge of polygon ``b``."""
+    p1, p2 = a[:, None, :], np.roll(a, -1, axis=0)[:, None, :]
+    q1, q2 = b[None, :, :], np.roll(b, -1, axis=0)[None, :, :]
+
+    def side(
+        o: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        return np.asarray(
+            (x[..., 0] - o[..., 0]) * (y[..., 1] - o[..., 1])
+            - (x[..., 1] - o[..., 1]) * (y[..., 0] - o[..., 0])
+        )
+
+    crosses = (side(p1, p2, q1) * side(p1, p2, q2) < 0) & (side(q1, q2, p1) * side(q1, q2, p2) < 0)
+    return bool(crosses.any())
+
+
+def _parity_suffices(items: Sequence[PlacedContour], rule: CombinationRule) -> bool:
+    """True when even-odd over all of a plane's contours gives what ``rule`` gives.
+
+    That holds for one closed contour, for ``xor``, and for contours that are pairwise
+    disjoint or cleanly nested (``auto``; ``union`` only for disjoint ones). Other planes
+    (overlaps, touching contours) take the per-plane path, which also reports overlaps.
+    """
+    closed = [i.polygon for i in items if i.contour.geometric_type is GeometricType.CLOSED_PLANAR]
+    if rule is CombinationRule.XOR or len(closed) < 2:
+        return True
+    low = [polygon.min(axis=0) for polygon in closed]
+    high = [polygon.max(axis=0) for polygon in closed]
+    for i in range(len(closed)):
+        for j in range(i + 1, len(closed)):
+            if np.any(low[i] > high[j]) or np.any(low[j] > high[i]):
+                continue  # bounding boxes apart
+            i_in_j = points_in_polygon(closed[i], closed[j]).mean()
+            j_in_i = points_in_polygon(closed[j], closed[i]).mean()
+            if i_in_j == 0 and j_in_i == 0 and not _segments_cross(closed[i], closed[j]):
+                continue  # disjoint
+            nested = (i_in_j == 1 and j_in_i == 0) or (j_in_i == 1 and i_in_j == 0)
+            if not nested or rule is CombinationRule.UNION:
+                return False
+    return True
+
+
+#: Pixels filled in one vectorised pass (bounds the temporary arrays of a pass).
+_STACK_PIXELS = 1 << 25
+
+
+def _fill_parity_planes(
+    array: NDArray[np.bool_] | NDArray[np.float32],
+    by_slice: dict[int, list[PlacedContour]],
+    plane_shape: tuple[int, int],
+    samples: int,
+) -> None:
+    """Fill the given slices of ``array`` by even-odd parity, many planes per numpy pass."""
+    slices = sorted(by_slice)
+    box = PixelBox(0, 0, 0, 0)
+    for items in by_slice.values():
+        for item in items:
+            box = box.union(polygon_box(item.polygon, plane_shape))
+    if box.is_empty:
+        return
+    # Align to whole coarse pixels so fractional blocks average cleanly.
+    box = PixelBox(
+        box.row0 // samples * samples,
+        -(-box.row1 // samples) * samples,
+        box.col0 // samples * samples,
+        -(-box.col1 // samples) * samples,
+    )
+    n_rows, n_cols = box.row1 - box.row0, box.col1 - box.col0
+    per_pass = max(1, _STACK_PIXELS // (n_rows * n_cols))
+    coarse = (
+        slice(box.row0 // samples, box.row1 // samples),
+        slice(box.col0 // samples, box.col1 // samples),
+    )
+    for first in range(0, len(slices), per_pass):
+        chunk = slices[first : first + per_pass]
+        polygons = [item.polygon for k in chunk for item in by_slice[k]]
+        planes = [n for n, k in enumerate(chunk) for _ in by_slice[k]]
+        block = fill_parity_stack(polygons, planes, len(chunk), box)
+        if samples > 1:
+            block = block.reshape(
+                len(chunk), n_rows // samples, samples, n_cols // samples, samples
+            ).mean(axis=(2, 4), dtype=np.float32)
+        array[chunk, coarse[0], coarse[1]] = block
+
+
 def _outside_extent(items: Sequence[PlacedContour], plane_shape: tuple[int, int]) -> bool:
     """True when a vertex lies beyond the outer pixel edges of the plane."""
     for item in items:
@@ -272,14 +361,17 @@ def rasterize(
     plane_shape = (grid.shape[1] * samples, grid.shape[2] * samples)
     overlaps: list[str] = []
     outside: list[int] = []
-    array: NDArray[np.bool_] | NDArray[np.float32] = (
-        np.zeros(grid.shape, dtype=np.bool_)
-        if fractional is None
-        else np.zeros(grid.shape, dtype=np.float32)
+    array = cast(
+        "NDArray[np.bool_] | NDArray[np.float32]",
+        sparse_zeros(grid.shape, np.bool_ if fractional is None else np.float32),
     )
+    parity_planes: dict[int, list[PlacedContour]] = {}
     for slice_index, items in sorted(assignment.by_slice.items()):
         if _outside_extent(items, plane_shape):
             outside.append(slice_index)
+        if _parity_suffices(items, rule):
+            parity_planes[slice_index] = items
+            continue
         filled = _fill_plane(items, rule, _Plane(roi, grid, slice_index, samples), overlaps)
         if filled is None:
             continue
@@ -288,6 +380,7 @@ def rasterize(
             array[slice_index][box.slices] = plane
         else:
             _add_fractions(array[slice_index], box, plane, samples)
+    _fill_parity_planes(array, parity_planes, plane_shape, samples)
     problems = list(assignment.problems)
     if outside:
         problems.append(

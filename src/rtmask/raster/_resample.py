@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from rtmask._errors import GeometryError
 from rtmask.geometry import ImageGrid
 from rtmask.raster._mask import Mask, slab_thicknesses_mm
+from rtmask.raster._memory import sparse_zeros
 
 __all__ = ["resample_slices"]
 
@@ -41,7 +42,7 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
     source_index = np.searchsorted(edges, target.slice_positions_mm, side="right") - 1
     valid = (source_index >= 0) & (source_index < positions.size)
     array = cast(
-        "NDArray[np.bool_] | NDArray[np.float32]", np.zeros(target.shape, dtype=mask.array.dtype)
+        "NDArray[np.bool_] | NDArray[np.float32]", sparse_zeros(target.shape, mask.array.dtype)
     )
     array[valid] = mask.array[source_index[valid]]
     note = (

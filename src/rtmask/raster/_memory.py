@@ -1,0 +1,35 @@
+"""Allocating large, mostly-empty mask arrays cheaply.
+
+A mask is usually a small structure in a large grid. NumPy asks Linux for transparent
+huge pages on large arrays, so writing one voxel makes the kernel zero 2 MB; for 60
+sparse 512 x 512 x 200 masks that costs about a second. An anonymous memory map advised
+``MADV_NOHUGEPAGE`` is zero-filled 4 KB page by page, only where the mask is written.
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+__all__ = ["sparse_zeros"]
+
+#: Arrays smaller than this come from np.zeros (huge pages do not matter there).
+_MMAP_THRESHOLD_BYTES = 1 << 22
+
+
+def sparse_zeros(shape: tuple[int, ...], dtype: DTypeLike) -> NDArray[np.generic]:
+    """A writable zero array for data that will be written sparsely.
+
+    Same as ``np.zeros(shape, dtype)``; on Linux large arrays are backed by a private
+    anonymous memory map without huge pages (freed with the array).
+    """
+    data_type = np.dtype(dtype)
+    size = int(np.prod(shape)) * data_type.itemsize
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if size < _MMAP_THRESHOLD_BYTES or advice is None:
+        return np.zeros(shape, dtype=data_type)
+    memory = mmap.mmap(-1, size)
+    memory.madvise(advice)
+    return np.frombuffer(memory, dtype=data_type).reshape(shape)
