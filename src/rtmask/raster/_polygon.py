@@ -22,10 +22,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "PixelBox",
-    "fill_parity",
     "fill_parity_stack",
-    "points_in_polygon",
-    "polygon_area",
     "polygon_box",
 ]
 
@@ -173,42 +170,3 @@ def fill_parity_stack(
     stacked = toggled.reshape(n_planes, n_rows, width)
     inside: NDArray[np.bool_] = np.logical_xor.accumulate(stacked, axis=2)[:, :, :n_cols]
     return inside
-
-
-def fill_parity(polygons: Sequence[NDArray[np.float64]], box: PixelBox) -> NDArray[np.bool_]:
-    """Even-odd fill of all ``polygons`` together on one plane, over the pixels of ``box``.
-
-    Returns ``(box rows, box columns)`` bool (see :func:`fill_parity_stack`).
-    """
-    plane: NDArray[np.bool_] = fill_parity_stack(polygons, [0] * len(polygons), 1, box)[0]
-    return plane
-
-
-def points_in_polygon(
-    points: NDArray[np.float64], polygon: NDArray[np.float64]
-) -> NDArray[np.bool_]:
-    """Even-odd test of ``(M, 2)`` points against one ``(N, 2)`` polygon (same rule as fill)."""
-    inside = np.zeros(points.shape[0], dtype=np.bool_)
-    low, high = polygon.min(axis=0), polygon.max(axis=0)
-    candidates = np.flatnonzero(np.all((points >= low) & (points <= high), axis=1))
-    if candidates.size == 0:
-        return inside
-    start, end, _ = _edges([polygon])
-    v_low = np.minimum(start[:, 0], end[:, 0])
-    v_high = np.maximum(start[:, 0], end[:, 0])
-    v = points[candidates, 0:1]
-    point, edge = np.nonzero((v_low <= v) & (v < v_high))  # pairs whose edge spans the row
-    v0 = start[edge, 0]
-    u_cross = start[edge, 1] + (v[point, 0] - v0) * (
-        (end[edge, 1] - start[edge, 1]) / (end[edge, 0] - v0)
-    )
-    left = u_cross <= points[candidates[point], 1]
-    counts = np.bincount(point[left], minlength=candidates.size)
-    inside[candidates] = (counts & 1).astype(np.bool_)
-    return inside
-
-
-def polygon_area(polygon: NDArray[np.float64]) -> float:
-    """Unsigned shoelace area of an ``(N, 2)`` polygon, in squared input units."""
-    v, u = polygon[:, 0], polygon[:, 1]
-    return 0.5 * abs(float(np.dot(u, np.roll(v, -1)) - np.dot(v, np.roll(u, -1))))
