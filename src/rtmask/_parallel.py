@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -32,7 +32,9 @@ def default_workers() -> int:
     )
 
 
-def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+def ordered_map(
+    function: Callable[[T], R], items: Iterable[T], workers: int
+) -> Generator[R, None, None]:
     """Yield ``function(item)`` for every item, in order, computing up to ``workers`` at once.
 
     With ``workers <= 1`` everything runs in the calling thread. An exception in

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from rtmask._errors import RtmaskError
+from rtmask._parallel import default_workers, ordered_map
 from rtmask.export._labelmap import write_labelmap
 from rtmask.export._names import safe_file_stems
 from rtmask.export._summary import SummaryRow, write_summary
@@ -78,6 +79,7 @@ def convert_structure_set(
     image_series: str | None = None,
     slice_mode: SliceMode = "exact",
     progress: Callable[[ROI], None] | None = None,
+    workers: int | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -106,6 +108,8 @@ def convert_structure_set(
         grids (dose, covering grid), see :func:`rtmask.raster.rasterize`.
     progress
         Called once per ROI after it is done.
+    workers
+        Threads that rasterise and write ROIs (default: the usable CPUs, at most 4).
     """
     folder.mkdir(parents=True, exist_ok=True)
     selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
@@ -123,6 +127,27 @@ def convert_structure_set(
     rows: list[SummaryRow] = []
     kept: list[Mask] = []
     npz_arrays: dict[str, np.ndarray] = {}
+
+    def convert(roi: ROI) -> tuple[SummaryRow, Mask] | RtmaskError | OSError:
+        try:
+            return _convert_roi(
+                roi,
+                grid,
+                target_grid,
+                folder,
+                stems[roi.number],
+                rule=rule,
+                fractional=fractional,
+                output_format=output_format,
+                resample=bool(resample_mm),
+                slice_mode=slice_mode,
+            )
+        except (RtmaskError, OSError) as error:
+            return error
+
+    # ROIs with volume are rasterised and written by worker threads, in ROI order.
+    with_volume = [r for r in structure_set.rois if r.number in selected and r.encloses_volume]
+    results = ordered_map(convert, with_volume, default_workers() if workers is None else workers)
     for roi in structure_set.rois:
         if roi.number not in selected:
             rows.append(_row(roi, file=None, mask=None, status="not selected", warnings=()))
@@ -147,23 +172,12 @@ def convert_structure_set(
             )
             rows.append(_row(roi, file=None, mask=None, status="no volume", warnings=roi.warnings))
         else:
-            try:
-                row, mask = _convert_roi(
-                    roi,
-                    grid,
-                    target_grid,
-                    folder,
-                    stems[roi.number],
-                    rule=rule,
-                    fractional=fractional,
-                    output_format=output_format,
-                    resample=bool(resample_mm),
-                    slice_mode=slice_mode,
-                )
-            except (RtmaskError, OSError) as error:
-                problems.append(f"{structure_set.source}: {label}: {error}")
+            outcome = next(results)
+            if isinstance(outcome, (RtmaskError, OSError)):
+                problems.append(f"{structure_set.source}: {label}: {outcome}")
                 rows.append(_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings))
             else:
+                row, mask = outcome
                 rows.append(row)
                 notes.extend(f"{structure_set.source}: {w}" for w in mask.warnings)
                 if row.status == "empty":
@@ -177,6 +191,7 @@ def convert_structure_set(
                     npz_arrays[stems[roi.number]] = mask.array
         if progress is not None:
             progress(roi)
+    results.close()  # joins the worker threads
     if output_format == "npz":
         write_npz(npz_arrays, target_grid, folder / "masks.npz")
     if output_format == "labelmap" and kept:
