@@ -221,6 +221,8 @@ def test_shapes_match_shapely_in_every_orientation(shape: str, orientation: str)
     _assert_matches(mask.array, truth, ambiguous)
     assert mask.array.dtype == np.bool_
     assert mask.array.shape == (SLICES, ROWS, COLUMNS)
+    # The counts the rasteriser hands over equal a plain count of the array.
+    assert np.array_equal(mask.voxels_per_slice, mask.array.sum(axis=(1, 2)))
 
 
 OVERLAP = (circle(CENTRE[0] - 5, CENTRE[1], 9.0), circle(CENTRE[0] + 5, CENTRE[1], 9.0))
@@ -356,6 +358,7 @@ def test_fractional_mask_measures_area() -> None:
     roi = ROI(number=1, name="disc", contours=(Contour(points_mm=scene.to_patient(4, disc)),))
     mask = rasterize(roi, scene.grid, fractional=8)
     assert mask.array.dtype == np.float32
+    assert np.allclose(mask.voxels_per_slice, mask.array.sum(axis=(1, 2), dtype=np.float64))
     area_mm2 = float(mask.array[4].sum()) * PIXEL_MM[0] * PIXEL_MM[1]
     exact = shapely.Polygon(disc).area
     assert area_mm2 == pytest.approx(exact, rel=0.01)

@@ -43,6 +43,7 @@ class _Target:
     grid: ImageGrid
     roi: ROI
     samples: int
+    counts: NDArray[np.float64]  # (slices,) voxels (or fractions) written per slice
 
     @property
     def plane_shape(self) -> tuple[int, int]:
@@ -79,7 +80,9 @@ class _Target:
         for n, k in enumerate(slices):
             if occupied[n, first[n]]:
                 rows = slice(row0 + first[n], row0 + last[n])
-                self.array[k, rows, col0 : col0 + n_cols] = coarse[n, first[n] : last[n]]
+                band = coarse[n, first[n] : last[n]]
+                self.array[k, rows, col0 : col0 + n_cols] = band
+                self.counts[k] = float(band.sum(dtype=np.float64))
 
     def patient_position(self, slice_index: int, row: float, column: float) -> NDArray[np.float64]:
         """LPS mm of a supersampled pixel position on a slice."""
@@ -234,14 +237,15 @@ def fill_planes(
     *,
     rule: CombinationRule,
     samples: int,
-) -> list[str]:
-    """Fill the mask ``array`` from contours grouped by slice; return overlap warnings.
+) -> tuple[list[str], NDArray[np.float64]]:
+    """Fill the zero mask ``array`` from contours grouped by slice.
 
     ``array`` is ``(slices, rows, columns)`` bool (``samples == 1``) or float32 (covered
     fraction from ``samples x samples`` points per voxel); polygons are in supersampled
-    pixel coordinates.
+    pixel coordinates. Returns the overlap warnings and the voxels (or summed fractions)
+    written per slice, ``(slices,)``.
     """
-    target = _Target(array, grid, roi, samples)
+    target = _Target(array, grid, roi, samples, np.zeros(grid.shape[0]))
     by_parity: dict[int, list[PlacedContour]] = {}
     by_layers: dict[int, list[PlacedContour]] = {}
     for k, items in by_slice.items():
@@ -250,4 +254,4 @@ def fill_planes(
     report: list[str] = []
     _fill_by_parity(target, by_parity)
     _fill_by_layers(target, by_layers, rule, report)
-    return report
+    return report, target.counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -57,18 +57,43 @@ class Mask:
     warnings
         What was not used as written (contours off-plane, outside the grid, overlapping),
         one sentence each naming the ROI and the position.
+    slice_counts
+        ``(slices,)`` voxels inside per slice (summed fractions for fractional masks), when
+        the producer already knows them (the rasteriser does); counted from ``array`` on
+        first use otherwise.
     """
 
     array: NDArray[np.bool_] | NDArray[np.float32]
     grid: ImageGrid
     roi: ROI
     warnings: tuple[str, ...] = ()
+    slice_counts: NDArray[np.float64] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.array.shape != self.grid.shape:
             raise ValueError(f"mask shape {self.array.shape} differs from grid {self.grid.shape}")
         self.array.flags.writeable = False
         object.__setattr__(self, "warnings", tuple(self.warnings))
+        if self.slice_counts is not None:
+            counts = np.asarray(self.slice_counts, dtype=np.float64).reshape(-1)
+            if counts.shape != (self.array.shape[0],):
+                raise ValueError(f"{counts.size} slice counts for {self.array.shape[0]} slices")
+            counts.flags.writeable = False
+            object.__setattr__(self, "slice_counts", counts)
+
+    def _counts(self) -> NDArray[np.float64]:
+        """Voxels (or summed fractions) inside per slice, counted once on first use."""
+        if self.slice_counts is None:
+            flat = self.array.reshape(self.array.shape[0], -1)
+            counts = (
+                flat.sum(axis=1, dtype=np.float64)
+                if self.is_fractional
+                else np.count_nonzero(flat, axis=1).astype(np.float64)
+            )
+            counts.flags.writeable = False
+            object.__setattr__(self, "slice_counts", counts)  # a cache of derived data
+        assert self.slice_counts is not None
+        return self.slice_counts
 
     @property
     def is_fractional(self) -> bool:
@@ -76,11 +101,14 @@ class Mask:
         return self.array.dtype != np.bool_
 
     @property
+    def voxels_per_slice(self) -> NDArray[np.float64]:
+        """``(slices,)`` voxels inside per slice (summed fractions for fractional masks)."""
+        return self._counts()
+
+    @property
     def voxel_count(self) -> float:
         """Voxels inside (for fractional masks, the sum of the fractions)."""
-        if self.is_fractional:
-            return float(self.array.sum(dtype=np.float64))
-        return float(np.count_nonzero(self.array))
+        return float(self._counts().sum())
 
     @property
     def volume_cm3(self) -> float:
@@ -91,14 +119,9 @@ class Mask:
         """
         if self.grid.is_uniform:
             return self.voxel_count * self.grid.voxel_volume_mm3 / 1000.0
-        flat = self.array.reshape(self.array.shape[0], -1)
-        per_slice = (
-            flat.sum(axis=1, dtype=np.float64)
-            if self.is_fractional
-            else np.count_nonzero(flat, axis=1).astype(np.float64)
-        )
         _, row_mm, column_mm = self.grid.spacing_mm
-        return float(per_slice @ slab_thicknesses_mm(self.grid) * row_mm * column_mm / 1000.0)
+        thickness = slab_thicknesses_mm(self.grid)
+        return float(self._counts() @ thickness * row_mm * column_mm / 1000.0)
 
     def equals(self, other: object) -> bool:
         """True when ``other`` is a mask of the same ROI number with equal array and grid."""

@@ -30,6 +30,7 @@ def sparse_zeros(shape: tuple[int, ...], dtype: DTypeLike) -> NDArray[np.generic
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if size < _MMAP_THRESHOLD_BYTES or advice is None:
         return np.zeros(shape, dtype=data_type)
-    memory = mmap.mmap(-1, size)
+    # Private: untouched pages read as the shared zero page instead of being allocated.
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     memory.madvise(advice)
     return np.frombuffer(memory, dtype=data_type).reshape(shape)

@@ -117,7 +117,9 @@ def rasterize(
     outside = [
         k for k, items in sorted(assignment.by_slice.items()) if _outside_extent(items, plane_shape)
     ]
-    overlaps = fill_planes(array, grid, roi, assignment.by_slice, rule=rule, samples=samples)
+    overlaps, counts = fill_planes(
+        array, grid, roi, assignment.by_slice, rule=rule, samples=samples
+    )
     problems = list(assignment.problems)
     if outside:
         problems.append(
@@ -126,7 +128,9 @@ def rasterize(
         )
         _emit(problems[-1:], ContourWarning, on_invalid)
     _emit(overlaps, OverlapWarning, on_invalid)
-    return Mask(array=array, grid=grid, roi=roi, warnings=(*problems, *overlaps))
+    return Mask(
+        array=array, grid=grid, roi=roi, warnings=(*problems, *overlaps), slice_counts=counts
+    )
 
 
 def rasterize_all(

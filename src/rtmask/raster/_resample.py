@@ -50,4 +50,12 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
         f"slices to {target.shape[0]} uniform slices of {target.spacing_mm[0]:.3g} mm "
         "(nearest slice)"
     )
-    return Mask(array=array, grid=target, roi=mask.roi, warnings=(*mask.warnings, note))
+    counts = np.zeros(target.shape[0])
+    counts[valid] = mask.voxels_per_slice[source_index[valid]]
+    return Mask(
+        array=array,
+        grid=target,
+        roi=mask.roi,
+        warnings=(*mask.warnings, note),
+        slice_counts=counts,
+    )
