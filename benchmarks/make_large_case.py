@@ -168,11 +168,13 @@ def _solids(rng: np.random.Generator, n_rois: int, vertices: int) -> list[Solid]
                 gap = 1.25 * max(a, b)
                 left = ring(n, 0.55 * a * s, 0.55 * b * s, rotation=rotation, phase=phase)
                 right = ring(n, 0.55 * b * s, 0.55 * a * s, rotation=-rotation, phase=-phase)
-                return [left + [-gap, 0.0], right + [gap, 0.0]]
+                return [left + np.array([-gap, 0.0]), right + np.array([gap, 0.0])]
             # "nest": outer ring, a hole, and an island inside the hole near the centre
             polygons = [ring(n, a * s, b * s, rotation=rotation, phase=phase)]
             if s > 0.4:
-                polygons.append(ring(n, 0.6 * a * s, 0.6 * b * s, rotation=rotation, phase=1.0)[::-1])
+                polygons.append(
+                    ring(n, 0.6 * a * s, 0.6 * b * s, rotation=rotation, phase=1.0)[::-1]
+                )
             if s > 0.7:
                 polygons.append(ring(n, 0.25 * a * s, 0.25 * b * s, rotation=rotation, phase=2.0))
             return polygons

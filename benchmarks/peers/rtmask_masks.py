@@ -1,0 +1,35 @@
+"""rtmask through the API: a mask for every ROI, kept in memory, nothing written.
+
+    python rtmask_masks.py IMAGE_DIR RTSTRUCT
+
+The counterpart of ``rtutils_masks.py`` without OUT: read the structure set, read the
+image series (headers only), rasterise every ROI and keep the masks in a dict.
+"""
+
+import argparse
+import json
+import sys
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("image")
+    parser.add_argument("rtstruct")
+    args = parser.parse_args()
+
+    from rtmask import read_rtstruct
+    from rtmask.discovery import read_image_series
+    from rtmask.raster import rasterize_all
+
+    structure_set = read_rtstruct(args.rtstruct, on_invalid="ignore")
+    series = read_image_series(args.image)
+    masks = {
+        mask.roi.name: mask.array
+        for mask in rasterize_all(structure_set, series.grid, on_invalid="ignore")
+    }
+    print(json.dumps({"masks": len(masks), "failed": {}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
