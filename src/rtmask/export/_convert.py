@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -198,7 +198,12 @@ def convert_structure_set(
         result = write_labelmap(kept, folder / "labels.nii.gz")
         notes.extend(f"{structure_set.source}: {w}" for w in result.warnings)
         labels = {entry.roi_number: entry.label for entry in result.entries}
-        rows = [_relabel(row, labels) for row in rows]
+        rows = [
+            replace(row, file=f"labels.nii.gz#{labels[row.roi_number]}")
+            if row.roi_number in labels
+            else row
+            for row in rows
+        ]
     summary_files = write_summary(
         rows,
         folder,
@@ -211,17 +216,6 @@ def convert_structure_set(
         summary_files=tuple(summary_files),
         problems=tuple(problems),
         notes=tuple(notes),
-    )
-
-
-def _relabel(row: SummaryRow, labels: dict[int, int]) -> SummaryRow:
-    if row.roi_number not in labels:
-        return row
-    return SummaryRow(
-        **{
-            **{name: getattr(row, name) for name in row.__dataclass_fields__},
-            "file": f"labels.nii.gz#{labels[row.roi_number]}",
-        }
     )
 
 
