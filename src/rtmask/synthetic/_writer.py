@@ -345,6 +345,31 @@ def _patient_study(
     ds.AccessionNumber = ""
 
 
+def _new_rt_object(
+    ct: CTSeries, *, sop_class: str, modality: str, series_number: int, description: str
+) -> tuple[Dataset, str, str]:
+    """A dataset for a new RT object in the study of ``ct``; also returns (date, time)."""
+    date, time = _now()
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    _patient_study(
+        ds,
+        patient_id=ct.patient_id,
+        patient_name=ct.patient_name,
+        study_uid=ct.study_instance_uid,
+        date=date,
+        time=time,
+    )
+    ds.Modality = modality
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = description
+    ds.Manufacturer = _MANUFACTURER
+    ds.InstanceNumber = 1
+    return ds, date, time
+
+
 # ----------------------------------------------------------------------------- RTSTRUCT
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoiSpec:
@@ -459,24 +484,13 @@ def write_rtstruct(
     path = Path(path)
     overrides = dict(number_of_points_override or {})
     frame_uid = frame_of_reference_uid or ct.frame_of_reference_uid
-    date, time = _now()
-    ds = Dataset()
-    ds.SOPClassUID = RTStructureSetStorage
-    ds.SOPInstanceUID = generate_uid()
-    _patient_study(
-        ds,
-        patient_id=ct.patient_id,
-        patient_name=ct.patient_name,
-        study_uid=ct.study_instance_uid,
-        date=date,
-        time=time,
+    ds, date, time = _new_rt_object(
+        ct,
+        sop_class=RTStructureSetStorage,
+        modality="RTSTRUCT",
+        series_number=2,
+        description="rtmask synthetic structures",
     )
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 2
-    ds.SeriesDescription = "rtmask synthetic structures"
-    ds.Manufacturer = _MANUFACTURER
-    ds.InstanceNumber = 1
     ds.StructureSetLabel = label
     ds.StructureSetName = label
     ds.StructureSetDate, ds.StructureSetTime = date, time
@@ -613,24 +627,13 @@ def write_rtdose(
     elif offsets != "relative":
         raise ValueError(f"offsets must be 'relative' or 'absolute', got {offsets!r}")
 
-    date, time = _now()
-    ds = Dataset()
-    ds.SOPClassUID = RTDoseStorage
-    ds.SOPInstanceUID = generate_uid()
-    _patient_study(
-        ds,
-        patient_id=ct.patient_id,
-        patient_name=ct.patient_name,
-        study_uid=ct.study_instance_uid,
-        date=date,
-        time=time,
+    ds, _, _ = _new_rt_object(
+        ct,
+        sop_class=RTDoseStorage,
+        modality="RTDOSE",
+        series_number=3,
+        description="rtmask synthetic dose",
     )
-    ds.Modality = "RTDOSE"
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = 3
-    ds.SeriesDescription = "rtmask synthetic dose"
-    ds.Manufacturer = _MANUFACTURER
-    ds.InstanceNumber = 1
     ds.FrameOfReferenceUID = ct.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.ImagePositionPatient = _ds_list(first_origin)
