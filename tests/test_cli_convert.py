@@ -310,7 +310,7 @@ def test_duplicate_and_hostile_names_stay_inside_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     grid = _grid()
-    names = ["PTV 70/35 Gy", "../../x", "/etc/passwd", "Cord", "cord", "PTV [1]", ""]
+    names = ["PTV 70/35 Gy", "../../x", "/etc/passwd", "Cord", "cord", "PTV [1]", "", "a\\..\\b"]
     rois = [
         RoiSpec(
             number=i + 1, name=name, contours=((_disc(grid, 2 + i % 8, 5.0 + i), "CLOSED_PLANAR"),)
@@ -330,6 +330,7 @@ def test_duplicate_and_hostile_names_stay_inside_out(
     summary = json.loads((out / "summary.json").read_text())
     files = [row["file"] for row in summary["rois"]]
     assert len(set(files)) == len(names)
+    assert [row["name"] for row in summary["rois"]] == names
     assert "duplicate ROI name" in output
 
 

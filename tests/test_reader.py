@@ -711,3 +711,9 @@ def test_truncated_structure_set_never_reads_as_complete(
     path = _truncated(tmp_path, ct, fraction)
     with pytest.raises(DicomReadError, match=r"truncated|not a readable"):
         read_rtstruct(path)
+
+
+def test_names_with_a_backslash_keep_it(tmp_path: Path, ct: CTSeries) -> None:
+    # DICOM splits text values at backslashes; the name must come back as written.
+    path = write_rtstruct(tmp_path / "rs.dcm", [_two_discs(ct, name="PTV\\boost 2")], ct)
+    assert read_rtstruct(path).rois[0].name == "PTV\\boost 2"

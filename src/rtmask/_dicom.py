@@ -12,6 +12,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from rtmask._errors import DicomReadError
 
@@ -127,9 +128,15 @@ def _check_complete(dataset: Dataset, name: str) -> None:
 
 
 def text_or_none(value: Any) -> str | None:
-    """A DICOM value as stripped text, or None when absent or empty."""
+    r"""A DICOM value as stripped text, or None when absent or empty.
+
+    A text value holding a backslash comes from pydicom split into several values (DICOM's
+    value separator); they are joined back, so a name like ``PTV\boost`` stays as written.
+    """
     if value is None:
         return None
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = "\\".join(str(v) for v in value)
     text = str(value).strip()
     return text or None
 

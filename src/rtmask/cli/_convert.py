@@ -22,6 +22,7 @@ from rtmask.discovery import (
     SkippedFile,
     link_image_series,
     read_image_series,
+    read_slices,
     scan,
 )
 from rtmask.dose import read_dose_grid
@@ -101,6 +102,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         dest="resample_mm",
         help="resample onto uniform slices MM apart",
     )
+    parser.add_argument(
+        "--overlay",
+        action="store_true",
+        help="also write overlay.png: ROI outlines on a few slices (needs rtmask[plot])",
+    )
     grids = parser.add_mutually_exclusive_group()
     grids.add_argument(
         "--dose-grid",
@@ -143,6 +149,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         dose_grid=args.dose_grid,
         grid_spacing_mm=args.grid_spacing_mm,
         verbose=args.verbose,
+        overlay=args.overlay,
     )
 
 
@@ -158,6 +165,7 @@ class _Options:
     dose_grid: ImageGrid | None
     dose_grid_path: Path | None
     grid_spacing_mm: float | None
+    overlay: bool = False
 
     @property
     def own_grid(self) -> bool:
@@ -232,6 +240,7 @@ def convert_command(
     dose_grid: Path | None = None,
     grid_spacing_mm: float | None = None,
     verbose: bool = False,
+    overlay: bool = False,
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
     if not input_path.exists():
@@ -249,6 +258,7 @@ def convert_command(
         dose_grid=read_dose_grid(dose_grid) if dose_grid is not None else None,
         dose_grid_path=dose_grid,
         grid_spacing_mm=grid_spacing_mm,
+        overlay=overlay,
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
@@ -305,6 +315,12 @@ def _convert_one(
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
+    series = job.series
+    read_images = (
+        (lambda indices: read_slices(series, indices))
+        if series is not None and options.overlay and slice_mode == "exact"
+        else None
+    )
     console.print(
         f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  ({escape(grid_note)})",
         soft_wrap=True,
@@ -331,6 +347,8 @@ def _convert_one(
             image_series=grid_note,
             slice_mode=slice_mode,
             progress=lambda roi: progress.advance(task),
+            overlay=options.overlay,
+            read_images=read_images,
         )
 
 
@@ -391,3 +409,5 @@ def _print_reports(reports: Sequence[ConversionReport], console: Console, verbos
                 "summary.json, or run with -v"
             )
         console.print(f"summary: {escape(', '.join(str(p) for p in report.summary_files))}")
+        if report.overlay is not None:
+            console.print(f"overlay: {escape(str(report.overlay))}")

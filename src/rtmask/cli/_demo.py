@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rtmask._errors import MissingDependencyError
+from rtmask._optional import import_optional
 from rtmask.cli._convert import convert_command
 from rtmask.synthetic import write_demo_case
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"{len(case.roi_names)} ROIs ({', '.join(case.roi_names)}) and a dose",
         soft_wrap=True,
     )
-    code = 0 if args.no_convert else convert_command(dicom, masks, console=console)
+    overlay = not args.no_convert and _can_plot(console)
+    code = 0 if args.no_convert else convert_command(dicom, masks, console=console, overlay=overlay)
 
     where = Table.grid(padding=(0, 2))
     where.add_row("DICOM", escape(str(dicom)))
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         summaries = sorted(masks.glob("summary*")) or sorted(masks.rglob("summary*"))
         for summary in summaries:
             where.add_row("summary", escape(str(summary)))
+        for picture in sorted(masks.rglob("overlay.png")):
+            where.add_row("overlay", escape(str(picture)))
     console.print()
     console.print("[bold]Demo files[/bold]")
     console.print(where)
@@ -73,3 +78,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         soft_wrap=True,
     )
     return code
+
+
+def _can_plot(console: Console) -> bool:
+    """True when matplotlib is installed; otherwise print a one-line hint."""
+    try:
+        import_optional("matplotlib", extra="plot", feature="overlay pictures")
+    except MissingDependencyError as error:
+        console.print(f"no overlay picture: {escape(str(error))}", soft_wrap=True)
+        return False
+    return True

@@ -2,10 +2,12 @@
 
 Headers only, no pixel data: :func:`scan` walks files and folders and returns an
 :class:`Inventory`; :func:`link_image_series` finds the series an RTSTRUCT (or RTDOSE /
-RTPLAN) was made on; :func:`read_image_series` reads the one series of a folder.
+RTPLAN) was made on; :func:`read_image_series` reads the one series of a folder. The one
+exception, :func:`read_slices`, reads the pixels of a few chosen slices (for pictures).
 """
 
 from rtmask.discovery._link import SeriesLink, contours_on_slices, link_image_series
+from rtmask.discovery._pixels import read_slices
 from rtmask.discovery._scan import Inventory, RTObject, read_image_series, scan
 from rtmask.discovery._series import ImageSeries, SkippedFile
 
@@ -18,5 +20,6 @@ __all__ = [
     "contours_on_slices",
     "link_image_series",
     "read_image_series",
+    "read_slices",
     "scan",
 ]

@@ -1,4 +1,4 @@
-"""Writers for masks and their metadata: NIfTI, NRRD, NumPy, labelmaps and summaries.
+"""Writers for masks and their metadata: NIfTI, NRRD, NumPy, labelmaps, summaries, pictures.
 
 File names come from :func:`safe_file_stems` (ROI names are untrusted free text), and every
 file is written atomically (:func:`atomic_path`), so an interrupted run never leaves a
@@ -14,6 +14,7 @@ from rtmask.export._convert import (
 )
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
+from rtmask.export._overlay import choose_overlay_slices, write_overlay
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 
@@ -25,6 +26,7 @@ __all__ = [
     "OutputFormat",
     "SummaryRow",
     "atomic_path",
+    "choose_overlay_slices",
     "convert_structure_set",
     "ensure_inside",
     "safe_file_stems",
@@ -33,5 +35,6 @@ __all__ = [
     "write_nifti",
     "write_npz",
     "write_nrrd",
+    "write_overlay",
     "write_summary",
 ]

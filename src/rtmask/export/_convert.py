@@ -6,14 +6,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from rtmask._errors import RtmaskError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.export._labelmap import write_labelmap
 from rtmask.export._names import safe_file_stems
+from rtmask.export._overlay import OverlayMask, choose_overlay_slices, write_overlay
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 from rtmask.geometry import ImageGrid
@@ -31,6 +33,7 @@ VOLUME_CONVENTION = (
     "(fractional masks: sum of covered fractions x voxel volume)"
 )
 _SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
+OVERLAY_NAME = "overlay.png"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +45,7 @@ class ConversionReport:
     summary_files: tuple[Path, ...]
     problems: tuple[str, ...]  # failures: each makes the command exit non-zero
     notes: tuple[str, ...]  # warnings that did not stop anything
+    overlay: Path | None = None  # the overlay picture, when asked for and written
 
     @property
     def ok(self) -> bool:
@@ -80,6 +84,8 @@ def convert_structure_set(
     slice_mode: SliceMode = "exact",
     progress: Callable[[ROI], None] | None = None,
     workers: int | None = None,
+    overlay: bool = False,
+    read_images: Callable[[Sequence[int]], NDArray[np.floating[Any]]] | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -110,6 +116,14 @@ def convert_structure_set(
         Called once per ROI after it is done.
     workers
         Threads that rasterise and write ROIs (default: the usable CPUs, at most 4).
+    overlay
+        Also write ``overlay.png``: the ROI outlines on up to six slices that hold
+        contours (needs matplotlib, ``pip install 'rtmask[plot]'``). A failure to draw it
+        is one of the report's problems; the masks are written all the same.
+    read_images
+        Reads ``(n, rows, columns)`` image slices (modality units) of ``grid`` by slice
+        index, for the overlay's background (e.g. ``rtmask.discovery.read_slices``); None
+        draws the outlines on black.
     """
     folder.mkdir(parents=True, exist_ok=True)
     selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
@@ -127,6 +141,13 @@ def convert_structure_set(
     rows: list[SummaryRow] = []
     kept: list[Mask] = []
     npz_arrays: dict[str, np.ndarray] = {}
+    # Only the overlay's few slices of each mask are kept, never whole masks.
+    overlay_slices = (
+        choose_overlay_slices([r for r in structure_set.rois if r.number in selected], target_grid)
+        if overlay
+        else ()
+    )
+    overlay_masks: list[OverlayMask] = []
 
     def convert(roi: ROI) -> tuple[SummaryRow, Mask] | RtmaskError | OSError:
         try:
@@ -185,6 +206,9 @@ def convert_structure_set(
                         f"{structure_set.source}: {label}: no voxel centre lies "
                         "inside its contours on this grid; empty mask written"
                     )
+                if overlay:
+                    picked = mask.array[list(overlay_slices)]  # a copy (fancy indexing)
+                    overlay_masks.append((roi.name, roi.color, picked))
                 if output_format == "labelmap":
                     kept.append(mask)
                 elif output_format == "npz":
@@ -204,11 +228,27 @@ def convert_structure_set(
             else row
             for row in rows
         ]
+    overlay_path: Path | None = None
+    if overlay:
+        try:
+            overlay_path = _write_overlay(
+                folder / OVERLAY_NAME,
+                structure_set,
+                grid=grid,
+                target_grid=target_grid,
+                slices=overlay_slices,
+                masks=overlay_masks,
+                read_images=read_images,
+            )
+        except Exception as error:  # a picture must never cost the masks or the summary
+            logger.debug("overlay of %s failed", structure_set.source, exc_info=True)
+            problems.append(f"{structure_set.source}: {OVERLAY_NAME} not written: {error}")
     summary_files = write_summary(
         rows,
         folder,
         structure_set=_structure_set_info(structure_set, target_grid, image_series),
         volume_convention=VOLUME_CONVENTION,
+        overlay=None if overlay_path is None else overlay_path.name,
     )
     return ConversionReport(
         folder=folder,
@@ -216,6 +256,36 @@ def convert_structure_set(
         summary_files=tuple(summary_files),
         problems=tuple(problems),
         notes=tuple(notes),
+        overlay=overlay_path,
+    )
+
+
+def _write_overlay(
+    path: Path,
+    structure_set: StructureSet,
+    *,
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    slices: Sequence[int],
+    masks: Sequence[OverlayMask],
+    read_images: Callable[[Sequence[int]], NDArray[np.floating[Any]]] | None,
+) -> Path:
+    """Read the background slices (nearest native slice when resampled) and draw."""
+    images = None
+    if read_images is not None:
+        positions = target_grid.slice_positions_mm[list(slices)]
+        native = np.abs(grid.slice_positions_mm[None, :] - positions[:, None]).argmin(axis=1)
+        images = np.asarray(read_images([int(k) for k in native]), dtype=np.float32)
+    names = [Path(structure_set.source).name] if structure_set.source else []
+    if structure_set.label:
+        names.append(structure_set.label)
+    return write_overlay(
+        path,
+        images=images,
+        masks=masks,
+        grid=target_grid,
+        slice_indices=slices,
+        title=f"{' - '.join(names) or 'structure set'}: {len(masks)} ROI(s)",
     )
 
 

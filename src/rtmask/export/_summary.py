@@ -145,6 +145,7 @@ def write_summary(
     *,
     structure_set: Mapping[str, object],
     volume_convention: str,
+    overlay: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``folder/summary.json`` and ``folder/summary.csv`` (atomically).
 
@@ -159,6 +160,8 @@ def write_summary(
         image series, grid shape, spacing, ...); numpy values, paths and tuples are fine.
     volume_convention
         How ``volume_cm3`` was computed, in words (e.g. ``"voxel count x voxel volume"``).
+    overlay
+        File name of the overlay picture in ``folder``, when one was written.
 
     Returns
     -------
@@ -168,13 +171,15 @@ def write_summary(
     Notes
     -----
     JSON: ``{"structure_set": {...}, "volume_convention": "...", "rois": [...]}`` with
-    ``color`` as ``[r, g, b]`` and ``null`` for missing values. CSV (UTF-8): the columns of
+    ``color`` as ``[r, g, b]`` and ``null`` for missing values, plus ``"overlay":
+    "overlay.png"`` when a picture was written. CSV (UTF-8): the columns of
     :data:`CSV_COLUMNS`, ``color`` as ``r,g,b``, missing values empty, warnings joined by
     ``" | "``. Names are written as they are in the file.
     """
     folder = Path(folder)
     document = {
         "structure_set": _jsonable(dict(structure_set)),
+        **({} if overlay is None else {"overlay": overlay}),
         "volume_convention": volume_convention,
         "rois": [_row_json(row) for row in rows],
     }

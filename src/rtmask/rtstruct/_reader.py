@@ -304,7 +304,7 @@ def read_rtstruct(
             )
             continue
         seen_numbers.add(number)
-        name_text = str(item.get("ROIName", "") or "").strip()
+        name_text = text_or_none(item.get("ROIName")) or ""
         label = f"ROI {number} {name_text!r}"
         roi_contour = contours_by_number.get(number)
         contours: list[Contour] = []
