@@ -648,3 +648,25 @@ def test_writer_failure_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_npz(Exploding(), grid, tmp_path / "m.npz")
     assert _folder_files(tmp_path) == []
+
+
+def test_summary_csv_defuses_formulas_but_json_keeps_names(tmp_path: Path) -> None:
+    hostile = '=HYPERLINK("http://x","y")'
+    row = SummaryRow(
+        roi_number=1,
+        name=hostile,
+        file="a.nii.gz",
+        color=None,
+        interpreted_type="ORGAN",
+        n_contours=1,
+        voxel_count=-0.0,
+        volume_cm3=0.0,
+        status="written",
+    )
+    json_path, csv_path = write_summary(
+        [row], tmp_path, structure_set={}, volume_convention="voxel count"
+    )
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        (cells,) = list(csv.DictReader(handle))
+    assert cells["name"] == "'" + hostile
+    assert json.loads(json_path.read_text(encoding="utf-8"))["rois"][0]["name"] == hostile

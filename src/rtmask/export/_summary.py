@@ -131,12 +131,25 @@ def _row_json(row: SummaryRow) -> dict[str, object]:
     }
 
 
+#: First characters that make spreadsheet programs read a cell as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: object) -> str:
+    """A CSV cell; text that a spreadsheet would run as a formula gets a leading quote.
+
+    ROI names and warnings are untrusted text (an RTSTRUCT can name an ROI
+    ``=HYPERLINK(...)``); numbers are written as they are. summary.json keeps the text
+    exactly as read.
+    """
     if value is None:
         return ""
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def write_summary(
@@ -205,7 +218,7 @@ def write_summary(
                 _csv_cell(_number(row.voxel_count)),
                 _csv_cell(_number(row.volume_cm3)),
                 row.status,
-                " | ".join(row.warnings),
+                _csv_cell(" | ".join(row.warnings)),
             ]
         )
     csv_path = folder / "summary.csv"
