@@ -14,6 +14,7 @@ from typing import Literal
 __all__ = [
     "ContourWarning",
     "DicomReadError",
+    "DoseWarning",
     "GeometryError",
     "GeometryWarning",
     "InvalidInputError",
@@ -73,6 +74,10 @@ class ContourWarning(RtmaskWarning):
 
 class OverlapWarning(RtmaskWarning):
     """Contours or ROIs overlap where the rules say they should not."""
+
+
+class DoseWarning(RtmaskWarning):
+    """An RT Dose defect that rtmask worked around (missing scaling or units)."""
 
 
 class GeometryWarning(RtmaskWarning):

@@ -1,18 +1,24 @@
-"""Reading the geometry of an RT Dose: multi-frame, frames placed by GridFrameOffsetVector."""
+"""Reading an RT Dose: multi-frame, frames placed by GridFrameOffsetVector, dose in Gy."""
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
-from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset
-from rtmask._errors import GeometryError, InvalidInputError
+from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset, text_or_none
+from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
+from rtmask.dose._model import DoseGrid
 from rtmask.geometry import ImageGrid, slice_order
 
-__all__ = ["dose_frame_order", "read_dose_grid"]
+__all__ = ["dose_frame_order", "read_dose", "read_dose_grid"]
+
+logger = logging.getLogger(__name__)
 
 _GEOMETRY_TAGS = [
     "SOPClassUID",
@@ -52,26 +58,33 @@ def _frame_positions(dataset: Dataset, name: str) -> tuple[NDArray[np.float64], 
     relative = offsets - offsets[0]
     normal = np.cross(orientation[:3], orientation[3:])
     positions = position + np.outer(relative, normal / np.linalg.norm(normal))
-    grid = ImageGrid.from_slices(
-        positions_mm=positions,
-        orientation=orientation,
-        pixel_spacing_mm=spacing,
-        rows=rows,
-        columns=columns,
-        frame_of_reference_uid=str(dataset.get("FrameOfReferenceUID", "")) or None,
-    )
+    try:
+        grid = ImageGrid.from_slices(
+            positions_mm=positions,
+            orientation=orientation,
+            pixel_spacing_mm=spacing,
+            rows=rows,
+            columns=columns,
+            frame_of_reference_uid=str(dataset.get("FrameOfReferenceUID", "")) or None,
+        )
+    except GeometryError as error:
+        raise GeometryError(f"{name}: RT Dose geometry is invalid: {error}") from error
     return positions, grid
 
 
 def _read_dose_header(path: str | os.PathLike[str]) -> tuple[Dataset, str]:
     name = os.fspath(path)
     dataset = read_dataset(name, headers_only=True, specific_tags=_GEOMETRY_TAGS)
+    _check_is_dose(dataset, name)
+    return dataset, name
+
+
+def _check_is_dose(dataset: Dataset, name: str) -> None:
     if dataset.get("SOPClassUID") != RTDOSE_SOP_CLASS and dataset.get("Modality") != "RTDOSE":
         raise InvalidInputError(
             f"{name}: not an RT Dose (Modality {dataset.get('Modality', 'unknown')}); give an "
             "RTDOSE file"
         )
-    return dataset, name
 
 
 def read_dose_grid(path: str | os.PathLike[str]) -> ImageGrid:
@@ -96,3 +109,135 @@ def dose_frame_order(path: str | os.PathLike[str]) -> NDArray[np.intp]:
     dataset, name = _read_dose_header(path)
     positions, grid = _frame_positions(dataset, name)
     return slice_order(positions, grid.orientation)
+
+
+def _dose_scaling(dataset: Dataset, name: str) -> tuple[float, list[str]]:
+    """DoseGridScaling (Gy or percent per stored unit) and any warning about it."""
+    raw = dataset.get("DoseGridScaling")
+    if raw is None or str(raw).strip() == "":
+        return 1.0, [
+            f"{name}: DoseGridScaling is missing; stored values are taken as dose "
+            "(scaling 1), check the dose against the planning system"
+        ]
+    try:
+        scaling = float(raw)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(
+            f"{name}: DoseGridScaling {raw!r} is not a number; the dose cannot be scaled"
+        ) from error
+    if not np.isfinite(scaling) or scaling <= 0:
+        raise InvalidInputError(
+            f"{name}: DoseGridScaling must be a positive number, got {scaling}; the dose "
+            "cannot be scaled"
+        )
+    return scaling, []
+
+
+def _units_factor(
+    dataset: Dataset, name: str, prescription_gy: float | None
+) -> tuple[float, list[str]]:
+    """Factor turning scaled values into Gy, from DoseUnits, and any warning."""
+    units = (text_or_none(dataset.get("DoseUnits")) or "").upper()
+    if units == "GY":
+        return 1.0, []
+    if units == "RELATIVE":
+        if prescription_gy is None:
+            raise InvalidInputError(
+                f"{name}: DoseUnits is RELATIVE (percent of the prescription); pass the "
+                "prescription (prescription_gy=...) to read the dose in Gy"
+            )
+        return prescription_gy / 100.0, []
+    if units == "":
+        return 1.0, [f"{name}: DoseUnits is missing; the dose is taken to be in Gy"]
+    raise InvalidInputError(
+        f"{name}: DoseUnits {units!r} is not GY or RELATIVE; rtmask cannot convert it to Gy"
+    )
+
+
+def _stored_frames(
+    dataset: Dataset, name: str, shape: tuple[int, int, int]
+) -> NDArray[np.integer[Any]]:
+    """The stored pixel values as ``(frames, rows, columns)`` integers, in file order."""
+    if "PixelData" not in dataset:
+        raise InvalidInputError(
+            f"{name}: RT Dose has no pixel data (a DVH-only or header-only file?); give an "
+            "RT Dose that holds a dose grid"
+        )
+    try:
+        pixels = np.asarray(dataset.pixel_array)
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        NotImplementedError,
+        RuntimeError,
+    ) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidInputError(
+            f"{name}: cannot decode the RT Dose pixel data ({detail}); check that the file is "
+            "complete, or decompress it (e.g. with gdcmconv --raw)"
+        ) from error
+    if pixels.size != int(np.prod(shape)) or not np.issubdtype(pixels.dtype, np.integer):
+        raise InvalidInputError(
+            f"{name}: RT Dose pixel data holds {pixels.size} {pixels.dtype} values, expected "
+            f"{shape[0]} frames of {shape[1]}x{shape[2]} integers"
+        )
+    return pixels.reshape(shape)
+
+
+def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = None) -> DoseGrid:
+    """Read an RT Dose file into a DoseGrid (dose in Gy, slices along the plane normal).
+
+    The dose is stored value x DoseGridScaling (16- or 32-bit, signed or unsigned), its
+    frames put in grid slice order (:func:`dose_frame_order`) whatever the order and form
+    (relative or absolute) of GridFrameOffsetVector.
+
+    Parameters
+    ----------
+    path
+        The RT Dose file.
+    prescription_gy
+        Prescription dose in Gy; needed when DoseUnits is RELATIVE (percent of the
+        prescription), ignored for GY.
+
+    Warns
+    -----
+    DoseWarning
+        DoseGridScaling missing (scaling 1 is used) or DoseUnits missing (Gy assumed).
+
+    Raises
+    ------
+    DicomReadError
+        The file cannot be read.
+    InvalidInputError
+        Not an RT Dose, no pixel data, invalid scaling or units, RELATIVE units without
+        ``prescription_gy``.
+    GeometryError
+        The frames do not form a grid (offsets missing or inconsistent).
+    """
+    name = os.fspath(path)
+    if prescription_gy is not None and not (np.isfinite(prescription_gy) and prescription_gy > 0):
+        raise InvalidInputError(
+            f"{name}: prescription_gy must be a positive number of Gy, got {prescription_gy}"
+        )
+    dataset = read_dataset(name)
+    _check_is_dose(dataset, name)
+    positions, grid = _frame_positions(dataset, name)
+    scaling, notes = _dose_scaling(dataset, name)
+    factor, unit_notes = _units_factor(dataset, name, prescription_gy)
+    notes += unit_notes
+    frames = _stored_frames(dataset, name, grid.shape)
+    order = slice_order(positions, grid.orientation)
+    dose = frames[order].astype(np.float64) * (scaling * factor)
+    for note in notes:
+        warnings.warn(note, DoseWarning, stacklevel=2)
+    logger.debug("read RT Dose %s: %s, max %.4g Gy", name, grid, float(dose.max()))
+    return DoseGrid(
+        dose_gy=dose,
+        grid=grid,
+        dose_type=text_or_none(dataset.get("DoseType")),
+        summation_type=text_or_none(dataset.get("DoseSummationType")),
+        source=name,
+        warnings=tuple(notes),
+    )

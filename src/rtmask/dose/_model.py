@@ -1,0 +1,105 @@
+"""DoseGrid: an RT Dose in Gy on the ImageGrid that places it in patient space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rtmask._errors import InvalidInputError
+from rtmask.geometry import ImageGrid
+
+__all__ = ["DoseGrid"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class DoseGrid:
+    """A 3D dose distribution in Gy with its grid.
+
+    Parameters
+    ----------
+    dose_gy
+        ``(slices, rows, columns)`` dose in Gy, float64, finite; stored read-only. Slices
+        increase along the grid's plane normal, whatever the file's frame order was.
+    grid
+        The ImageGrid placing ``dose_gy`` in patient space (LPS mm); its
+        ``frame_of_reference_uid`` is the dose's frame of reference.
+    dose_type
+        DICOM DoseType (``PHYSICAL``, ``EFFECTIVE``, ``ERROR``), if known.
+    summation_type
+        DICOM DoseSummationType (``PLAN``, ``FRACTION``, ``BEAM``, ...), if known.
+    units
+        Units of ``dose_gy``: always ``"GY"`` (a RELATIVE dose is converted on reading).
+    source
+        The file the dose was read (or derived) from, for messages.
+    warnings
+        What changed the values compared with a plain reading, one sentence each.
+    """
+
+    dose_gy: NDArray[np.float64]
+    grid: ImageGrid
+    dose_type: str | None = None
+    summation_type: str | None = None
+    units: str = "GY"
+    source: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"{self.source}: " if self.source else ""
+        dose = np.array(self.dose_gy, dtype=np.float64, copy=True)
+        if dose.shape != self.grid.shape:
+            raise InvalidInputError(
+                f"{where}dose array has shape {dose.shape} but its grid {self.grid.shape}; "
+                "give a (slices, rows, columns) array on the grid"
+            )
+        if not np.all(np.isfinite(dose)):
+            raise InvalidInputError(f"{where}dose contains NaN or infinite values")
+        if self.units != "GY":
+            raise InvalidInputError(
+                f"{where}DoseGrid holds dose in Gy (units 'GY'), got units {self.units!r}"
+            )
+        dose.flags.writeable = False
+        object.__setattr__(self, "dose_gy", dose)
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    @property
+    def max_gy(self) -> float:
+        """Largest dose value in Gy."""
+        return float(self.dose_gy.max())
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(slices, rows, columns)``."""
+        return self.grid.shape
+
+    def equals(self, other: object, *, atol: float = 1e-6) -> bool:
+        """True when ``other`` has the same grid, dose (within ``atol`` Gy) and dose type.
+
+        ``source`` and ``warnings`` are not compared.
+        """
+        if not isinstance(other, DoseGrid) or not self.grid.equals(other.grid):
+            return False
+        return bool(
+            self.dose_type == other.dose_type
+            and self.summation_type == other.summation_type
+            and np.allclose(self.dose_gy, other.dose_gy, rtol=0.0, atol=atol)
+        )
+
+    def with_dose(self, dose_gy: ArrayLike, *, warnings: tuple[str, ...] = ()) -> DoseGrid:
+        """A copy on the same grid holding ``dose_gy`` (Gy), ``warnings`` appended."""
+        return DoseGrid(
+            dose_gy=np.asarray(dose_gy, dtype=np.float64),
+            grid=self.grid,
+            dose_type=self.dose_type,
+            summation_type=self.summation_type,
+            source=self.source,
+            warnings=self.warnings + tuple(warnings),
+        )
+
+    def __repr__(self) -> str:
+        source = f", source={self.source!r}" if self.source else ""
+        return (
+            f"DoseGrid(shape={self.grid.shape}, max_gy={self.max_gy:.4g}, "
+            f"dose_type={self.dose_type!r}{source})"
+        )
