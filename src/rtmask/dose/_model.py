@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 from rtmask._errors import InvalidInputError
 from rtmask.geometry import ImageGrid
 
-__all__ = ["DoseGrid"]
+__all__ = ["DoseGrid", "DoseReference"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -102,4 +102,63 @@ class DoseGrid:
         return (
             f"DoseGrid(shape={self.grid.shape}, max_gy={self.max_gy:.4g}, "
             f"dose_type={self.dose_type!r}{source})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoseReference:
+    """Who and where an RT Dose belongs to: what a dose derived from it must carry over.
+
+    Read from an RT Dose's header with :func:`rtmask.dose.read_dose_reference`, or built by
+    hand. Text values are as read (empty string when absent); UIDs are dotted strings.
+
+    Parameters
+    ----------
+    patient_name, patient_id, patient_birth_date, patient_sex
+        Patient module values.
+    study_instance_uid
+        StudyInstanceUID of the study the new dose belongs to.
+    study_date, study_time, study_id, accession_number, referring_physician_name
+        General Study module values.
+    study_description
+        StudyDescription, if any.
+    frame_of_reference_uid
+        FrameOfReferenceUID of the dose grid.
+    position_reference_indicator
+        PositionReferenceIndicator of the frame of reference.
+    referenced_plans
+        ``(sop_class_uid, sop_instance_uid)`` of each RT (Ion) Plan the dose was computed
+        for, in file order.
+    sop_instance_uid
+        SOPInstanceUID of the RT Dose read, if any.
+    source
+        The file read, for messages.
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_birth_date: str = ""
+    patient_sex: str = ""
+    study_instance_uid: str
+    study_date: str = ""
+    study_time: str = ""
+    study_id: str = ""
+    accession_number: str = ""
+    referring_physician_name: str = ""
+    study_description: str | None = None
+    frame_of_reference_uid: str
+    position_reference_indicator: str = ""
+    referenced_plans: tuple[tuple[str, str], ...] = ()
+    sop_instance_uid: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"{self.source}: " if self.source else ""
+        if not self.study_instance_uid or not self.frame_of_reference_uid:
+            raise InvalidInputError(
+                f"{where}a dose reference needs a StudyInstanceUID and a FrameOfReferenceUID; "
+                "give an RT Dose that has both"
+            )
+        object.__setattr__(
+            self, "referenced_plans", tuple((str(c), str(i)) for c, i in self.referenced_plans)
         )

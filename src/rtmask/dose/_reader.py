@@ -13,10 +13,10 @@ from pydicom.dataset import Dataset
 
 from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset, text_or_none
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
-from rtmask.dose._model import DoseGrid
+from rtmask.dose._model import DoseGrid, DoseReference
 from rtmask.geometry import ImageGrid, slice_order
 
-__all__ = ["dose_frame_order", "read_dose", "read_dose_grid"]
+__all__ = ["dose_frame_order", "read_dose", "read_dose_grid", "read_dose_reference"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,4 +240,71 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
         summation_type=text_or_none(dataset.get("DoseSummationType")),
         source=name,
         warnings=tuple(notes),
+    )
+
+
+_REFERENCE_TAGS = [
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "FrameOfReferenceUID",
+    "PositionReferenceIndicator",
+    "ReferencedRTPlanSequence",
+    "SpecificCharacterSet",
+]
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    return text_or_none(dataset.get(keyword)) or ""
+
+
+def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
+    """Patient, study, frame of reference and plan references of an RT Dose (headers only).
+
+    What a new RT Dose computed from this one (a sum, a scaled copy) must carry over; see
+    :func:`rtmask.export.write_rtdose`.
+
+    Raises
+    ------
+    DicomReadError
+        The file cannot be read.
+    InvalidInputError
+        Not an RT Dose, or it lacks a StudyInstanceUID or FrameOfReferenceUID.
+    """
+    name = os.fspath(path)
+    dataset = read_dataset(name, headers_only=True, specific_tags=_REFERENCE_TAGS)
+    _check_is_dose(dataset, name)
+    plans: list[tuple[str, str]] = []
+    for item in dataset.get("ReferencedRTPlanSequence") or []:
+        instance = text_or_none(item.get("ReferencedSOPInstanceUID"))
+        if instance:
+            plans.append((text_or_none(item.get("ReferencedSOPClassUID")) or "", instance))
+    return DoseReference(
+        patient_name=_text(dataset, "PatientName"),
+        patient_id=_text(dataset, "PatientID"),
+        patient_birth_date=_text(dataset, "PatientBirthDate"),
+        patient_sex=_text(dataset, "PatientSex"),
+        study_instance_uid=_text(dataset, "StudyInstanceUID"),
+        study_date=_text(dataset, "StudyDate"),
+        study_time=_text(dataset, "StudyTime"),
+        study_id=_text(dataset, "StudyID"),
+        accession_number=_text(dataset, "AccessionNumber"),
+        referring_physician_name=_text(dataset, "ReferringPhysicianName"),
+        study_description=text_or_none(dataset.get("StudyDescription")),
+        frame_of_reference_uid=_text(dataset, "FrameOfReferenceUID"),
+        position_reference_indicator=_text(dataset, "PositionReferenceIndicator"),
+        referenced_plans=tuple(plans),
+        sop_instance_uid=text_or_none(dataset.get("SOPInstanceUID")),
+        source=name,
     )

@@ -15,12 +15,14 @@ from rtmask.export._convert import (
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
 from rtmask.export._overlay import choose_overlay_slices, write_overlay
+from rtmask.export._rtdose import DoseReferenceLike, write_rtdose
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 
 __all__ = [
     "VOLUME_CONVENTION",
     "ConversionReport",
+    "DoseReferenceLike",
     "LabelmapEntry",
     "LabelmapResult",
     "OutputFormat",
@@ -36,5 +38,6 @@ __all__ = [
     "write_npz",
     "write_nrrd",
     "write_overlay",
+    "write_rtdose",
     "write_summary",
 ]
