@@ -1,0 +1,195 @@
+"""``rtmask volumes STRUCTURE_SET``: every ROI's volume under each convention."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rtmask._errors import RtmaskError
+from rtmask.cli._output import print_warning
+from rtmask.discovery import link_image_series, read_image_series, scan
+from rtmask.dvh import EndCaps, contour_volume
+from rtmask.geometry import ImageGrid
+from rtmask.raster import CombinationRule, rasterize
+from rtmask.rtstruct import read_rtstruct
+
+__all__ = ["add_parser", "run"]
+
+#: In-plane samples per voxel side for the fractional (partial-volume) column.
+FRACTIONAL_SAMPLES = 4
+
+CONVENTIONS = {
+    "contour_half_cm3": (
+        "contour area x slab thickness from the actual plane positions, end planes extending "
+        "half the adjacent gap outward (Pinnacle, MIM, RayStation, plastimatch)"
+    ),
+    "contour_none_cm3": (
+        "contour area x slab thickness from the actual plane positions, end planes extending "
+        "only inward (no end caps)"
+    ),
+    "voxel_cm3": "voxels whose centre lies inside, on the image grid, x voxel volume",
+    "fractional_cm3": (
+        f"covered fraction of each voxel ({FRACTIONAL_SAMPLES}x{FRACTIONAL_SAMPLES} samples "
+        "in-plane) on the image grid, x voxel volume"
+    ),
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Register ``volumes``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "volumes",
+        help="list every ROI's volume under each convention",
+        description=(
+            "List the volume of every ROI of STRUCTURE_SET: from the contours with half-slice "
+            "end caps and without end caps, and, when the image series is available, by "
+            "voxel count and partial volumes on the image grid."
+        ),
+    )
+    parser.add_argument("structure_set", type=Path, metavar="STRUCTURE_SET", help="RTSTRUCT file")
+    parser.add_argument(
+        "--image",
+        type=Path,
+        metavar="DIR",
+        help="folder of the image series (default: found next to STRUCTURE_SET)",
+    )
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="only these ROIs: exact names (case-insensitive) or glob patterns",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=[r.value for r in CombinationRule],
+        default="auto",
+        help="how several contours on one plane combine (default: auto)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of a table"
+    )
+    return parser
+
+
+def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | None, str]:
+    """The image grid (or None) and a note saying where it came from or why there is none."""
+    if image is not None:
+        series = read_image_series(image)
+        return series.grid, f"image series from {image}"
+    inventory = scan(structure_set.parent)
+    resolved = structure_set.resolve()
+    for rt_object in inventory.structure_sets:
+        if rt_object.path.resolve() == resolved:
+            link = link_image_series(rt_object, inventory.image_series)
+            if link.series is None:
+                return None, f"no image series: {link.message}"
+            return link.series.grid, link.message
+    return None, f"no image series found next to {structure_set}"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Compute and print the volumes; 0 on success, 1 on bad input."""
+    path: Path = args.structure_set
+    if not path.is_file():
+        raise RtmaskError(f"{path}: no such file; give an RTSTRUCT file")
+    structure_set = read_rtstruct(path, on_invalid="ignore")
+    rois = structure_set.select(args.roi)
+    if args.roi and not rois:
+        raise RtmaskError(
+            f"{path}: no ROI matches {args.roi}; ROIs are {list(structure_set.roi_names)}"
+        )
+    grid, grid_note = _image_grid(path, args.image)
+    entries: list[dict[str, Any]] = []
+    for roi in rois:
+        entry: dict[str, Any] = {"number": roi.number, "name": roi.name}
+        if not roi.encloses_volume:
+            entry.update(
+                contour_half_cm3=None,
+                contour_none_cm3=None,
+                voxel_cm3=None,
+                fractional_cm3=None,
+                warnings=[f"ROI {roi.number} {roi.name!r}: no closed contour, no volume"],
+            )
+            entries.append(entry)
+            continue
+        messages: list[str] = []
+        try:
+            # An ROI on one plane stands for one image slice, when the images are known.
+            thickness = None if grid is None else grid.spacing_mm[0]
+            half = contour_volume(
+                roi, rule=args.rule, end_caps=EndCaps.HALF, single_plane_thickness_mm=thickness
+            )
+            none = contour_volume(
+                roi, rule=args.rule, end_caps=EndCaps.NONE, single_plane_thickness_mm=thickness
+            )
+            entry.update(contour_half_cm3=half.volume_cm3, contour_none_cm3=none.volume_cm3)
+            messages.extend(half.warnings)
+        except RtmaskError as error:  # one plane only and no slab thickness known
+            entry.update(contour_half_cm3=None, contour_none_cm3=None)
+            messages.append(str(error))
+        voxel = fractional = None
+        if grid is not None:
+            mask = rasterize(roi, grid, rule=args.rule, on_invalid="ignore")
+            voxel = mask.volume_cm3
+            fractional = rasterize(
+                roi, grid, rule=args.rule, fractional=FRACTIONAL_SAMPLES, on_invalid="ignore"
+            ).volume_cm3
+            messages.extend(m for m in mask.warnings if m not in messages)
+        entry.update(voxel_cm3=voxel, fractional_cm3=fractional, warnings=messages)
+        entries.append(entry)
+    if args.json:
+        report = {"rois": entries, "conventions": CONVENTIONS, "image_series": grid_note}
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return 0
+    _print_table(entries, grid is not None, grid_note, bool(args.verbose))
+    if grid is None:
+        print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
+    return 0
+
+
+def _print_table(entries: list[dict[str, Any]], has_grid: bool, note: str, verbose: bool) -> None:
+    """The volume table on stdout, with the conventions below it."""
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title="ROI volumes (cm3)")
+    table.add_column("#", justify="right")
+    table.add_column("ROI")
+    table.add_column("contour, half caps", justify="right")
+    table.add_column("contour, no caps", justify="right")
+    table.add_column("voxel count", justify="right")
+    table.add_column(f"fractional {FRACTIONAL_SAMPLES}x{FRACTIONAL_SAMPLES}", justify="right")
+    table.add_column("notes")
+    for entry in entries:
+        warnings = entry["warnings"]
+        if entry["contour_half_cm3"] is None and entry["voxel_cm3"] is None:
+            notes = "encloses no volume" if not warnings else escape(warnings[0])
+        else:
+            notes = f"{len(warnings)} warning(s)" if warnings and not verbose else ""
+            if verbose:
+                notes = escape("; ".join(warnings))
+        table.add_row(
+            str(entry["number"]),
+            escape(entry["name"]),
+            _fmt(entry["contour_half_cm3"]),
+            _fmt(entry["contour_none_cm3"]),
+            _fmt(entry["voxel_cm3"]),
+            _fmt(entry["fractional_cm3"]),
+            notes,
+        )
+    out.print(table)
+    for key, text in CONVENTIONS.items():
+        if has_grid or not key.startswith(("voxel", "fractional")):
+            out.print(f"  {key}: {text}", soft_wrap=True)
+    if has_grid:
+        out.print(f"  grid: {escape(note)}", soft_wrap=True)
