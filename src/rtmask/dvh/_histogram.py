@@ -1,0 +1,282 @@
+"""The DVH object: a cumulative dose-volume histogram with its statistics.
+
+The curve is cumulative: ``volume_cm3[i]`` is the volume receiving at least
+``dose_gy[i]``. D-values are interpolated linearly on that curve (never read off a bin
+edge) and clipped to the sampled minimum and maximum, so D100 is Dmin and D0 is Dmax.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rtmask._errors import InvalidInputError
+
+__all__ = ["DVH", "cumulative_curve"]
+
+FloatArray = NDArray[np.float64]
+
+_ACCEPTED = (
+    "accepted forms: Dmin, Dmax, Dmean, Dmedian, D<x> (dose to x % of the volume, Gy), "
+    "D<x>cc (dose to x cm3, Gy), V<x>Gy (cm3 receiving >= x Gy), "
+    "V<x> or V<x>% (cm3 receiving >= x % of the prescription)"
+)
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_D_PERCENT = re.compile(rf"D{_NUMBER}%?", re.IGNORECASE)
+_D_CC = re.compile(rf"D{_NUMBER}cc", re.IGNORECASE)
+_V_GY = re.compile(rf"V{_NUMBER}Gy", re.IGNORECASE)
+_V_PERCENT = re.compile(rf"V{_NUMBER}%?", re.IGNORECASE)
+
+
+def cumulative_curve(
+    doses_gy: ArrayLike,
+    weights_cm3: ArrayLike,
+    *,
+    bin_width_gy: float = 0.01,
+    spreads_gy: ArrayLike | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Cumulative DVH of weighted dose samples.
+
+    Parameters
+    ----------
+    doses_gy
+        ``(N,)`` sample doses in Gy (negative values count as 0 Gy).
+    weights_cm3
+        ``(N,)`` volume each sample stands for, cm3.
+    bin_width_gy
+        Width of the dose bins, Gy.
+    spreads_gy
+        ``(N,)`` width (Gy) of the dose range each sample's volume covers: the volume is
+        spread uniformly over ``dose +- spread / 2`` (a voxel in a dose gradient), which
+        removes the staircase a grid aligned with the gradient would give. Default: 0.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(B,)`` bin edges from 0 Gy (increasing) and ``(B,)`` volume receiving at least
+        each edge's dose in cm3 (non-increasing, 0 at the last edge).
+    """
+    if not bin_width_gy > 0:
+        raise ValueError(f"bin_width_gy must be positive, got {bin_width_gy}")
+    doses = np.asarray(doses_gy, dtype=np.float64).reshape(-1)
+    weights = np.asarray(weights_cm3, dtype=np.float64).reshape(-1)
+    spreads = (
+        np.zeros_like(doses)
+        if spreads_gy is None
+        else np.abs(np.asarray(spreads_gy, dtype=np.float64).reshape(-1))
+    )
+    low = np.maximum(doses - spreads / 2, 0.0)
+    high = np.maximum(doses + spreads / 2, 0.0)
+    top = float(high.max()) if doses.size else 0.0
+    n_bins = int(np.floor(top / bin_width_gy)) + 1
+    edges: FloatArray = np.arange(n_bins + 1, dtype=np.float64) * bin_width_gy
+    # V(e) = sum(w: low > e) + sum over samples with low <= e < high of w (high - e) / width.
+    # Spreads far below a bin act as points (and keep the sums below well conditioned).
+    point = high - low < 1e-3 * bin_width_gy
+    width = np.where(point, 1.0, high - low)
+    above = _sum_above(edges, low, np.where(point, 0.0, weights)) + _sum_above(
+        edges, low, np.where(point, weights, 0.0), strict=False
+    )
+    rate = np.where(point, 0.0, weights / width)
+    active_rate = _sum_above(edges, high, rate) - _sum_above(edges, low, rate)
+    active_high = _sum_above(edges, high, rate * high) - _sum_above(edges, low, rate * high)
+    volume = above + active_high - edges * active_rate
+    volume = np.maximum(np.minimum.accumulate(volume), 0.0)
+    volume[-1] = 0.0
+    return edges, np.asarray(volume)
+
+
+def _sum_above(
+    edges: FloatArray, values: FloatArray, weights: FloatArray, *, strict: bool = True
+) -> FloatArray:
+    """``(B,)`` sum of ``weights`` whose value is > each edge (>= when not ``strict``)."""
+    side: Literal["left", "right"] = "left" if strict else "right"
+    position = np.searchsorted(edges, values, side=side)  # edges below (or at) each value
+    counts = np.bincount(position, weights=weights, minlength=edges.size + 1)
+    # value > edges[k] exactly when position > k: sum of counts[k + 1 :].
+    return np.asarray(np.cumsum(counts[::-1])[::-1][1:])
+
+
+def _readonly(values: ArrayLike) -> FloatArray:
+    array = np.array(values, dtype=np.float64).reshape(-1)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class DVH:
+    """A cumulative dose-volume histogram of one ROI.
+
+    Parameters
+    ----------
+    dose_gy
+        ``(B,)`` increasing dose bin edges in Gy, starting at 0.
+    volume_cm3
+        ``(B,)`` volume receiving at least ``dose_gy[i]``, cm3, non-increasing.
+    min_gy, max_gy, mean_gy
+        Minimum, maximum and volume-weighted mean dose of the samples, Gy.
+    roi_number, roi_name, color
+        The ROI (colour as RGB 0-255, if known).
+    prescription_gy
+        Prescription dose for relative doses and V<x>% statistics, if known.
+    outside_cm3
+        Volume of the ROI outside the dose grid, cm3 (counted in the curve at 0 Gy or
+        left out, as the calculation chose).
+    warnings
+        What changed the result (outside the dose grid, contours left out), one each.
+    """
+
+    dose_gy: FloatArray
+    volume_cm3: FloatArray
+    min_gy: float
+    max_gy: float
+    mean_gy: float
+    roi_number: int
+    roi_name: str
+    color: tuple[int, int, int] | None = None
+    prescription_gy: float | None = None
+    outside_cm3: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        dose = _readonly(self.dose_gy)
+        volume = _readonly(self.volume_cm3)
+        if dose.shape != volume.shape or dose.size < 2:
+            raise InvalidInputError(
+                f"DVH of ROI {self.roi_number} {self.roi_name!r}: dose_gy ({dose.size}) and "
+                f"volume_cm3 ({volume.size}) need the same length, at least 2"
+            )
+        if np.any(np.diff(dose) <= 0) or np.any(np.diff(volume) > 1e-9 * max(volume[0], 1.0)):
+            raise InvalidInputError(
+                f"DVH of ROI {self.roi_number} {self.roi_name!r}: dose_gy must increase and "
+                "volume_cm3 must not (a cumulative curve)"
+            )
+        if self.prescription_gy is not None and not self.prescription_gy > 0:
+            raise InvalidInputError(f"prescription_gy must be positive, got {self.prescription_gy}")
+        object.__setattr__(self, "dose_gy", dose)
+        object.__setattr__(self, "volume_cm3", volume)
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    # ------------------------------------------------------------------ curves
+    @property
+    def total_cm3(self) -> float:
+        """Volume in the curve (receiving >= 0 Gy), cm3."""
+        return float(self.volume_cm3[0])
+
+    def differential(self) -> tuple[FloatArray, FloatArray]:
+        """``(B - 1,)`` bin centres in Gy and ``(B - 1,)`` volume in each bin, cm3."""
+        centres = (self.dose_gy[1:] + self.dose_gy[:-1]) / 2
+        return np.asarray(centres), np.asarray(self.volume_cm3[:-1] - self.volume_cm3[1:])
+
+    def relative_volume(self) -> FloatArray:
+        """``(B,)`` cumulative curve in % of the total volume."""
+        total = self.total_cm3
+        if total <= 0:
+            return np.zeros_like(self.volume_cm3)
+        return np.asarray(self.volume_cm3 * (100.0 / total))
+
+    def relative_dose(self) -> FloatArray:
+        """``(B,)`` bin edges in % of the prescription (needs ``prescription_gy``)."""
+        return np.asarray(self.dose_gy * (100.0 / self._prescription("relative doses")))
+
+    # ------------------------------------------------------------- statistics
+    def dose_at_volume(self, volume_cm3: float) -> float:
+        """Largest dose (Gy) that at least ``volume_cm3`` receives, interpolated linearly.
+
+        A volume at or above the total gives Dmin, a volume of 0 gives Dmax.
+        """
+        volume = float(volume_cm3)
+        if volume < 0:
+            raise ValueError(f"volume must not be negative, got {volume} cm3")
+        if volume >= self.total_cm3:
+            return self.min_gy
+        if volume <= 0:
+            return self.max_gy
+        curve = self.volume_cm3
+        i = int(np.searchsorted(-curve, -volume, side="right")) - 1  # last with V >= volume
+        drop = curve[i] - curve[i + 1]
+        dose = self.dose_gy[i] + (curve[i] - volume) / drop * (
+            self.dose_gy[i + 1] - self.dose_gy[i]
+        )
+        return float(np.clip(dose, self.min_gy, self.max_gy))
+
+    def dose_at_percent(self, percent: float) -> float:
+        """Dose (Gy) that at least ``percent`` % of the volume receives (D95, D2, ...)."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"percent must be within 0-100, got {percent}")
+        if percent == 100:
+            return self.min_gy
+        return self.dose_at_volume(self.total_cm3 * percent / 100.0)
+
+    def volume_at_dose(self, dose_gy: float) -> float:
+        """Volume (cm3) receiving at least ``dose_gy``, interpolated linearly."""
+        return float(np.interp(dose_gy, self.dose_gy, self.volume_cm3, left=self.total_cm3))
+
+    def percent_at_dose(self, dose_gy: float) -> float:
+        """Volume (% of the total) receiving at least ``dose_gy``."""
+        total = self.total_cm3
+        return 0.0 if total <= 0 else 100.0 * self.volume_at_dose(dose_gy) / total
+
+    def _prescription(self, what: str) -> float:
+        if self.prescription_gy is None:
+            raise InvalidInputError(
+                f"DVH of ROI {self.roi_number} {self.roi_name!r}: {what} need a prescription; "
+                "give prescription_gy"
+            )
+        return self.prescription_gy
+
+    def statistic(self, name: str) -> float:
+        """A statistic by name: D-values in Gy, V-values in cm3.
+
+        ``Dmin``, ``Dmax``, ``Dmean``, ``Dmedian``; ``D95`` (dose to 95 % of the volume),
+        ``D2cc`` / ``D0.03cc`` (dose to the hottest 2 / 0.03 cm3); ``V20Gy`` (cm3
+        receiving >= 20 Gy); ``V95`` or ``V95%`` (cm3 receiving >= 95 % of the
+        prescription). Unknown names raise ValueError listing the accepted forms.
+        """
+        text = name.strip()
+        fixed = {
+            "dmin": self.min_gy,
+            "dmax": self.max_gy,
+            "dmean": self.mean_gy,
+        }
+        key = text.lower()
+        if key in fixed:
+            return float(fixed[key])
+        if key == "dmedian":
+            return self.dose_at_percent(50.0)
+        if match := _D_CC.fullmatch(text):
+            return self.dose_at_volume(float(match.group(1)))
+        if match := _D_PERCENT.fullmatch(text):
+            return self.dose_at_percent(float(match.group(1)))
+        if match := _V_GY.fullmatch(text):
+            return self.volume_at_dose(float(match.group(1)))
+        if match := _V_PERCENT.fullmatch(text):
+            prescription = self._prescription(f"statistic {text!r} (V<x>% statistics)")
+            return self.volume_at_dose(float(match.group(1)) / 100.0 * prescription)
+        raise ValueError(f"unknown DVH statistic {name!r}; {_ACCEPTED}")
+
+    def to_dict(self, stats: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+        """The JSON entry of ``rtmask dvh --json`` for this ROI (Gy and cm3)."""
+        return {
+            "number": int(self.roi_number),
+            "name": self.roi_name,
+            "volume_cm3": self.total_cm3,
+            "min_gy": float(self.min_gy),
+            "mean_gy": float(self.mean_gy),
+            "max_gy": float(self.max_gy),
+            "stats": {name: self.statistic(name) for name in stats},
+            "curve": {
+                "dose_gy": self.dose_gy.tolist(),
+                "volume_cm3": self.volume_cm3.tolist(),
+            },
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"DVH(roi={self.roi_name!r}, volume_cm3={self.total_cm3:.3f}, "
+            f"min_gy={self.min_gy:.3f}, mean_gy={self.mean_gy:.3f}, max_gy={self.max_gy:.3f})"
+        )
