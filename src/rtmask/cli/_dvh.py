@@ -1,0 +1,346 @@
+"""``rtmask dvh STRUCTURE_SET DOSE``: DVH statistics of every ROI in an RT Dose."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from rtmask._errors import RtmaskError
+from rtmask._optional import import_optional
+from rtmask.cli._output import print_error, print_warning
+from rtmask.dose import read_dose
+from rtmask.dvh import DVH, EndCaps, compute_dvh
+from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
+from rtmask.export import atomic_path
+from rtmask.rtstruct import ROI, read_rtstruct
+
+__all__ = ["DEFAULT_STATS", "add_parser", "run"]
+
+DEFAULT_STATS = ("D99", "D95", "D50", "D5", "D1", "D0.03cc")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Register ``dvh``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "dvh",
+        help="dose-volume histograms and their statistics",
+        description=(
+            "Compute the cumulative DVH of every ROI of STRUCTURE_SET that encloses volume "
+            "(or of the --roi ones) in the RT Dose DOSE: partial-volume sampling on a "
+            "calculation grid, trilinear dose interpolation, half-slice end caps, D-values "
+            "interpolated on the curve. Doses in Gy, volumes in cm3."
+        ),
+    )
+    parser.add_argument("structure_set", type=Path, metavar="STRUCTURE_SET", help="RTSTRUCT file")
+    parser.add_argument("dose", type=Path, metavar="DOSE", help="RTDOSE file")
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="only these ROIs: exact names (case-insensitive) or glob patterns",
+    )
+    parser.add_argument(
+        "--stats",
+        default=",".join(DEFAULT_STATS),
+        metavar="LIST",
+        help=(
+            "comma-separated statistics: D<x> (Gy to x %% of the volume), D<x>cc, V<x>Gy "
+            "(cm3), V<x>%% (cm3, needs --prescription), Dmin, Dmax, Dmean, Dmedian "
+            f"(default: {','.join(DEFAULT_STATS)})"
+        ),
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of a table"
+    )
+    output.add_argument(
+        "--csv", type=Path, metavar="FILE", help="also write one CSV row per ROI to FILE"
+    )
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="draw the cumulative DVHs to a PNG file"
+    )
+    parser.add_argument(
+        "--resolution",
+        type=float,
+        metavar="MM",
+        help="in-plane spacing of the calculation grid, mm (default: automatic)",
+    )
+    parser.add_argument(
+        "--end-caps",
+        choices=[e.value for e in EndCaps],
+        default=EndCaps.HALF.value,
+        help="half: end planes reach half a gap outward (default); none: stop at them",
+    )
+    parser.add_argument(
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help="prescription dose, Gy (for V<x>%% statistics and RELATIVE dose units)",
+    )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="also show the DVHs the planning system embedded in DOSE (DVHSequence)",
+    )
+    parser.add_argument(
+        "--embedded-dose-scale",
+        type=float,
+        metavar="F",
+        help=(
+            "multiply the embedded curves' doses (DVHData) by F to get Gy (default: 1 for "
+            "DoseUnits GY, prescription/100 for RELATIVE)"
+        ),
+    )
+    parser.add_argument(
+        "--embedded-stats-percent-of",
+        type=float,
+        metavar="GY",
+        help=(
+            "the embedded DVHMinimumDose/MaximumDose/MeanDose are percent of GY although "
+            "labelled GY (some planning systems; default: scaled like the curve)"
+        ),
+    )
+    return parser
+
+
+def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    probe = DVH(
+        dose_gy=np.array([0.0, 1.0]),
+        volume_cm3=np.array([1.0, 0.0]),
+        min_gy=0.0,
+        max_gy=1.0,
+        mean_gy=0.5,
+        roi_number=0,
+        roi_name="",
+        prescription_gy=prescription,
+    )
+    for name in names:
+        try:
+            probe.statistic(name)
+        except ValueError as error:  # InvalidInputError is a ValueError too
+            raise RtmaskError(f"--stats: {error}") from error
+    return names
+
+
+def _embedded_scales(args: argparse.Namespace, embedded: EmbeddedDVH) -> tuple[float, float]:
+    """Gy per file unit of the embedded curve and of its min/max/mean values."""
+    for option, value in (
+        ("--embedded-dose-scale", args.embedded_dose_scale),
+        ("--embedded-stats-percent-of", args.embedded_stats_percent_of),
+    ):
+        if value is not None and not value > 0:
+            raise RtmaskError(f"{option} must be positive, got {value}")
+    if args.embedded_dose_scale is not None:
+        curve = float(args.embedded_dose_scale)
+    elif embedded.dose_units == "RELATIVE":
+        if args.prescription is None:
+            raise RtmaskError(
+                f"{args.dose}: embedded DVHs are in RELATIVE dose units; give "
+                "--prescription GY or --embedded-dose-scale F"
+            )
+        curve = float(args.prescription) / 100.0
+    else:
+        curve = 1.0
+    if args.embedded_stats_percent_of is not None:
+        return curve, float(args.embedded_stats_percent_of) / 100.0
+    return curve, curve
+
+
+def _embedded_entry(
+    args: argparse.Namespace, embedded: EmbeddedDVH, dvh: DVH, stats: tuple[str, ...]
+) -> dict[str, Any]:
+    scale, stats_scale = _embedded_scales(args, embedded)
+    curve = embedded.to_dvh(
+        dose_scale=scale,
+        stats_dose_scale=stats_scale,
+        total_cm3=dvh.total_cm3,
+        roi_name=dvh.roi_name,
+        prescription_gy=args.prescription,
+    )
+    return {
+        "volume_cm3": curve.total_cm3,
+        "min_gy": curve.min_gy,
+        "mean_gy": curve.mean_gy,
+        "max_gy": curve.max_gy,
+        "stats": {name: curve.statistic(name) for name in stats},
+        "dose_scale": scale,
+        "stats_dose_scale": stats_scale,
+        "dose_units": embedded.dose_units,
+        "volume_units": embedded.volume_units,
+    }
+
+
+def _select(args: argparse.Namespace, rois: tuple[ROI, ...], console: Console) -> list[ROI]:
+    """The ROIs to compute; ROIs named by --roi that enclose no volume are errors."""
+    if not args.roi:
+        return [roi for roi in rois if roi.encloses_volume]
+    chosen = []
+    for roi in rois:
+        if roi.encloses_volume:
+            chosen.append(roi)
+        else:
+            print_error(console, f"ROI {roi.number} {roi.name!r}: no closed contour, no DVH")
+    return chosen
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
+    for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
+        if not Path(path).is_file():
+            raise RtmaskError(f"{path}: no such file; give an {kind} file")
+    if args.resolution is not None and not args.resolution > 0:
+        raise RtmaskError(f"--resolution must be positive, got {args.resolution}")
+    stats = _check_stats(args.stats, args.prescription)
+    structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
+    selected = structure_set.select(args.roi)
+    if args.roi and not selected:
+        raise RtmaskError(
+            f"{args.structure_set}: no ROI matches {args.roi}; "
+            f"ROIs are {list(structure_set.roi_names)}"
+        )
+    dose = read_dose(args.dose, prescription_gy=args.prescription)
+    embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
+    rois = _select(args, selected, console)
+    failed = len(rois) < len(selected) and bool(args.roi)
+    if not rois:
+        print_error(console, f"{args.structure_set}: no ROI encloses volume; nothing to compute")
+        return 1
+    dvhs: list[DVH] = []
+    entries: list[dict[str, Any]] = []
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("DVH", total=len(rois))
+        for roi in rois:
+            progress.update(task, description=f"DVH {escape(roi.name)}")
+            try:
+                dvh = compute_dvh(
+                    roi,
+                    dose,
+                    resolution_mm=args.resolution,
+                    end_caps=args.end_caps,
+                    prescription_gy=args.prescription,
+                    on_invalid="ignore",
+                )
+                entry = dvh.to_dict(stats)
+            except RtmaskError as error:
+                print_error(console, str(error))
+                failed = True
+                progress.advance(task)
+                continue
+            if dvh.outside_cm3 > 0 or args.verbose:
+                for message in dvh.warnings:
+                    print_warning(console, message)
+            if args.embedded:
+                match = embedded.get(roi.number)
+                if match is None:
+                    print_warning(
+                        console, f"ROI {roi.number} {roi.name!r}: no embedded DVH in {args.dose}"
+                    )
+                    entry["embedded"] = None
+                else:
+                    entry["embedded"] = _embedded_entry(args, match, dvh, stats)
+            dvhs.append(dvh)
+            entries.append(entry)
+            progress.advance(task)
+    if args.json:
+        sys.stdout.write(json.dumps({"rois": entries}) + "\n")
+    elif not args.quiet:
+        _print_table(entries, stats)
+    if args.csv is not None:
+        _write_csv(args.csv, entries, stats)
+    if args.plot is not None and dvhs:
+        _write_plot(args.plot, dvhs)
+    return 1 if failed else 0
+
+
+def _unit(name: str) -> str:
+    return "cm3" if name.strip().lower().startswith("v") else "Gy"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    table = Table(title="Dose-volume histograms (doses in Gy, volumes in cm3)")
+    table.add_column("#", justify="right")
+    table.add_column("ROI")
+    for header in ("volume (cm3)", "min (Gy)", "mean (Gy)", "max (Gy)"):
+        table.add_column(header, justify="right")
+    for name in stats:
+        table.add_column(f"{name} ({_unit(name)})", justify="right")
+    for entry in entries:
+        for source, values in (("", entry), ("  embedded", entry.get("embedded"))):
+            if values is None or (source and "embedded" not in entry):
+                continue
+            table.add_row(
+                "" if source else str(entry["number"]),
+                source.strip() if source else escape(entry["name"]),
+                _fmt(values["volume_cm3"]),
+                _fmt(values["min_gy"]),
+                _fmt(values["mean_gy"]),
+                _fmt(values["max_gy"]),
+                *(_fmt(values["stats"][name]) for name in stats),
+            )
+    out.print(table)
+
+
+def _write_csv(path: Path, entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
+    main = ["volume_cm3", "min_gy", "mean_gy", "max_gy"]
+    header = ["number", "name", *main, *(f"{n}_{_unit(n).lower()}" for n in stats)]
+    embedded = any("embedded" in entry for entry in entries)
+    if embedded:
+        header += [f"embedded_{key}" for key in main]
+        header += [f"embedded_{n}_{_unit(n).lower()}" for n in stats]
+    with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for entry in entries:
+            row: list[Any] = [entry["number"], entry["name"]]
+            row += [entry[key] for key in main] + [entry["stats"][n] for n in stats]
+            if embedded:
+                other = entry.get("embedded")
+                if other is None:
+                    row += [""] * (len(main) + len(stats))
+                else:
+                    row += [other[key] for key in main] + [other["stats"][n] for n in stats]
+            writer.writerow(row)
+
+
+def _write_plot(path: Path, dvhs: list[DVH]) -> None:
+    """Cumulative DVHs (volume in % of each ROI) on one PNG, in the ROI colours.
+
+    ROIs coloured (near) white get the next colour of matplotlib's cycle instead.
+    """
+    figure_module = import_optional("matplotlib.figure", extra="plot", feature="DVH plots")
+    agg = import_optional("matplotlib.backends.backend_agg", extra="plot", feature="DVH plots")
+    figure = figure_module.Figure(figsize=(8, 5), dpi=100)
+    agg.FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for dvh in dvhs:
+        color = None if dvh.color is None else tuple(c / 255 for c in dvh.color)
+        if color is not None and min(color) > 0.9:  # white on white: matplotlib's cycle
+            color = None
+        label = f"{dvh.roi_number} {dvh.roi_name}"
+        axes.plot(dvh.dose_gy, dvh.relative_volume(), color=color, label=label, linewidth=1.5)
+    axes.set_xlabel("dose (Gy)")
+    axes.set_ylabel("volume (%)")
+    axes.set_ylim(0, 102)
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right", fontsize="small")
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
