@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
-from rtmask._optional import import_optional
 from rtmask.cli._output import print_error, print_warning
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvh
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
-from rtmask.export import atomic_path
+from rtmask.dvh._report import dvh_entries_json, plot_dvhs, stat_unit, write_dvh_entries_csv
 from rtmask.rtstruct import ROI, read_rtstruct
 
 __all__ = ["DEFAULT_STATS", "add_parser", "run"]
@@ -254,18 +251,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
             entries.append(entry)
             progress.advance(task)
     if args.json:
-        sys.stdout.write(json.dumps({"rois": entries}) + "\n")
+        sys.stdout.write(dvh_entries_json(entries) + "\n")
     elif not args.quiet:
         _print_table(entries, stats)
     if args.csv is not None:
-        _write_csv(args.csv, entries, stats)
+        write_dvh_entries_csv(args.csv, entries, stats)
     if args.plot is not None and dvhs:
-        _write_plot(args.plot, dvhs)
+        plot_dvhs(dvhs, args.plot)
     return 1 if failed else 0
-
-
-def _unit(name: str) -> str:
-    return "cm3" if name.strip().lower().startswith("v") else "Gy"
 
 
 def _fmt(value: float | None) -> str:
@@ -280,7 +273,7 @@ def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
     for header in ("volume (cm3)", "min (Gy)", "mean (Gy)", "max (Gy)"):
         table.add_column(header, justify="right")
     for name in stats:
-        table.add_column(f"{name} ({_unit(name)})", justify="right")
+        table.add_column(f"{name} ({stat_unit(name)})", justify="right")
     for entry in entries:
         for source, values in (("", entry), ("  embedded", entry.get("embedded"))):
             if values is None or (source and "embedded" not in entry):
@@ -295,52 +288,3 @@ def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
                 *(_fmt(values["stats"][name]) for name in stats),
             )
     out.print(table)
-
-
-def _write_csv(path: Path, entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
-    main = ["volume_cm3", "min_gy", "mean_gy", "max_gy"]
-    header = ["number", "name", *main, *(f"{n}_{_unit(n).lower()}" for n in stats)]
-    embedded = any("embedded" in entry for entry in entries)
-    if embedded:
-        header += [f"embedded_{key}" for key in main]
-        header += [f"embedded_{n}_{_unit(n).lower()}" for n in stats]
-    with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for entry in entries:
-            row: list[Any] = [entry["number"], entry["name"]]
-            row += [entry[key] for key in main] + [entry["stats"][n] for n in stats]
-            if embedded:
-                other = entry.get("embedded")
-                if other is None:
-                    row += [""] * (len(main) + len(stats))
-                else:
-                    row += [other[key] for key in main] + [other["stats"][n] for n in stats]
-            writer.writerow(row)
-
-
-def _write_plot(path: Path, dvhs: list[DVH]) -> None:
-    """Cumulative DVHs (volume in % of each ROI) on one PNG, in the ROI colours.
-
-    ROIs coloured (near) white get the next colour of matplotlib's cycle instead.
-    """
-    figure_module = import_optional("matplotlib.figure", extra="plot", feature="DVH plots")
-    agg = import_optional("matplotlib.backends.backend_agg", extra="plot", feature="DVH plots")
-    figure = figure_module.Figure(figsize=(8, 5), dpi=100)
-    agg.FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for dvh in dvhs:
-        color = None if dvh.color is None else tuple(c / 255 for c in dvh.color)
-        if color is not None and min(color) > 0.9:  # white on white: matplotlib's cycle
-            color = None
-        label = f"{dvh.roi_number} {dvh.roi_name}"
-        axes.plot(dvh.dose_gy, dvh.relative_volume(), color=color, label=label, linewidth=1.5)
-    axes.set_xlabel("dose (Gy)")
-    axes.set_ylabel("volume (%)")
-    axes.set_ylim(0, 102)
-    axes.set_xlim(left=0)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper right", fontsize="small")
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")

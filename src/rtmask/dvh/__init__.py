@@ -8,21 +8,41 @@ binary mask (voxel count) or of a fractional one (partial volumes).
 :func:`compute_dvh` samples an ROI with partial volumes on a calculation grid in an RT
 Dose and returns a cumulative :class:`DVH` with its statistics.
 :func:`read_embedded_dvhs` reads the DVHs a planning system stored in an RT Dose, for
-comparison (:meth:`EmbeddedDVH.to_dvh`).
+comparison (:meth:`EmbeddedDVH.to_dvh`). Reports: :meth:`DVH.describe`,
+:meth:`DVH.compare` (:func:`compare_dvhs`), :func:`write_dvhs_csv`, :func:`write_dvhs_json`,
+:func:`plot_dvhs`, and the :func:`homogeneity_index` and :func:`conformity_index`.
 """
 
 from rtmask.dvh._compute import compute_dvh
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._histogram import DVH, cumulative_curve
+from rtmask.dvh._report import (
+    REPORT_STATS,
+    compare_dvhs,
+    conformity_index,
+    describe_dvh,
+    homogeneity_index,
+    plot_dvhs,
+    write_dvhs_csv,
+    write_dvhs_json,
+)
 from rtmask.dvh._volume import ContourVolume, EndCaps, contour_volume
 
 __all__ = [
     "DVH",
+    "REPORT_STATS",
     "ContourVolume",
     "EmbeddedDVH",
     "EndCaps",
+    "compare_dvhs",
     "compute_dvh",
+    "conformity_index",
     "contour_volume",
     "cumulative_curve",
+    "describe_dvh",
+    "homogeneity_index",
+    "plot_dvhs",
     "read_embedded_dvhs",
+    "write_dvhs_csv",
+    "write_dvhs_json",
 ]

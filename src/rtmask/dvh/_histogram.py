@@ -8,13 +8,16 @@ edge) and clipped to the sampled minimum and maximum, so D100 is Dmin and D0 is 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
+from rtmask.dvh import _report
 
 __all__ = ["DVH", "cumulative_curve"]
 
@@ -274,6 +277,19 @@ class DVH:
                 "volume_cm3": self.volume_cm3.tolist(),
             },
         }
+
+    # ---------------------------------------------------------------- reports
+    def describe(self) -> str:
+        """A short text summary (see :func:`rtmask.dvh.describe_dvh`)."""
+        return _report.describe_dvh(self)
+
+    def compare(self, other: DVH, *, stats: Sequence[str] = _report.REPORT_STATS) -> str:
+        """Text table of this DVH and ``other`` side by side, differences ``other - self``."""
+        return _report.format_comparison(self, other, stats=stats)
+
+    def plot(self, path: Path, *, relative_volume: bool = True) -> None:
+        """Write this DVH as a PNG (see :func:`rtmask.dvh.plot_dvhs`)."""
+        _report.plot_dvhs([self], path, relative_volume=relative_volume)
 
     def __repr__(self) -> str:
         return (
