@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install the peer tools that benchmarks/bench_convert.py compares rtmask with.
+# Install the peer tools that benchmarks/bench_convert.py and bench_dvh.py compare rtmask with.
 #
 #   bash benchmarks/setup_peers.sh [VENV]      (default VENV: /work/bench/peers-venv)
 #
 # - plastimatch and GNU time from Debian packages (apt-get, needs root);
 # - rt-utils and dcmrtstruct2nii from PyPI in a separate virtual environment, with
 #   pydicom<3 (dcmrtstruct2nii and its dependencies need the pydicom 2 API), nibabel to
-#   write rt-utils' masks as NIfTI, and SimpleITK (dcmrtstruct2nii reads the CT with it).
+#   write rt-utils' masks as NIfTI, SimpleITK (dcmrtstruct2nii reads the CT with it) and
+#   dicompyler-core (bench_dvh.py's peer; it no longer imports with pydicom 3).
 # Idempotent: what is already there is left alone.
 set -euo pipefail
 
@@ -31,13 +32,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet \
-    "rt-utils" "dcmrtstruct2nii" "pydicom<3" "nibabel" "SimpleITK"
+    "rt-utils" "dcmrtstruct2nii" "dicompyler-core" "pydicom<3" "nibabel" "SimpleITK"
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 
-for name in ("rt-utils", "dcmrtstruct2nii", "pydicom", "nibabel", "SimpleITK", "numpy"):
+for name in (
+    "rt-utils", "dcmrtstruct2nii", "dicompyler-core", "pydicom", "nibabel", "SimpleITK", "numpy"
+):
     print(f"{name}: {version(name)}")
 import rt_utils  # noqa: F401
 import dcmrtstruct2nii  # noqa: F401
+import dicompylercore.dvhcalc  # noqa: F401
 PY
 echo "peers ready in $VENV"
