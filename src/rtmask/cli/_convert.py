@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import (
     ImageSeries,
@@ -33,7 +34,7 @@ from rtmask.export import (
     safe_folder_name,
 )
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, SliceMode
+from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
 __all__ = ["add_parser", "convert_command", "run"]
@@ -69,19 +70,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIR",
         help="folder of the image series (default: found in INPUT's tree)",
     )
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="only these ROIs: exact names (case-insensitive) or glob patterns",
-    )
-    parser.add_argument(
-        "--rule",
-        choices=[r.value for r in CombinationRule],
-        default="auto",
-        help="how several contours on one plane combine (default: auto)",
-    )
+    add_roi_option(parser)
+    add_rule_option(parser)
     parser.add_argument(
         "--format",
         dest="output_format",

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._options import add_roi_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvh
@@ -40,13 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("structure_set", type=Path, metavar="STRUCTURE_SET", help="RTSTRUCT file")
     parser.add_argument("dose", type=Path, metavar="DOSE", help="RTDOSE file")
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="only these ROIs: exact names (case-insensitive) or glob patterns",
-    )
+    add_roi_option(parser)
     parser.add_argument(
         "--stats",
         default=",".join(DEFAULT_STATS),

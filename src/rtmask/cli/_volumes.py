@@ -13,11 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_warning
 from rtmask.discovery import link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, rasterize
+from rtmask.raster import rasterize
 from rtmask.rtstruct import read_rtstruct
 
 __all__ = ["add_parser", "run"]
@@ -60,19 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIR",
         help="folder of the image series (default: found next to STRUCTURE_SET)",
     )
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="only these ROIs: exact names (case-insensitive) or glob patterns",
-    )
-    parser.add_argument(
-        "--rule",
-        choices=[r.value for r in CombinationRule],
-        default="auto",
-        help="how several contours on one plane combine (default: auto)",
-    )
+    add_roi_option(parser)
+    add_rule_option(parser)
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of a table"
     )
