@@ -283,3 +283,78 @@ def test_end_caps_none_drops_the_half_slabs() -> None:
 def test_roi_without_closed_contours_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="no closed contour"):
         compute_dvh(ROI(number=1, name="Empty"), _linear_dose(3.0, axis=0))
+
+
+def _smooth_dose(grid: ImageGrid) -> DoseGrid:
+    """A smooth, non-linear dose on ``grid`` (trilinear interpolation is not exact on it)."""
+    index = np.stack(np.meshgrid(*[np.arange(k) for k in grid.shape], indexing="ij"), -1)
+    points = grid.index_to_patient(index.reshape(-1, 3))
+    values = 20 + 10 * np.sin(points[:, 0] / 7) * np.cos(points[:, 1] / 5) + points[:, 2] / 3
+    return DoseGrid(dose_gy=values.reshape(grid.shape), grid=grid)
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)],
+    ids=["axial", "sagittal"],
+)
+def test_plane_sampler_equals_trilinear_sampling(orientation: tuple[float, ...]) -> None:
+    """The separable plane sampler gives sample_dose's trilinear values, NaN outside."""
+    from rtmask.dose import sample_dose
+    from rtmask.dvh._planes import PlaneDoseSampler
+
+    dose_grid = ImageGrid.from_explicit(
+        origin_mm=(-20.0, -15.0, -12.0),
+        spacing_mm=(3.0, 2.5, 2.0),
+        shape=(9, 13, 17),
+        orientation=orientation,
+    )
+    dose = _smooth_dose(dose_grid)
+    # A finer lattice, offset from the dose voxels and reaching beyond the dose grid.
+    origin = dose_grid.index_to_patient([[0.0, -1.3, 2.7]])[0]
+    lattice = ImageGrid.from_explicit(
+        origin_mm=origin.tolist(),
+        spacing_mm=(1.0, 0.7, 0.9),
+        shape=(1, 40, 30),
+        orientation=orientation,
+    )
+    sampler = PlaneDoseSampler(dose, lattice)
+    normal = dose_grid.normal
+    rows, columns = np.meshgrid(np.arange(40), np.arange(30), indexing="ij")
+    for position in (float(dose_grid.slice_positions_mm[0]) + 0.4, 5.3, 100.0):
+        plane = sampler.plane(position)
+        index = np.column_stack([np.zeros(rows.size), rows.ravel(), columns.ravel()])
+        points = lattice.index_to_patient(index)
+        points += np.outer(position - points @ normal, normal)
+        expected = sample_dose(dose, points).reshape(rows.shape)
+        np.testing.assert_array_equal(np.isnan(plane), np.isnan(expected))
+        np.testing.assert_allclose(plane[~np.isnan(plane)], expected[~np.isnan(expected)])
+    low, high = 1.0, 4.5
+    np.testing.assert_allclose(
+        sampler.difference(low, high), sampler.plane(high) - sampler.plane(low), equal_nan=True
+    )
+
+
+def test_cumulative_curve_decides_ties_at_edges_by_comparison() -> None:
+    """Point samples exactly on a bin edge count as receiving that edge's dose."""
+    edges, curve = cumulative_curve([0.0, 0.03, 0.05], [1.0, 2.0, 4.0], bin_width_gy=0.01)
+    assert curve[0] == 7.0
+    assert curve[3] == 6.0  # 0.03 Gy >= edge 3 (0.03): both higher samples
+    assert curve[4] == 4.0
+    assert curve[5] == 4.0
+    assert curve[6] == 0.0
+
+
+def test_compute_dvhs_keeps_order_and_reports_failures() -> None:
+    from rtmask.dvh import compute_dvhs
+
+    dose = _linear_dose(2.0, axis=0)
+    empty = ROI(number=9, name="no contours")
+    rois = [_cylinder(2.0), empty, _sphere(1.0)]
+    results = list(compute_dvhs(rois, dose, workers=2))
+    assert isinstance(results[1], InvalidInputError)
+    for roi, result in zip([rois[0], rois[2]], [results[0], results[2]], strict=True):
+        assert isinstance(result, DVH)
+        single = compute_dvh(roi, dose)
+        assert result.roi_name == roi.name
+        np.testing.assert_array_equal(result.volume_cm3, single.volume_cm3)

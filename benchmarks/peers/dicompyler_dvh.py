@@ -5,7 +5,8 @@
 Calls ``dicompylercore.dvhcalc.get_dvh(rtss, rtdose, roi_number)`` at its default settings
 for every ROI of the structure set (both files read once). Prints one JSON document: per
 ROI volume (cm3), mean, min, max, D99, D95, D5, D1 (Gy) or the error, and the wall time
-of the whole run (``time_s``, reading included).
+of the whole run (``time_s``, imports and reading included) and of the work after the
+imports (``compute_s``: reading both files and every DVH).
 """
 
 import argparse
@@ -24,6 +25,7 @@ def main():
     start = time.perf_counter()
     from dicompylercore import dicomparser, dvhcalc
 
+    imported = time.perf_counter()
     rtss = dicomparser.DicomParser(args.rtstruct)
     rtdose = dicomparser.DicomParser(args.rtdose)
     results = []
@@ -41,7 +43,8 @@ def main():
         except Exception as error:  # report and go on, as a benchmark must
             entry["error"] = f"{type(error).__name__}: {error}"
         results.append(entry)
-    print(json.dumps({"rois": results, "time_s": time.perf_counter() - start}))
+    end = time.perf_counter()
+    print(json.dumps({"rois": results, "time_s": end - start, "compute_s": end - imported}))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.dose import read_dose
-from rtmask.dvh import DVH, EndCaps, compute_dvh
+from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._report import dvh_entries_json, plot_dvhs, stat_unit, write_dvh_entries_csv
 from rtmask.rtstruct import ROI, read_rtstruct
@@ -213,17 +213,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
     entries: list[dict[str, Any]] = []
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("DVH", total=len(rois))
-        for roi in rois:
+        results = compute_dvhs(
+            rois,
+            dose,
+            resolution_mm=args.resolution,
+            end_caps=args.end_caps,
+            prescription_gy=args.prescription,
+            on_invalid="ignore",
+        )
+        for roi, dvh in zip(rois, results, strict=True):
             progress.update(task, description=f"DVH {escape(roi.name)}")
             try:
-                dvh = compute_dvh(
-                    roi,
-                    dose,
-                    resolution_mm=args.resolution,
-                    end_caps=args.end_caps,
-                    prescription_gy=args.prescription,
-                    on_invalid="ignore",
-                )
+                if isinstance(dvh, RtmaskError):
+                    raise dvh
                 entry = dvh.to_dict(stats)
             except RtmaskError as error:
                 print_error(console, str(error))

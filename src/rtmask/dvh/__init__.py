@@ -5,15 +5,16 @@ rules as the rasteriser) times slab thickness, with the end-cap convention named
 (:class:`EndCaps`). Voxel-based volumes are :attr:`rtmask.raster.Mask.volume_cm3` of a
 binary mask (voxel count) or of a fractional one (partial volumes).
 
-:func:`compute_dvh` samples an ROI with partial volumes on a calculation grid in an RT
-Dose and returns a cumulative :class:`DVH` with its statistics.
+:func:`compute_dvh` samples an ROI with partial volumes on calculation planes in an RT
+Dose and returns a cumulative :class:`DVH` with its statistics; :func:`compute_dvhs` does
+it for several ROIs on worker threads.
 :func:`read_embedded_dvhs` reads the DVHs a planning system stored in an RT Dose, for
 comparison (:meth:`EmbeddedDVH.to_dvh`). Reports: :meth:`DVH.describe`,
 :meth:`DVH.compare` (:func:`compare_dvhs`), :func:`write_dvhs_csv`, :func:`write_dvhs_json`,
 :func:`plot_dvhs`, and the :func:`homogeneity_index` and :func:`conformity_index`.
 """
 
-from rtmask.dvh._compute import compute_dvh
+from rtmask.dvh._compute import compute_dvh, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._histogram import DVH, cumulative_curve
 from rtmask.dvh._report import (
@@ -36,6 +37,7 @@ __all__ = [
     "EndCaps",
     "compare_dvhs",
     "compute_dvh",
+    "compute_dvhs",
     "conformity_index",
     "contour_volume",
     "cumulative_curve",

@@ -1,14 +1,17 @@
-"""DVH of an ROI in an RT Dose: partial-volume sampling on a calculation grid.
+"""DVH of an ROI in an RT Dose: partial-volume sampling on calculation planes.
 
-The calculation grid has the dose grid's orientation. Along the normal its slices are
-aligned with the contour stack so that every contour slab (half-way to the neighbouring
-planes, half a gap beyond the end planes: half-slice end caps) holds an even number of
-whole slices; in-plane the spacing is the dose grid's or finer for small structures. The
-ROI is rasterised there by :func:`rtmask.raster.rasterize` (``slice_mode="slab"``,
-fractional), the dose interpolated trilinearly at the voxel centres, and each voxel
-weighted by its covered fraction x voxel volume. Dmin and Dmax come from the fully
-covered voxels and the contour vertices (on their plane and on their slab faces), which
-all lie in the structure.
+Every contour plane stands for a slab along the normal (half-way to its neighbours; the
+end planes reach half a gap outward with half-slice end caps). The ROI is rasterised once
+per contour plane by :func:`rtmask.raster.rasterize` (fractional: the covered share of
+each in-plane voxel) on a lattice with the dose grid's orientation, whose spacing is the
+dose grid's or finer for small structures. Each slab is cut into sub-slabs no thicker
+than the dose grid's slice spacing; the dose is interpolated trilinearly at every
+sub-slab's voxel centres (a blend of two dose frames, then bilinear in-plane:
+:class:`PlaneDoseSampler`), and each voxel weighted by covered fraction x voxel volume.
+Each sample's volume is spread over the dose range across its voxel (from the local
+gradient), which removes the staircase of a grid aligned with the gradient. Dmin and
+Dmax come from the fully covered voxels and the contour vertices (on their plane and on
+their slab faces), which all lie in the structure.
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._errors import GeometryWarning, InvalidInputError, OnInvalid
+from rtmask._errors import GeometryWarning, InvalidInputError, OnInvalid, RtmaskError
+from rtmask._parallel import default_workers, ordered_map
 from rtmask.dose import DoseGrid, sample_dose
 from rtmask.dvh._histogram import DVH, cumulative_curve
+from rtmask.dvh._planes import PlaneDoseSampler
 from rtmask.dvh._volume import EndCaps
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, rasterize
 from rtmask.rtstruct import ROI
 
-__all__ = ["compute_dvh"]
+__all__ = ["compute_dvh", "compute_dvhs"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +48,10 @@ TARGET_PLANE_VOXELS = 4000
 MIN_SPACING_MM = 0.25
 #: Contour planes closer than this (mm) along the normal are one plane.
 _MERGE_MM = 0.01
+#: Most partial-volume sub-samples per ROI: very large structures (a body outline) get
+#: fewer samples per voxel side, down to 1 (the pixel-centre rule); their boundary voxels
+#: are a small share of their volume.
+MAX_SUBSAMPLES = 8_000_000
 
 
 def _plane_positions(roi: ROI, normal: FloatArray) -> tuple[FloatArray, list[FloatArray]]:
@@ -63,21 +75,32 @@ def _polygon_area(points: FloatArray, normal: FloatArray) -> float:
     return float(abs(np.cross(points, following).sum(axis=0) @ normal) / 2)
 
 
-def _calculation_grid(
-    roi: ROI,
+def _slab_bounds(
+    planes: FloatArray, end_caps: EndCaps, single_mm: float
+) -> tuple[FloatArray, FloatArray]:
+    """``(P,)`` lower and upper faces (mm along the normal) of each contour plane's slab.
+
+    A lone plane gets a slab of ``single_mm`` (the dose grid's slice spacing), centred.
+    """
+    if planes.size == 1:
+        return planes - single_mm / 2, planes + single_mm / 2
+    half_gaps = np.diff(planes) / 2
+    outward = half_gaps[[0, -1]] if end_caps is EndCaps.HALF else np.zeros(2)
+    lower = planes - np.concatenate([[outward[0]], half_gaps])
+    upper = planes + np.concatenate([half_gaps, [outward[1]]])
+    return lower, upper
+
+
+def _plane_lattice(
     dose: DoseGrid,
     planes: FloatArray,
     closed: list[FloatArray],
     resolution_mm: float | None,
-) -> tuple[ImageGrid, FloatArray]:
-    """The calculation grid and its slice positions along the normal (mm)."""
+) -> ImageGrid:
+    """A grid with one slice per contour plane and the dose grid's orientation."""
     grid = dose.grid
     normal = grid.normal
-    dose_slice_mm, dose_row_mm, dose_column_mm = grid.spacing_mm
-    gaps = np.diff(planes)
-    gap = float(np.median(gaps)) if gaps.size else float(dose_slice_mm)
-    per_slab = 2 * max(1, math.ceil(gap / (2 * dose_slice_mm)))
-    slice_mm = gap / per_slab
+    _, dose_row_mm, dose_column_mm = grid.spacing_mm
     if resolution_mm is not None:
         if not resolution_mm > 0:
             raise ValueError(f"resolution_mm must be positive, got {resolution_mm}")
@@ -86,41 +109,39 @@ def _calculation_grid(
         largest = max(_polygon_area(points, normal) for points in closed)
         wanted = math.sqrt(largest / TARGET_PLANE_VOXELS)
         spacing = min(dose_row_mm, dose_column_mm, max(wanted, MIN_SPACING_MM))
-    first_gap = float(gaps[0]) if gaps.size else gap
-    last_gap = float(gaps[-1]) if gaps.size else gap
-    low = planes[0] - first_gap / 2
-    high = planes[-1] + last_gap / 2
-    n_slices = max(1, round((high - low) / slice_mm))
-    positions = low + (np.arange(n_slices) + 0.5) * slice_mm
-    points = np.concatenate(closed)
     in_plane = ImageGrid.covering(
-        points,
-        spacing_mm=(slice_mm, spacing, spacing),
+        np.concatenate(closed),
+        spacing_mm=(spacing, spacing, spacing),
         orientation=grid.orientation,
         margin_mm=spacing,
     )
-    origin = in_plane.origin_mm + (positions[0] - float(in_plane.origin_mm @ normal)) * normal
-    calc = ImageGrid.from_explicit(
-        origin_mm=origin.tolist(),
-        spacing_mm=(slice_mm, spacing, spacing),
-        shape=(n_slices, in_plane.shape[1], in_plane.shape[2]),
+    origin = in_plane.origin_mm
+    positions = origin[None, :] + np.outer(planes - float(origin @ normal), normal)
+    return ImageGrid.from_slices(
+        positions_mm=positions,
         orientation=grid.orientation,
+        pixel_spacing_mm=(spacing, spacing),
+        rows=in_plane.shape[1],
+        columns=in_plane.shape[2],
         frame_of_reference_uid=grid.frame_of_reference_uid,
     )
-    return calc, positions
+
+
+def _samples_per_side(samples: int, lattice: ImageGrid) -> int:
+    """``samples``, reduced so that a lattice gets at most MAX_SUBSAMPLES sub-samples."""
+    voxels = math.prod(lattice.shape)
+    affordable = math.isqrt(max(1, MAX_SUBSAMPLES // max(1, voxels)))
+    return max(1, min(samples, affordable))
 
 
 def _boundary_points(
-    closed: list[FloatArray], planes: FloatArray, normal: FloatArray, end_caps: EndCaps
+    closed: list[FloatArray],
+    planes: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    normal: FloatArray,
 ) -> FloatArray:
     """Contour vertices on their plane and moved to both faces of their slab, ``(M, 3)``."""
-    gaps = np.diff(planes)
-    if gaps.size:
-        outward = gaps[[0, -1]] / 2 if end_caps is EndCaps.HALF else np.zeros(2)
-        lower = planes - np.concatenate([[outward[0]], gaps / 2])
-        upper = planes + np.concatenate([gaps / 2, [outward[1]]])
-    else:
-        lower = upper = planes
     result = []
     for points in closed:
         along = float((points @ normal).mean())
@@ -135,20 +156,69 @@ def _boundary_points(
     return np.concatenate(result)
 
 
-def _spreads(dose: DoseGrid, calc: ImageGrid, centres: FloatArray) -> FloatArray:
-    """``(N,)`` dose range (Gy) across each calculation voxel, from its local gradient.
+@dataclass(frozen=True, slots=True)
+class _Samples:
+    """Dose samples of an ROI, ``(N,)`` each.
 
-    The dose differences across the voxel along its three axes, combined in quadrature
-    (the width of the uniform spread with the same variance); 0 where the voxel faces
-    leave the dose grid.
+    Dose (Gy, NaN outside the dose grid), volume (cm3), dose spread across the voxel (Gy)
+    and whether the voxel is fully covered.
     """
-    axes = (calc.normal, calc.column_direction, calc.row_direction)
-    squares = np.zeros(centres.shape[0])
-    for axis, step in zip(axes, calc.spacing_mm, strict=True):
-        offset = np.asarray(axis) * (step / 2)
-        difference = sample_dose(dose, centres + offset) - sample_dose(dose, centres - offset)
-        squares += np.nan_to_num(difference, nan=0.0) ** 2
-    return np.sqrt(squares)
+
+    doses: FloatArray
+    weights: FloatArray
+    spreads: FloatArray
+    full: NDArray[np.bool_]
+
+
+def _sample(
+    dose: DoseGrid,
+    lattice: ImageGrid,
+    fractions: NDArray[np.float32],
+    lower: FloatArray,
+    upper: FloatArray,
+) -> _Samples:
+    """Sample the dose in every covered voxel of every sub-slab of every contour plane."""
+    sampler = PlaneDoseSampler(dose, lattice)
+    frame_mm = float(dose.grid.spacing_mm[0]) if dose.grid.shape[0] > 1 else math.inf
+    area_cm2 = lattice.spacing_mm[1] * lattice.spacing_mm[2] / 100.0
+    doses, weights, spreads, full = [], [], [], []
+    for k in range(fractions.shape[0]):
+        index = np.nonzero(fractions[k])
+        if index[0].size == 0:
+            continue
+        covered = fractions[k][index].astype(np.float64)
+        thickness = float(upper[k] - lower[k])
+        n_sub = max(1, math.ceil(thickness / frame_mm - 1e-9))
+        step = thickness / n_sub
+        rows, columns = index
+        # Neighbours for the in-plane gradient (the lattice's one-voxel margin keeps covered
+        # voxels off its edges; clipping only guards the rule).
+        up, down = np.maximum(rows - 1, 0), np.minimum(rows + 1, fractions.shape[1] - 1)
+        left, right = np.maximum(columns - 1, 0), np.minimum(columns + 1, fractions.shape[2] - 1)
+        for m in range(n_sub):
+            centre = float(lower[k]) + (m + 0.5) * step
+            plane = sampler.plane(centre)
+            along = sampler.difference(centre - step / 2, centre + step / 2)[index]
+            across_rows = (plane[down, columns] - plane[up, columns]) / 2
+            across_columns = (plane[rows, right] - plane[rows, left]) / 2
+            spread_squared = (
+                np.nan_to_num(across_rows) ** 2
+                + np.nan_to_num(across_columns) ** 2
+                + np.nan_to_num(along) ** 2
+            )
+            doses.append(plane[index])
+            weights.append(covered * (area_cm2 * step / 10.0))
+            spreads.append(np.sqrt(spread_squared))
+            full.append(covered >= 1.0)
+    if not doses:
+        empty = np.empty(0)
+        return _Samples(empty, empty, empty, np.empty(0, dtype=bool))
+    return _Samples(
+        np.concatenate(doses),
+        np.concatenate(weights),
+        np.concatenate(spreads),
+        np.concatenate(full),
+    )
 
 
 def compute_dvh(
@@ -177,7 +247,8 @@ def compute_dvh(
         or finer (down to 0.25 mm) so that the largest contour plane holds about 4000
         voxels.
     samples
-        Partial-volume samples per voxel side (``samples`` x ``samples`` per voxel).
+        Partial-volume samples per voxel side (``samples`` x ``samples`` per voxel);
+        structures so large that this would exceed MAX_SUBSAMPLES sub-samples get fewer.
     end_caps
         ``"half"`` (default): the end planes reach half a gap outward; ``"none"``: the
         structure ends at its first and last contour planes (:class:`EndCaps`).
@@ -199,30 +270,33 @@ def compute_dvh(
         The cumulative curve with Dmin, Dmax, Dmean and the outside volume.
     """
     end_caps = EndCaps(end_caps)
+    if samples < 1:
+        raise ValueError(f"samples must be a positive number, got {samples}")
     normal = dose.grid.normal
     planes, closed = _plane_positions(roi, normal)
-    calc, positions = _calculation_grid(roi, dose, planes, closed, resolution_mm)
+    frame_mm = float(dose.grid.spacing_mm[0])
+    lower, upper = _slab_bounds(planes, end_caps, frame_mm)
+    lattice = _plane_lattice(dose, planes, closed, resolution_mm)
+    per_side = _samples_per_side(samples, lattice)
     mask = rasterize(
-        roi, calc, rule=rule, fractional=samples, slice_mode="slab", on_invalid=on_invalid
+        roi,
+        lattice,
+        rule=rule,
+        fractional=per_side,
+        slice_mode="exact",
+        plane_tolerance_mm=max(_MERGE_MM, 0.5 * float(np.min(upper - lower))),
+        on_invalid=on_invalid,
     )
-    fractions = np.asarray(mask.array, dtype=np.float64)
-    if end_caps is EndCaps.NONE and planes.size > 1:
-        outside_stack = (positions < planes[0]) | (positions > planes[-1])
-        fractions = fractions.copy()
-        fractions[outside_stack] = 0.0
-    index = np.nonzero(fractions > 0)
     label = f"ROI {roi.number} {roi.name!r}"
     messages = list(mask.warnings)
-    if index[0].size == 0:
+    found = _sample(dose, lattice, np.asarray(mask.array, dtype=np.float32), lower, upper)
+    if found.doses.size == 0:
         raise InvalidInputError(
             f"{label}: no calculation voxel lies in the structure; give a finer resolution_mm"
         )
-    weights = fractions[index] * (calc.voxel_volume_mm3 / 1000.0)
-    centres = calc.index_to_patient(np.column_stack(index))
-    doses = sample_dose(dose, centres)
-    outside = np.isnan(doses)
-    outside_cm3 = float(weights[outside].sum())
-    total_cm3 = float(weights.sum())
+    outside = np.isnan(found.doses)
+    outside_cm3 = float(found.weights[outside].sum())
+    total_cm3 = float(found.weights.sum())
     if outside_cm3 > 0:
         share = 100.0 * outside_cm3 / total_cm3
         action = "counted at 0 Gy" if count_outside else "left out of the DVH"
@@ -231,6 +305,7 @@ def compute_dvh(
             f"and is {action}"
         )
         warnings.warn(messages[-1], GeometryWarning, stacklevel=2)
+    doses = found.doses
     if count_outside:
         doses = np.where(outside, 0.0, doses)
         inside = np.ones(doses.size, dtype=bool)
@@ -242,17 +317,16 @@ def compute_dvh(
             "use count_outside=True"
         )
     used_doses = doses[inside]
-    used_weights = weights[inside]
-    full = fractions[index][inside] >= 1.0
+    used_weights = found.weights[inside]
+    full = found.full[inside]
     extreme = used_doses[full] if np.any(full) else used_doses
-    boundary = sample_dose(dose, _boundary_points(closed, planes, normal, end_caps))
+    boundary = sample_dose(dose, _boundary_points(closed, planes, lower, upper, normal))
     boundary = boundary[~np.isnan(boundary)]
     if count_outside and np.any(outside):
         boundary = np.concatenate([boundary, [0.0]])
     candidates = np.concatenate([extreme, boundary])
-    spreads = _spreads(dose, calc, centres[inside])
     edges, curve = cumulative_curve(
-        used_doses, used_weights, bin_width_gy=bin_width_gy, spreads_gy=spreads
+        used_doses, used_weights, bin_width_gy=bin_width_gy, spreads_gy=found.spreads[inside]
     )
     for message in messages:
         logger.debug(message)
@@ -269,3 +343,27 @@ def compute_dvh(
         outside_cm3=outside_cm3,
         warnings=tuple(messages),
     )
+
+
+def compute_dvhs(
+    rois: Iterable[ROI],
+    dose: DoseGrid,
+    *,
+    workers: int | None = None,
+    **options: Any,
+) -> Iterator[DVH | RtmaskError]:
+    """:func:`compute_dvh` for several ROIs on worker threads, yielded in ROI order.
+
+    ``options`` are :func:`compute_dvh`'s keyword arguments. An ROI whose DVH cannot be
+    computed yields its :class:`RtmaskError` instead, so one bad ROI never stops the rest.
+    ``workers`` defaults to the usable CPUs (at most 4); numpy releases the interpreter
+    lock in the heavy array work, so threads run truly in parallel.
+    """
+
+    def one(roi: ROI) -> DVH | RtmaskError:
+        try:
+            return compute_dvh(roi, dose, **options)
+        except RtmaskError as error:
+            return error
+
+    yield from ordered_map(one, rois, default_workers() if workers is None else workers)

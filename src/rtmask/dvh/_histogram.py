@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -81,27 +81,48 @@ def cumulative_curve(
     # Spreads far below a bin act as points (and keep the sums below well conditioned).
     point = high - low < 1e-3 * bin_width_gy
     width = np.where(point, 1.0, high - low)
-    above = _sum_above(edges, low, np.where(point, 0.0, weights)) + _sum_above(
-        edges, low, np.where(point, weights, 0.0), strict=False
-    )
     rate = np.where(point, 0.0, weights / width)
-    active_rate = _sum_above(edges, high, rate) - _sum_above(edges, low, rate)
-    active_high = _sum_above(edges, high, rate * high) - _sum_above(edges, low, rate * high)
-    volume = above + active_high - edges * active_rate
+    below_low, at_or_below_low = _edges_below(edges, low, bin_width_gy)
+    below_high, _ = _edges_below(edges, high, bin_width_gy)
+    spread_weights = np.where(point, 0.0, weights)
+    volume = (
+        _sum_above(below_low, spread_weights - rate * high, edges.size)
+        + _sum_above(at_or_below_low, np.where(point, weights, 0.0), edges.size)
+        + _sum_above(below_high, rate * high, edges.size)
+        - edges
+        * (_sum_above(below_high, rate, edges.size) - _sum_above(below_low, rate, edges.size))
+    )
     volume = np.maximum(np.minimum.accumulate(volume), 0.0)
     volume[-1] = 0.0
     return edges, np.asarray(volume)
 
 
-def _sum_above(
-    edges: FloatArray, values: FloatArray, weights: FloatArray, *, strict: bool = True
-) -> FloatArray:
-    """``(B,)`` sum of ``weights`` whose value is > each edge (>= when not ``strict``)."""
-    side: Literal["left", "right"] = "left" if strict else "right"
-    position = np.searchsorted(edges, values, side=side)  # edges below (or at) each value
-    counts = np.bincount(position, weights=weights, minlength=edges.size + 1)
-    # value > edges[k] exactly when position > k: sum of counts[k + 1 :].
-    return np.asarray(np.cumsum(counts[::-1])[::-1][1:])
+def _edges_below(
+    edges: FloatArray, values: FloatArray, bin_width_gy: float
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """How many of the uniform ``edges`` lie below each value (< and <=), ``(N,)`` each.
+
+    ``values`` must be >= 0 = ``edges[0]``. Found arithmetically, then corrected against
+    the edges themselves, so ties are decided exactly as a comparison would.
+    """
+    last = edges.size - 1
+    k = np.clip(np.floor(values / bin_width_gy), 0, last).astype(np.intp)
+    k -= edges[k] > values
+    k = np.clip(k, 0, last)
+    k += (k < last) & (edges[np.minimum(k + 1, last)] <= values)
+    at_or_below = k + 1
+    below = at_or_below - (edges[k] == values)
+    return below, at_or_below
+
+
+def _sum_above(position: NDArray[np.intp], weights: FloatArray, n_edges: int) -> FloatArray:
+    """``(B,)`` sum of ``weights`` whose value lies above each edge.
+
+    ``position`` is the number of edges below (or at) each value, so the value is above
+    edge ``k`` exactly when ``position > k``: the sum of counts ``k + 1`` onwards.
+    """
+    counts = np.bincount(position, weights=weights, minlength=n_edges + 1)
+    return np.asarray(np.cumsum(counts[::-1])[::-1][1 : n_edges + 1])
 
 
 def _readonly(values: ArrayLike) -> FloatArray:

@@ -70,9 +70,7 @@ class _Target:
         n_rows, n_cols = (box.row1 - box.row0) // s, (box.col1 - box.col0) // s
         coarse: NDArray[np.bool_] | NDArray[np.float32] = block
         if s > 1:
-            coarse = block.reshape(len(slices), n_rows, s, n_cols, s).mean(
-                axis=(2, 4), dtype=np.float32
-            )
+            coarse = _covered_fraction(block, s)
         occupied = np.asarray(coarse.any(axis=2), dtype=np.bool_)  # (slices, rows)
         first = occupied.argmax(axis=1)
         last = n_rows - occupied[:, ::-1].argmax(axis=1)
@@ -90,6 +88,27 @@ class _Target:
         index = [[slice_index, (row - (s - 1) / 2) / s, (column - (s - 1) / 2) / s]]
         position: NDArray[np.float64] = self.grid.index_to_patient(index)[0]
         return position
+
+
+def _covered_fraction(block: NDArray[np.bool_], s: int) -> NDArray[np.float32]:
+    """``(planes, rows, columns)`` share of each voxel's ``s x s`` samples that are set.
+
+    ``block`` is ``(planes, rows * s, columns * s)``. The samples are counted by adding
+    strided views (several times faster than ``mean`` over two axes), then divided once,
+    which rounds exactly as the mean would.
+    """
+    planes, height, width = block.shape
+    counter = np.uint8 if s * s <= np.iinfo(np.uint8).max else np.uint16
+    by_row = block.view(np.uint8).reshape(planes, height // s, s, width)
+    rows = by_row[:, :, 0].astype(counter)
+    for i in range(1, s):
+        rows += by_row[:, :, i]
+    by_column = rows.reshape(planes, height // s, width // s, s)
+    counts = by_column[..., 0].copy()
+    for i in range(1, s):
+        counts += by_column[..., i]
+    fraction: NDArray[np.float32] = counts.astype(np.float32) / np.float32(s * s)
+    return fraction
 
 
 def _is_closed(item: PlacedContour) -> bool:
