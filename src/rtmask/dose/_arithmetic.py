@@ -10,7 +10,6 @@ outside and get NaN, never an extrapolated or clamped value.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import warnings
 
@@ -67,17 +66,23 @@ def _trilinear(values: FloatArray, index: FloatArray) -> FloatArray:
     position = np.clip(index[inside], 0.0, shape - 1)
     last = np.asarray(values.shape, dtype=np.intp) - 1
     low = np.minimum(np.floor(position).astype(np.intp), np.maximum(last - 1, 0))
-    high = np.minimum(low + 1, last)
     fraction = position - low  # in [0, 1]; 0 along an axis of length 1
-    total = np.zeros(position.shape[0])
-    for corner in itertools.product((0, 1), repeat=3):
-        weight = np.ones(position.shape[0])
-        corner_index = []
-        for axis, upper in enumerate(corner):
-            weight *= fraction[:, axis] if upper else 1.0 - fraction[:, axis]
-            corner_index.append(high[:, axis] if upper else low[:, axis])
-        total += weight * values[corner_index[0], corner_index[1], corner_index[2]]
-    result[inside] = total
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    strides = np.array([values.shape[1] * values.shape[2], values.shape[2], 1], dtype=np.intp)
+    step_slice, step_row, step_column = np.where(last > 0, strides, 0)
+    base = low @ strides
+
+    def along_columns(start: NDArray[np.intp]) -> FloatArray:
+        first: FloatArray = flat.take(start)
+        following: FloatArray = flat.take(start + step_column)
+        return first + fraction[:, 2] * (following - first)
+
+    def along_rows(start: NDArray[np.intp]) -> FloatArray:
+        first = along_columns(start)
+        return first + fraction[:, 1] * (along_columns(start + step_row) - first)
+
+    near = along_rows(base)
+    result[inside] = near + fraction[:, 0] * (along_rows(base + step_slice) - near)
     return result
 
 
