@@ -50,11 +50,11 @@ class _Target:
         """Supersampled ``(rows, columns)`` of a plane."""
         return (self.grid.shape[1] * self.samples, self.grid.shape[2] * self.samples)
 
-    def aligned_box(self, polygons: Sequence[NDArray[np.float64]]) -> PixelBox:
-        """Pixels the polygons can cover, widened to whole (coarse) voxels."""
+    def aligned_box(self, items: Sequence[PlacedContour]) -> PixelBox:
+        """Pixels the contours' polygons can cover, widened to whole (coarse) voxels."""
         box = PixelBox(0, 0, 0, 0)
-        for polygon in polygons:
-            box = box.union(polygon_box(polygon, self.plane_shape))
+        for item in items:
+            box = box.union(polygon_box(item.low, item.high, self.plane_shape))
         s = self.samples
         return PixelBox(
             box.row0 // s * s, -(-box.row1 // s) * s, box.col0 // s * s, -(-box.col1 // s) * s
@@ -134,7 +134,7 @@ def _chunks(slices: Sequence[int], layers_of: dict[int, int], area: int) -> list
 
 def _fill_by_parity(target: _Target, by_slice: dict[int, list[PlacedContour]]) -> None:
     """Planes where even-odd over all contours is the answer, many planes per pass."""
-    box = target.aligned_box([i.polygon for items in by_slice.values() for i in items])
+    box = target.aligned_box([i for items in by_slice.values() for i in items])
     if box.is_empty:
         return
     area = (box.row1 - box.row0) * (box.col1 - box.col0)
@@ -151,7 +151,7 @@ def _fill_by_layers(
     report: list[str],
 ) -> None:
     """Planes with several CLOSED_PLANAR contours under ``auto`` or ``union``."""
-    box = target.aligned_box([i.polygon for items in by_slice.values() for i in items])
+    box = target.aligned_box([i for items in by_slice.values() for i in items])
     if box.is_empty:
         return
     area = (box.row1 - box.row0) * (box.col1 - box.col0)
@@ -194,10 +194,16 @@ def _combine(
         return np.asarray(layers.any(axis=0), dtype=np.bool_)
     n = len(items)
     counts = np.count_nonzero(layers.reshape(n, -1), axis=1)
+    # Contours whose bounding boxes (widened by a pixel) are apart share no pixel.
+    low = np.array([item.low for item in items]) - 1.0
+    high = np.array([item.high for item in items]) + 1.0
+    apart = np.any(
+        (low[:, None, :] > high[None, :, :]) | (low[None, :, :] > high[:, None, :]), axis=2
+    )
     nested = np.zeros((n, n), dtype=bool)  # nested[i, j]: contour i lies inside contour j
     for i in range(n):
         for j in range(n):
-            if counts[i] < counts[j]:
+            if counts[i] < counts[j] and not apart[i, j]:
                 nested[i, j] = not bool(np.any(layers[i] & ~layers[j]))
     depth = nested.sum(axis=1)
     # Parent: the smallest enclosing contour (the deepest of those containing it).
@@ -213,7 +219,7 @@ def _combine(
         result |= region
     for i in range(n):
         for j in range(i + 1, n):
-            if nested[i, j] or nested[j, i]:
+            if nested[i, j] or nested[j, i] or apart[i, j]:
                 continue
             overlap = layers[i] & layers[j]
             if overlap.any():

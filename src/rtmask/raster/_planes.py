@@ -44,6 +44,8 @@ class PlacedContour:
     index: int  # position of the contour in the ROI, 0-based
     polygon: NDArray[np.float64]  # (N, 2) continuous (row, column) indices
     plane_mm: float  # position of its plane along the grid normal
+    low: NDArray[np.float64]  # (2,) smallest (row, column) of the polygon
+    high: NDArray[np.float64]  # (2,) largest (row, column) of the polygon
 
 
 @dataclass
@@ -113,8 +115,16 @@ def assign_planes(
     all_points = np.concatenate([c.points_mm for _, c in closed])
     all_in_plane = grid.patient_to_index(all_points)[:, 1:] * supersample + (supersample - 1) / 2
     all_distances = all_points @ normal
-    ends = np.cumsum([c.n_points for _, c in closed])
-    for (index, contour), end in zip(closed, ends, strict=True):
+    counts = np.array([c.n_points for _, c in closed], dtype=np.intp)
+    ends = np.cumsum(counts)
+    # Per-contour extremes in one reduction each (segments of at least one point).
+    starts = np.minimum(ends - counts, max(all_points.shape[0] - 1, 0))
+    lowest = np.minimum.reduceat(all_distances, starts)
+    highest = np.maximum.reduceat(all_distances, starts)
+    mean_distance = np.add.reduceat(all_distances, starts) / np.maximum(counts, 1)
+    low = np.minimum.reduceat(all_in_plane, starts, axis=0)
+    high = np.maximum.reduceat(all_in_plane, starts, axis=0)
+    for n, ((index, contour), end) in enumerate(zip(closed, ends, strict=True)):
         points = contour.points_mm
         if points.shape[0] < 3:
             result.problems.append(
@@ -122,8 +132,7 @@ def assign_planes(
                 "it encloses no area and was left out"
             )
             continue
-        distances = all_distances[end - points.shape[0] : end]
-        spread = float(distances.max() - distances.min())
+        spread = float(highest[n] - lowest[n])
         if spread > PLANARITY_TOLERANCE_MM:
             result.problems.append(
                 f"{_describe(roi, index, points[0])}: not parallel to the image planes "
@@ -131,7 +140,9 @@ def assign_planes(
             )
             continue
         polygon = all_in_plane[end - points.shape[0] : end]
-        placed.append(PlacedContour(contour, index, polygon, float(distances.mean())))
+        placed.append(
+            PlacedContour(contour, index, polygon, float(mean_distance[n]), low[n], high[n])
+        )
     if not placed:
         return result
     planes = np.array([p.plane_mm for p in placed])

@@ -77,10 +77,16 @@ def _first_pixel_at_or_after(values: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.ceil(values - SNAP).astype(np.int64)
 
 
-def polygon_box(polygon: NDArray[np.float64], shape: tuple[int, int]) -> PixelBox:
-    """Pixels whose centres could be inside ``polygon``, clipped to a ``(rows, cols)`` plane."""
-    low = _first_pixel_at_or_after(polygon.min(axis=0))
-    high = _first_pixel_at_or_after(polygon.max(axis=0))
+def polygon_box(
+    low_corner: NDArray[np.float64], high_corner: NDArray[np.float64], shape: tuple[int, int]
+) -> PixelBox:
+    """Pixels whose centres could be inside a polygon with the given ``(2,)`` extremes.
+
+    ``low_corner`` and ``high_corner`` are the polygon's smallest and largest
+    ``(row, column)``; the box is clipped to a ``(rows, cols)`` plane.
+    """
+    low = _first_pixel_at_or_after(low_corner)
+    high = _first_pixel_at_or_after(high_corner)
     return PixelBox(
         max(int(low[0]), 0),
         min(int(high[0]), shape[0]),

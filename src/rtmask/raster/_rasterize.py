@@ -39,8 +39,7 @@ logger = logging.getLogger(__name__)
 def _outside_extent(items: Sequence[PlacedContour], plane_shape: tuple[int, int]) -> bool:
     """True when a vertex lies beyond the outer pixel edges of the plane."""
     for item in items:
-        low = item.polygon.min(axis=0)
-        high = item.polygon.max(axis=0)
+        low, high = item.low, item.high
         if (
             low[0] < -0.5
             or low[1] < -0.5
