@@ -36,15 +36,21 @@ __all__ = ["rasterize", "rasterize_all"]
 logger = logging.getLogger(__name__)
 
 
+#: Vertices this far (pixels) beyond the plane's outer edges still count as on them: a
+#: contour traced along the border comes back from mm a rounding error outside.
+EDGE_TOLERANCE_PIXELS = 1e-3
+
+
 def _outside_extent(items: Sequence[PlacedContour], plane_shape: tuple[int, int]) -> bool:
     """True when a vertex lies beyond the outer pixel edges of the plane."""
+    edge = -0.5 - EDGE_TOLERANCE_PIXELS
     for item in items:
         low, high = item.low, item.high
         if (
-            low[0] < -0.5
-            or low[1] < -0.5
-            or high[0] > plane_shape[0] - 0.5
-            or high[1] > plane_shape[1] - 0.5
+            low[0] < edge
+            or low[1] < edge
+            or high[0] > plane_shape[0] - 1 - edge
+            or high[1] > plane_shape[1] - 1 - edge
         ):
             return True
     return False
