@@ -337,12 +337,12 @@ def test_plane_sampler_equals_trilinear_sampling(orientation: tuple[float, ...])
 
 def test_cumulative_curve_decides_ties_at_edges_by_comparison() -> None:
     """Point samples exactly on a bin edge count as receiving that edge's dose."""
-    edges, curve = cumulative_curve([0.0, 0.03, 0.05], [1.0, 2.0, 4.0], bin_width_gy=0.01)
-    assert curve[0] == 7.0
-    assert curve[3] == 6.0  # 0.03 Gy >= edge 3 (0.03): both higher samples
-    assert curve[4] == 4.0
-    assert curve[5] == 4.0
-    assert curve[6] == 0.0
+    doses, weights = [0.0, 0.03, 0.05, 0.07], [1.0, 2.0, 4.0, 8.0]
+    edges, curve = cumulative_curve(doses, weights, bin_width_gy=0.01)
+    expected = [sum(w for d, w in zip(doses, weights, strict=True) if d >= edge) for edge in edges]
+    expected[-1] = 0.0  # the curve ends at 0 above the largest dose
+    np.testing.assert_array_equal(curve, expected)
+    assert curve[0] == 15.0
 
 
 def test_compute_dvhs_keeps_order_and_reports_failures() -> None:

@@ -7,8 +7,14 @@ The public API, in data-flow order::
     mask = rtmask.rasterize(structure_set.roi("GTV"), series.grid)
     rtmask.write_nifti(mask.array, mask.grid, "GTV.nii.gz")
 
-Writers (``write_*``, ``convert_structure_set``) load nibabel and pynrrd on first use, so
-``import rtmask`` stays light.
+and the way back, masks to DICOM::
+
+    masks = rtmask.read_masks("masks/", series)        # NIfTI/NRRD folder, labelmap, npz, SEG
+    rtmask.write_rtstruct(masks, series, "RS.dcm")     # contours along the voxel edges
+    rtmask.write_seg(masks, series, "SEG.dcm")         # needs rtmask[seg] (highdicom)
+
+Writers (``write_*``, ``convert_structure_set``) and :func:`read_masks` load nibabel,
+pynrrd and highdicom on first use, so ``import rtmask`` stays light.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ if TYPE_CHECKING:
         write_nifti,
         write_npz,
         write_nrrd,
+        write_rtstruct,
+        write_seg,
     )
+    from rtmask.masks import read_masks
 
 __all__ = [
     "ROI",
@@ -60,24 +69,39 @@ __all__ = [
     "rasterize",
     "rasterize_all",
     "read_image_series",
+    "read_masks",
     "read_rtstruct",
     "scan",
     "write_labelmap",
     "write_nifti",
     "write_npz",
     "write_nrrd",
+    "write_rtstruct",
+    "write_seg",
 ]
 __version__ = "0.1.0"
 
 _LAZY_EXPORTS = frozenset(
-    {"convert_structure_set", "write_labelmap", "write_nifti", "write_npz", "write_nrrd"}
+    {
+        "convert_structure_set",
+        "write_labelmap",
+        "write_nifti",
+        "write_npz",
+        "write_nrrd",
+        "write_rtstruct",
+        "write_seg",
+    }
 )
 
 
 def __getattr__(name: str) -> Any:
-    """Import the writers on first use (they need nibabel and pynrrd)."""
+    """Import the writers and the mask reader on first use (nibabel, pynrrd, highdicom)."""
     if name in _LAZY_EXPORTS:
         from rtmask import export  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
 
         return getattr(export, name)
+    if name == "read_masks":
+        from rtmask import masks  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
+
+        return masks.read_masks
     raise AttributeError(f"module 'rtmask' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``rtmask convert INPUT -o OUT``: structure sets -> per-ROI masks and a summary."""
+"""``rtmask convert INPUT -o OUT``: structure sets (or DICOM SEGs) -> masks and a summary."""
 
 from __future__ import annotations
 
@@ -30,16 +30,18 @@ from rtmask.dose import read_dose_grid
 from rtmask.export import (
     ConversionReport,
     OutputFormat,
+    convert_masks,
     convert_structure_set,
     safe_folder_name,
 )
 from rtmask.geometry import ImageGrid
+from rtmask.masks import read_seg
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
 __all__ = ["add_parser", "convert_command", "run"]
 
-FORMATS = ("nifti", "nrrd", "npz", "labelmap")
+FORMATS = ("nifti", "nrrd", "npz", "labelmap", "seg")
 #: Skipped-file kinds that mean a file meant to be used could not be: the run fails.
 FAILED_KINDS = frozenset({"unreadable", "truncated", "bad_geometry"})
 #: Skipped-file kinds worth a warning line; the rest (not DICOM, ...) are only counted.
@@ -77,7 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         dest="output_format",
         choices=FORMATS,
         default="nifti",
-        help="nifti (.nii.gz per ROI, default), nrrd, npz or labelmap",
+        help="nifti (.nii.gz per ROI, default), nrrd, npz, labelmap, or seg (one DICOM "
+        "Segmentation; needs rtmask[seg])",
     )
     parser.add_argument(
         "--fractional",
@@ -126,6 +129,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if value is not None and value <= 0:
             print_error(console, f"{option} takes a positive spacing in mm")
             return 2
+    if args.output_format == "seg" and (
+        args.resample_mm is not None
+        or args.dose_grid is not None
+        or args.grid_spacing_mm is not None
+    ):
+        print_error(
+            console,
+            "--format seg writes on the image series the contours were drawn on; it does not "
+            "go with --resample, --dose-grid or --grid-spacing",
+        )
+        return 2
     return convert_command(
         args.input,
         args.output,
@@ -165,11 +179,12 @@ class _Options:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One structure set to convert: its file, its image series (or why there is none)."""
+    """One structure set (or SEG) to convert: its file, its image series (or why none)."""
 
     path: Path
     series: ImageSeries | None
     link_message: str
+    modality: str = "RTSTRUCT"
 
 
 def _report_skipped(skipped: Sequence[SkippedFile], console: Console, verbose: bool) -> list[str]:
@@ -189,30 +204,31 @@ def _report_skipped(skipped: Sequence[SkippedFile], console: Console, verbose: b
 def _jobs(
     input_path: Path, image: Path | None, console: Console, verbose: bool
 ) -> tuple[list[_Job], list[str]]:
-    """Find the structure sets under ``input_path`` and their image series."""
+    """Find the structure sets and SEGs under ``input_path`` and their image series."""
     problems: list[str] = []
     explicit = read_image_series(image) if image is not None else None
     root = input_path if input_path.is_dir() else input_path.parent
-    if input_path.is_file() and explicit is not None:
-        return [_Job(input_path, explicit, f"image series from {image}")], problems
-    inventory = scan(root)
-    structure_sets: Sequence[RTObject] = inventory.structure_sets
+    # With --image, a single file is all there is to scan.
+    inventory = scan(input_path if input_path.is_file() and explicit is not None else root)
+    sources: Sequence[RTObject] = (*inventory.structure_sets, *inventory.segmentations)
     if input_path.is_file():
         resolved = input_path.resolve()
-        structure_sets = [s for s in structure_sets if s.path.resolve() == resolved]
-        if not structure_sets:
+        sources = [s for s in sources if s.path.resolve() == resolved]
+        if not sources:
             # Not found by the scan: say why (unreadable, not an RTSTRUCT).
             read_rtstruct(input_path, on_invalid="ignore")
-            raise RtmaskError(f"{input_path}: no RT Structure Set found")
+            raise RtmaskError(f"{input_path}: no RT Structure Set or DICOM SEG found")
     if input_path.is_dir():
         problems.extend(_report_skipped(inventory.skipped, console, verbose))
     jobs = []
-    for rt_object in structure_sets:
+    for rt_object in sources:
         if explicit is not None:
-            jobs.append(_Job(rt_object.path, explicit, f"image series from {image}"))
+            jobs.append(
+                _Job(rt_object.path, explicit, f"image series from {image}", rt_object.modality)
+            )
             continue
         link = link_image_series(rt_object, inventory.image_series)
-        jobs.append(_Job(rt_object.path, link.series, link.message))
+        jobs.append(_Job(rt_object.path, link.series, link.message, rt_object.modality))
     return jobs, problems
 
 
@@ -237,7 +253,9 @@ def convert_command(
         raise RtmaskError(f"{input_path}: no such file or folder")
     jobs, problems = _jobs(input_path, image, console, verbose)
     if not jobs:
-        raise RtmaskError(f"{input_path}: no RT Structure Set found (is this the right folder?)")
+        raise RtmaskError(
+            f"{input_path}: no RT Structure Set or DICOM SEG found (is this the right folder?)"
+        )
     folders = _output_folders(jobs, output)
     options = _Options(
         roi_patterns=roi_patterns,
@@ -252,6 +270,14 @@ def convert_command(
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
+        if job.modality == "SEG":
+            outcome = _convert_seg(job, folder, console, options)
+            if isinstance(outcome, str):
+                problems.append(outcome)
+            else:
+                reports.append(outcome)
+                problems.extend(outcome.problems)
+            continue
         if job.series is None and not options.own_grid:
             problems.append(f"{job.path}: {job.link_message}")
             continue
@@ -273,6 +299,47 @@ def convert_command(
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
+
+
+def _convert_seg(
+    job: _Job, folder: Path, console: Console, options: _Options
+) -> ConversionReport | str:
+    """Write the segments of a DICOM SEG like ROIs; a problem line when it cannot be."""
+    if options.own_grid or options.resample_mm:
+        return (
+            f"{job.path}: a DICOM SEG is written out on its own image grid; "
+            "--dose-grid, --grid-spacing and --resample apply to structure sets only"
+        )
+    if job.series is None:
+        return f"{job.path}: {job.link_message}"
+    try:
+        masks = read_seg(job.path, job.series)
+        if options.roi_patterns:
+            wanted = {
+                roi.number
+                for roi in StructureSet(rois=tuple(m.roi for m in masks)).select(
+                    options.roi_patterns
+                )
+            }
+            masks = [mask for mask in masks if mask.roi.number in wanted]
+            if not masks:
+                return f"{job.path}: no segment matches {' '.join(options.roi_patterns)!r}"
+        note = f"{job.link_message}; images in {job.series.files[0].parent}"
+        console.print(
+            f"[bold]{escape(str(job.path))}[/bold] (DICOM SEG) -> {escape(str(folder))}  "
+            f"({escape(note)})",
+            soft_wrap=True,
+        )
+        return convert_masks(
+            masks,
+            folder,
+            source=str(job.path),
+            output_format=options.output_format,
+            series=job.series,
+            image_series=note,
+        )
+    except RtmaskError as error:
+        return str(error)
 
 
 def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:
@@ -339,6 +406,7 @@ def _convert_one(
             progress=lambda roi: progress.advance(task),
             overlay=options.overlay,
             read_images=read_images,
+            series=series if slice_mode == "exact" and not options.resample_mm else None,
         )
 
 

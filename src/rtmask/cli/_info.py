@@ -1,8 +1,9 @@
 """``rtmask info PATH``: what is in a folder tree, as tables or as one JSON document.
 
 Patients -> studies -> image series, structure sets (with their ROIs and the series each
-is linked to), doses and plans, then the files that were skipped and why. The tables and
-the JSON document are built from the same report dictionary, so they say the same.
+is linked to), doses, plans and segmentations (DICOM SEG), then the files that were
+skipped and why. The tables and the JSON document are built from the same report
+dictionary, so they say the same.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def build_report(inventory: Inventory, roots: Sequence[Path]) -> Report:
                 "structure_sets": [],
                 "doses": [],
                 "plans": [],
+                "segmentations": [],
             },
         )
 
@@ -183,7 +185,11 @@ def build_report(inventory: Inventory, roots: Sequence[Path]) -> Report:
     for rt_object in inventory.structure_sets:
         entry = study(rt_object.patient_id, rt_object.patient_name, rt_object.study_instance_uid)
         entry["structure_sets"].append(_structure_set_report(rt_object, inventory, roots))
-    for key, objects in (("doses", inventory.doses), ("plans", inventory.plans)):
+    for key, objects in (
+        ("doses", inventory.doses),
+        ("plans", inventory.plans),
+        ("segmentations", inventory.segmentations),
+    ):
         for rt_object in objects:
             entry = study(
                 rt_object.patient_id, rt_object.patient_name, rt_object.study_instance_uid
@@ -202,6 +208,7 @@ def build_report(inventory: Inventory, roots: Sequence[Path]) -> Report:
         "n_structure_sets": len(inventory.structure_sets),
         "n_doses": len(inventory.doses),
         "n_plans": len(inventory.plans),
+        "n_segmentations": len(inventory.segmentations),
         "patients": patient_list,
         "skipped": [
             {"path": str(s.path), "kind": s.kind, "reason": s.reason} for s in inventory.skipped
@@ -308,7 +315,7 @@ def _print_tables(report: Report, out: Console, verbose: bool) -> None:
         f"[bold]{report['n_files']}[/bold] file(s): {report['n_patients']} patient(s), "
         f"{report['n_image_series']} image series, {report['n_structure_sets']} structure "
         f"set(s), {report['n_doses']} dose(s), {report['n_plans']} plan(s), "
-        f"{len(report['skipped'])} skipped"
+        f"{report['n_segmentations']} segmentation(s), {len(report['skipped'])} skipped"
     )
     for patient in report["patients"]:
         name = f" ({patient['patient_name']})" if patient["patient_name"] else ""
@@ -331,6 +338,7 @@ def _print_tables(report: Report, out: Console, verbose: bool) -> None:
                 ("structure_sets", "Structure sets"),
                 ("doses", "Doses"),
                 ("plans", "Plans"),
+                ("segmentations", "Segmentations (DICOM SEG)"),
             ):
                 if not study[key]:
                     continue

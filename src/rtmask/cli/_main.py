@@ -17,7 +17,7 @@ from rich.console import Console
 
 from rtmask import __version__
 from rtmask._errors import RtmaskError
-from rtmask.cli import _convert, _demo, _dose_sum, _dvh, _info, _volumes
+from rtmask.cli import _convert, _demo, _dose_sum, _dvh, _info, _to_rtstruct, _volumes
 from rtmask.cli._output import print_error
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[ModuleType]:
-    return [_convert, _info, _volumes, _dvh, _dose_sum, _demo]
+    return [_convert, _to_rtstruct, _info, _volumes, _dvh, _dose_sum, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

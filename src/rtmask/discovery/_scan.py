@@ -25,6 +25,7 @@ from rtmask._dicom import (
     RTDOSE_SOP_CLASS,
     RTPLAN_SOP_CLASS,
     RTSTRUCT_SOP_CLASS,
+    SEGMENTATION_SOP_CLASS,
     read_dataset,
     text_or_none,
 )
@@ -48,6 +49,7 @@ _RT_MODALITY_BY_CLASS = {
     RTDOSE_SOP_CLASS: "RTDOSE",
     RTPLAN_SOP_CLASS: "RTPLAN",
     RTION_PLAN_SOP_CLASS: "RTPLAN",
+    SEGMENTATION_SOP_CLASS: "SEG",
 }
 
 #: Tags read from every file: identity, geometry and what is needed to check its size.
@@ -89,14 +91,14 @@ _EMPTY_POINTS.flags.writeable = False
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class RTObject:
-    """An RTSTRUCT, RTDOSE or RTPLAN found in the tree: identity and references only.
+    """An RTSTRUCT, RTDOSE, RTPLAN or SEG found in the tree: identity and references only.
 
     Parameters
     ----------
     path
         The file.
     modality
-        ``RTSTRUCT``, ``RTDOSE`` or ``RTPLAN``.
+        ``RTSTRUCT``, ``RTDOSE``, ``RTPLAN`` or ``SEG``.
     sop_class_uid, sop_instance_uid, series_instance_uid, study_instance_uid
         Identity of the object.
     patient_id, patient_name
@@ -155,6 +157,8 @@ class Inventory:
         Image series (single-frame images stacked into volumes).
     structure_sets, doses, plans
         RTSTRUCT, RTDOSE and RTPLAN objects.
+    segmentations
+        DICOM Segmentation (SEG) objects.
     skipped
         Files not used, each with a one-line reason.
     n_files
@@ -167,11 +171,12 @@ class Inventory:
     plans: tuple[RTObject, ...]
     skipped: tuple[SkippedFile, ...]
     n_files: int = 0
+    segmentations: tuple[RTObject, ...] = ()
 
     @property
     def rt_objects(self) -> tuple[RTObject, ...]:
-        """Structure sets, doses and plans together."""
-        return (*self.structure_sets, *self.doses, *self.plans)
+        """Structure sets, doses, plans and segmentations together."""
+        return (*self.structure_sets, *self.doses, *self.plans, *self.segmentations)
 
     @property
     def is_empty(self) -> bool:
@@ -372,6 +377,16 @@ def _rt_object(dataset: Dataset, path: Path, modality: str) -> RTObject:
                 vertex = _first_vertex(contour)
                 if vertex is not None:
                     points.append(vertex)
+    elif modality == "SEG":
+        label = text_or_none(dataset.get("ContentLabel")) or text_or_none(
+            dataset.get("SeriesDescription")
+        )
+        for series in _sequence(dataset, "ReferencedSeriesSequence"):
+            series_uids.append(text_or_none(series.get("SeriesInstanceUID")))
+            image_uids.extend(
+                text_or_none(image.get("ReferencedSOPInstanceUID"))
+                for image in _sequence(series, "ReferencedInstanceSequence")
+            )
     elif modality == "RTPLAN":
         label = text_or_none(dataset.get("RTPlanLabel"))
         rt_uids.extend(
@@ -418,7 +433,7 @@ def _rt_modality(dataset: Dataset) -> str | None:
     if sop_class in _RT_MODALITY_BY_CLASS:
         return _RT_MODALITY_BY_CLASS[sop_class]
     modality = text_or_none(dataset.get("Modality"))
-    if sop_class is None and modality in ("RTSTRUCT", "RTDOSE", "RTPLAN"):
+    if sop_class is None and modality in ("RTSTRUCT", "RTDOSE", "RTPLAN", "SEG"):
         return modality
     return None
 
@@ -479,7 +494,7 @@ def _read_one(path: Path) -> ImageHeader | RTObject | SkippedFile:
         return SkippedFile(
             path=path,
             kind="unsupported",
-            reason=f"{description}: not an image, RTSTRUCT, RTDOSE or RTPLAN",
+            reason=f"{description}: not an image, RTSTRUCT, RTDOSE, RTPLAN or SEG",
         )
     return header
 
@@ -531,6 +546,7 @@ def scan(
         structure_sets=tuple(o for o in rt_objects if o.modality == "RTSTRUCT"),
         doses=tuple(o for o in rt_objects if o.modality == "RTDOSE"),
         plans=tuple(o for o in rt_objects if o.modality == "RTPLAN"),
+        segmentations=tuple(o for o in rt_objects if o.modality == "SEG"),
         skipped=tuple(sorted(skipped, key=lambda s: s.path)),
         n_files=len(files),
     )

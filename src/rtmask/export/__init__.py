@@ -1,4 +1,7 @@
-"""Writers for masks and their metadata: NIfTI, NRRD, NumPy, labelmaps, summaries, pictures.
+"""Writers: NIfTI, NRRD, NumPy, labelmaps, DICOM SEG, RTSTRUCT, summaries and pictures.
+
+RT Structure Sets are written from masks with contours traced along the voxel edges
+(:func:`contours_from_mask`, :func:`write_rtstruct`).
 
 File names come from :func:`safe_file_stems` (ROI names are untrusted free text), and every
 file is written atomically (:func:`atomic_path`), so an interrupted run never leaves a
@@ -7,28 +10,38 @@ truncated file under its final name.
 
 from rtmask.export._atomic import atomic_path
 from rtmask.export._convert import (
+    SEG_FILE_NAME,
     VOLUME_CONVENTION,
     ConversionReport,
     OutputFormat,
+    convert_masks,
     convert_structure_set,
 )
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
 from rtmask.export._overlay import choose_overlay_slices, write_overlay
 from rtmask.export._rtdose import DoseReferenceLike, write_rtdose
+from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
+from rtmask.export._seg import SegWriteReport, write_seg
 from rtmask.export._summary import SummaryRow, write_summary
+from rtmask.export._trace import contours_from_mask
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 
 __all__ = [
+    "SEG_FILE_NAME",
     "VOLUME_CONVENTION",
     "ConversionReport",
     "DoseReferenceLike",
     "LabelmapEntry",
     "LabelmapResult",
     "OutputFormat",
+    "RtstructWriteReport",
+    "SegWriteReport",
     "SummaryRow",
     "atomic_path",
     "choose_overlay_slices",
+    "contours_from_mask",
+    "convert_masks",
     "convert_structure_set",
     "ensure_inside",
     "safe_file_stems",
@@ -39,5 +52,7 @@ __all__ = [
     "write_nrrd",
     "write_overlay",
     "write_rtdose",
+    "write_rtstruct",
+    "write_seg",
     "write_summary",
 ]

@@ -1,4 +1,9 @@
-"""One structure set -> one folder of masks and a summary (the work of ``rtmask convert``)."""
+"""One structure set (or one set of masks) -> one folder of masks and a summary.
+
+The work of ``rtmask convert``: :func:`convert_structure_set` rasterises a structure set's
+ROIs and writes them; :func:`convert_masks` writes masks that already exist (read from a
+DICOM SEG) the same way.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +18,29 @@ from numpy.typing import NDArray
 
 from rtmask._errors import RtmaskError
 from rtmask._parallel import default_workers, ordered_map
+from rtmask.discovery import ImageSeries
 from rtmask.export._labelmap import write_labelmap
 from rtmask.export._names import safe_file_stems
 from rtmask.export._overlay import OverlayMask, choose_overlay_slices, write_overlay
+from rtmask.export._seg import write_seg
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, Mask, SliceMode, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet
 
-__all__ = ["VOLUME_CONVENTION", "ConversionReport", "OutputFormat", "convert_structure_set"]
+__all__ = [
+    "SEG_FILE_NAME",
+    "VOLUME_CONVENTION",
+    "ConversionReport",
+    "OutputFormat",
+    "convert_masks",
+    "convert_structure_set",
+]
 
 logger = logging.getLogger(__name__)
 
-OutputFormat = Literal["nifti", "nrrd", "npz", "labelmap"]
+OutputFormat = Literal["nifti", "nrrd", "npz", "labelmap", "seg"]
 
 VOLUME_CONVENTION = (
     "voxel count: voxels whose centre lies inside the ROI (pixel-centre rule) x voxel volume "
@@ -34,6 +48,8 @@ VOLUME_CONVENTION = (
 )
 _SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 OVERLAY_NAME = "overlay.png"
+#: The one DICOM Segmentation written per structure set by ``output_format="seg"``.
+SEG_FILE_NAME = "segmentation.dcm"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +102,7 @@ def convert_structure_set(
     workers: int | None = None,
     overlay: bool = False,
     read_images: Callable[[Sequence[int]], NDArray[np.floating[Any]]] | None = None,
+    series: ImageSeries | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -98,13 +115,15 @@ def convert_structure_set(
     folder
         Output folder (created). Files: one ``<safe ROI name><suffix>`` per ROI for
         ``nifti``/``nrrd``, ``masks.npz`` for ``npz``, ``labels.nii.gz`` plus colour
-        tables for ``labelmap``; always ``summary.json`` and ``summary.csv``.
+        tables for ``labelmap``, ``segmentation.dcm`` (one DICOM SEG, one segment per ROI
+        with volume) for ``seg``; always ``summary.json`` and ``summary.csv``.
     rois
         ROIs to convert (default: all); unselected ROIs are listed as "not selected".
     rule, fractional
         As :func:`rtmask.raster.rasterize`.
     output_format
-        ``"nifti"``, ``"nrrd"``, ``"npz"`` or ``"labelmap"``.
+        ``"nifti"``, ``"nrrd"``, ``"npz"``, ``"labelmap"`` or ``"seg"`` (needs ``series``,
+        the image series ``grid`` belongs to, and highdicom: ``pip install 'rtmask[seg]'``).
     resample_mm
         Resample the native slices onto a uniform grid of this slice spacing.
     image_series
@@ -124,7 +143,19 @@ def convert_structure_set(
         Reads ``(n, rows, columns)`` image slices (modality units) of ``grid`` by slice
         index, for the overlay's background (e.g. ``rtmask.discovery.read_slices``); None
         draws the outlines on black.
+    series
+        The image series of ``grid``: the DICOM SEG references its images.
+
+    Raises
+    ------
+    RtmaskError
+        ``output_format="seg"`` without the image series, or with resampling.
     """
+    if output_format == "seg" and (series is None or resample_mm):
+        raise RtmaskError(
+            f"{structure_set.source}: a DICOM SEG is made on the image series the contours "
+            "were drawn on; give the images (no --resample, --dose-grid or --grid-spacing)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
     stems = safe_file_stems(structure_set.rois)
@@ -209,7 +240,7 @@ def convert_structure_set(
                 if overlay:
                     picked = mask.array[list(overlay_slices)]  # a copy (fancy indexing)
                     overlay_masks.append((roi.name, roi.color, picked))
-                if output_format == "labelmap":
+                if output_format in ("labelmap", "seg"):
                     kept.append(mask)
                 elif output_format == "npz":
                     npz_arrays[stems[roi.number]] = mask.array
@@ -228,6 +259,10 @@ def convert_structure_set(
             else row
             for row in rows
         ]
+    if output_format == "seg" and kept and series is not None:
+        rows = _write_seg_rows(
+            kept, series, folder, rows, problems=problems, source=str(structure_set.source)
+        )
     overlay_path: Path | None = None
     if overlay:
         try:
@@ -257,6 +292,119 @@ def convert_structure_set(
         problems=tuple(problems),
         notes=tuple(notes),
         overlay=overlay_path,
+    )
+
+
+def _write_seg_rows(
+    masks: Sequence[Mask],
+    series: ImageSeries,
+    folder: Path,
+    rows: list[SummaryRow],
+    *,
+    problems: list[str],
+    source: str,
+) -> list[SummaryRow]:
+    """Write the DICOM SEG; rows get ``segmentation.dcm#<segment>`` (failures: problems)."""
+    try:
+        report = write_seg(masks, series, folder / SEG_FILE_NAME)
+    except RtmaskError as error:
+        problems.append(f"{source}: {SEG_FILE_NAME} not written: {error}")
+        return [replace(row, file=None) if row.status == "written" else row for row in rows]
+    segments = {segment.roi_number: segment.segment_number for segment in report.segments}
+    return [
+        replace(row, file=f"{SEG_FILE_NAME}#{segments[row.roi_number]}")
+        if row.roi_number in segments
+        else row
+        for row in rows
+    ]
+
+
+def convert_masks(
+    masks: Sequence[Mask],
+    folder: Path,
+    *,
+    source: str,
+    output_format: OutputFormat = "nifti",
+    series: ImageSeries | None = None,
+    image_series: str | None = None,
+) -> ConversionReport:
+    """Write existing masks (e.g. read from a DICOM SEG) into ``folder`` with a summary.
+
+    Parameters
+    ----------
+    masks
+        Masks on one grid, each with its ROI (number, name, colour, type).
+    folder
+        Output folder (created); files as :func:`convert_structure_set` names them.
+    source
+        Where the masks came from (a file name), for the summary and messages.
+    output_format
+        As :func:`convert_structure_set`; ``"seg"`` needs ``series``.
+    series
+        The image series the masks are on (for ``"seg"``).
+    image_series
+        Description of the image series, for the summary.
+    """
+    if not masks:
+        raise RtmaskError(f"{source}: no masks to write")
+    if output_format == "seg" and series is None:
+        raise RtmaskError(f"{source}: a DICOM SEG needs the image series; give --image DIR")
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = masks[0].grid
+    stems = safe_file_stems([mask.roi for mask in masks])
+    rows: list[SummaryRow] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    npz_arrays: dict[str, np.ndarray] = {}
+    for mask in masks:
+        roi, stem = mask.roi, stems[mask.roi.number]
+        status = "written" if mask.voxel_count > 0 else "empty"
+        file: str | None = None
+        try:
+            if output_format in _SUFFIX:
+                path = folder / f"{stem}{_SUFFIX[output_format]}"
+                (write_nifti if output_format == "nifti" else write_nrrd)(mask.array, grid, path)
+                file = path.name
+            elif output_format == "npz":
+                npz_arrays[stem] = mask.array
+                file = f"masks.npz#roi/{stem}"
+        except (RtmaskError, OSError) as error:
+            problems.append(f"{source}: ROI {roi.number} {roi.name!r}: {error}")
+            status = "failed"
+        if status == "empty":
+            problems.append(f"{source}: ROI {roi.number} {roi.name!r} is empty")
+        rows.append(_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings))
+    if output_format == "npz":
+        write_npz(npz_arrays, grid, folder / "masks.npz")
+    if output_format == "labelmap":
+        result = write_labelmap(masks, folder / "labels.nii.gz")
+        notes.extend(f"{source}: {w}" for w in result.warnings)
+        labels = {entry.roi_number: entry.label for entry in result.entries}
+        rows = [
+            replace(row, file=f"labels.nii.gz#{labels[row.roi_number]}")
+            if row.roi_number in labels
+            else row
+            for row in rows
+        ]
+    if output_format == "seg" and series is not None:
+        rows = _write_seg_rows(masks, series, folder, rows, problems=problems, source=source)
+    info: dict[str, object] = {
+        "source": source,
+        "image_series": image_series,
+        "grid_shape": list(grid.shape),
+        "grid_spacing_mm": list(grid.spacing_mm),
+        "grid_uniform": grid.is_uniform,
+        "affine_lps": grid.affine.tolist(),
+    }
+    summary_files = write_summary(
+        rows, folder, structure_set=info, volume_convention=VOLUME_CONVENTION
+    )
+    return ConversionReport(
+        folder=folder,
+        rows=tuple(rows),
+        summary_files=tuple(summary_files),
+        problems=tuple(problems),
+        notes=tuple(notes),
     )
 
 

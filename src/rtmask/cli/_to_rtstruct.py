@@ -1,0 +1,220 @@
+"""``rtmask to-rtstruct MASKS --image DIR -o RS.dcm``: binary masks -> a DICOM RT Structure Set."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rtmask._errors import RtmaskError
+from rtmask.cli._output import print_error, print_warning
+from rtmask.discovery import read_image_series
+from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
+from rtmask.masks import MASK_SUFFIXES, read_masks
+
+__all__ = ["add_parser", "parse_color", "run"]
+
+#: Warnings printed without --verbose.
+MAX_NOTES = 12
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``"R,G,B"`` (0-255 each) -> ``(r, g, b)``; argparse turns errors into exit code 2."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        r, g, b = (int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"colour {text!r} is not R,G,B (three integers 0-255, e.g. 255,0,0)"
+        ) from None
+    if not all(0 <= c <= 255 for c in (r, g, b)):
+        raise argparse.ArgumentTypeError(f"colour {text!r}: each value must be 0-255")
+    return (r, g, b)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Register ``to-rtstruct``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "to-rtstruct",
+        help="write binary masks as a DICOM RT Structure Set",
+        description=(
+            "Write the binary masks in MASKS as contours of a new DICOM RT Structure Set on "
+            "the image series in DIR. MASKS is a folder of per-ROI masks (.nii, .nii.gz, "
+            ".nrrd, .nhdr; ROI names from the file names, or from summary.json as 'rtmask "
+            "convert' writes it), a labelmap with its colour table (.ctbl or ITK-SNAP "
+            ".txt), a 3D Slicer .seg.nrrd, an rtmask .npz or a DICOM SEG. The masks must lie "
+            "exactly on the image grid (any axis order or flip). Contours follow the voxel "
+            "edges, so rasterising the file by the pixel-centre rule gives the masks back "
+            "voxel for voxel. Exit code 0 when every mask was written, 1 when something "
+            "failed or a mask was left out, 2 for usage errors."
+        ),
+    )
+    parser.add_argument("masks", type=Path, metavar="MASKS", help="mask folder or file")
+    parser.add_argument(
+        "--image",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder of the image series the masks were made on",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="RS.dcm", help="RTSTRUCT file to write"
+    )
+    parser.add_argument(
+        "--names",
+        nargs="+",
+        metavar="NAME",
+        help="ROI names, one per mask in the order listed (default: from the files)",
+    )
+    parser.add_argument(
+        "--colors",
+        nargs="+",
+        type=parse_color,
+        metavar="R,G,B",
+        help="ROI display colours, one per mask, e.g. 255,0,0 (default: from the files)",
+    )
+    parser.add_argument(
+        "--color-table",
+        type=Path,
+        metavar="FILE",
+        help="3D Slicer .ctbl or ITK-SNAP label file naming the labels of a labelmap",
+    )
+    parser.add_argument(
+        "--simplify",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        dest="simplify_mm",
+        help="drop contour points while the outline moves at most MM (default 0: exact)",
+    )
+    parser.add_argument(
+        "--keyholes",
+        action="store_true",
+        help="join holes to their outer contour by a zero-width cut (one contour each)",
+    )
+    parser.add_argument(
+        "--add-to",
+        type=Path,
+        metavar="RS.dcm",
+        dest="add_to",
+        help="keep the ROIs of this RT Structure Set and add the masks after them",
+    )
+    parser.add_argument(
+        "--label",
+        default="rtmask",
+        metavar="TEXT",
+        help="StructureSetLabel of the new structure set (default: rtmask)",
+    )
+    return parser
+
+
+def _mask_count(path: Path) -> int | None:
+    """How many files a mask folder holds (for the progress bar), None otherwise."""
+    if not path.is_dir():
+        return None
+    count = sum(
+        1
+        for p in path.iterdir()
+        if not p.name.startswith(".") and p.name.lower().endswith(MASK_SUFFIXES)
+    )
+    return count or None
+
+
+def _print_report(report: RtstructWriteReport, console: Console) -> None:
+    """ROIs written and left out, as a table on the console."""
+    table = Table(title=escape(str(report.path)), title_justify="left")
+    for column in ("#", "ROI", "contours", "points", "status"):
+        table.add_column(
+            column, justify="right" if column in ("#", "contours", "points") else "left"
+        )
+    for roi in report.rois:
+        table.add_row(
+            str(roi.number), escape(roi.name), str(roi.contours), str(roi.points), "written"
+        )
+    for skipped in report.skipped:
+        table.add_row(
+            str(skipped.number), escape(skipped.name), "-", "-", escape(skipped.reason), style="red"
+        )
+    console.print(table)
+    kept = f", {report.kept} ROI(s) kept from the existing structure set" if report.kept else ""
+    console.print(
+        f"wrote {escape(str(report.path))}: {len(report.rois)} ROI(s), "
+        f"{sum(r.contours for r in report.rois)} contours, {report.n_points} points{kept}",
+        soft_wrap=True,
+    )
+
+
+def _show_warnings(messages: Sequence[str], console: Console, verbose: bool) -> None:
+    shown = messages if verbose else messages[:MAX_NOTES]
+    for message in shown:
+        print_warning(console, message)
+    if len(shown) < len(messages):
+        console.print(f"... and {len(messages) - len(shown)} more warnings (-v lists them)")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Run ``to-rtstruct`` from parsed arguments; 0 all written, 1 failures, 2 usage."""
+    if args.simplify_mm < 0:
+        print_error(console, "--simplify takes a distance in mm >= 0")
+        return 2
+    masks_path: Path = args.masks
+    output: Path = args.output
+    if not masks_path.exists():
+        raise RtmaskError(f"{masks_path}: no such file or folder; give the masks to write")
+    if not args.image.is_dir():
+        raise RtmaskError(f"{args.image}: no such folder; give the image series with --image")
+    if output.is_dir():
+        raise RtmaskError(f"{output}: is a folder; give the file to write, e.g. {output}/RS.dcm")
+    if args.add_to is not None and not args.add_to.is_file():
+        raise RtmaskError(f"{args.add_to}: no such file (--add-to takes an RTSTRUCT file)")
+    verbose = bool(getattr(args, "verbose", False))
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = read_image_series(args.image)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal or console.quiet,
+        ) as progress:
+            reading = progress.add_task("reading masks", total=_mask_count(masks_path))
+            masks = read_masks(
+                masks_path,
+                series,
+                names=args.names,
+                colors=args.colors,
+                color_table=args.color_table,
+                progress=lambda mask: progress.advance(reading),
+            )
+            progress.update(reading, visible=False)
+            progress.add_task(f"writing {output.name}", total=None)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            report = write_rtstruct(
+                masks,
+                series,
+                output,
+                simplify_mm=args.simplify_mm,
+                keyholes=args.keyholes,
+                existing=args.add_to,
+                label=args.label,
+            )
+    # Skipped ROIs get an error line below; their warnings would only repeat it.
+    left_out = [f"ROI {s.number} {s.name!r}" for s in report.skipped]
+    for text in [*(str(w.message) for w in caught), *series.warnings]:
+        if text not in messages and not any(label in text for label in left_out):
+            messages.append(text)
+    _print_report(report, console)
+    _show_warnings(messages, console, verbose)
+    for skipped in report.skipped:
+        print_error(console, f"ROI {skipped.number} {skipped.name!r} not written: {skipped.reason}")
+    return 1 if report.skipped else 0
