@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 FloatArray = NDArray[np.float64]
 
 #: In-plane voxels wanted across the largest contour plane when choosing the spacing.
-TARGET_PLANE_VOXELS = 4000
+TARGET_PLANE_VOXELS = 2000
 #: Finest automatic in-plane spacing, mm.
 MIN_SPACING_MM = 0.25
 #: Contour planes closer than this (mm) along the normal are one plane.
@@ -244,7 +244,7 @@ def compute_dvh(
         The dose in Gy with its grid (same frame of reference as the ROI).
     resolution_mm
         In-plane spacing of the calculation grid, mm. Default: the dose grid's spacing,
-        or finer (down to 0.25 mm) so that the largest contour plane holds about 4000
+        or finer (down to 0.25 mm) so that the largest contour plane holds about 2000
         voxels.
     samples
         Partial-volume samples per voxel side (``samples`` x ``samples`` per voxel);
