@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -226,3 +227,18 @@ def test_seg_without_its_images_is_one_error_line(
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert "SEG.dcm" in errors[0]
+
+
+def test_seg_format_without_highdicom_says_which_extra_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, rtstruct = _case(tmp_path, (1, 0, 0, 0, 1, 0))
+    monkeypatch.setitem(sys.modules, "highdicom", None)  # import highdicom now fails
+    code, output = _run(
+        capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"), "--format", "seg"
+    )
+    assert code == 1
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "rtmask[seg]" in errors[0]
+    assert not (tmp_path / "out").exists()

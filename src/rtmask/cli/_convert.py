@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
+from rtmask._optional import import_optional
 from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import (
@@ -251,6 +252,8 @@ def convert_command(
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
     if not input_path.exists():
         raise RtmaskError(f"{input_path}: no such file or folder")
+    if output_format == "seg":  # say so before any work, not after every mask is made
+        import_optional("highdicom", extra="seg", feature="DICOM SEG files")
     jobs, problems = _jobs(input_path, image, console, verbose)
     if not jobs:
         raise RtmaskError(

@@ -444,7 +444,7 @@ def write_seg(
     final = Path(path)
     name = os.fspath(final)
     fractional = _check_masks(masks, series, name)
-    hd = import_optional("highdicom", extra="seg", feature="DICOM SEG export")
+    hd = import_optional("highdicom", extra="seg", feature="DICOM SEG files")
 
     written: list[Mask] = []
     skipped: list[SkippedSegment] = []
