@@ -244,20 +244,8 @@ def _check_mask(mask: Mask, series: ImageSeries) -> None:
             f"{_describe(mask)}: the mask holds fractions ({mask.array.dtype}); an RT "
             "Structure Set needs binary masks: threshold it first (e.g. array >= 0.5)"
         )
-    grid, target = mask.grid, series.grid
-    frames = {grid.frame_of_reference_uid, target.frame_of_reference_uid} - {None}
-    if grid.shape != target.shape:
-        problem = f"its shape {grid.shape} is not the series' {target.shape}"
-    elif not np.allclose(grid.affine, target.affine, rtol=0, atol=GRID_TOLERANCE_MM):
-        offset = float(np.abs(grid.affine - target.affine).max())
-        problem = f"its affine differs from the series' by up to {offset:.4g} (mm per index)"
-    elif not np.allclose(
-        grid.slice_positions_mm, target.slice_positions_mm, rtol=0, atol=GRID_TOLERANCE_MM
-    ):
-        problem = "its slice positions differ from the series'"
-    elif len(frames) > 1:
-        problem = f"its frame of reference {grid.frame_of_reference_uid} is not the series'"
-    else:
+    problem = series.grid.mismatch(mask.grid, atol=GRID_TOLERANCE_MM)
+    if problem is None:
         return
     raise GeometryError(
         f"{_describe(mask)}: the mask is not on the grid of image series "

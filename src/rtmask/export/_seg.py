@@ -243,13 +243,7 @@ def _check_masks(masks: Sequence[Mask], series: ImageSeries, name: str) -> bool:
     grid = series.grid
     for mask in masks:
         other = mask.grid
-        same = (
-            other.shape == grid.shape
-            and np.allclose(other.affine, grid.affine, atol=1e-4)
-            and np.allclose(other.slice_positions_mm, grid.slice_positions_mm, atol=1e-4)
-        )
-        frames = {other.frame_of_reference_uid, grid.frame_of_reference_uid} - {None}
-        if not same or len(frames) > 1:
+        if grid.mismatch(other) is not None:
             raise GeometryError(
                 f"{name}: the mask of ROI {mask.roi.number} {mask.roi.name!r} is on "
                 f"{other!r}, not on the grid of image series {series.series_instance_uid} "

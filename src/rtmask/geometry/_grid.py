@@ -487,6 +487,27 @@ class ImageGrid:
             and self.frame_of_reference_uid == other.frame_of_reference_uid
         )
 
+    def mismatch(self, other: ImageGrid, *, atol: float = 1e-4) -> str | None:
+        """How ``other`` differs from this grid, in words; None when it is the same grid.
+
+        Shape, affine and slice positions (within ``atol`` mm) must agree; the frames of
+        reference only when both grids name one.
+        """
+        frames = {self.frame_of_reference_uid, other.frame_of_reference_uid} - {None}
+        if other.shape != self.shape:
+            return f"its shape {other.shape} is not {self.shape}"
+        if not np.allclose(other.affine, self.affine, rtol=0, atol=atol):
+            offset = float(np.abs(other.affine - self.affine).max())
+            return f"its affine differs by up to {offset:.4g} (mm per index)"
+        if not np.allclose(other.slice_positions_mm, self.slice_positions_mm, rtol=0, atol=atol):
+            return "its slice positions differ"
+        if len(frames) > 1:
+            return (
+                f"its frame of reference {other.frame_of_reference_uid} is not "
+                f"{self.frame_of_reference_uid}"
+            )
+        return None
+
     def __repr__(self) -> str:
         spacing = ", ".join(f"{s:.4g}" for s in self.spacing_mm)
         uniform = "" if self.is_uniform else ", non-uniform slices"
