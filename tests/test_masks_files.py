@@ -750,7 +750,9 @@ def test_fast_inflate_matches_gzip(
     fast = inflate_rtmask_gzip(blob)
     if fast is not None:
         assert fast.tobytes() == expected
-    if zeros_before or zeros_after:
+    # A whole, chunk-aligned zero chunk exists (data of any length can shift the trailing
+    # zeros off the chunk grid, so one trailing chunk of zeros is not enough).
+    if zeros_before or zeros_after >= 2:
         assert fast is not None  # the zero runs are found
 
 
