@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from rtmask._errors import GeometryError
 from rtmask.export._atomic import atomic_path, full_suffix
 from rtmask.export._volumes import write_nifti, write_nrrd
+from rtmask.raster._box import Box, bounding_box
 from rtmask.raster._mask import Mask
 
 __all__ = [
@@ -42,8 +43,6 @@ DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
 _PRIORITIES = {"smallest": "smallest first", "order": "later in list wins"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _WHITESPACE = re.compile(r"\s+")
-
-Box = tuple[slice, slice, slice]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,22 +108,6 @@ def _binary(mask: Mask) -> NDArray[np.bool_]:
     if mask.is_fractional:
         return np.asarray(mask.array >= 0.5)
     return np.asarray(mask.array, dtype=np.bool_)
-
-
-def _bounding_box(binary: NDArray[np.bool_]) -> Box | None:
-    """Smallest ``(slice, row, column)`` box holding every true voxel, None when empty."""
-    slices = np.flatnonzero(binary.any(axis=(1, 2)))
-    if slices.size == 0:
-        return None
-    slab = binary[slices[0] : slices[-1] + 1]
-    plane = np.asarray(slab.any(axis=0))
-    rows = np.flatnonzero(plane.any(axis=1))
-    columns = np.flatnonzero(plane.any(axis=0))
-    return (
-        slice(int(slices[0]), int(slices[-1]) + 1),
-        slice(int(rows[0]), int(rows[-1]) + 1),
-        slice(int(columns[0]), int(columns[-1]) + 1),
-    )
 
 
 def _intersect(a: Box, b: Box) -> Box | None:
@@ -234,7 +217,7 @@ def write_labelmap(
             )
     binaries = [_binary(mask) for mask in masks]
     counts = [int(np.count_nonzero(b)) for b in binaries]
-    boxes = [_bounding_box(b) for b in binaries]
+    boxes = [bounding_box(b) for b in binaries]
     order = list(range(len(masks)))
     if priority == "smallest":
         order.sort(key=lambda i: (-counts[i], i))

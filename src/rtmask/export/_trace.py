@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from rtmask._errors import GeometryError, InvalidInputError
 from rtmask.geometry import ImageGrid
+from rtmask.raster._box import bounding_box
 from rtmask.rtstruct import Contour, GeometricType
 
 __all__ = ["contours_from_mask"]
@@ -73,35 +74,6 @@ class _Runs:
     @property
     def end_column(self) -> IntArray:
         return np.where(self.sign > 0, self.right, self.left)
-
-
-def _bounding_box(
-    array: NDArray[np.bool_], slices: NDArray[np.intp] | None = None
-) -> tuple[slice, slice, slice] | None:
-    """Smallest box holding every True voxel of a ``(slices, rows, columns)`` array.
-
-    ``slices``: the slices known to hold voxels, when the caller knows them (saves reading
-    the empty planes of a large, mostly empty mask).
-    """
-    n_slices, n_rows, n_columns = array.shape
-    if slices is None:
-        slices = np.flatnonzero(array.reshape(n_slices, -1).any(axis=1))
-    if slices.size == 0:
-        return None
-    k0, k1 = int(slices[0]), int(slices[-1]) + 1
-    slab = array[k0:k1]
-    rows = np.flatnonzero(slab.reshape(-1, n_columns).any(axis=1).reshape(-1, n_rows).any(axis=0))
-    if n_columns % 8 == 0:
-        # OR of whole rows, eight pixels at a time.
-        words = np.bitwise_or.reduce(slab.view(np.uint64).reshape(-1, n_columns // 8), axis=0)
-        columns = np.flatnonzero(words.view(np.bool_))
-    else:
-        columns = np.flatnonzero(slab.any(axis=(0, 1)))
-    return (
-        slice(k0, k1),
-        slice(int(rows[0]), int(rows[-1]) + 1),
-        slice(int(columns[0]), int(columns[-1]) + 1),
-    )
 
 
 def _block_runs(block: NDArray[np.bool_], plane_offset: int) -> list[IntArray]:
@@ -460,7 +432,7 @@ def trace_mask(
     if not simplify_mm >= 0 or not np.isfinite(simplify_mm):
         raise InvalidInputError(f"simplify_mm must be a number >= 0, got {simplify_mm}")
     occupied = None if occupied_slices is None else np.asarray(occupied_slices, dtype=np.intp)
-    box = None if occupied is not None and occupied.size == 0 else _bounding_box(mask, occupied)
+    box = None if occupied is not None and occupied.size == 0 else bounding_box(mask, occupied)
     if box is None:
         return ()
     cropped = mask[box]

@@ -46,6 +46,7 @@ from rtmask.masks._tables import (
     read_color_table,
     read_summary,
 )
+from rtmask.raster._box import bounding_box
 from rtmask.raster._mask import Mask
 from rtmask.raster._memory import sparse_zeros
 from rtmask.rtstruct import ROI
@@ -66,7 +67,6 @@ _MAX_BINCOUNT_LABEL = 1 << 20
 
 Color = tuple[int, int, int]
 Progress = Callable[[Mask], None]
-Box = tuple[slice, slice, slice]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,26 +141,10 @@ def _require_binary(volume: LoadedVolume, data: NDArray[Any]) -> None:
     )
 
 
-def _bounding_box(data: NDArray[Any]) -> Box | None:
-    """Smallest box holding every nonzero voxel of a (possibly strided) 3D array."""
-    slices = np.flatnonzero(data.any(axis=(1, 2)))
-    if slices.size == 0:
-        return None
-    slab = data[slices[0] : slices[-1] + 1]
-    plane = np.asarray(slab.any(axis=0))
-    rows = np.flatnonzero(plane.any(axis=1))
-    columns = np.flatnonzero(plane.any(axis=0))
-    return (
-        slice(int(slices[0]), int(slices[-1]) + 1),
-        slice(int(rows[0]), int(rows[-1]) + 1),
-        slice(int(columns[0]), int(columns[-1]) + 1),
-    )
-
-
 def _sparse_bool(inside: NDArray[Any]) -> NDArray[np.bool_]:
     """A C-order bool copy of ``inside != 0`` that only touches memory inside its bounding box."""
     result = np.asarray(sparse_zeros(inside.shape, np.bool_))
-    box = _bounding_box(inside)
+    box = bounding_box(inside)
     if box is not None:
         np.not_equal(inside[box], 0, out=result[box])
     return result
