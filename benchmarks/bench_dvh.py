@@ -50,6 +50,10 @@ from rtmask.synthetic import (
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from bench_convert import compile_rtmask  # noqa: E402
+
 PEERS = HERE / "peers"
 DEFAULT_BENCH = Path("/work/bench")
 DEFAULT_BREAST = REPO.parent / "shared" / "data" / "dicompyler-breast"
@@ -262,6 +266,7 @@ def print_breast(runs: list[dict[str, Any]]) -> None:
 
 
 def main() -> int:
+    compile_rtmask()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--breast", type=Path, default=DEFAULT_BREAST)
     parser.add_argument("--peers-venv", type=Path, default=DEFAULT_BENCH / "peers-venv")

@@ -38,7 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_convert import machine, measure, versions  # noqa: E402
+from bench_convert import compile_rtmask, machine, measure, versions  # noqa: E402
 
 PEERS = HERE / "peers"
 DEFAULT_BENCH = Path("/work/bench")
@@ -233,6 +233,7 @@ def print_results(runs: list[Run], seg: dict[str, Any], n_voxels: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_rtmask()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_BENCH)
     parser.add_argument("--large", type=Path, default=None, help="default WORK/large")

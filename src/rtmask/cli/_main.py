@@ -1,5 +1,9 @@
 """Entry point: one sub-command per module, each with ``add_parser`` and ``run``.
 
+Only the module of the command being run is imported (``rtmask dvh`` never loads the
+NIfTI writers), so every command starts fast; ``rtmask --help`` and usage errors load
+them all to list every command.
+
 Exit codes: 0 everything done, 1 something failed (what could be done was done), 2 usage
 error. Expected failures (:class:`RtmaskError`) print one line, never a traceback.
 """
@@ -7,6 +11,7 @@ error. Expected failures (:class:`RtmaskError`) print one line, never a tracebac
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import warnings
@@ -17,7 +22,6 @@ from rich.console import Console
 
 from rtmask import __version__
 from rtmask._errors import RtmaskError
-from rtmask.cli import _convert, _demo, _dose_sum, _dvh, _info, _to_rtstruct, _volumes
 from rtmask.cli._output import print_error
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -34,12 +38,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _commands() -> list[ModuleType]:
-    return [_convert, _to_rtstruct, _info, _volumes, _dvh, _dose_sum, _demo]
+#: Command name -> its module in rtmask.cli, in the order ``--help`` lists them.
+COMMANDS = {
+    "convert": "_convert",
+    "to-rtstruct": "_to_rtstruct",
+    "info": "_info",
+    "volumes": "_volumes",
+    "dvh": "_dvh",
+    "dose-sum": "_dose_sum",
+    "demo": "_demo",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (one sub-parser per command)."""
+def _commands(argv: Sequence[str] | None = None) -> list[ModuleType]:
+    """The command modules the parser needs: the one named in ``argv``, else all."""
+    names = list(COMMANDS)
+    if argv is not None:
+        first = next((a for a in argv if not a.startswith("-")), None)
+        if first in COMMANDS and not {"-h", "--help"} & set(argv[: argv.index(first)]):
+            names = [first]
+    return [importlib.import_module(f"rtmask.cli.{COMMANDS[name]}") for name in names]
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: one sub-parser per command, or only the one ``argv`` runs."""
     parser = _Parser(
         prog="rtmask",
         description="Exact voxel masks from DICOM RT Structure Sets.",
@@ -47,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rtmask {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for module in _commands():
+    for module in _commands(argv):
         sub = module.add_parser(subparsers)
         verbosity = sub.add_mutually_exclusive_group()
         verbosity.add_argument(
@@ -62,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     console = Console(stderr=True, quiet=bool(args.quiet), highlight=False)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.pixels.processing import apply_modality_lut
 
 from rtmask._dicom import read_dataset
 from rtmask._errors import DicomReadError, InvalidInputError
@@ -54,6 +53,10 @@ def read_slices(series: ImageSeries, indices: Sequence[int]) -> NDArray[np.float
     InvalidInputError
         When a file's pixels are not one ``rows x columns`` greyscale plane.
     """
+    from pydicom.pixels.processing import (  # noqa: PLC0415 - pydicom only when pixels are read
+        apply_modality_lut,
+    )
+
     n_slices, rows, columns = series.grid.shape
     result = np.empty((len(indices), rows, columns), dtype=np.float32)
     for position, index in enumerate(indices):

@@ -13,12 +13,9 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from rtmask._dicom import (
     DICOMDIR_SOP_CLASS,
@@ -26,16 +23,16 @@ from rtmask._dicom import (
     RTPLAN_SOP_CLASS,
     RTSTRUCT_SOP_CLASS,
     SEGMENTATION_SOP_CLASS,
-    read_dataset,
-    text_or_none,
 )
 from rtmask._errors import DicomReadError, GeometryError, InvalidInputError, SeriesNotFoundError
+from rtmask._rawdicom import NATIVE_SYNTAXES, RawDataset, read_raw
 from rtmask.discovery._series import (
     ImageHeader,
     ImageSeries,
     SkippedFile,
     assemble_series,
     image_header,
+    text_value,
 )
 
 __all__ = ["Inventory", "RTObject", "read_image_series", "scan"]
@@ -52,37 +49,27 @@ _RT_MODALITY_BY_CLASS = {
     SEGMENTATION_SOP_CLASS: "SEG",
 }
 
-#: Tags read from every file: identity, geometry and what is needed to check its size.
-_HEADER_TAGS: tuple[str, ...] = (
-    "SpecificCharacterSet",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "Modality",
-    "ImageType",
-    "StudyDate",
-    "StudyDescription",
-    "SeriesDescription",
-    "PatientName",
-    "PatientID",
-    "PatientPosition",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "FrameOfReferenceUID",
-    "SamplesPerPixel",
-    "NumberOfFrames",
-    "Rows",
-    "Columns",
-    "PixelSpacing",
-    "BitsAllocated",
+#: Enhanced (multi-frame) image storage SOP classes, which hold frames even when
+#: NumberOfFrames is 1 (the classes whose pydicom name says "Enhanced ... Image Storage").
+_ENHANCED_IMAGE_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.4.3",  # Enhanced MR Color
+        "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.12.1.1",  # Enhanced XA
+        "1.2.840.10008.5.1.4.1.1.12.2.1",  # Enhanced XRF
+        "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.481.23",  # Enhanced RT Image
+        "1.2.840.10008.5.1.4.1.1.481.24",  # Enhanced Continuous RT Image
+    }
 )
-
-_CONTOUR_DATA = 0x30060050
-#: Bytes read from the start of every file: preamble check and the PixelData element header.
-_HEAD_BYTES = 65536
-_PIXEL_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+#: Transfer syntaxes whose pixel data is not compressed (big endian included).
+_UNCOMPRESSED_SYNTAXES = NATIVE_SYNTAXES | {"1.2.840.10008.1.2.2"}
+#: Bytes read to tell an obviously non-DICOM file: 128-byte preamble and "DICM".
+_HEAD_BYTES = 132
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0
 _EMPTY_POINTS = np.empty((0, 3))
@@ -224,8 +211,8 @@ def _files(paths: Path | str | Sequence[Path | str], problems: list[SkippedFile]
 
 
 # ---------------------------------------------------------------------------- reading
-def _head(path: Path) -> bytes | SkippedFile:
-    """The first bytes of a file, or why it is obviously not DICOM (cheap, one read)."""
+def _not_dicom(path: Path) -> SkippedFile | None:
+    """Why a file that failed to read is obviously not DICOM (or cannot be opened), or None."""
     try:
         with path.open("rb") as stream:
             head = stream.read(_HEAD_BYTES)
@@ -234,11 +221,11 @@ def _head(path: Path) -> bytes | SkippedFile:
     if not head:
         return SkippedFile(path=path, kind="not_dicom", reason="empty file")
     if head[128:132] == b"DICM":
-        return head
+        return None
     # No preamble: a raw data set starts with a group 0002-0028 tag (little or big endian).
     little, big = int.from_bytes(head[:2], "little"), int.from_bytes(head[:2], "big")
     if len(head) >= 8 and (little in (2, 4, 8, 0x10, 0x18, 0x20, 0x28) or big == 8):
-        return head
+        return None
     return SkippedFile(
         path=path, kind="not_dicom", reason="not DICOM (no 'DICM' marker and no DICOM header)"
     )
@@ -251,47 +238,25 @@ def _reason(error: DicomReadError, path: Path) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def _pixel_bytes(dataset: Dataset) -> int | None:
+def _pixel_bytes(dataset: RawDataset) -> int | None:
     """Bytes of uncompressed pixel data the header announces, or None when unknown."""
-    meta = getattr(dataset, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax is not None and UID(str(syntax)).is_compressed:
+    if dataset.transfer_syntax not in _UNCOMPRESSED_SYNTAXES:
         return None
-    try:
-        frames = int(dataset.get("NumberOfFrames", 1) or 1)
-        samples = int(dataset.get("SamplesPerPixel", 1) or 1)
-        size = int(dataset.Rows) * int(dataset.Columns) * samples * frames
-        # Without BitsAllocated (a header cut short) count one byte a sample: a lower bound.
-        return size * int(dataset.get("BitsAllocated", 8) or 8) // 8
-    except (AttributeError, TypeError, ValueError):
+    rows, columns = dataset.integer("Rows"), dataset.integer("Columns")
+    if rows is None or columns is None:
         return None
+    frames = dataset.integer("NumberOfFrames") or 1
+    samples = dataset.integer("SamplesPerPixel") or 1
+    # Without BitsAllocated (a header cut short) count one byte a sample: a lower bound.
+    return rows * columns * samples * frames * (dataset.integer("BitsAllocated") or 8) // 8
 
 
-def _pixel_element(head: bytes, expected: int | None) -> tuple[int, int] | None:
-    """Offset and length of the PixelData value, from its element header in ``head``.
-
-    Little-endian only (explicit VR ``OB``/``OW``, or implicit VR with the expected length);
-    None when it is not within the first bytes read.
-    """
-    start = head.find(_PIXEL_TAG)
-    while 0 <= start <= len(head) - 12:
-        vr, reserved = head[start + 4 : start + 6], head[start + 6 : start + 8]
-        if vr in (b"OB", b"OW") and reserved == b"\x00\x00":
-            return start + 12, int.from_bytes(head[start + 8 : start + 12], "little")
-        length = int.from_bytes(head[start + 4 : start + 8], "little")
-        if expected is not None and length in (expected, expected + 1):
-            return start + 8, length
-        start = head.find(_PIXEL_TAG, start + 1)
-    return None
-
-
-def _truncation(path: Path, head: bytes, dataset: Dataset) -> str | None:
+def _truncation(path: Path, dataset: RawDataset) -> str | None:
     """Why an object with pixel data is shorter than its header says, or None."""
     if "Rows" not in dataset:
         return None
     size = path.stat().st_size
-    expected = _pixel_bytes(dataset)
-    element = _pixel_element(head, expected)
+    element = dataset.pixel_data_range()
     if element is not None:
         start, length = element
         if length == _UNDEFINED_LENGTH:
@@ -306,6 +271,8 @@ def _truncation(path: Path, head: bytes, dataset: Dataset) -> str | None:
                 f"{start + length}; copy it again"
             )
         return None
+    # No PixelData element (cut before it) or a deflated file: compare with the bare size.
+    expected = _pixel_bytes(dataset)
     if expected is not None and size < expected:
         return (
             f"truncated: the file has {size} bytes but its pixel data alone needs "
@@ -317,108 +284,93 @@ def _truncation(path: Path, head: bytes, dataset: Dataset) -> str | None:
 def _sop_class_name(uid: str | None) -> str:
     if not uid:
         return "unknown SOP class"
+    # pydicom's UID names are only needed to explain why an unusual file is skipped.
+    from pydicom.uid import UID  # noqa: PLC0415 - pydicom only for skip reasons
+
     name = UID(uid).name
     return name if name != uid else f"SOP class {uid}"
 
 
-def _first_vertex(item: Dataset) -> tuple[float, float, float] | None:
+def _first_vertex(item: RawDataset) -> tuple[float, float, float] | None:
     """The first point of a contour from the raw ContourData bytes, without decoding it all."""
-    if _CONTOUR_DATA not in item:
+    value = item.value_bytes("ContourData")
+    if value is None:
         return None
-    element = item.get_item(_CONTOUR_DATA)
-    value = element.value if element is not None else None
     try:
-        if isinstance(value, bytes):
-            parts = value.split(b"\\", 3)[:3]
-            numbers = [float(p.strip(b" \x00")) for p in parts]
-        else:
-            numbers = [float(v) for v in list(value)[:3]]
-    except (TypeError, ValueError):
+        numbers = [float(p.strip(b" \x00")) for p in value.split(b"\\", 3)[:3]]
+    except ValueError:
         return None
     if len(numbers) != 3 or not np.all(np.isfinite(numbers)):
         return None
     return (numbers[0], numbers[1], numbers[2])
 
 
-def _sequence(dataset: Dataset, keyword: str) -> Sequence[Dataset]:
-    value: Any = dataset.get(keyword, None)
-    return value or ()
-
-
 def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
 
 
-def _rt_object(dataset: Dataset, path: Path, modality: str) -> RTObject:
+def _rt_object(dataset: RawDataset, path: Path, modality: str) -> RTObject:
     """Identity and references of an RT object read with its headers."""
-    frame_uid = text_or_none(dataset.get("FrameOfReferenceUID"))
+    frame_uid = text_value(dataset, "FrameOfReferenceUID")
     series_uids: list[str | None] = []
     image_uids: list[str | None] = []
     rt_uids: list[str | None] = []
     points: list[tuple[float, float, float]] = []
     label: str | None
     if modality == "RTSTRUCT":
-        label = text_or_none(dataset.get("StructureSetLabel"))
-        for frame in _sequence(dataset, "ReferencedFrameOfReferenceSequence"):
-            frame_uid = frame_uid or text_or_none(frame.get("FrameOfReferenceUID"))
-            for study in _sequence(frame, "RTReferencedStudySequence"):
-                for series in _sequence(study, "RTReferencedSeriesSequence"):
-                    series_uids.append(text_or_none(series.get("SeriesInstanceUID")))
+        label = text_value(dataset, "StructureSetLabel")
+        for frame in dataset.sequence("ReferencedFrameOfReferenceSequence"):
+            frame_uid = frame_uid or text_value(frame, "FrameOfReferenceUID")
+            for study in frame.sequence("RTReferencedStudySequence"):
+                for series in study.sequence("RTReferencedSeriesSequence"):
+                    series_uids.append(text_value(series, "SeriesInstanceUID"))
                     image_uids.extend(
-                        text_or_none(image.get("ReferencedSOPInstanceUID"))
-                        for image in _sequence(series, "ContourImageSequence")
+                        text_value(image, "ReferencedSOPInstanceUID")
+                        for image in series.sequence("ContourImageSequence")
                     )
-        for roi_contour in _sequence(dataset, "ROIContourSequence"):
-            for contour in _sequence(roi_contour, "ContourSequence"):
+        for roi_contour in dataset.sequence("ROIContourSequence"):
+            for contour in roi_contour.sequence("ContourSequence"):
                 image_uids.extend(
-                    text_or_none(image.get("ReferencedSOPInstanceUID"))
-                    for image in _sequence(contour, "ContourImageSequence")
+                    text_value(image, "ReferencedSOPInstanceUID")
+                    for image in contour.sequence("ContourImageSequence")
                 )
                 vertex = _first_vertex(contour)
                 if vertex is not None:
                     points.append(vertex)
     elif modality == "SEG":
-        label = text_or_none(dataset.get("ContentLabel")) or text_or_none(
-            dataset.get("SeriesDescription")
-        )
-        for series in _sequence(dataset, "ReferencedSeriesSequence"):
-            series_uids.append(text_or_none(series.get("SeriesInstanceUID")))
+        label = text_value(dataset, "ContentLabel") or text_value(dataset, "SeriesDescription")
+        for series in dataset.sequence("ReferencedSeriesSequence"):
+            series_uids.append(text_value(series, "SeriesInstanceUID"))
             image_uids.extend(
-                text_or_none(image.get("ReferencedSOPInstanceUID"))
-                for image in _sequence(series, "ReferencedInstanceSequence")
+                text_value(image, "ReferencedSOPInstanceUID")
+                for image in series.sequence("ReferencedInstanceSequence")
             )
     elif modality == "RTPLAN":
-        label = text_or_none(dataset.get("RTPlanLabel"))
+        label = text_value(dataset, "RTPlanLabel")
         rt_uids.extend(
-            text_or_none(item.get("ReferencedSOPInstanceUID"))
-            for item in _sequence(dataset, "ReferencedStructureSetSequence")
+            text_value(item, "ReferencedSOPInstanceUID")
+            for item in dataset.sequence("ReferencedStructureSetSequence")
         )
     else:
-        parts = (
-            dataset.get("DoseSummationType"),
-            dataset.get("DoseType"),
-            dataset.get("DoseUnits"),
-        )
-        label = " ".join(t for t in (text_or_none(p) for p in parts) if t) or None
+        parts = (text_value(dataset, k) for k in ("DoseSummationType", "DoseType", "DoseUnits"))
+        label = " ".join(t for t in parts if t) or None
         for keyword in ("ReferencedRTPlanSequence", "ReferencedStructureSetSequence"):
             rt_uids.extend(
-                text_or_none(item.get("ReferencedSOPInstanceUID"))
-                for item in _sequence(dataset, keyword)
+                text_value(item, "ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
             )
     for keyword in ("ReferencedImageSequence", "ReferencedInstanceSequence"):
         image_uids.extend(
-            text_or_none(item.get("ReferencedSOPInstanceUID"))
-            for item in _sequence(dataset, keyword)
+            text_value(item, "ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
         )
     return RTObject(
         path=path,
         modality=modality,
-        sop_class_uid=text_or_none(dataset.get("SOPClassUID")),
-        sop_instance_uid=text_or_none(dataset.get("SOPInstanceUID")),
-        series_instance_uid=text_or_none(dataset.get("SeriesInstanceUID")),
-        study_instance_uid=text_or_none(dataset.get("StudyInstanceUID")),
-        patient_id=text_or_none(dataset.get("PatientID")),
-        patient_name=text_or_none(dataset.get("PatientName")),
+        sop_class_uid=text_value(dataset, "SOPClassUID"),
+        sop_instance_uid=text_value(dataset, "SOPInstanceUID"),
+        series_instance_uid=text_value(dataset, "SeriesInstanceUID"),
+        study_instance_uid=text_value(dataset, "StudyInstanceUID"),
+        patient_id=text_value(dataset, "PatientID"),
+        patient_name=text_value(dataset, "PatientName"),
         frame_of_reference_uid=frame_uid,
         label=label,
         referenced_series_uids=_unique(series_uids),
@@ -428,62 +380,66 @@ def _rt_object(dataset: Dataset, path: Path, modality: str) -> RTObject:
     )
 
 
-def _rt_modality(dataset: Dataset) -> str | None:
-    sop_class = text_or_none(dataset.get("SOPClassUID"))
+def _rt_modality(dataset: RawDataset) -> str | None:
+    sop_class = text_value(dataset, "SOPClassUID")
     if sop_class in _RT_MODALITY_BY_CLASS:
         return _RT_MODALITY_BY_CLASS[sop_class]
-    modality = text_or_none(dataset.get("Modality"))
+    modality = text_value(dataset, "Modality")
     if sop_class is None and modality in ("RTSTRUCT", "RTDOSE", "RTPLAN", "SEG"):
         return modality
     return None
 
 
+def _description(dataset: RawDataset, sop_class: str | None) -> str:
+    """SOP class name and modality, for the reason a file is skipped."""
+    modality = (text_value(dataset, "Modality") or "") if "Modality" in dataset else "?"
+    return f"{_sop_class_name(sop_class)} (Modality {modality})"
+
+
 def _read_one(path: Path) -> ImageHeader | RTObject | SkippedFile:
     """Classify one file from its headers."""
-    head = _head(path)
-    if isinstance(head, SkippedFile):
-        return head
     try:
-        dataset = read_dataset(path, headers_only=True, specific_tags=list(_HEADER_TAGS))
+        dataset = read_raw(path, stop_before_pixels=True)
     except DicomReadError as error:
+        obvious = _not_dicom(path)
+        if obvious is not None:
+            return obvious
         return SkippedFile(path=path, kind="unreadable", reason=_reason(error, path))
-    meta = getattr(dataset, "file_meta", None)
-    media_class = text_or_none(meta.get("MediaStorageSOPClassUID")) if meta is not None else None
+    meta = dataset.file_meta
+    media_class = text_value(meta, "MediaStorageSOPClassUID") if meta is not None else None
     if media_class == DICOMDIR_SOP_CLASS:
         return SkippedFile(
             path=path,
             kind="dicomdir",
             reason="DICOMDIR index (the images it lists are read directly)",
         )
-    sop_class = text_or_none(dataset.get("SOPClassUID")) or media_class
+    sop_class = text_value(dataset, "SOPClassUID") or media_class
     if "SOPClassUID" not in dataset and "Modality" not in dataset:
         return SkippedFile(
             path=path,
             kind="unreadable",
             reason="DICOM file meta but no data set (the file is probably truncated)",
         )
-    truncated = _truncation(path, head, dataset)
+    truncated = _truncation(path, dataset)
     if truncated is not None:
         return SkippedFile(path=path, kind="truncated", reason=truncated)
     modality = _rt_modality(dataset)
     if modality is not None:
         try:
-            full = read_dataset(path, headers_only=True)
-        except DicomReadError as error:
+            return _rt_object(dataset, path, modality)
+        except DicomReadError as error:  # a malformed sequence, parsed only now
             return SkippedFile(path=path, kind="unreadable", reason=_reason(error, path))
-        return _rt_object(full, path, modality)
-    description = f"{_sop_class_name(sop_class)} (Modality {dataset.get('Modality', '?')})"
-    frames = dataset.get("NumberOfFrames", None)
-    enhanced = "Enhanced" in description and "Image Storage" in description
-    if (frames is not None and (text_or_none(frames) or "1") != "1") or enhanced:
+    frames = text_value(dataset, "NumberOfFrames")
+    if (frames is not None and frames != "1") or sop_class in _ENHANCED_IMAGE_CLASSES:
         return SkippedFile(
             path=path,
             kind="multiframe",
-            reason=f"multi-frame image, {description}, {frames or 1} frame(s): not supported "
-            "yet; export the series as single-frame images",
+            reason=f"multi-frame image, {_description(dataset, sop_class)}, {frames or 1} "
+            "frame(s): not supported yet; export the series as single-frame images",
         )
     header = image_header(dataset, path)
     if isinstance(header, SkippedFile) and "Rows" not in dataset:
+        description = _description(dataset, sop_class)
         if "Image Storage" in description:
             return SkippedFile(
                 path=path,

@@ -14,13 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset
 
-from rtmask._dicom import int_or_none, text_or_none
 from rtmask._errors import GeometryError
+from rtmask._rawdicom import RawDataset
 from rtmask.geometry import ImageGrid, slice_order
 
 __all__ = [
@@ -30,6 +28,7 @@ __all__ = [
     "SkippedFile",
     "assemble_series",
     "image_header",
+    "text_value",
 ]
 
 #: Every value of :attr:`SkippedFile.kind`, with what it means.
@@ -74,14 +73,29 @@ class SkippedFile:
     kind: str = "unreadable"
 
 
-def _floats(value: Any, count: int) -> tuple[float, ...] | None:
+def text_value(dataset: RawDataset, keyword: str) -> str | None:
+    """A text value stripped of white space, or None when absent or empty."""
+    value = dataset.text(keyword)
+    return (value.strip() or None) if value is not None else None
+
+
+def _missing(dataset: RawDataset, keyword: str) -> bool:
+    """True when a numeric element is absent or empty (a value that is not a number is there)."""
     try:
-        numbers = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+        return dataset.numbers(keyword).size == 0
+    except ValueError:
+        return False
+
+
+def _floats(dataset: RawDataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    """``count`` finite numbers, or None."""
+    try:
+        values = dataset.numbers(keyword)
+    except ValueError:
         return None
-    if len(numbers) != count or not all(np.isfinite(numbers)):
+    if values.size != count or not np.all(np.isfinite(values)):
         return None
-    return numbers
+    return tuple(float(v) for v in values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,10 +132,10 @@ class ImageHeader:
         )
 
 
-def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
+def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
     """Read an image's identity and geometry, or say why it cannot be part of a volume."""
-    missing = [k for k in _GEOMETRY_KEYWORDS if dataset.get(k, None) in (None, "")]
-    modality = text_or_none(dataset.get("Modality")) or "OT"
+    missing = [k for k in _GEOMETRY_KEYWORDS if _missing(dataset, k)]
+    modality = text_value(dataset, "Modality") or "OT"
     if missing:
         return SkippedFile(
             path=path,
@@ -129,10 +143,10 @@ def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
             reason=f"{modality} object without patient geometry (no {', '.join(missing)}); "
             "only images with position and orientation can form a volume",
         )
-    position = _floats(dataset.get("ImagePositionPatient"), 3)
-    orientation = _floats(dataset.get("ImageOrientationPatient"), 6)
-    spacing = _floats(dataset.get("PixelSpacing"), 2)
-    rows, columns = int_or_none(dataset.get("Rows")), int_or_none(dataset.get("Columns"))
+    position = _floats(dataset, "ImagePositionPatient", 3)
+    orientation = _floats(dataset, "ImageOrientationPatient", 6)
+    spacing = _floats(dataset, "PixelSpacing", 2)
+    rows, columns = dataset.integer("Rows"), dataset.integer("Columns")
     if position is None or orientation is None or spacing is None or not rows or not columns:
         return SkippedFile(
             path=path,
@@ -140,8 +154,8 @@ def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
             reason="invalid ImagePositionPatient, ImageOrientationPatient, PixelSpacing, Rows "
             "or Columns (not the expected number of finite values)",
         )
-    sop_uid = text_or_none(dataset.get("SOPInstanceUID"))
-    series_uid = text_or_none(dataset.get("SeriesInstanceUID"))
+    sop_uid = text_value(dataset, "SOPInstanceUID")
+    series_uid = text_value(dataset, "SeriesInstanceUID")
     if sop_uid is None or series_uid is None:
         return SkippedFile(
             path=path,
@@ -152,21 +166,21 @@ def image_header(dataset: Dataset, path: Path) -> ImageHeader | SkippedFile:
         path=path,
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
-        study_instance_uid=text_or_none(dataset.get("StudyInstanceUID")),
-        patient_id=text_or_none(dataset.get("PatientID")),
-        patient_name=text_or_none(dataset.get("PatientName")),
+        study_instance_uid=text_value(dataset, "StudyInstanceUID"),
+        patient_id=text_value(dataset, "PatientID"),
+        patient_name=text_value(dataset, "PatientName"),
         modality=modality,
-        description=text_or_none(dataset.get("SeriesDescription")),
-        frame_of_reference_uid=text_or_none(dataset.get("FrameOfReferenceUID")),
+        description=text_value(dataset, "SeriesDescription"),
+        frame_of_reference_uid=text_value(dataset, "FrameOfReferenceUID"),
         position_mm=position,
         orientation=orientation,
         pixel_spacing_mm=spacing,
         rows=rows,
         columns=columns,
-        patient_position=text_or_none(dataset.get("PatientPosition")),
-        series_number=int_or_none(dataset.get("SeriesNumber")),
-        study_date=text_or_none(dataset.get("StudyDate")),
-        study_description=text_or_none(dataset.get("StudyDescription")),
+        patient_position=text_value(dataset, "PatientPosition"),
+        series_number=dataset.integer("SeriesNumber"),
+        study_date=text_value(dataset, "StudyDate"),
+        study_description=text_value(dataset, "StudyDescription"),
     )
 
 

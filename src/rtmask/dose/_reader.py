@@ -5,50 +5,55 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.dataset import Dataset
 
 from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset, text_or_none
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
+from rtmask._rawdicom import RawDataset, read_raw
 from rtmask.dose._model import DoseGrid, DoseReference
 from rtmask.geometry import ImageGrid, slice_order
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["dose_frame_order", "read_dose", "read_dose_grid", "read_dose_reference"]
 
 logger = logging.getLogger(__name__)
 
-_GEOMETRY_TAGS = [
-    "SOPClassUID",
-    "Modality",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "Rows",
-    "Columns",
-    "NumberOfFrames",
-    "GridFrameOffsetVector",
-    "FrameOfReferenceUID",
-]
 
-
-def _frame_positions(dataset: Dataset, name: str) -> tuple[NDArray[np.float64], ImageGrid]:
+def _frame_positions(dataset: RawDataset, name: str) -> tuple[NDArray[np.float64], ImageGrid]:
     """Patient position of every frame in file order, ``(frames, 3)``, and the grid."""
     try:
-        position = np.asarray([float(v) for v in dataset.ImagePositionPatient])
-        orientation = [float(v) for v in dataset.ImageOrientationPatient]
-        spacing = [float(v) for v in dataset.PixelSpacing]
-        rows, columns = int(dataset.Rows), int(dataset.Columns)
-        n_frames = int(dataset.get("NumberOfFrames", 1) or 1)
-        raw_offsets = dataset.get("GridFrameOffsetVector")
-        offsets = np.asarray([float(v) for v in raw_offsets] if raw_offsets else [0.0])
-    except (AttributeError, TypeError, ValueError) as error:
+        position = dataset.numbers("ImagePositionPatient")
+        orientation = dataset.numbers("ImageOrientationPatient")
+        spacing = dataset.numbers("PixelSpacing")
+        rows, columns = dataset.integer("Rows"), dataset.integer("Columns")
+        n_frames = dataset.integer("NumberOfFrames") or 1
+        raw_offsets = dataset.numbers("GridFrameOffsetVector")
+    except ValueError as error:
         raise InvalidInputError(
-            f"{name}: RT Dose geometry is incomplete or invalid ({error}); the dose grid "
-            "cannot be placed"
+            f"{name}: RT Dose geometry is invalid ({error}); the dose grid cannot be placed"
         ) from error
+    missing = [
+        keyword
+        for keyword, value in (
+            ("ImagePositionPatient", position.size == 3),
+            ("ImageOrientationPatient", orientation.size == 6),
+            ("PixelSpacing", spacing.size == 2),
+            ("Rows", rows is not None),
+            ("Columns", columns is not None),
+        )
+        if not value
+    ]
+    if missing or rows is None or columns is None:
+        raise InvalidInputError(
+            f"{name}: RT Dose geometry is incomplete or invalid ({', '.join(missing)} missing "
+            "or malformed); the dose grid cannot be placed"
+        )
+    offsets = raw_offsets if raw_offsets.size else np.zeros(1)
     if offsets.size != n_frames:
         raise GeometryError(
             f"{name}: GridFrameOffsetVector has {offsets.size} values for {n_frames} frames"
@@ -62,28 +67,28 @@ def _frame_positions(dataset: Dataset, name: str) -> tuple[NDArray[np.float64], 
         grid = ImageGrid.from_slices(
             positions_mm=positions,
             orientation=orientation,
-            pixel_spacing_mm=spacing,
+            pixel_spacing_mm=(float(spacing[0]), float(spacing[1])),
             rows=rows,
             columns=columns,
-            frame_of_reference_uid=str(dataset.get("FrameOfReferenceUID", "")) or None,
+            frame_of_reference_uid=dataset.text("FrameOfReferenceUID"),
         )
     except GeometryError as error:
         raise GeometryError(f"{name}: RT Dose geometry is invalid: {error}") from error
     return positions, grid
 
 
-def _read_dose_header(path: str | os.PathLike[str]) -> tuple[Dataset, str]:
+def _read_dose_header(path: str | os.PathLike[str]) -> tuple[RawDataset, str]:
     name = os.fspath(path)
-    dataset = read_dataset(name, headers_only=True, specific_tags=_GEOMETRY_TAGS)
+    dataset = read_raw(name, stop_before_pixels=True)
     _check_is_dose(dataset, name)
     return dataset, name
 
 
-def _check_is_dose(dataset: Dataset, name: str) -> None:
-    if dataset.get("SOPClassUID") != RTDOSE_SOP_CLASS and dataset.get("Modality") != "RTDOSE":
+def _check_is_dose(dataset: RawDataset, name: str) -> None:
+    if dataset.text("SOPClassUID") != RTDOSE_SOP_CLASS and dataset.text("Modality") != "RTDOSE":
         raise InvalidInputError(
-            f"{name}: not an RT Dose (Modality {dataset.get('Modality', 'unknown')}); give an "
-            "RTDOSE file"
+            f"{name}: not an RT Dose (Modality {dataset.text('Modality') or 'unknown'}); give "
+            "an RTDOSE file"
         )
 
 
@@ -111,17 +116,17 @@ def dose_frame_order(path: str | os.PathLike[str]) -> NDArray[np.intp]:
     return slice_order(positions, grid.orientation)
 
 
-def _dose_scaling(dataset: Dataset, name: str) -> tuple[float, list[str]]:
+def _dose_scaling(dataset: RawDataset, name: str) -> tuple[float, list[str]]:
     """DoseGridScaling (Gy or percent per stored unit) and any warning about it."""
-    raw = dataset.get("DoseGridScaling")
-    if raw is None or str(raw).strip() == "":
+    raw = dataset.text("DoseGridScaling")
+    if raw is None:
         return 1.0, [
             f"{name}: DoseGridScaling is missing; stored values are taken as dose "
             "(scaling 1), check the dose against the planning system"
         ]
     try:
-        scaling = float(raw)
-    except (TypeError, ValueError) as error:
+        scaling = float(raw.split("\\")[0])
+    except ValueError as error:
         raise InvalidInputError(
             f"{name}: DoseGridScaling {raw!r} is not a number; the dose cannot be scaled"
         ) from error
@@ -134,10 +139,10 @@ def _dose_scaling(dataset: Dataset, name: str) -> tuple[float, list[str]]:
 
 
 def _units_factor(
-    dataset: Dataset, name: str, prescription_gy: float | None
+    dataset: RawDataset, name: str, prescription_gy: float | None
 ) -> tuple[float, list[str]]:
     """Factor turning scaled values into Gy, from DoseUnits, and any warning."""
-    units = (text_or_none(dataset.get("DoseUnits")) or "").upper()
+    units = (dataset.text("DoseUnits") or "").upper()
     if units == "GY":
         return 1.0, []
     if units == "RELATIVE":
@@ -154,17 +159,35 @@ def _units_factor(
     )
 
 
-def _stored_frames(
-    dataset: Dataset, name: str, shape: tuple[int, int, int]
-) -> NDArray[np.integer[Any]]:
-    """The stored pixel values as ``(frames, rows, columns)`` integers, in file order."""
-    if "PixelData" not in dataset:
+def _native_frames(dataset: RawDataset, name: str, count: int) -> NDArray[np.integer[Any]]:
+    """``(count,)`` stored values of uncompressed little-endian pixel data."""
+    data = dataset.pixel_data()
+    bits = dataset.integer("BitsAllocated")
+    signed = dataset.integer("PixelRepresentation") == 1
+    if data is None or bits not in (8, 16, 32):
         raise InvalidInputError(
-            f"{name}: RT Dose has no pixel data (a DVH-only or header-only file?); give an "
-            "RT Dose that holds a dose grid"
+            f"{name}: RT Dose pixel data has BitsAllocated {bits}, expected 16 or 32; check "
+            "that the file is an RT Dose from a planning system"
         )
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    if len(data) < count * dtype.itemsize:
+        raise InvalidInputError(
+            f"{name}: RT Dose pixel data holds {len(data) // dtype.itemsize} values, expected "
+            f"{count}; check that the file is complete"
+        )
+    values = np.frombuffer(data, dtype=dtype, count=count)
+    stored = dataset.integer("BitsStored") or bits
+    if stored < bits:
+        # Bits above BitsStored are not part of the value: clear them, extending the sign.
+        unused = bits - stored
+        values = (values << unused) >> unused if signed else values & ((1 << stored) - 1)
+    return values
+
+
+def _decoded_frames(name: str) -> NDArray[np.integer[Any]]:
+    """Stored values of compressed or big-endian pixel data, decoded by pydicom."""
     try:
-        pixels = np.asarray(dataset.pixel_array)
+        return np.asarray(read_dataset(name).pixel_array)
     except (
         ValueError,
         TypeError,
@@ -178,7 +201,23 @@ def _stored_frames(
             f"{name}: cannot decode the RT Dose pixel data ({detail}); check that the file is "
             "complete, or decompress it (e.g. with gdcmconv --raw)"
         ) from error
-    if pixels.size != int(np.prod(shape)) or not np.issubdtype(pixels.dtype, np.integer):
+
+
+def _stored_frames(
+    dataset: RawDataset, name: str, shape: tuple[int, int, int]
+) -> NDArray[np.integer[Any]]:
+    """The stored pixel values as ``(frames, rows, columns)`` integers, in file order."""
+    if "PixelData" not in dataset:
+        raise InvalidInputError(
+            f"{name}: RT Dose has no pixel data (a DVH-only or header-only file?); give an "
+            "RT Dose that holds a dose grid"
+        )
+    count = int(np.prod(shape))
+    if dataset.pixels_compressed or dataset.pixel_data() is None:
+        pixels = _decoded_frames(name)
+    else:
+        pixels = _native_frames(dataset, name, count)
+    if pixels.size != count or not np.issubdtype(pixels.dtype, np.integer):
         raise InvalidInputError(
             f"{name}: RT Dose pixel data holds {pixels.size} {pixels.dtype} values, expected "
             f"{shape[0]} frames of {shape[1]}x{shape[2]} integers"
@@ -221,7 +260,7 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
         raise InvalidInputError(
             f"{name}: prescription_gy must be a positive number of Gy, got {prescription_gy}"
         )
-    dataset = read_dataset(name)
+    dataset = read_raw(name)
     _check_is_dose(dataset, name)
     positions, grid = _frame_positions(dataset, name)
     scaling, notes = _dose_scaling(dataset, name)
@@ -236,8 +275,8 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     return DoseGrid(
         dose_gy=dose,
         grid=grid,
-        dose_type=text_or_none(dataset.get("DoseType")),
-        summation_type=text_or_none(dataset.get("DoseSummationType")),
+        dose_type=dataset.text("DoseType"),
+        summation_type=dataset.text("DoseSummationType"),
         source=name,
         warnings=tuple(notes),
     )
@@ -283,8 +322,8 @@ def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
         Not an RT Dose, or it lacks a StudyInstanceUID or FrameOfReferenceUID.
     """
     name = os.fspath(path)
+    _check_is_dose(read_raw(name, stop_before_pixels=True), name)
     dataset = read_dataset(name, headers_only=True, specific_tags=_REFERENCE_TAGS)
-    _check_is_dose(dataset, name)
     plans: list[tuple[str, str]] = []
     for item in dataset.get("ReferencedRTPlanSequence") or []:
         instance = text_or_none(item.get("ReferencedSOPInstanceUID"))

@@ -1,7 +1,8 @@
 """Read an RTSTRUCT file (or pydicom Dataset) into the pydicom-free model.
 
-ContourData is parsed from the raw element bytes with numpy in one pass over the whole
-file, instead of through pydicom's per-value DS objects (seconds -> tens of ms).
+The file is walked by :mod:`rtmask._rawdicom` (no pydicom objects), and every ROI's
+ContourData is parsed from the raw element bytes with numpy in one pass, instead of
+through pydicom's per-value DS objects (seconds -> tens of ms).
 """
 
 from __future__ import annotations
@@ -9,29 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom.dataset import Dataset
 
-from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none, read_dataset, text_or_none
+from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none
 from rtmask._errors import InvalidInputError, OnInvalid, StructureSetWarning
+from rtmask._rawdicom import RawDataset, raw_from_dataset, read_raw
 from rtmask.rtstruct._model import ROI, Contour, GeometricType, StructureSet
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["is_rtstruct", "read_rtstruct"]
 
 logger = logging.getLogger(__name__)
-
-_CONTOUR_DATA = 0x30060050
-_CONTOUR_GEOMETRIC_TYPE = 0x30060042
-_NUMBER_OF_CONTOUR_POINTS = 0x30060046
-_CONTOUR_NUMBER = 0x30060048
-_CONTOUR_IMAGE_SEQUENCE = 0x30060016
-#: ReferencedSOPInstanceUID (0008,1155) as it appears in little-endian bytes.
-_REFERENCED_SOP_INSTANCE_TAG = b"\x08\x00\x55\x11"
 
 
 def is_rtstruct(dataset: Dataset) -> bool:
@@ -39,6 +34,12 @@ def is_rtstruct(dataset: Dataset) -> bool:
     return bool(
         dataset.get("SOPClassUID", "") == RTSTRUCT_SOP_CLASS
         or dataset.get("Modality", "") == "RTSTRUCT"
+    )
+
+
+def _is_rtstruct(dataset: RawDataset) -> bool:
+    return (
+        dataset.text("SOPClassUID") == RTSTRUCT_SOP_CLASS or dataset.text("Modality") == "RTSTRUCT"
     )
 
 
@@ -64,55 +65,10 @@ class _Report:
             self.per_roi.setdefault(roi_number, []).append(message)
 
 
-def _raw_bytes(item: Dataset) -> bytes | None:
-    """The undecoded ContourData value of a contour item (or its decoded form re-joined)."""
-    if _CONTOUR_DATA not in item:
-        return None
-    element = item.get_item(_CONTOUR_DATA)
-    value = element.value if element is not None else None
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (list, tuple)) or (
-        hasattr(value, "__iter__") and not isinstance(value, str)
-    ):
-        return "\\".join(str(v) for v in value).encode("ascii")
-    return str(value).encode("ascii")
-
-
-def _raw_text(item: Dataset, tag: int) -> str | None:
-    """A short text element (CS, IS) of a contour item, decoded without pydicom's converters.
-
-    Decoding tens of thousands of tiny elements through pydicom costs more than parsing
-    all of ContourData; their raw bytes are plain ASCII.
-    """
-    if tag not in item:
-        return None
-    value = item.get_item(tag).value
-    if isinstance(value, bytes):
-        return value.decode("ascii", errors="replace").strip(" \x00") or None
-    return text_or_none(value)
-
-
-def _first_referenced_image(item: Dataset) -> str | None:
+def _first_referenced_image(item: RawDataset) -> str | None:
     """ReferencedSOPInstanceUID of a contour's first ContourImageSequence item."""
-    if _CONTOUR_IMAGE_SEQUENCE not in item:
-        return None
-    element = item.get_item(_CONTOUR_IMAGE_SEQUENCE)
-    raw = element.value
-    if isinstance(raw, bytes) and getattr(element, "is_little_endian", False):
-        position = raw.find(_REFERENCED_SOP_INSTANCE_TAG)
-        if position >= 0:
-            # Tag, then a 4-byte length (implicit VR) or "UI" and a 2-byte length (explicit).
-            start = position + 8
-            length_at = position + (4 if getattr(element, "is_implicit_VR", True) else 6)
-            length = int.from_bytes(raw[length_at:start], "little")
-            return text_or_none(
-                raw[start : start + length].decode("ascii", "replace").strip("\x00 ")
-            )
-    images = item.get("ContourImageSequence", None) or ()
-    return text_or_none(images[0].get("ReferencedSOPInstanceUID")) if images else None
+    images = item.sequence("ContourImageSequence")
+    return images[0].text("ReferencedSOPInstanceUID") if images else None
 
 
 def _parse_numbers(raw: bytes) -> NDArray[np.float64]:
@@ -125,8 +81,9 @@ def _parse_numbers(raw: bytes) -> NDArray[np.float64]:
 
 def _parse_all(raws: list[bytes]) -> list[NDArray[np.float64] | None]:
     """Parse every contour's raw ContourData at once; None for a value that is not numbers."""
-    counts = [raw.count(b"\\") + 1 if raw.strip(b" \x00") else 0 for raw in raws]
-    joined = b"\\".join(raw.strip(b" \x00") for raw in raws if raw.strip(b" \x00"))
+    stripped = [raw.strip(b" \x00") for raw in raws]
+    counts = [raw.count(b"\\") + 1 if raw else 0 for raw in stripped]
+    joined = b"\\".join(raw for raw in stripped if raw)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -146,41 +103,36 @@ def _parse_all(raws: list[bytes]) -> list[NDArray[np.float64] | None]:
     return [values[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
-def _iter_contour_items(roi_contour: Dataset) -> Iterator[Dataset]:
-    yield from roi_contour.get("ContourSequence", None) or ()
-
-
-def _referenced_uids(dataset: Dataset) -> tuple[str | None, list[str], list[str]]:
+def _referenced_uids(dataset: RawDataset) -> tuple[str | None, list[str], list[str]]:
     """Frame of reference UID, referenced series UIDs and referenced image UIDs."""
     frame_uid: str | None = None
     series_uids: list[str] = []
     image_uids: list[str] = []
-    for frame in dataset.get("ReferencedFrameOfReferenceSequence", None) or ():
-        frame_uid = frame_uid or text_or_none(frame.get("FrameOfReferenceUID"))
-        for study in frame.get("RTReferencedStudySequence", None) or ():
-            for series in study.get("RTReferencedSeriesSequence", None) or ():
-                uid = text_or_none(series.get("SeriesInstanceUID"))
+    for frame in dataset.sequence("ReferencedFrameOfReferenceSequence"):
+        frame_uid = frame_uid or frame.text("FrameOfReferenceUID")
+        for study in frame.sequence("RTReferencedStudySequence"):
+            for series in study.sequence("RTReferencedSeriesSequence"):
+                uid = series.text("SeriesInstanceUID")
                 if uid and uid not in series_uids:
                     series_uids.append(uid)
-                for image in series.get("ContourImageSequence", None) or ():
-                    ref = text_or_none(image.get("ReferencedSOPInstanceUID"))
+                for image in series.sequence("ContourImageSequence"):
+                    ref = image.text("ReferencedSOPInstanceUID")
                     if ref:
                         image_uids.append(ref)
     return frame_uid, series_uids, image_uids
 
 
 def _read_contours(
-    roi_contour: Dataset, roi_label: str, number: int, report: _Report
+    roi_contour: RawDataset, roi_label: str, number: int, report: _Report
 ) -> tuple[list[Contour], list[int]]:
     """The usable contours of an ROI, and the 1-based positions of those dropped."""
-    items = list(_iter_contour_items(roi_contour))
+    items = roi_contour.sequence("ContourSequence")
     dropped: list[int] = []
-    raws = [_raw_bytes(item) or b"" for item in items]
-    parsed = _parse_all(raws)
+    parsed = _parse_all([item.value_bytes("ContourData") or b"" for item in items])
     contours: list[Contour] = []
     for index, (item, values) in enumerate(zip(items, parsed, strict=True)):
         where = f"{roi_label}, contour {index + 1}"
-        type_text = (_raw_text(item, _CONTOUR_GEOMETRIC_TYPE) or "CLOSED_PLANAR").upper()
+        type_text = (item.text("ContourGeometricType") or "CLOSED_PLANAR").upper()
         try:
             geometric_type = GeometricType(type_text)
         except ValueError:
@@ -207,7 +159,7 @@ def _read_contours(
                 number,
             )
         points = values[: values.size - extra].reshape(-1, 3)
-        declared = int_or_none(_raw_text(item, _NUMBER_OF_CONTOUR_POINTS))
+        declared = int_or_none(item.text("NumberOfContourPoints"))
         if declared is not None and declared != points.shape[0]:
             report.add(
                 f"{where}: NumberOfContourPoints says {declared} but ContourData "
@@ -218,22 +170,22 @@ def _read_contours(
             report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
             dropped.append(index + 1)
             continue
-        reference = _first_referenced_image(item)
         contours.append(
             Contour(
                 points_mm=points,
                 geometric_type=geometric_type,
-                number=int_or_none(_raw_text(item, _CONTOUR_NUMBER)),
-                referenced_sop_instance_uid=reference,
+                number=int_or_none(item.text("ContourNumber")),
+                referenced_sop_instance_uid=_first_referenced_image(item),
             )
         )
     return contours, dropped
 
 
-def _color(value: Any) -> tuple[int, int, int] | None:
+def _color(roi_contour: RawDataset) -> tuple[int, int, int] | None:
+    """ROIDisplayColor as RGB 0-255, or None when absent or not three numbers."""
     try:
-        values = [round(float(v)) for v in value]
-    except (TypeError, ValueError):
+        values = [round(float(v)) for v in roi_contour.numbers("ROIDisplayColor")]
+    except (ValueError, OverflowError):
         return None
     if len(values) != 3:
         return None
@@ -263,31 +215,34 @@ def read_rtstruct(
     InvalidInputError
         The file is not an RT Structure Set, or a defect with ``on_invalid="raise"``.
     """
-    if isinstance(source, Dataset):
-        dataset, name = source, str(getattr(source, "filename", None) or "<dataset>")
-    else:
+    if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        dataset = read_dataset(name)
-    if not is_rtstruct(dataset):
-        modality = dataset.get("Modality", "unknown")
+        dataset = read_raw(name)
+    else:
+        name = str(getattr(source, "filename", None) or "<dataset>")
+        dataset = raw_from_dataset(source, name=name)
+    if not _is_rtstruct(dataset):
+        modality = dataset.text("Modality") or "unknown"
         raise InvalidInputError(
             f"{name}: not an RT Structure Set (Modality {modality}); give an RTSTRUCT file"
         )
     report = _Report(source=name, on_invalid=on_invalid)
     frame_uid, series_uids, image_uids = _referenced_uids(dataset)
 
-    contours_by_number: dict[int, Dataset] = {}
-    for roi_contour in dataset.get("ROIContourSequence", None) or ():
-        number = int_or_none(roi_contour.get("ReferencedROINumber"))
+    contours_by_number: dict[int, RawDataset] = {}
+    for contour_item in dataset.sequence("ROIContourSequence"):
+        number = int_or_none(contour_item.text("ReferencedROINumber"))
         if number is not None:
-            contours_by_number[number] = roi_contour
-    observations: dict[int, Dataset] = {}
-    for observation in dataset.get("RTROIObservationsSequence", None) or ():
-        number = int_or_none(observation.get("ReferencedROINumber"))
+            contours_by_number[number] = contour_item
+    observations: dict[int, RawDataset] = {}
+    for observation_item in dataset.sequence("RTROIObservationsSequence"):
+        number = int_or_none(observation_item.text("ReferencedROINumber"))
         if number is not None:
-            observations.setdefault(number, observation)
+            observations.setdefault(number, observation_item)
 
-    missing = [k for k in ("StructureSetROISequence", "ROIContourSequence") if not dataset.get(k)]
+    missing = [
+        k for k in ("StructureSetROISequence", "ROIContourSequence") if not dataset.sequence(k)
+    ]
     if missing:
         report.add(
             f"no {' or '.join(missing)} (required); the file holds no ROIs - it may be "
@@ -295,16 +250,16 @@ def read_rtstruct(
         )
     rois: list[ROI] = []
     seen_numbers: set[int] = set()
-    for item in dataset.get("StructureSetROISequence", None) or ():
-        number = int_or_none(item.get("ROINumber"))
+    for item in dataset.sequence("StructureSetROISequence"):
+        number = int_or_none(item.text("ROINumber"))
         if number is None or number in seen_numbers:
             report.add(
                 f"StructureSetROISequence item with missing or repeated ROINumber "
-                f"{item.get('ROINumber')!r} skipped"
+                f"{item.text('ROINumber')!r} skipped"
             )
             continue
         seen_numbers.add(number)
-        name_text = text_or_none(item.get("ROIName")) or ""
+        name_text = item.text("ROIName") or ""
         label = f"ROI {number} {name_text!r}"
         roi_contour = contours_by_number.get(number)
         contours: list[Contour] = []
@@ -313,7 +268,7 @@ def read_rtstruct(
         if roi_contour is None:
             report.add(f"{label}: no ROIContourSequence item; the ROI is empty", number)
         else:
-            color = _color(roi_contour.get("ROIDisplayColor"))
+            color = _color(roi_contour)
             if "ContourSequence" not in roi_contour:
                 report.add(f"{label}: has no ContourSequence; the ROI is empty", number)
             else:
@@ -326,11 +281,11 @@ def read_rtstruct(
                 number=number,
                 name=name_text,
                 color=color,
-                interpreted_type=text_or_none(observation.get("RTROIInterpretedType"))
+                interpreted_type=observation.text("RTROIInterpretedType")
                 if observation is not None
                 else None,
-                generation_algorithm=text_or_none(item.get("ROIGenerationAlgorithm")),
-                frame_of_reference_uid=text_or_none(item.get("ReferencedFrameOfReferenceUID")),
+                generation_algorithm=item.text("ROIGenerationAlgorithm"),
+                frame_of_reference_uid=item.text("ReferencedFrameOfReferenceUID"),
                 contours=tuple(contours),
                 dropped_contours=tuple(dropped),
                 warnings=tuple(report.per_roi.get(number, ())),
@@ -362,12 +317,12 @@ def read_rtstruct(
     all_image_uids = tuple(dict.fromkeys([*image_uids, *contour_uids]))
     return StructureSet(
         rois=tuple(rois),
-        sop_instance_uid=text_or_none(dataset.get("SOPInstanceUID")),
-        series_instance_uid=text_or_none(dataset.get("SeriesInstanceUID")),
-        study_instance_uid=text_or_none(dataset.get("StudyInstanceUID")),
-        patient_id=text_or_none(dataset.get("PatientID")),
-        patient_name=text_or_none(dataset.get("PatientName")),
-        label=text_or_none(dataset.get("StructureSetLabel")),
+        sop_instance_uid=dataset.text("SOPInstanceUID"),
+        series_instance_uid=dataset.text("SeriesInstanceUID"),
+        study_instance_uid=dataset.text("StudyInstanceUID"),
+        patient_id=dataset.text("PatientID"),
+        patient_name=dataset.text("PatientName"),
+        label=dataset.text("StructureSetLabel"),
         frame_of_reference_uid=frame_uid,
         referenced_series_uids=tuple(series_uids),
         referenced_sop_instance_uids=all_image_uids,
