@@ -70,31 +70,110 @@ def cumulative_curve(
     spreads = (
         np.zeros_like(doses)
         if spreads_gy is None
-        else np.abs(np.asarray(spreads_gy, dtype=np.float64).reshape(-1))
+        else np.asarray(spreads_gy, dtype=np.float64).reshape(-1)
     )
-    low = np.maximum(doses - spreads / 2, 0.0)
-    high = np.maximum(doses + spreads / 2, 0.0)
-    top = float(high.max()) if doses.size else 0.0
+    # V(e) = sum(w: low > e) + sum over samples with low <= e < high of w (high - e) / width
+    #      = sum(w - rate high: low > e) + sum(rate high - e rate: high > e).
+    # Sums by the last edge at or below low or high (no factor, factor -e), as far as the
+    # doses can reach; trimmed to the edges once the highest dose is known.
+    reach = (
+        max(float(doses.max()), 0.0) + 0.5 * max(float(spreads.max()), -float(spreads.min()))
+        if doses.size
+        else 0.0
+    )
+    sums = np.zeros((2, int(np.floor(reach / bin_width_gy)) + 2))
+    points: list[tuple[FloatArray, FloatArray]] = []  # doses and weights of point samples
+    top = 0.0
+    scratch = _Scratch.of(min(doses.size, _BLOCK))
+    for start in range(0, doses.size, _BLOCK):
+        block = slice(start, start + _BLOCK)
+        found, block_top = _add_block(
+            sums,
+            doses[block],
+            weights[block],
+            spreads[block],
+            bin_width_gy=bin_width_gy,
+            scratch=scratch,
+        )
+        top = max(top, block_top)
+        if found[0].size:
+            points.append(found)
     n_bins = int(np.floor(top / bin_width_gy)) + 1
     edges: FloatArray = np.arange(n_bins + 1, dtype=np.float64) * bin_width_gy
-    # V(e) = sum(w: low > e) + sum over samples with low <= e < high of w (high - e) / width.
-    # Spreads far below a bin act as points (and keep the sums below well conditioned).
-    point = high - low < 1e-3 * bin_width_gy
-    width = np.where(point, 1.0, high - low)
-    rate = np.where(point, 0.0, weights / width)
-    below_low, at_or_below_low = _edges_below(edges, low, bin_width_gy)
-    below_high, _ = _edges_below(edges, high, bin_width_gy)
-    spread_weights = np.where(point, 0.0, weights)
-    volume = (
-        _sum_above(below_low, spread_weights - rate * high, edges.size)
-        + _sum_above(at_or_below_low, np.where(point, weights, 0.0), edges.size)
-        + _sum_above(below_high, rate * high, edges.size)
-        - edges
-        * (_sum_above(below_high, rate, edges.size) - _sum_above(below_low, rate, edges.size))
-    )
+    sums = sums[:, : edges.size]
+    if points:  # a point counts at the edges at or below it, decided by comparison
+        _, at_or_below = _edges_below(edges, np.concatenate([p[0] for p in points]), bin_width_gy)
+        point_weights = np.concatenate([p[1] for p in points])
+        sums[0] += np.bincount(at_or_below - 1, weights=point_weights, minlength=edges.size)
+    volume = _from_top(sums[0]) - edges * _from_top(sums[1])
     volume = np.maximum(np.minimum.accumulate(volume), 0.0)
     volume[-1] = 0.0
     return edges, np.asarray(volume)
+
+
+#: Samples per block in :func:`cumulative_curve`.
+_BLOCK = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class _Scratch:
+    """Work arrays of :func:`_add_block`, ``(size,)`` each, reused from block to block."""
+
+    floats: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+    low_bin: NDArray[np.intp]
+    high_bin: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, size: int) -> _Scratch:
+        """Uninitialised work arrays for blocks of up to ``size`` samples."""
+        floats = (np.empty(size), np.empty(size), np.empty(size), np.empty(size), np.empty(size))
+        return cls(floats, np.empty(size, dtype=np.intp), np.empty(size, dtype=np.intp))
+
+
+def _add_block(
+    sums: FloatArray,
+    doses: FloatArray,
+    weights: FloatArray,
+    spreads: FloatArray,
+    *,
+    bin_width_gy: float,
+    scratch: _Scratch,
+) -> tuple[tuple[FloatArray, FloatArray], float]:
+    """Add the shares of ``(n,)`` samples to ``sums`` ``(2, B)`` (see cumulative_curve).
+
+    Returns the dose (Gy, >= 0) and weight of the samples whose spread is far below a
+    bin, left out here: they act as points (which keeps the sums well conditioned); and
+    the highest dose reached (Gy). A spread sample's share is continuous in the dose, so
+    the last edges at or below its low and high ends are found by division alone (an
+    edge tied with an end gives the same share either way).
+    """
+    n = doses.size
+    high, low, rate, rate_high, full = (array[:n] for array in scratch.floats)
+    np.abs(spreads, out=high)
+    high *= 0.5
+    np.subtract(doses, high, out=low)
+    np.maximum(low, 0.0, out=low)
+    np.add(doses, high, out=high)
+    np.maximum(high, 0.0, out=high)
+    np.subtract(high, low, out=rate)  # the width, Gy
+    point = np.flatnonzero(rate < 1e-3 * bin_width_gy)
+    rate[point] = 1.0
+    np.divide(weights, rate, out=rate)  # cm3 / Gy
+    rate[point] = 0.0
+    np.multiply(rate, high, out=rate_high)
+    np.subtract(weights, rate_high, out=full)  # the full share, less what high adds back
+    full[point] = 0.0
+    found = (low[point], weights[point])
+    top = float(high.max())
+    low_bin, high_bin = scratch.low_bin[:n], scratch.high_bin[:n]
+    low_bin[...] = np.divide(low, bin_width_gy, out=low)  # truncation: the floor of >= 0
+    high_bin[...] = np.divide(high, bin_width_gy, out=high)
+    size = sums.shape[1]
+    sums[0] += np.bincount(low_bin, weights=full, minlength=size)
+    sums[0] += np.bincount(high_bin, weights=rate_high, minlength=size)
+    sums[1] += np.bincount(high_bin, weights=rate, minlength=size)
+    sums[1] -= np.bincount(low_bin, weights=rate, minlength=size)
+    return found, top
 
 
 def _edges_below(
@@ -115,14 +194,9 @@ def _edges_below(
     return below, at_or_below
 
 
-def _sum_above(position: NDArray[np.intp], weights: FloatArray, n_edges: int) -> FloatArray:
-    """``(B,)`` sum of ``weights`` whose value lies above each edge.
-
-    ``position`` is the number of edges below (or at) each value, so the value is above
-    edge ``k`` exactly when ``position > k``: the sum of counts ``k + 1`` onwards.
-    """
-    counts = np.bincount(position, weights=weights, minlength=n_edges + 1)
-    return np.asarray(np.cumsum(counts[::-1])[::-1][1 : n_edges + 1])
+def _from_top(counts: FloatArray) -> FloatArray:
+    """``(B,)`` sum of ``counts`` from each index to the end."""
+    return np.asarray(np.cumsum(counts[::-1])[::-1])
 
 
 def _readonly(values: ArrayLike) -> FloatArray:
