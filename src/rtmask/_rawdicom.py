@@ -44,7 +44,10 @@ TAGS: dict[str, tuple[int, str]] = {
     "SOPClassUID": (0x00080016, "UI"),
     "SOPInstanceUID": (0x00080018, "UI"),
     "StudyDate": (0x00080020, "DA"),
+    "StudyTime": (0x00080030, "TM"),
+    "AccessionNumber": (0x00080050, "SH"),
     "Modality": (0x00080060, "CS"),
+    "ReferringPhysicianName": (0x00080090, "PN"),
     "StudyDescription": (0x00081030, "LO"),
     "SeriesDescription": (0x0008103E, "LO"),
     "ReferencedSeriesSequence": (0x00081115, "SQ"),
@@ -54,13 +57,17 @@ TAGS: dict[str, tuple[int, str]] = {
     "ReferencedSOPInstanceUID": (0x00081155, "UI"),
     "PatientName": (0x00100010, "PN"),
     "PatientID": (0x00100020, "LO"),
+    "PatientBirthDate": (0x00100030, "DA"),
+    "PatientSex": (0x00100040, "CS"),
     "PatientPosition": (0x00185100, "CS"),
     "StudyInstanceUID": (0x0020000D, "UI"),
     "SeriesInstanceUID": (0x0020000E, "UI"),
+    "StudyID": (0x00200010, "SH"),
     "SeriesNumber": (0x00200011, "IS"),
     "ImagePositionPatient": (0x00200032, "DS"),
     "ImageOrientationPatient": (0x00200037, "DS"),
     "FrameOfReferenceUID": (0x00200052, "UI"),
+    "PositionReferenceIndicator": (0x00201040, "LO"),
     "SamplesPerPixel": (0x00280002, "US"),
     "NumberOfFrames": (0x00280008, "IS"),
     "Rows": (0x00280010, "US"),
@@ -256,7 +263,10 @@ class RawDataset:
         return self._file.data[start : start + length]
 
     def text(self, keyword: str) -> str | None:
-        """A text value (backslashes between multiple values kept), or None when empty."""
+        """A text value (multiple values kept, backslash-separated), or None when empty.
+
+        Stripped of white space and NUL padding.
+        """
         raw = self.value_bytes(keyword)
         if raw is None:
             return None
@@ -264,7 +274,7 @@ class RawDataset:
             text = self._file.decode_text(raw)
         else:
             text = raw.decode("ascii", errors="replace")
-        return text.strip(" \x00") or None
+        return text.strip().strip("\x00").strip() or None
 
     def numbers(self, keyword: str) -> NDArray[np.float64]:
         """``(N,)`` the values of a DS, IS or binary numeric element; empty when absent.

@@ -32,7 +32,6 @@ from rtmask.discovery._series import (
     SkippedFile,
     assemble_series,
     image_header,
-    text_value,
 )
 
 __all__ = ["Inventory", "RTObject", "read_image_series", "scan"]
@@ -311,66 +310,66 @@ def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
 
 def _rt_object(dataset: RawDataset, path: Path, modality: str) -> RTObject:
     """Identity and references of an RT object read with its headers."""
-    frame_uid = text_value(dataset, "FrameOfReferenceUID")
+    frame_uid = dataset.text("FrameOfReferenceUID")
     series_uids: list[str | None] = []
     image_uids: list[str | None] = []
     rt_uids: list[str | None] = []
     points: list[tuple[float, float, float]] = []
     label: str | None
     if modality == "RTSTRUCT":
-        label = text_value(dataset, "StructureSetLabel")
+        label = dataset.text("StructureSetLabel")
         for frame in dataset.sequence("ReferencedFrameOfReferenceSequence"):
-            frame_uid = frame_uid or text_value(frame, "FrameOfReferenceUID")
+            frame_uid = frame_uid or frame.text("FrameOfReferenceUID")
             for study in frame.sequence("RTReferencedStudySequence"):
                 for series in study.sequence("RTReferencedSeriesSequence"):
-                    series_uids.append(text_value(series, "SeriesInstanceUID"))
+                    series_uids.append(series.text("SeriesInstanceUID"))
                     image_uids.extend(
-                        text_value(image, "ReferencedSOPInstanceUID")
+                        image.text("ReferencedSOPInstanceUID")
                         for image in series.sequence("ContourImageSequence")
                     )
         for roi_contour in dataset.sequence("ROIContourSequence"):
             for contour in roi_contour.sequence("ContourSequence"):
                 image_uids.extend(
-                    text_value(image, "ReferencedSOPInstanceUID")
+                    image.text("ReferencedSOPInstanceUID")
                     for image in contour.sequence("ContourImageSequence")
                 )
                 vertex = _first_vertex(contour)
                 if vertex is not None:
                     points.append(vertex)
     elif modality == "SEG":
-        label = text_value(dataset, "ContentLabel") or text_value(dataset, "SeriesDescription")
+        label = dataset.text("ContentLabel") or dataset.text("SeriesDescription")
         for series in dataset.sequence("ReferencedSeriesSequence"):
-            series_uids.append(text_value(series, "SeriesInstanceUID"))
+            series_uids.append(series.text("SeriesInstanceUID"))
             image_uids.extend(
-                text_value(image, "ReferencedSOPInstanceUID")
+                image.text("ReferencedSOPInstanceUID")
                 for image in series.sequence("ReferencedInstanceSequence")
             )
     elif modality == "RTPLAN":
-        label = text_value(dataset, "RTPlanLabel")
+        label = dataset.text("RTPlanLabel")
         rt_uids.extend(
-            text_value(item, "ReferencedSOPInstanceUID")
+            item.text("ReferencedSOPInstanceUID")
             for item in dataset.sequence("ReferencedStructureSetSequence")
         )
     else:
-        parts = (text_value(dataset, k) for k in ("DoseSummationType", "DoseType", "DoseUnits"))
+        parts = (dataset.text(k) for k in ("DoseSummationType", "DoseType", "DoseUnits"))
         label = " ".join(t for t in parts if t) or None
         for keyword in ("ReferencedRTPlanSequence", "ReferencedStructureSetSequence"):
             rt_uids.extend(
-                text_value(item, "ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
+                item.text("ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
             )
     for keyword in ("ReferencedImageSequence", "ReferencedInstanceSequence"):
         image_uids.extend(
-            text_value(item, "ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
+            item.text("ReferencedSOPInstanceUID") for item in dataset.sequence(keyword)
         )
     return RTObject(
         path=path,
         modality=modality,
-        sop_class_uid=text_value(dataset, "SOPClassUID"),
-        sop_instance_uid=text_value(dataset, "SOPInstanceUID"),
-        series_instance_uid=text_value(dataset, "SeriesInstanceUID"),
-        study_instance_uid=text_value(dataset, "StudyInstanceUID"),
-        patient_id=text_value(dataset, "PatientID"),
-        patient_name=text_value(dataset, "PatientName"),
+        sop_class_uid=dataset.text("SOPClassUID"),
+        sop_instance_uid=dataset.text("SOPInstanceUID"),
+        series_instance_uid=dataset.text("SeriesInstanceUID"),
+        study_instance_uid=dataset.text("StudyInstanceUID"),
+        patient_id=dataset.text("PatientID"),
+        patient_name=dataset.text("PatientName"),
         frame_of_reference_uid=frame_uid,
         label=label,
         referenced_series_uids=_unique(series_uids),
@@ -381,10 +380,10 @@ def _rt_object(dataset: RawDataset, path: Path, modality: str) -> RTObject:
 
 
 def _rt_modality(dataset: RawDataset) -> str | None:
-    sop_class = text_value(dataset, "SOPClassUID")
+    sop_class = dataset.text("SOPClassUID")
     if sop_class in _RT_MODALITY_BY_CLASS:
         return _RT_MODALITY_BY_CLASS[sop_class]
-    modality = text_value(dataset, "Modality")
+    modality = dataset.text("Modality")
     if sop_class is None and modality in ("RTSTRUCT", "RTDOSE", "RTPLAN", "SEG"):
         return modality
     return None
@@ -392,7 +391,7 @@ def _rt_modality(dataset: RawDataset) -> str | None:
 
 def _description(dataset: RawDataset, sop_class: str | None) -> str:
     """SOP class name and modality, for the reason a file is skipped."""
-    modality = (text_value(dataset, "Modality") or "") if "Modality" in dataset else "?"
+    modality = (dataset.text("Modality") or "") if "Modality" in dataset else "?"
     return f"{_sop_class_name(sop_class)} (Modality {modality})"
 
 
@@ -406,14 +405,14 @@ def _read_one(path: Path) -> ImageHeader | RTObject | SkippedFile:
             return obvious
         return SkippedFile(path=path, kind="unreadable", reason=_reason(error, path))
     meta = dataset.file_meta
-    media_class = text_value(meta, "MediaStorageSOPClassUID") if meta is not None else None
+    media_class = meta.text("MediaStorageSOPClassUID") if meta is not None else None
     if media_class == DICOMDIR_SOP_CLASS:
         return SkippedFile(
             path=path,
             kind="dicomdir",
             reason="DICOMDIR index (the images it lists are read directly)",
         )
-    sop_class = text_value(dataset, "SOPClassUID") or media_class
+    sop_class = dataset.text("SOPClassUID") or media_class
     if "SOPClassUID" not in dataset and "Modality" not in dataset:
         return SkippedFile(
             path=path,
@@ -429,7 +428,7 @@ def _read_one(path: Path) -> ImageHeader | RTObject | SkippedFile:
             return _rt_object(dataset, path, modality)
         except DicomReadError as error:  # a malformed sequence, parsed only now
             return SkippedFile(path=path, kind="unreadable", reason=_reason(error, path))
-    frames = text_value(dataset, "NumberOfFrames")
+    frames = dataset.text("NumberOfFrames")
     if (frames is not None and frames != "1") or sop_class in _ENHANCED_IMAGE_CLASSES:
         return SkippedFile(
             path=path,

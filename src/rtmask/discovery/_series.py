@@ -28,7 +28,6 @@ __all__ = [
     "SkippedFile",
     "assemble_series",
     "image_header",
-    "text_value",
 ]
 
 #: Every value of :attr:`SkippedFile.kind`, with what it means.
@@ -71,12 +70,6 @@ class SkippedFile:
     path: Path
     reason: str
     kind: str = "unreadable"
-
-
-def text_value(dataset: RawDataset, keyword: str) -> str | None:
-    """A text value stripped of white space, or None when absent or empty."""
-    value = dataset.text(keyword)
-    return (value.strip() or None) if value is not None else None
 
 
 def _missing(dataset: RawDataset, keyword: str) -> bool:
@@ -135,7 +128,7 @@ class ImageHeader:
 def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
     """Read an image's identity and geometry, or say why it cannot be part of a volume."""
     missing = [k for k in _GEOMETRY_KEYWORDS if _missing(dataset, k)]
-    modality = text_value(dataset, "Modality") or "OT"
+    modality = dataset.text("Modality") or "OT"
     if missing:
         return SkippedFile(
             path=path,
@@ -154,8 +147,8 @@ def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
             reason="invalid ImagePositionPatient, ImageOrientationPatient, PixelSpacing, Rows "
             "or Columns (not the expected number of finite values)",
         )
-    sop_uid = text_value(dataset, "SOPInstanceUID")
-    series_uid = text_value(dataset, "SeriesInstanceUID")
+    sop_uid = dataset.text("SOPInstanceUID")
+    series_uid = dataset.text("SeriesInstanceUID")
     if sop_uid is None or series_uid is None:
         return SkippedFile(
             path=path,
@@ -166,21 +159,21 @@ def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
         path=path,
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
-        study_instance_uid=text_value(dataset, "StudyInstanceUID"),
-        patient_id=text_value(dataset, "PatientID"),
-        patient_name=text_value(dataset, "PatientName"),
+        study_instance_uid=dataset.text("StudyInstanceUID"),
+        patient_id=dataset.text("PatientID"),
+        patient_name=dataset.text("PatientName"),
         modality=modality,
-        description=text_value(dataset, "SeriesDescription"),
-        frame_of_reference_uid=text_value(dataset, "FrameOfReferenceUID"),
+        description=dataset.text("SeriesDescription"),
+        frame_of_reference_uid=dataset.text("FrameOfReferenceUID"),
         position_mm=position,
         orientation=orientation,
         pixel_spacing_mm=spacing,
         rows=rows,
         columns=columns,
-        patient_position=text_value(dataset, "PatientPosition"),
+        patient_position=dataset.text("PatientPosition"),
         series_number=dataset.integer("SeriesNumber"),
-        study_date=text_value(dataset, "StudyDate"),
-        study_description=text_value(dataset, "StudyDescription"),
+        study_date=dataset.text("StudyDate"),
+        study_description=dataset.text("StudyDescription"),
     )
 
 

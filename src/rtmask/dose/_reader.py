@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset, text_or_none
+from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
 from rtmask._rawdicom import RawDataset, read_raw
 from rtmask.dose._model import DoseGrid, DoseReference
 from rtmask.geometry import ImageGrid, slice_order
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
 
 __all__ = ["dose_frame_order", "read_dose", "read_dose_grid", "read_dose_reference"]
 
@@ -282,32 +279,6 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     )
 
 
-_REFERENCE_TAGS = [
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "Modality",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyDescription",
-    "FrameOfReferenceUID",
-    "PositionReferenceIndicator",
-    "ReferencedRTPlanSequence",
-    "SpecificCharacterSet",
-]
-
-
-def _text(dataset: Dataset, keyword: str) -> str:
-    return text_or_none(dataset.get(keyword)) or ""
-
-
 def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
     """Patient, study, frame of reference and plan references of an RT Dose (headers only).
 
@@ -322,28 +293,32 @@ def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
         Not an RT Dose, or it lacks a StudyInstanceUID or FrameOfReferenceUID.
     """
     name = os.fspath(path)
-    _check_is_dose(read_raw(name, stop_before_pixels=True), name)
-    dataset = read_dataset(name, headers_only=True, specific_tags=_REFERENCE_TAGS)
+    dataset = read_raw(name, stop_before_pixels=True)
+    _check_is_dose(dataset, name)
     plans: list[tuple[str, str]] = []
-    for item in dataset.get("ReferencedRTPlanSequence") or []:
-        instance = text_or_none(item.get("ReferencedSOPInstanceUID"))
+    for item in dataset.sequence("ReferencedRTPlanSequence"):
+        instance = item.text("ReferencedSOPInstanceUID")
         if instance:
-            plans.append((text_or_none(item.get("ReferencedSOPClassUID")) or "", instance))
+            plans.append((item.text("ReferencedSOPClassUID") or "", instance))
+
+    def text(keyword: str) -> str:
+        return dataset.text(keyword) or ""
+
     return DoseReference(
-        patient_name=_text(dataset, "PatientName"),
-        patient_id=_text(dataset, "PatientID"),
-        patient_birth_date=_text(dataset, "PatientBirthDate"),
-        patient_sex=_text(dataset, "PatientSex"),
-        study_instance_uid=_text(dataset, "StudyInstanceUID"),
-        study_date=_text(dataset, "StudyDate"),
-        study_time=_text(dataset, "StudyTime"),
-        study_id=_text(dataset, "StudyID"),
-        accession_number=_text(dataset, "AccessionNumber"),
-        referring_physician_name=_text(dataset, "ReferringPhysicianName"),
-        study_description=text_or_none(dataset.get("StudyDescription")),
-        frame_of_reference_uid=_text(dataset, "FrameOfReferenceUID"),
-        position_reference_indicator=_text(dataset, "PositionReferenceIndicator"),
+        patient_name=text("PatientName"),
+        patient_id=text("PatientID"),
+        patient_birth_date=text("PatientBirthDate"),
+        patient_sex=text("PatientSex"),
+        study_instance_uid=text("StudyInstanceUID"),
+        study_date=text("StudyDate"),
+        study_time=text("StudyTime"),
+        study_id=text("StudyID"),
+        accession_number=text("AccessionNumber"),
+        referring_physician_name=text("ReferringPhysicianName"),
+        study_description=dataset.text("StudyDescription"),
+        frame_of_reference_uid=text("FrameOfReferenceUID"),
+        position_reference_indicator=text("PositionReferenceIndicator"),
         referenced_plans=tuple(plans),
-        sop_instance_uid=text_or_none(dataset.get("SOPInstanceUID")),
+        sop_instance_uid=dataset.text("SOPInstanceUID"),
         source=name,
     )
