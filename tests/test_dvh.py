@@ -156,8 +156,8 @@ def test_sphere_across_gradient_matches_exact_sphere() -> None:
     assert dvh.max_gy == pytest.approx(28.0, rel=0.01)
     for percent in STATS:
         expected = _inverse(volume_of, total * percent / 100)
-        assert dvh.dose_at_percent(percent) == pytest.approx(expected, rel=0.015), percent
-    assert dvh.statistic("D0.03cc") == pytest.approx(_inverse(volume_of, 0.03), rel=0.015)
+        assert dvh.dose_at_percent(percent) == pytest.approx(expected, rel=0.01), percent
+    assert dvh.statistic("D0.03cc") == pytest.approx(_inverse(volume_of, 0.03), rel=0.01)
 
 
 def test_curve_invariants_and_differential() -> None:
@@ -278,6 +278,21 @@ def test_end_caps_none_drops_the_half_slabs() -> None:
     dvh = compute_dvh(_cylinder(2.0), _linear_dose(3.0, axis=0), end_caps="none")
     expected = 2 * R * math.pi * R * R * _ngon_factor() / 1000.0
     assert dvh.total_cm3 == pytest.approx(expected, rel=0.002)
+
+
+def test_wide_gap_between_planes_is_warned_and_bridged_half_way() -> None:
+    """Two cylinders 20 mm apart along the gradient: reported, slabs meet half-way."""
+    planes = [Z0 - 16.0, Z0 - 14.0, Z0 - 12.0, Z0 + 8.0, Z0 + 10.0, Z0 + 12.0]
+    roi = ROI(
+        number=7, name="Pieces", contours=tuple(Contour(points_mm=_ring(R, z)) for z in planes)
+    )
+    with pytest.warns(GeometryWarning, match="uncontoured plane or a structure in separate"):
+        dvh = compute_dvh(roi, _linear_dose(2.0, axis=2))
+    assert any("the widest 20.00 mm" in message for message in dvh.warnings)
+    length = 6 * 2.0 + 2 * 9.0  # 2 mm slabs, and the planes beside the gap reach 10 mm in
+    assert dvh.total_cm3 == pytest.approx(
+        math.pi * R * R * _ngon_factor() * length / 1000, rel=0.002
+    )
 
 
 def test_roi_without_closed_contours_is_refused() -> None:

@@ -86,6 +86,28 @@ def test_non_uniform_gaps_use_actual_plane_positions() -> None:
         np.testing.assert_allclose(result.slab_thicknesses_mm, slabs)
 
 
+def test_a_wide_gap_between_planes_is_reported_and_bridged_half_way() -> None:
+    positions = [0.0, 2.0, 4.0, 6.0, 26.0, 28.0, 30.0]  # two pieces, 20 mm apart
+    roi = _roi(*[_ngon(10.0, z) for z in positions])
+    result = contour_volume(roi)
+    gap_messages = [m for m in result.warnings if "gap(s) between contour planes" in m]
+    assert len(gap_messages) == 1
+    assert "the widest 20.00 mm (planes at 6.00 and 26.00 mm" in gap_messages[0]
+    assert "separate pieces" in gap_messages[0]
+    # The slabs still meet half-way: the planes beside the gap reach 10 mm into it.
+    np.testing.assert_allclose(result.slab_thicknesses_mm, [2, 2, 2, 11, 11, 2, 2])
+
+
+@pytest.mark.parametrize(
+    "positions",
+    [np.arange(8) * 2.0, np.cumsum([0.0, 2.0, 2.5, 2.0, 2.5, 2.0, 2.5]), [0.0, 2.0, 4.0]],
+    ids=["uniform", "alternating 2 and 2.5 mm", "three planes"],
+)
+def test_even_or_mildly_uneven_planes_are_not_reported(positions: list[float]) -> None:
+    result = contour_volume(_roi(*[_ngon(10.0, float(z)) for z in positions]))
+    assert not [m for m in result.warnings if "gap(s)" in m]
+
+
 @pytest.mark.parametrize("shape", ["sphere", "cone"])
 def test_sphere_and_cone_equal_the_prism_model(shape: str) -> None:
     spacing, n = 3.0, 64

@@ -14,7 +14,8 @@ and the way back, masks to DICOM::
     rtmask.write_seg(masks, series, "SEG.dcm")         # needs rtmask[seg] (highdicom)
 
 Writers (``write_*``, ``convert_structure_set``) and :func:`read_masks` load nibabel,
-pynrrd and highdicom on first use, so ``import rtmask`` stays light.
+pynrrd and highdicom on first use, and the image discovery (``scan``,
+``read_image_series``) loads on first use too, so ``import rtmask`` stays light.
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ from rtmask._errors import (
     RtmaskWarning,
     SeriesNotFoundError,
 )
-from rtmask.discovery import ImageSeries, Inventory, link_image_series, read_image_series, scan
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, Mask, rasterize, rasterize_all
 from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
 
 if TYPE_CHECKING:
+    from rtmask.discovery import (
+        ImageSeries,
+        Inventory,
+        link_image_series,
+        read_image_series,
+        scan,
+    )
     from rtmask.export import (
         convert_structure_set,
         write_labelmap,
@@ -81,6 +88,10 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
+#: Loaded on first use: the image discovery (not needed by a DVH or a structure set read).
+_LAZY_DISCOVERY = frozenset(
+    {"ImageSeries", "Inventory", "link_image_series", "read_image_series", "scan"}
+)
 _LAZY_EXPORTS = frozenset(
     {
         "convert_structure_set",
@@ -95,7 +106,11 @@ _LAZY_EXPORTS = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    """Import the writers and the mask reader on first use (nibabel, pynrrd, highdicom)."""
+    """Import discovery, the writers and the mask reader on first use."""
+    if name in _LAZY_DISCOVERY:
+        from rtmask import discovery  # noqa: PLC0415 - lazy on purpose (start-up time)
+
+        return getattr(discovery, name)
     if name in _LAZY_EXPORTS:
         from rtmask import export  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
 

@@ -331,12 +331,16 @@ class RawDataset:
             self._sequences[tag] = _sequence(self._file, start, start + length, implicit)[0]
         return self._sequences[tag]
 
-    def pixel_data(self) -> bytes | None:
-        """The native (uncompressed) PixelData bytes, or None when absent or encapsulated."""
+    def pixel_data(self) -> memoryview | None:
+        """The native (uncompressed) PixelData bytes, or None when absent or encapsulated.
+
+        A read-only view of the file's bytes, not a copy.
+        """
         element = self._elements.get(_PIXEL_DATA)
         if element is None or element[3] is not None or element[2] == _UNDEFINED:
             return None
-        return self.value_bytes("PixelData")
+        _, start, length, _ = element
+        return memoryview(self._file.data)[start : start + length]
 
     def pixel_data_range(self) -> tuple[int, int] | None:
         """Byte offset in the file and length of the PixelData value, as its header says.

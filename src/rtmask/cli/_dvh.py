@@ -10,12 +10,10 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option
-from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._output import print_error, print_warning, progress_bar
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
@@ -211,7 +209,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     dvhs: list[DVH] = []
     entries: list[dict[str, Any]] = []
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("DVH", total=len(rois))
         results = compute_dvhs(
             rois,
@@ -232,9 +230,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 failed = True
                 progress.advance(task)
                 continue
-            if dvh.outside_cm3 > 0 or args.verbose:
-                for message in dvh.warnings:
-                    print_warning(console, message)
+            for message in dvh.warnings:
+                print_warning(console, message)
             if args.embedded:
                 match = embedded.get(roi.number)
                 if match is None:
@@ -263,6 +260,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
+    from rich.table import Table  # noqa: PLC0415 - not needed for --json
+
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     table = Table(title="Dose-volume histograms (doses in Gy, volumes in cm3)")
     table.add_column("#", justify="right")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -13,6 +15,16 @@ from rtmask.geometry import ImageGrid
 __all__ = ["DoseGrid", "DoseReference"]
 
 
+def _frozen_float64(array: Any) -> bool:
+    """True for a read-only float64 array that owns its memory: nobody else can change it."""
+    return (
+        isinstance(array, np.ndarray)
+        and array.dtype == np.float64
+        and array.base is None
+        and not array.flags.writeable
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class DoseGrid:
     """A 3D dose distribution in Gy with its grid.
@@ -20,7 +32,8 @@ class DoseGrid:
     Parameters
     ----------
     dose_gy
-        ``(slices, rows, columns)`` dose in Gy, float64, finite; stored read-only. Slices
+        ``(slices, rows, columns)`` dose in Gy, float64, finite; stored as a read-only
+        copy (a read-only float64 array that owns its memory is kept as it is). Slices
         increase along the grid's plane normal, whatever the file's frame order was.
     grid
         The ImageGrid placing ``dose_gy`` in patient space (LPS mm); its
@@ -47,13 +60,15 @@ class DoseGrid:
 
     def __post_init__(self) -> None:
         where = f"{self.source}: " if self.source else ""
-        dose = np.array(self.dose_gy, dtype=np.float64, copy=True)
+        dose = self.dose_gy
+        if not _frozen_float64(dose):
+            dose = np.array(dose, dtype=np.float64, copy=True)
         if dose.shape != self.grid.shape:
             raise InvalidInputError(
                 f"{where}dose array has shape {dose.shape} but its grid {self.grid.shape}; "
                 "give a (slices, rows, columns) array on the grid"
             )
-        if not np.all(np.isfinite(dose)):
+        if dose.size and not (math.isfinite(dose.min()) and math.isfinite(dose.max())):
             raise InvalidInputError(f"{where}dose contains NaN or infinite values")
         if self.units != "GY":
             raise InvalidInputError(

@@ -156,12 +156,13 @@ def _units_factor(
     )
 
 
-def _native_frames(dataset: RawDataset, name: str, count: int) -> NDArray[np.integer[Any]]:
-    """``(count,)`` stored values of uncompressed little-endian pixel data."""
-    data = dataset.pixel_data()
+def _native_frames(
+    dataset: RawDataset, name: str, data: memoryview, count: int
+) -> NDArray[np.integer[Any]]:
+    """``(count,)`` stored values of uncompressed little-endian pixel ``data``."""
     bits = dataset.integer("BitsAllocated")
     signed = dataset.integer("PixelRepresentation") == 1
-    if data is None or bits not in (8, 16, 32):
+    if bits not in (8, 16, 32):
         raise InvalidInputError(
             f"{name}: RT Dose pixel data has BitsAllocated {bits}, expected 16 or 32; check "
             "that the file is an RT Dose from a planning system"
@@ -200,6 +201,18 @@ def _decoded_frames(name: str) -> NDArray[np.integer[Any]]:
         ) from error
 
 
+def _frames_in_order(
+    frames: NDArray[np.integer[Any]], positions: NDArray[np.float64], grid: ImageGrid
+) -> NDArray[np.integer[Any]]:
+    """``frames`` in grid slice order: a view when they are in order or reversed."""
+    order = slice_order(positions, grid.orientation)
+    if np.array_equal(order, np.arange(order.size)):
+        return frames
+    if np.array_equal(order, np.arange(order.size)[::-1]):
+        return frames[::-1]
+    return frames[order]
+
+
 def _stored_frames(
     dataset: RawDataset, name: str, shape: tuple[int, int, int]
 ) -> NDArray[np.integer[Any]]:
@@ -210,10 +223,10 @@ def _stored_frames(
             "RT Dose that holds a dose grid"
         )
     count = int(np.prod(shape))
-    if dataset.pixels_compressed or dataset.pixel_data() is None:
-        pixels = _decoded_frames(name)
-    else:
-        pixels = _native_frames(dataset, name, count)
+    native = None if dataset.pixels_compressed else dataset.pixel_data()
+    pixels = (
+        _decoded_frames(name) if native is None else _native_frames(dataset, name, native, count)
+    )
     if pixels.size != count or not np.issubdtype(pixels.dtype, np.integer):
         raise InvalidInputError(
             f"{name}: RT Dose pixel data holds {pixels.size} {pixels.dtype} values, expected "
@@ -263,9 +276,9 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     scaling, notes = _dose_scaling(dataset, name)
     factor, unit_notes = _units_factor(dataset, name, prescription_gy)
     notes += unit_notes
-    frames = _stored_frames(dataset, name, grid.shape)
-    order = slice_order(positions, grid.orientation)
-    dose = frames[order].astype(np.float64) * (scaling * factor)
+    frames = _frames_in_order(_stored_frames(dataset, name, grid.shape), positions, grid)
+    dose = np.multiply(frames, scaling * factor, dtype=np.float64)  # the one dose array
+    dose.flags.writeable = False  # DoseGrid keeps it as it is, without a copy
     for note in notes:
         warnings.warn(note, DoseWarning, stacklevel=2)
     logger.debug("read RT Dose %s: %s, max %.4g Gy", name, grid, float(dose.max()))

@@ -27,7 +27,8 @@ from rtmask.dvh._report import (
     write_dvhs_csv,
     write_dvhs_json,
 )
-from rtmask.dvh._volume import ContourVolume, EndCaps, contour_volume
+from rtmask.dvh._slabs import EndCaps
+from rtmask.dvh._volume import ContourVolume, contour_volume
 
 __all__ = [
     "DVH",

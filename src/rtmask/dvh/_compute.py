@@ -32,7 +32,7 @@ from rtmask._parallel import default_workers, ordered_map
 from rtmask.dose import DoseGrid
 from rtmask.dvh._histogram import DVH, cumulative_curve
 from rtmask.dvh._planes import PlaneDoseSampler, sample_shifted
-from rtmask.dvh._volume import EndCaps
+from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, rasterize
 from rtmask.rtstruct import ROI
@@ -108,22 +108,6 @@ def _extreme_points(points: FloatArray, grid: ImageGrid) -> FloatArray:
     coordinates = np.einsum("ij,nj->in", axes, points)  # (3, M), without BLAS threads
     extremes = np.concatenate([coordinates.argmin(axis=1), coordinates.argmax(axis=1)])
     return np.asarray(points[extremes])
-
-
-def _slab_bounds(
-    planes: FloatArray, end_caps: EndCaps, single_mm: float
-) -> tuple[FloatArray, FloatArray]:
-    """``(P,)`` lower and upper faces (mm along the normal) of each contour plane's slab.
-
-    A lone plane gets a slab of ``single_mm`` (the dose grid's slice spacing), centred.
-    """
-    if planes.size == 1:
-        return planes - single_mm / 2, planes + single_mm / 2
-    half_gaps = np.diff(planes) / 2
-    outward = half_gaps[[0, -1]] if end_caps is EndCaps.HALF else np.zeros(2)
-    lower = planes - np.concatenate([[outward[0]], half_gaps])
-    upper = planes + np.concatenate([half_gaps, [outward[1]]])
-    return lower, upper
 
 
 def _plane_lattice(
@@ -519,6 +503,13 @@ def compute_dvh(
     -------
     DVH
         The cumulative curve with Dmin, Dmax, Dmean and the outside volume.
+
+    Warns
+    -----
+    GeometryWarning
+        Part of the ROI lies outside the dose grid, or a gap between its contour planes
+        is unusually wide (:func:`~rtmask.dvh._slabs.uneven_gap_warning`); both are in
+        ``DVH.warnings`` too.
     """
     end_caps = EndCaps(end_caps)
     if samples < 1:
@@ -526,7 +517,7 @@ def compute_dvh(
     normal = dose.grid.normal
     planes, contours = _plane_positions(roi, normal)
     frame_mm = float(dose.grid.spacing_mm[0])
-    lower, upper = _slab_bounds(planes, end_caps, frame_mm)
+    lower, upper = slab_faces(planes, end_caps, frame_mm)
     lattice = _plane_lattice(dose, planes, contours, resolution_mm)
     per_side = _samples_per_side(samples, lattice)
     mask = rasterize(
@@ -540,6 +531,10 @@ def compute_dvh(
     )
     label = f"ROI {roi.number} {roi.name!r}"
     messages = list(mask.warnings)
+    gap_warning = uneven_gap_warning(planes, label)
+    if gap_warning is not None:
+        messages.append(gap_warning)
+        warnings.warn(gap_warning, GeometryWarning, stacklevel=2)
     found = _sample(dose, lattice, mask.array, lower, upper)
     if found.doses.size == 0:
         raise InvalidInputError(

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._errors import InvalidInputError
+from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
 from rtmask.raster import CombinationRule
 from rtmask.rtstruct import ROI, Contour, GeometricType
 
@@ -36,18 +36,6 @@ MERGE_TOLERANCE_MM = 0.01
 _AREA_RTOL = 1e-9
 
 FloatArray = NDArray[np.float64]
-
-
-class EndCaps(str, Enum):
-    """How far the first and last contour planes reach along the normal.
-
-    ``HALF``: every plane stands for the slab half-way to its neighbours, and the end
-    planes extend half the adjacent gap outward (Pinnacle, MIM, RayStation, plastimatch).
-    ``NONE``: the end planes extend only inward, so the stack spans first to last plane.
-    """
-
-    HALF = "half"
-    NONE = "none"
 
 
 _CONVENTIONS = {
@@ -234,19 +222,16 @@ def _thicknesses(
     positions: FloatArray, end_caps: EndCaps, single_plane_thickness_mm: float | None, roi: str
 ) -> FloatArray:
     """Slab thickness per plane ``(P,)`` mm from the plane positions."""
-    if positions.size == 1:
-        if single_plane_thickness_mm is None or not single_plane_thickness_mm > 0:
-            raise InvalidInputError(
-                f"ROI {roi} is contoured on one plane only (at {positions[0]:.2f} mm), so its "
-                "slab thickness is unknown: give single_plane_thickness_mm (e.g. the slice "
-                "spacing)"
-            )
-        return np.array([float(single_plane_thickness_mm)])
-    gaps = np.diff(positions)
-    outward = gaps / 2 if end_caps is EndCaps.HALF else np.zeros(2)
-    before = np.concatenate([[outward[0]], gaps / 2])
-    after = np.concatenate([gaps / 2, [outward[-1]]])
-    return np.asarray(before + after)
+    if positions.size == 1 and not (
+        single_plane_thickness_mm is not None and single_plane_thickness_mm > 0
+    ):
+        raise InvalidInputError(
+            f"ROI {roi} is contoured on one plane only (at {positions[0]:.2f} mm), so its "
+            "slab thickness is unknown: give single_plane_thickness_mm (e.g. the slice "
+            "spacing)"
+        )
+    lower, upper = slab_faces(positions, end_caps, single_plane_thickness_mm or 0.0)
+    return np.asarray(upper - lower)
 
 
 def contour_volume(
@@ -346,6 +331,9 @@ def contour_volume(
         messages.extend(overlaps)
         areas[k] = float(geometry.area)
     thicknesses = _thicknesses(positions, end_caps, single_plane_thickness_mm, label)
+    gap_warning = uneven_gap_warning(positions, f"ROI {label}")
+    if gap_warning is not None:
+        messages.append(gap_warning)
     for message in messages:
         logger.debug(message)
     return ContourVolume(

@@ -2,9 +2,11 @@
 
 Used by ``rtmask demo``, by the test suite's fixtures and by the benchmarks. The shape
 helpers are pure numpy and put contours exactly on the slice planes of an ImageGrid; the
-writers need pydicom.
+writers need pydicom. :class:`SlabStack` gives closed-form DVHs of circular contour stacks
+and solids of revolution in a linear dose, to check a DVH engine against.
 """
 
+from rtmask.synthetic._analytic import SlabStack, circular_segment_area
 from rtmask.synthetic._demo_case import DemoCase, demo_grid, write_demo_case
 from rtmask.synthetic._shapes import (
     c_shape_uv,
@@ -32,8 +34,10 @@ __all__ = [
     "CTSeries",
     "DemoCase",
     "RoiSpec",
+    "SlabStack",
     "c_shape_uv",
     "circle_uv",
+    "circular_segment_area",
     "cone_contours",
     "cylinder_contours",
     "demo_grid",
