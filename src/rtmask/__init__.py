@@ -13,13 +13,14 @@ and the way back, masks to DICOM::
     rtmask.write_rtstruct(masks, series, "RS.dcm")     # contours along the voxel edges
     rtmask.write_seg(masks, series, "SEG.dcm")         # needs rtmask[seg] (highdicom)
 
-Writers (``write_*``, ``convert_structure_set``) and :func:`read_masks` load nibabel,
-pynrrd and highdicom on first use, and the image discovery (``scan``,
-``read_image_series``) loads on first use too, so ``import rtmask`` stays light.
+Every name is imported on first use (``import rtmask`` loads neither numpy nor pydicom;
+the writers bring nibabel, pynrrd and highdicom only when called), so scripts and the
+command line start fast.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from rtmask._errors import (
@@ -31,9 +32,6 @@ from rtmask._errors import (
     RtmaskWarning,
     SeriesNotFoundError,
 )
-from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, Mask, rasterize, rasterize_all
-from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
 
 if TYPE_CHECKING:
     from rtmask.discovery import (
@@ -52,7 +50,10 @@ if TYPE_CHECKING:
         write_rtstruct,
         write_seg,
     )
+    from rtmask.geometry import ImageGrid
     from rtmask.masks import read_masks
+    from rtmask.raster import CombinationRule, Mask, rasterize, rasterize_all
+    from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
 
 __all__ = [
     "ROI",
@@ -88,35 +89,42 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-#: Loaded on first use: the image discovery (not needed by a DVH or a structure set read).
-_LAZY_DISCOVERY = frozenset(
-    {"ImageSeries", "Inventory", "link_image_series", "read_image_series", "scan"}
-)
-_LAZY_EXPORTS = frozenset(
-    {
-        "convert_structure_set",
-        "write_labelmap",
-        "write_nifti",
-        "write_npz",
-        "write_nrrd",
-        "write_rtstruct",
-        "write_seg",
-    }
-)
+#: The module of every public name imported on first use.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["ImageGrid"], "rtmask.geometry"),
+    **dict.fromkeys(["CombinationRule", "Mask", "rasterize", "rasterize_all"], "rtmask.raster"),
+    **dict.fromkeys(
+        ["ROI", "Contour", "GeometricType", "StructureSet", "read_rtstruct"], "rtmask.rtstruct"
+    ),
+    **dict.fromkeys(
+        ["ImageSeries", "Inventory", "link_image_series", "read_image_series", "scan"],
+        "rtmask.discovery",
+    ),
+    **dict.fromkeys(
+        [
+            "convert_structure_set",
+            "write_labelmap",
+            "write_nifti",
+            "write_npz",
+            "write_nrrd",
+            "write_rtstruct",
+            "write_seg",
+        ],
+        "rtmask.export",
+    ),
+    "read_masks": "rtmask.masks",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import discovery, the writers and the mask reader on first use."""
-    if name in _LAZY_DISCOVERY:
-        from rtmask import discovery  # noqa: PLC0415 - lazy on purpose (start-up time)
+    """Import a public name's module on first use (see the module docstring)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rtmask' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found directly from now on
+    return value
 
-        return getattr(discovery, name)
-    if name in _LAZY_EXPORTS:
-        from rtmask import export  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
 
-        return getattr(export, name)
-    if name == "read_masks":
-        from rtmask import masks  # noqa: PLC0415 - lazy on purpose (nibabel, pynrrd)
-
-        return masks.read_masks
-    raise AttributeError(f"module 'rtmask' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
