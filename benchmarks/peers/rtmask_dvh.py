@@ -3,7 +3,7 @@
     python rtmask_dvh.py RTSTRUCT RTDOSE
 
 The counterpart of ``dicompyler_dvh.py``, with the same output: one JSON document with
-per ROI volume (cm3), mean, min, max, D99, D95, D5, D1 (Gy) or the error, the time of the
+per ROI volume (cm3), mean, min, max, D99, D95, D5, D1, D0.03cc (Gy) or the error, the time of the
 whole run (``time_s``: imports, reading and every DVH) and of the work after the imports
 (``compute_s``). ``rtmask.dvh.compute_dvhs`` at its default settings computes the ROIs
 on worker threads.
@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 
-STATS = ("D99", "D95", "D5", "D1")
+STATS = ("D99", "D95", "D5", "D1", "D0.03cc")
 
 
 def main():

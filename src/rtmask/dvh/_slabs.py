@@ -13,6 +13,8 @@ from enum import Enum
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask._median import median
+
 __all__ = ["UNEVEN_GAP_FACTOR", "EndCaps", "slab_faces", "uneven_gap_warning"]
 
 FloatArray = NDArray[np.float64]
@@ -60,7 +62,7 @@ def uneven_gap_warning(planes_mm: FloatArray, label: str) -> str | None:
     if planes_mm.size < 3:
         return None
     gaps = np.diff(planes_mm)
-    usual = float(np.median(gaps))
+    usual = median(gaps)
     wide = np.flatnonzero((gaps > UNEVEN_GAP_FACTOR * usual) & (gaps > usual + 0.01))
     if wide.size == 0:
         return None

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import GeometryError
+from rtmask._median import median
 
 __all__ = ["ImageGrid", "slice_order"]
 
@@ -371,14 +372,14 @@ class ImageGrid:
         gaps = self.slice_gaps_mm
         if self.is_uniform or gaps.size == 0:
             return []
-        median = float(np.median(gaps))
+        usual = median(gaps)
         messages = []
-        missing = np.flatnonzero(gaps > 1.5 * median)
+        missing = np.flatnonzero(gaps > 1.5 * usual)
         for index in missing[:5]:
-            count = round(gaps[index] / median) - 1
+            count = round(gaps[index] / usual) - 1
             messages.append(
                 f"gap of {gaps[index]:.3g} mm between slices {index} and {index + 1} "
-                f"(about {count} missing slice(s) at {median:.3g} mm spacing)"
+                f"(about {count} missing slice(s) at {usual:.3g} mm spacing)"
             )
         if missing.size > 5:
             messages.append(f"... and {missing.size - 5} more gaps")
@@ -463,7 +464,7 @@ class ImageGrid:
     def with_uniform_slices(self, spacing_mm: float | None = None) -> ImageGrid:
         """Return a uniform grid spanning the same slices (default: the median gap)."""
         gaps = self.slice_gaps_mm
-        step = float(spacing_mm) if spacing_mm else float(np.median(gaps)) if gaps.size else 1.0
+        step = float(spacing_mm) if spacing_mm else median(gaps) if gaps.size else 1.0
         if step <= 0:
             raise GeometryError(f"slice spacing must be positive, got {step}")
         extent = float(self.slice_positions_mm[-1] - self.slice_positions_mm[0])
