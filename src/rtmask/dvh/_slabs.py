@@ -13,15 +13,11 @@ from enum import Enum
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._median import median
+from rtmask._gaps import WIDE_GAP_FACTOR, wide_gaps
 
-__all__ = ["UNEVEN_GAP_FACTOR", "EndCaps", "slab_faces", "uneven_gap_warning"]
+__all__ = ["EndCaps", "slab_faces", "uneven_gap_warning"]
 
 FloatArray = NDArray[np.float64]
-
-#: A gap between neighbouring contour planes wider than this many times the usual (median)
-#: gap is reported: a plane left uncontoured, or a structure drawn in separate pieces.
-UNEVEN_GAP_FACTOR = 1.5
 
 
 class EndCaps(str, Enum):
@@ -56,20 +52,19 @@ def slab_faces(
 def uneven_gap_warning(planes_mm: FloatArray, label: str) -> str | None:
     """One sentence when some gap between ``(P,)`` increasing planes is unusually wide.
 
-    Wider than UNEVEN_GAP_FACTOR x the median gap (and by more than 0.01 mm). The slabs
-    still meet half-way across such a gap, as for any spacing: the sentence says so.
+    Wider than WIDE_GAP_FACTOR x the median gap (:func:`rtmask._gaps.wide_gaps`). The
+    slabs still meet half-way across such a gap, as for any spacing: the sentence says so.
     """
     if planes_mm.size < 3:
         return None
     gaps = np.diff(planes_mm)
-    usual = median(gaps)
-    wide = np.flatnonzero((gaps > UNEVEN_GAP_FACTOR * usual) & (gaps > usual + 0.01))
+    usual, wide = wide_gaps(gaps)
     if wide.size == 0:
         return None
     k = int(wide[np.argmax(gaps[wide])])
     return (
         f"{label}: {wide.size} gap(s) between contour planes wider than "
-        f"{UNEVEN_GAP_FACTOR:g}x the usual {usual:.2f} mm, the widest {gaps[k]:.2f} mm "
+        f"{WIDE_GAP_FACTOR:g}x the usual {usual:.2f} mm, the widest {gaps[k]:.2f} mm "
         f"(planes at {planes_mm[k]:.2f} and {planes_mm[k + 1]:.2f} mm along the normal); "
         "the slabs meet half-way across, so check for an uncontoured plane or a structure "
         "in separate pieces"

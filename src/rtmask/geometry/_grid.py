@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import GeometryError
-from rtmask._median import median
+from rtmask._gaps import median, wide_gaps
 
 __all__ = ["ImageGrid", "slice_order"]
 
@@ -372,9 +372,8 @@ class ImageGrid:
         gaps = self.slice_gaps_mm
         if self.is_uniform or gaps.size == 0:
             return []
-        usual = median(gaps)
+        usual, missing = wide_gaps(gaps)
         messages = []
-        missing = np.flatnonzero(gaps > 1.5 * usual)
         for index in missing[:5]:
             count = round(gaps[index] / usual) - 1
             messages.append(
