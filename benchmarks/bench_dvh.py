@@ -674,6 +674,75 @@ def print_rtmask_outliers(rows: Sequence[Row], limit: int = 40) -> None:
         print(f"- ... and {len(outliers) - limit} more (see the JSON)")
 
 
+def run_one_process(
+    cases: Sequence[AnalyticCase], repeats: int, peer_python: Path, logs: Path
+) -> list[dict[str, Any]]:
+    """Each API script once over every case (the files of each read afresh), ``repeats``
+    times; the median run of each tool, with its values by case and ROI."""
+    pairs = [str(path) for case in cases for path in (case.rtstruct, case.rtdose)]
+    scripts = {
+        "rtmask API": [sys.executable, str(PEERS / "rtmask_dvh.py"), *pairs],
+        "dicompyler-core": [str(peer_python), str(PEERS / "dicompyler_dvh.py"), *pairs],
+    }
+    found = []
+    for name, command in scripts.items():
+        runs = []
+        for repeat in range(repeats):
+            print(f"one process: {name} ({repeat + 1}/{repeats})", file=sys.stderr, flush=True)
+            log = logs / f"one-process-{name.replace(' ', '-')}.log"
+            runs.append(_run_cases(name, command, log, cases))
+        found.append(_median_run(runs))
+    return found
+
+
+def _run_cases(
+    name: str, command: list[str], log: Path, cases: Sequence[AnalyticCase]
+) -> dict[str, Any]:
+    """Run an API script on many cases; its times and values by case (like run_tool)."""
+    start = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    log.write_text(f"$ {' '.join(command[:4])} ...\n{completed.stderr}", encoding="utf-8")
+    result: dict[str, Any] = {"tool": name, "wall_s": wall, "returncode": completed.returncode}
+    try:
+        document = json.loads(completed.stdout)
+        result.update(time_s=float(document["time_s"]), compute_s=float(document["compute_s"]))
+        result["cases"] = {
+            case.name: {e["name"]: _flatten(e) for e in entry["rois"] if "error" not in e}
+            for case, entry in zip(cases, document["cases"], strict=True)
+        }
+    except (ValueError, KeyError, TypeError) as error:
+        result["returncode"] = result["returncode"] or -1
+        result["error"] = [f"unreadable output: {type(error).__name__}: {error}"]
+    return result
+
+
+def print_one_process(found: list[dict[str, Any]], runs: Runs) -> None:
+    """Times of the one-process runs, and how far their values lie from the per-case runs."""
+    print(f"\n### analytic: every case in one process per tool (median of {found[0]['repeats']})\n")
+    print("| tool | wall s | in-process s | after imports s |\n|---|---:|---:|---:|")
+    by_tool = {run["tool"]: run for run in found}
+    for run in found:
+        cells = [run["tool"]] + [_seconds(run, key) for key in ("wall_s", "time_s", "compute_s")]
+        print(f"| {' | '.join(cells)} |")
+    mine, peer = by_tool["rtmask API"], by_tool["dicompyler-core"]
+    if mine["returncode"] == 0 and peer["returncode"] == 0:
+        ratios = [f"{mine[key] / peer[key]:.3f}" for key in ("wall_s", "time_s", "compute_s")]
+        print(f"| **ratio rtmask / dicompyler-core** | {' | '.join(ratios)} |")
+        print(f"\ntarget: ratio <= {TARGET_TIME_RATIO}")
+        worst = 0.0
+        for case_name, rois in mine["cases"].items():
+            for roi, values in rois.items():
+                single = _first_good(runs[case_name]["rtmask API"]).get("rois", {}).get(roi, {})
+                for quantity, value in values.items():
+                    if single.get(quantity):
+                        worst = max(worst, abs(value / single[quantity] - 1.0))
+        print(
+            "rtmask values in one process vs one process per case: "
+            f"at most {100 * worst:.2g} % apart"
+        )
+
+
 def report_analytic(
     cases: Sequence[AnalyticCase], runs: Runs, continuous: dict[str, Any], repeats: int
 ) -> dict[str, Any]:
@@ -744,6 +813,9 @@ def main() -> int:
     repeats = max(1, args.analytic_repeat)
     runs = run_analytic(cases, repeats, rtmask_bin, peer_python, logs)
     results: dict[str, Any] = {"analytic": report_analytic(cases, runs, continuous, repeats)}
+    one_process = run_one_process(cases, max(1, args.repeat), peer_python, logs)
+    print_one_process(one_process, runs)
+    results["analytic_one_process"] = one_process
 
     if (args.breast / "rtss.dcm").is_file():
         rs, rd = args.breast / "rtss.dcm", args.breast / "rtdose.dcm"

@@ -7,6 +7,7 @@ and the expected mask comes from shapely. Centres within 1e-6 mm of an edge are 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from rtmask import ImageGrid
 from rtmask._errors import ContourWarning, InvalidInputError, OverlapWarning
 from rtmask.raster import rasterize
+from rtmask.raster._rasterize import rasterize_with_partial
 from rtmask.rtstruct import ROI, Contour, GeometricType
 
 # Awkward defaults: non-square, anisotropic, off-origin, uneven numbers.
@@ -428,3 +430,85 @@ def test_disjoint_polygons_add_up(gap: float, radius_a: float, radius_b: float) 
     ).array
     assert not (a & b).any()
     assert np.array_equal(a | b, both)
+
+
+CIRCLES = st.lists(
+    st.tuples(st.floats(-12.0, 12.0), st.floats(-12.0, 12.0), st.floats(1.0, 14.0)),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _discs_and_finer_grid(
+    scene: Scene, circles: list[tuple[float, float, float]], samples: int
+) -> tuple[ROI, ImageGrid]:
+    """Discs on slice 3, and the grid whose pixel centres are the s x s voxel samples."""
+    polygons = [circle(CENTRE[0] + du, CENTRE[1] + dv, r, n=29) for du, dv, r in circles]
+    roi = ROI(
+        number=1,
+        name="discs",
+        contours=tuple(Contour(points_mm=scene.to_patient(3, p)) for p in polygons),
+    )
+    half = (samples - 1) / (2 * samples)
+    shift = half * (PIXEL_MM[1] * scene.row_dir + PIXEL_MM[0] * scene.col_dir)
+    finer = ImageGrid.from_slices(
+        positions_mm=ORIGIN - shift + np.outer(scene.offsets, scene.normal),
+        orientation=(*scene.row_dir, *scene.col_dir),
+        pixel_spacing_mm=(PIXEL_MM[0] / samples, PIXEL_MM[1] / samples),
+        rows=ROWS * samples,
+        columns=COLUMNS * samples,
+    )
+    return roi, finer
+
+
+@settings(max_examples=25, deadline=None)
+@given(samples=st.integers(2, 5), rule=st.sampled_from(["xor", "auto", "union"]), circles=CIRCLES)
+def test_fractional_mask_counts_the_pixel_centres_of_a_finer_grid(
+    samples: int, rule: str, circles: list[tuple[float, float, float]]
+) -> None:
+    # The s x s samples of a voxel are the pixel centres of a grid s times finer, so the
+    # covered fraction times s * s is the binary mask of that grid summed over s x s blocks.
+    scene = Scene(ORIENTATIONS["oblique"], reverse=False)
+    roi, finer = _discs_and_finer_grid(scene, circles, samples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fraction = rasterize(roi, scene.grid, fractional=samples, rule=rule).array[3]
+        fine = rasterize(roi, finer, rule=rule).array[3]
+    blocks = fine.reshape(ROWS, samples, COLUMNS, samples).sum(axis=(1, 3))
+    assert np.array_equal(np.rint(fraction * samples**2), blocks)
+
+
+@settings(max_examples=20, deadline=None)
+@given(samples=st.integers(2, 5), rule=st.sampled_from(["xor", "auto"]), circles=CIRCLES)
+def test_partial_voxel_moments_are_those_of_a_finer_grid(
+    samples: int, rule: str, circles: list[tuple[float, float, float]]
+) -> None:
+    # The centroid and (co)variances of the covered part of each partly covered voxel,
+    # from the pixel centres of a grid s times finer inside that voxel.
+    scene = Scene(ORIENTATIONS["HFS"], reverse=False)
+    roi, finer = _discs_and_finer_grid(scene, circles, samples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mask, partial = rasterize_with_partial(roi, scene.grid, fractional=samples, rule=rule)
+        fine = rasterize(roi, finer, rule=rule).array[3]
+    blocks = fine.reshape(ROWS, samples, COLUMNS, samples).transpose(0, 2, 1, 3)
+    count = blocks.sum(axis=(2, 3))
+    expected_partial = np.flatnonzero((count > 0) & (count < samples**2))
+    found, moments = partial.by_slice.get(3, (np.empty(0, dtype=np.intp), np.empty((5, 0))))
+    assert np.array_equal(found, expected_partial)
+    # Sub-sample centres in voxel units from the voxel centre.
+    offsets = (np.arange(samples) + 0.5) / samples - 0.5
+    q, o = np.meshgrid(offsets, offsets, indexing="ij")
+    own = 1 / (12 * samples**2)  # each sub-sample's own square
+    for index, values in zip(found, moments.T, strict=True):
+        inside = blocks.reshape(-1, samples, samples)[index]
+        rows, columns = q[inside], o[inside]
+        expected = [
+            rows.mean(),
+            columns.mean(),
+            rows.var() + own,
+            columns.var() + own,
+            np.mean((rows - rows.mean()) * (columns - columns.mean())),
+        ]
+        assert np.allclose(values, expected, atol=1e-5)
+    assert mask.array[3].reshape(-1)[found].max(initial=0) < 1

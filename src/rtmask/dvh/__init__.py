@@ -7,7 +7,7 @@ binary mask (voxel count) or of a fractional one (partial volumes).
 
 :func:`compute_dvh` samples an ROI with partial volumes on calculation planes in an RT
 Dose and returns a cumulative :class:`DVH` with its statistics; :func:`compute_dvhs` does
-it for several ROIs on worker threads.
+it for several ROIs (one after the other, or on ``workers`` threads).
 :func:`read_embedded_dvhs` reads the DVHs a planning system stored in an RT Dose, for
 comparison (:meth:`EmbeddedDVH.to_dvh`). Reports: :meth:`DVH.describe`,
 :meth:`DVH.compare` (:func:`compare_dvhs`), :func:`write_dvhs_csv`, :func:`write_dvhs_json`,

@@ -101,6 +101,8 @@ class ImageGrid:
     affine: FloatArray
     frame_of_reference_uid: str | None = None
     slice_positions_mm: FloatArray = field(default_factory=lambda: np.empty(0))
+    #: Row direction, column direction and normal, ``(3, 3)``, derived once.
+    _directions: FloatArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shape = tuple(int(n) for n in self.shape)
@@ -131,6 +133,9 @@ class ImageGrid:
                 "(duplicate slices, or slices given in the wrong order)"
             )
         object.__setattr__(self, "slice_positions_mm", _readonly(positions))
+        row = affine[:3, 2] / np.linalg.norm(affine[:3, 2])
+        column = affine[:3, 1] / np.linalg.norm(affine[:3, 1])
+        object.__setattr__(self, "_directions", _readonly([row, column, normal]))
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -299,20 +304,17 @@ class ImageGrid:
     @property
     def row_direction(self) -> FloatArray:
         """Unit LPS vector along which the column index grows (DICOM row cosine), ``(3,)``."""
-        vector = self.affine[:3, 2]
-        return np.asarray(vector / np.linalg.norm(vector))
+        return np.asarray(self._directions[0])
 
     @property
     def column_direction(self) -> FloatArray:
         """Unit LPS vector along which the row index grows (DICOM column cosine), ``(3,)``."""
-        vector = self.affine[:3, 1]
-        return np.asarray(vector / np.linalg.norm(vector))
+        return np.asarray(self._directions[1])
 
     @property
     def normal(self) -> FloatArray:
         """Unit plane normal ``row_direction x column_direction``, ``(3,)``."""
-        normal = np.cross(self.row_direction, self.column_direction)
-        return np.asarray(normal / np.linalg.norm(normal))
+        return np.asarray(self._directions[2])
 
     @property
     def orientation(self) -> tuple[float, ...]:

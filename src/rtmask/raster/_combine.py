@@ -15,7 +15,7 @@ with the result of the CLOSED_PLANAR ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +23,9 @@ from numpy.typing import NDArray
 
 from rtmask.geometry import ImageGrid
 from rtmask.raster._mask import CombinationRule
+from rtmask.raster._partial import PartialVoxels, moments_of, sums_of_block
 from rtmask.raster._planes import PlacedContour
-from rtmask.raster._polygon import PixelBox, fill_parity_stack, polygon_box
+from rtmask.raster._polygon import ParityCrossings, PixelBox, fill_parity_stack, polygon_box
 from rtmask.rtstruct import ROI, GeometricType
 
 __all__ = ["fill_planes"]
@@ -33,17 +34,22 @@ __all__ = ["fill_planes"]
 STACK_PIXELS = 1 << 25
 
 MaskArray = NDArray[np.bool_] | NDArray[np.float32]
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """Where filled planes go: the mask array, its grid and the in-plane supersampling."""
+    """Where filled planes go: the mask array, its grid and the in-plane supersampling.
+
+    And, when wanted, the moments of the partly covered voxels.
+    """
 
     array: MaskArray
     grid: ImageGrid
     roi: ROI
     samples: int
     counts: NDArray[np.float64]  # (slices,) voxels (or fractions) written per slice
+    partial: PartialVoxels | None = None
 
     @property
     def plane_shape(self) -> tuple[int, int]:
@@ -60,17 +66,33 @@ class _Target:
             box.row0 // s * s, -(-box.row1 // s) * s, box.col0 // s * s, -(-box.col1 // s) * s
         )
 
-    def write(self, slices: Sequence[int], box: PixelBox, block: NDArray[np.bool_]) -> None:
-        """Store ``(len(slices), box rows, box columns)`` supersampled pixels into the mask.
+    @property
+    def wants_moments(self) -> bool:
+        """True when the partly covered voxels' moments are to be kept."""
+        return self.partial is not None and self.samples > 1
 
-        Only each slice's band of rows that holds the structure is written: the mask is
-        fresh zero memory, and writing zeros would only make the kernel supply pages.
+    def write(
+        self,
+        slices: Sequence[int],
+        box: PixelBox,
+        block: NDArray[np.bool_] | NDArray[np.float64],
+        sums_at: Callable[[NDArray[np.intp]], NDArray[np.float64]] | None = None,
+    ) -> None:
+        """Store ``(len(slices), box rows / s, box columns / s)`` voxels into the mask.
+
+        ``block`` is the binary mask (``samples == 1``) or the count of set sub-pixels
+        per voxel; ``sums_at`` gives the :data:`~rtmask.raster._partial.SUMS` of the
+        block's voxels at flat indices, when moments are wanted. Only each slice's band of
+        rows that holds the structure is written: the mask is fresh zero memory, and
+        writing zeros would only make the kernel supply pages.
         """
         s = self.samples
         n_rows, n_cols = (box.row1 - box.row0) // s, (box.col1 - box.col0) // s
-        coarse: NDArray[np.bool_] | NDArray[np.float32] = block
-        if s > 1:
-            coarse = _covered_fraction(block, s)
+        coarse = (
+            np.asarray(block.astype(np.float32) / np.float32(s * s), dtype=np.float32)
+            if s > 1
+            else np.asarray(block, dtype=np.bool_)
+        )
         occupied = np.asarray(coarse.any(axis=2), dtype=np.bool_)  # (slices, rows)
         first = occupied.argmax(axis=1)
         last = n_rows - occupied[:, ::-1].argmax(axis=1)
@@ -81,6 +103,36 @@ class _Target:
                 band = coarse[n, first[n] : last[n]]
                 self.array[k, rows, col0 : col0 + n_cols] = band
                 self.counts[k] = float(band.sum(dtype=np.float64))
+        if self.wants_moments and sums_at is not None:
+            counts = np.asarray(block, dtype=np.float64)
+            self._keep_moments(slices, counts, sums_at, (row0, col0))
+
+    def _keep_moments(
+        self,
+        slices: Sequence[int],
+        counts: NDArray[np.float64],
+        sums_at: Callable[[NDArray[np.intp]], NDArray[np.float64]],
+        corner: tuple[int, int],
+    ) -> None:
+        """Keep the moments of the partly covered voxels.
+
+        ``counts``: ``(slices, rows, columns)`` sub-pixels set per voxel of a block whose
+        first voxel is at ``corner`` of each slice.
+        """
+        assert self.partial is not None
+        s = self.samples
+        _, n_rows, n_cols = counts.shape
+        flat = counts.reshape(-1)
+        partial = np.flatnonzero((flat > 0) & (flat < s * s))
+        moments = moments_of(sums_at(partial), s).astype(np.float32)
+        plane, in_plane = np.divmod(partial, n_rows * n_cols)
+        row, column = np.divmod(in_plane, n_cols)
+        at = (row + corner[0]) * self.grid.shape[2] + column + corner[1]
+        bounds = np.searchsorted(plane, np.arange(len(slices) + 1))
+        for n, k in enumerate(slices):
+            if bounds[n + 1] > bounds[n]:
+                part = slice(int(bounds[n]), int(bounds[n + 1]))
+                self.partial.by_slice[k] = (at[part], moments[:, part])
 
     def patient_position(self, slice_index: int, row: float, column: float) -> NDArray[np.float64]:
         """LPS mm of a supersampled pixel position on a slice."""
@@ -90,12 +142,11 @@ class _Target:
         return position
 
 
-def _covered_fraction(block: NDArray[np.bool_], s: int) -> NDArray[np.float32]:
-    """``(planes, rows, columns)`` share of each voxel's ``s x s`` samples that are set.
+def _covered_count(block: NDArray[np.bool_], s: int) -> NDArray[np.float64]:
+    """``(planes, rows, columns)`` count of each voxel's ``s x s`` samples that are set.
 
     ``block`` is ``(planes, rows * s, columns * s)``. The samples are counted by adding
-    strided views (several times faster than ``mean`` over two axes), then divided once,
-    which rounds exactly as the mean would.
+    strided views (several times faster than ``sum`` over two axes).
     """
     planes, height, width = block.shape
     counter = np.uint8 if s * s <= np.iinfo(np.uint8).max else np.uint16
@@ -107,8 +158,7 @@ def _covered_fraction(block: NDArray[np.bool_], s: int) -> NDArray[np.float32]:
     counts = by_column[..., 0].copy()
     for i in range(1, s):
         counts += by_column[..., i]
-    fraction: NDArray[np.float32] = counts.astype(np.float32) / np.float32(s * s)
-    return fraction
+    return np.asarray(counts, dtype=np.float64)
 
 
 def _is_closed(item: PlacedContour) -> bool:
@@ -141,7 +191,11 @@ def _fill_by_parity(target: _Target, by_slice: dict[int, list[PlacedContour]]) -
     for chunk in _chunks(sorted(by_slice), dict.fromkeys(by_slice, 1), area):
         polygons = [item.polygon for k in chunk for item in by_slice[k]]
         planes = [n for n, k in enumerate(chunk) for _ in by_slice[k]]
-        target.write(chunk, box, fill_parity_stack(polygons, planes, len(chunk), box))
+        if target.samples > 1:
+            crossings = ParityCrossings.of(polygons, planes, len(chunk), box, target.samples)
+            target.write(chunk, box, crossings.counts(), crossings.sums_at)
+        else:
+            target.write(chunk, box, fill_parity_stack(polygons, planes, len(chunk), box))
 
 
 def _fill_by_layers(
@@ -176,7 +230,15 @@ def _fill_by_layers(
                 own, closed, rule, target=target, slice_index=k, box=box, report=report
             )
             block[n] ^= layers[start + len(closed)]
-        target.write(chunk, box, block)
+        if target.samples > 1:
+            counts = _covered_count(block, target.samples)
+
+            def sums_at(voxels: NDArray[np.intp], block: NDArray[np.bool_] = block) -> FloatArray:
+                return sums_of_block(block, target.samples, voxels)
+
+            target.write(chunk, box, counts, sums_at)
+        else:
+            target.write(chunk, box, block)
 
 
 def _combine(
@@ -262,15 +324,17 @@ def fill_planes(
     *,
     rule: CombinationRule,
     samples: int,
+    partial: PartialVoxels | None = None,
 ) -> tuple[list[str], NDArray[np.float64]]:
     """Fill the zero mask ``array`` from contours grouped by slice.
 
     ``array`` is ``(slices, rows, columns)`` bool (``samples == 1``) or float32 (covered
     fraction from ``samples x samples`` points per voxel); polygons are in supersampled
     pixel coordinates. Returns the overlap warnings and the voxels (or summed fractions)
-    written per slice, ``(slices,)``.
+    written per slice, ``(slices,)``. The moments of the partly covered voxels go to
+    ``partial`` when given (fractional masks only).
     """
-    target = _Target(array, grid, roi, samples, np.zeros(grid.shape[0]))
+    target = _Target(array, grid, roi, samples, np.zeros(grid.shape[0]), partial)
     by_parity: dict[int, list[PlacedContour]] = {}
     by_layers: dict[int, list[PlacedContour]] = {}
     for k, items in by_slice.items():

@@ -10,6 +10,12 @@ How: each edge crosses the rows ``r`` with ``v_min <= r < v_max`` (half-open in 
 direction); at each crossing the pixel run from ``ceil(u)`` on toggles. A cumulative XOR
 along the row turns the toggles into the inside mask. No Python loop over pixels or
 vertices.
+
+For partial volumes the pixels are sub-pixels of ``s x s`` per voxel, and only their count
+per voxel is wanted: :class:`ParityCrossings` sorts each row's crossings, gives them
+alternate signs (enter +1, leave -1; the running sum is the parity) and adds each
+crossing's share of the sub-pixels right of it to its voxel and the next, so that one
+cumulative sum over voxel columns yields the counts without the sub-pixel mask.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "ParityCrossings",
     "PixelBox",
     "fill_parity_stack",
     "polygon_box",
@@ -176,3 +183,113 @@ def fill_parity_stack(
     stacked = toggled.reshape(n_planes, n_rows, width)
     inside: NDArray[np.bool_] = np.logical_xor.accumulate(stacked, axis=2)[:, :, :n_cols]
     return inside
+
+
+@dataclass(frozen=True, slots=True)
+class ParityCrossings:
+    """Where polygons cross the sub-pixel rows of a box, for counts per voxel.
+
+    The box is in sub-pixels and aligned to whole voxels of ``s x s`` sub-pixels (its
+    bounds are multiples of ``samples``). Each sub-row's crossings are sorted and signed
+    (enter +1, leave -1: their running sum is the even-odd parity). A crossing at
+    sub-column ``c`` (voxel ``j = c // s``, offset ``p = c % s``) sets the sub-pixels
+    ``c..`` of its sub-row: offsets ``p .. s - 1`` of voxel ``j`` and all ``s`` of every
+    voxel after. Its step goes to voxel ``j`` and the rest of a whole voxel's share to
+    ``j + 1``; a running sum along the voxel row adds them up. Every sub-row has an even
+    number of crossings (closed polygons, half-open rows), so its steps sum to 0 and one
+    flat running sum restarts at 0 on every voxel row.
+
+    ``(n,)`` each: the voxel of each crossing (flat index into ``(planes, rows,
+    columns + 2)``: two columns collect the crossings right of the box), its offset
+    ``p`` and its sub-row's offset ``q`` in the voxel, and its sign.
+    """
+
+    shape: tuple[int, int, int]
+    samples: int
+    voxel: NDArray[np.int64]
+    part: NDArray[np.float64]
+    sub_row: NDArray[np.float64]
+    sign: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls,
+        polygons: Sequence[NDArray[np.float64]],
+        plane_of_polygon: Sequence[int],
+        n_planes: int,
+        box: PixelBox,
+        samples: int,
+    ) -> ParityCrossings:
+        """The crossings of ``(N, 2)`` sub-pixel polygons (see :func:`fill_parity_stack`)."""
+        s = samples
+        n_rows, n_cols = max(box.row1 - box.row0, 0), max(box.col1 - box.col0, 0)
+        shape = (n_planes, n_rows // s, n_cols // s)
+        if not (n_rows and n_cols and polygons):
+            empty = np.empty(0)
+            return cls(shape, s, np.empty(0, dtype=np.int64), empty, empty, empty)
+        start, end, owner = _edges(polygons)
+        edge, rows, columns = _crossings(start, end, box)
+        planes = np.asarray(plane_of_polygon, dtype=np.int64)[owner[edge]]
+        row_key = planes * n_rows + (rows - box.row0)  # (plane, sub-row)
+        columns = columns - box.col0  # 0 .. n_cols (n_cols: right of the box)
+        order = np.argsort(row_key * (n_cols + 1) + columns, kind="stable")  # by row, column
+        row_key, columns = row_key[order], columns[order]
+        first_in_row = np.flatnonzero(np.diff(row_key, prepend=-1))
+        run = np.diff(np.append(first_in_row, row_key.size))
+        rank = np.arange(row_key.size) - np.repeat(first_in_row, run)
+        sign = 1.0 - 2.0 * (rank & 1)
+        column, part = np.divmod(columns, s)
+        plane, sub_row = np.divmod(row_key, n_rows)
+        voxel = (plane * shape[1] + sub_row // s) * (shape[2] + 2) + column
+        offset = np.asarray(sub_row % s, dtype=np.float64)
+        return cls(shape, s, voxel, part.astype(np.float64), offset, np.asarray(sign))
+
+    def counts(self) -> NDArray[np.float64]:
+        """``(planes, rows, columns)`` sub-pixels inside per voxel: whole numbers 0 .. s * s.
+
+        The sums of :func:`fill_parity_stack`'s mask over ``s x s`` blocks.
+        """
+        planes, rows, columns = self.shape
+        size = planes * rows * (columns + 2)
+        s = float(self.samples)
+        steps = np.bincount(self.voxel, weights=self.sign * (s - self.part), minlength=size)
+        steps += np.bincount(self.voxel + 1, weights=self.sign * self.part, minlength=size)
+        counts = np.cumsum(steps).reshape(planes, rows, columns + 2)[:, :, :columns]
+        return np.asarray(counts)
+
+    def sums_at(self, voxels: NDArray[np.intp]) -> NDArray[np.float64]:
+        """``(6, m)`` :data:`rtmask.raster._partial.SUMS` of ``(m,)`` voxels.
+
+        ``voxels``: flat indices into ``(planes, rows, columns)``. The running sums of the
+        steps are evaluated at these voxels only.
+        """
+        if self.voxel.size == 0:
+            return np.zeros((6, np.size(voxels)))
+        here, whole = self._offset_sums()
+        whole -= here  # the voxel after takes the rest of a whole voxel's share
+        keys = np.concatenate([self.voxel, self.voxel + 1])
+        order = np.argsort(keys, kind="stable")
+        running = np.cumsum(np.concatenate([here, whole], axis=1)[:, order], axis=1)
+        columns = self.shape[2]
+        row, column = np.divmod(np.asarray(voxels, dtype=np.int64), columns)
+        last = np.searchsorted(keys[order], row * (columns + 2) + column, side="right") - 1
+        found = running[:, np.maximum(last, 0)]
+        found[:, last < 0] = 0.0
+        return np.asarray(found)
+
+    def _offset_sums(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per crossing ``(6, n)``: its signed sums over the offsets it sets.
+
+        Over ``p .. s - 1`` of its voxel, and over a whole voxel's ``0 .. s - 1``.
+        """
+        s, p, q = float(self.samples), self.part, self.sub_row
+        count = s - p
+        o = (s * (s - 1) - p * (p - 1)) / 2  # sum of the offsets p .. s - 1
+        o2 = ((s - 1) * s * (2 * s - 1) - (p - 1) * p * (2 * p - 1)) / 6
+        whole_o, whole_o2 = s * (s - 1) / 2, (s - 1) * s * (2 * s - 1) / 6
+        ones = np.ones_like(p)
+        here = np.stack([count, q * count, q * q * count, o, q * o, o2])
+        whole = np.stack([s * ones, q * s, q * q * s, whole_o * ones, q * whole_o, whole_o2 * ones])
+        here *= self.sign
+        whole *= self.sign
+        return here, whole

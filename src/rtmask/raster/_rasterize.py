@@ -28,10 +28,11 @@ from rtmask.geometry import ImageGrid
 from rtmask.raster._combine import fill_planes
 from rtmask.raster._mask import CombinationRule, Mask
 from rtmask.raster._memory import sparse_zeros
+from rtmask.raster._partial import PartialVoxels
 from rtmask.raster._planes import PlacedContour, SliceMode, assign_planes
 from rtmask.rtstruct import ROI, StructureSet
 
-__all__ = ["rasterize", "rasterize_all"]
+__all__ = ["rasterize", "rasterize_all", "rasterize_with_partial"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,58 @@ def rasterize(
     Mask
         ``(slices, rows, columns)`` bool or float32 array on ``grid``.
     """
+    return _rasterize(
+        roi,
+        grid,
+        rule=rule,
+        fractional=fractional,
+        slice_mode=slice_mode,
+        plane_tolerance_mm=plane_tolerance_mm,
+        on_invalid=on_invalid,
+    )
+
+
+def rasterize_with_partial(
+    roi: ROI,
+    grid: ImageGrid,
+    *,
+    fractional: int,
+    rule: CombinationRule | str = CombinationRule.AUTO,
+    slice_mode: SliceMode = "exact",
+    plane_tolerance_mm: float | None = None,
+    on_invalid: OnInvalid = "warn",
+) -> tuple[Mask, PartialVoxels]:
+    """:func:`rasterize` to a fractional mask, with where the partly covered voxels are covered.
+
+    For the DVH engine: :class:`~rtmask.raster._partial.PartialVoxels` holds the centroid
+    and second moments of the covered part of every partly covered voxel. Parameters as
+    :func:`rasterize` (``fractional`` >= 2 for any partly covered voxel).
+    """
+    partial = PartialVoxels({})
+    mask = _rasterize(
+        roi,
+        grid,
+        rule=rule,
+        fractional=fractional,
+        slice_mode=slice_mode,
+        plane_tolerance_mm=plane_tolerance_mm,
+        on_invalid=on_invalid,
+        partial=partial,
+    )
+    return mask, partial
+
+
+def _rasterize(
+    roi: ROI,
+    grid: ImageGrid,
+    *,
+    rule: CombinationRule | str,
+    fractional: int | None,
+    slice_mode: SliceMode,
+    plane_tolerance_mm: float | None,
+    on_invalid: OnInvalid,
+    partial: PartialVoxels | None = None,
+) -> Mask:
     rule = CombinationRule(rule)
     samples = 1 if fractional is None else int(fractional)
     if samples < 1:
@@ -123,7 +176,7 @@ def rasterize(
         k for k, items in sorted(assignment.by_slice.items()) if _outside_extent(items, plane_shape)
     ]
     overlaps, counts = fill_planes(
-        array, grid, roi, assignment.by_slice, rule=rule, samples=samples
+        array, grid, roi, assignment.by_slice, rule=rule, samples=samples, partial=partial
     )
     problems = list(assignment.problems)
     if outside:
