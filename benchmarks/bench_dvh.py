@@ -3,7 +3,7 @@
     python benchmarks/bench_dvh.py [--breast FOLDER] [--peers-venv VENV] [--work DIR]
         [--json FILE] [--repeat N] [--analytic-repeat N] [--quick]
 
-Two parts, every tool run as its own subprocess on a warm file cache:
+Two parts, every tool run as a subprocess on a warm file cache:
 
 - ``analytic``: the analytic set of Nelms et al. (Med Phys 2015), written here with
   ``rtmask.synthetic``. For each contour spacing s of 0.2, 1, 2 and 3 mm, an axial CT
@@ -25,8 +25,11 @@ Two parts, every tool run as its own subprocess on a warm file cache:
   D0.03cc within 1 % and 3 % of the reference, overall and per contour spacing), the
   largest deviation per quantity, every deviation for the 2 mm dose grid without shift,
   every rtmask dvh value beyond 1 %, failed runs and ROI errors, and how far the rtmask
-  API's values lie from rtmask dvh's. ``--quick``: only s = 0.2 and 2 mm, the 2 mm
-  dose grid, no shift (4 cases).
+  API's values lie from rtmask dvh's. Then the two API scripts once more, each given
+  every case in one process (the files of each case read afresh; start-up paid once, as
+  in a batch script), ``--repeat`` times: their times and ratio, and how far those
+  values lie from the per-case runs. ``--quick``: only s = 0.2 and 2 mm, the 2 mm dose
+  grid, no shift (4 cases).
 - ``breast``: ``../shared/data/dicompyler-breast`` (rtss.dcm, rtdose.dcm), compared with
   the volumes of the planning system's embedded DVHs (from that folder's README.txt).
 
