@@ -252,7 +252,8 @@ class _SubSlabs:
     """The sub-slabs of all contour planes, ``(S,)`` each, in plane order.
 
     Contour plane index, thickness (mm), and the dose frames of the centre and of the
-    lower and upper face.
+    lower and upper face; per sub-slab, the dose frames it blends where it lies inside
+    the dose grid.
     """
 
     plane: NDArray[np.intp]
@@ -260,6 +261,7 @@ class _SubSlabs:
     centre: _Frames
     lower: _Frames
     upper: _Frames
+    used: list[set[int]]
 
     @classmethod
     def of(
@@ -276,13 +278,14 @@ class _SubSlabs:
             step.extend([thickness / n_sub] * n_sub)
             centre.extend(float(lower[k]) + (m + 0.5) * (thickness / n_sub) for m in range(n_sub))
         steps, centres = np.array(step), np.array(centre)
-        return cls(
-            plane=np.array(plane, dtype=np.intp),
-            step_mm=steps,
-            centre=_Frames.at(sampler, centres),
-            lower=_Frames.at(sampler, centres - steps / 2),
-            upper=_Frames.at(sampler, centres + steps / 2),
-        )
+        positions = (centres, centres - steps / 2, centres + steps / 2)
+        at = [_Frames.at(sampler, position) for position in positions]
+        used: list[set[int]] = [set() for _ in plane]
+        for where in at:
+            for s in np.flatnonzero(where.inside).tolist():
+                used[s].update((int(where.low[s]), int(where.high[s])))
+        centre_at, lower_at, upper_at = at
+        return cls(np.array(plane, dtype=np.intp), steps, centre_at, lower_at, upper_at, used)
 
     def lowest_frame(self, first: int, last: int) -> int:
         """The lowest dose frame that sub-slabs ``first:last`` use."""
@@ -586,7 +589,7 @@ def _frame_boxes(slabs: _SubSlabs, covered: _Covered) -> dict[int, _Box]:
         box = covered.boxes[k]
         if box is None:
             continue
-        for frame in _frames_used(slabs, s):
+        for frame in slabs.used[s]:
             old = boxes.get(frame, box)
             boxes[frame] = (
                 min(old[0], box[0]),
@@ -595,15 +598,6 @@ def _frame_boxes(slabs: _SubSlabs, covered: _Covered) -> dict[int, _Box]:
                 max(old[3], box[3]),
             )
     return boxes
-
-
-def _frames_used(slabs: _SubSlabs, s: int) -> set[int]:
-    """The dose frames that sub-slab ``s`` blends (where it lies inside the dose grid)."""
-    used: set[int] = set()
-    for where in (slabs.centre, slabs.lower, slabs.upper):
-        if where.inside[s]:
-            used.update((int(where.low[s]), int(where.high[s])))
-    return used
 
 
 class _FramePlanes:
@@ -627,7 +621,7 @@ class _FramePlanes:
 
     def load(self, slabs: _SubSlabs, first: int, last: int) -> None:
         """Make sure the frames that sub-slabs ``first:last`` blend are in their slots."""
-        wanted = set().union(*(_frames_used(slabs, s) for s in range(first, last)))
+        wanted = set().union(*slabs.used[first:last])
         for frame in sorted(wanted - self._slot_of.keys()):
             if not self._free:
                 self._grow()

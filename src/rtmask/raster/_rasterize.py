@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,14 +119,7 @@ def rasterize(
 
 
 def rasterize_with_partial(
-    roi: ROI,
-    grid: ImageGrid,
-    *,
-    fractional: int,
-    rule: CombinationRule | str = CombinationRule.AUTO,
-    slice_mode: SliceMode = "exact",
-    plane_tolerance_mm: float | None = None,
-    on_invalid: OnInvalid = "warn",
+    roi: ROI, grid: ImageGrid, *, fractional: int, **options: Any
 ) -> tuple[Mask, PartialVoxels]:
     """:func:`rasterize` to a fractional mask, with where the partly covered voxels are covered.
 
@@ -135,28 +128,18 @@ def rasterize_with_partial(
     :func:`rasterize` (``fractional`` >= 2 for any partly covered voxel).
     """
     partial = PartialVoxels({})
-    mask = _rasterize(
-        roi,
-        grid,
-        rule=rule,
-        fractional=fractional,
-        slice_mode=slice_mode,
-        plane_tolerance_mm=plane_tolerance_mm,
-        on_invalid=on_invalid,
-        partial=partial,
-    )
-    return mask, partial
+    return _rasterize(roi, grid, fractional=fractional, partial=partial, **options), partial
 
 
 def _rasterize(
     roi: ROI,
     grid: ImageGrid,
     *,
-    rule: CombinationRule | str,
-    fractional: int | None,
-    slice_mode: SliceMode,
-    plane_tolerance_mm: float | None,
-    on_invalid: OnInvalid,
+    rule: CombinationRule | str = CombinationRule.AUTO,
+    fractional: int | None = None,
+    slice_mode: SliceMode = "exact",
+    plane_tolerance_mm: float | None = None,
+    on_invalid: OnInvalid = "warn",
     partial: PartialVoxels | None = None,
 ) -> Mask:
     rule = CombinationRule(rule)
