@@ -340,6 +340,18 @@ def _write_text(path: Path, ct: CTSeries) -> None:
     _edit(path, lambda ds: _raw_contour_data(ds, 0, 1, b"1.0\\abc\\-3.5"))
 
 
+def _write_blank_value(path: Path, ct: CTSeries) -> None:
+    # numpy's text parser reads a blank value between two backslashes as -1.
+    write_rtstruct(path, [_two_discs(ct)], ct)
+    _edit(path, lambda ds: _raw_contour_data(ds, 0, 1, b"1.0\\ \\-3.5"))
+
+
+def _write_trailing_backslash(path: Path, ct: CTSeries) -> None:
+    # ... and skips an empty last value.
+    write_rtstruct(path, [_two_discs(ct)], ct)
+    _edit(path, lambda ds: _raw_contour_data(ds, 0, 1, b"1.0\\2.0\\-3.5\\"))
+
+
 #: Defect writer, the contour it names, words of its message, the contours dropped.
 ContourDefect = tuple[Callable[[Path, CTSeries], None], int, tuple[str, ...], tuple[int, ...]]
 CONTOUR_DEFECTS: dict[str, ContourDefect] = {
@@ -348,6 +360,8 @@ CONTOUR_DEFECTS: dict[str, ContourDefect] = {
     "inf": (_write_inf, 2, ("infinite",), (2,)),
     "not_multiple_of_3": (_write_not_multiple_of_3, 2, ("multiple of 3",), ()),
     "text": (_write_text, 2, ("not a number",), (2,)),
+    "blank_value": (_write_blank_value, 2, ("not a number",), (2,)),
+    "trailing_backslash": (_write_trailing_backslash, 2, ("not a number",), (2,)),
 }
 
 

@@ -62,57 +62,66 @@ MAX_SUBSAMPLES = 8_000_000
 
 @dataclass(frozen=True, slots=True)
 class _Contours:
-    """The closed contours of an ROI.
+    """The closed contours of an ROI, projected once on the dose grid's axes.
 
-    ``(M, 3)`` vertices of all (LPS mm) and, ``(K,)`` each, the index of each contour's
-    first vertex and its position along the normal (mm).
+    ``(M, 3)`` vertices of all (LPS mm) and their coordinates along the grid's normal,
+    column direction and row direction (mm); ``(K,)`` each, the index of each contour's
+    first vertex and its position along the normal (mm, the mean of its vertices').
     """
 
     points: FloatArray
+    along_axes: FloatArray
     starts: NDArray[np.intp]
     positions: FloatArray
+
+    @classmethod
+    def of(cls, roi: ROI, grid: ImageGrid) -> _Contours:
+        """The closed contours (3 or more vertices) of ``roi``, on the axes of ``grid``."""
+        closed = [
+            c.points_mm
+            for c in roi.contours
+            if c.geometric_type.encloses_volume and c.n_points >= 3
+        ]
+        if not closed:
+            raise InvalidInputError(
+                f"ROI {roi.number} {roi.name!r} has no closed contour; a DVH needs a "
+                "structure that encloses volume"
+            )
+        points = np.concatenate(closed) if len(closed) > 1 else closed[0]
+        counts = np.array([len(c) for c in closed], dtype=np.intp)
+        starts = np.cumsum(counts) - counts
+        axes = np.stack([grid.normal, grid.column_direction, grid.row_direction])
+        along_axes = points @ np.ascontiguousarray(axes.T)
+        positions = np.add.reduceat(along_axes[:, 0], starts) / counts
+        return cls(points, along_axes, starts, positions)
 
     @property
     def counts(self) -> NDArray[np.intp]:
         """``(K,)`` vertices of each contour."""
         return np.diff(np.append(self.starts, self.points.shape[0]))
 
+    def planes(self) -> FloatArray:
+        """The distinct plane positions along the normal, increasing (mm)."""
+        along = np.sort(self.positions)
+        keep = np.concatenate([[True], np.diff(along) > _MERGE_MM])
+        return np.asarray(along[keep])
 
-def _plane_positions(roi: ROI, normal: FloatArray) -> tuple[FloatArray, _Contours]:
-    """Distinct contour plane positions along ``normal`` (increasing) and the contours."""
-    closed = [
-        c.points_mm for c in roi.contours if c.geometric_type.encloses_volume and c.n_points >= 3
-    ]
-    if not closed:
-        raise InvalidInputError(
-            f"ROI {roi.number} {roi.name!r} has no closed contour; a DVH needs a structure "
-            "that encloses volume"
-        )
-    positions = np.array([float((points @ normal).mean()) for points in closed])
-    along = np.sort(positions)
-    keep = np.concatenate([[True], np.diff(along) > _MERGE_MM])
-    starts = np.cumsum([0, *(len(points) for points in closed[:-1])])
-    return np.asarray(along[keep]), _Contours(np.concatenate(closed), starts, positions)
+    def largest_area(self) -> float:
+        """Area of the largest contour (mm2), from the in-plane coordinates."""
+        columns, rows = self.along_axes[:, 1], self.along_axes[:, 2]
+        following = np.arange(1, columns.size + 1)
+        following[np.append(self.starts[1:], columns.size) - 1] = self.starts  # last -> first
+        twice = np.add.reduceat(columns * rows[following] - columns[following] * rows, self.starts)
+        return float(np.abs(twice).max() / 2)
 
+    def extreme_points(self) -> FloatArray:
+        """The ``(6, 3)`` least and greatest vertices along each axis of the grid.
 
-def _largest_area(contours: _Contours, normal: FloatArray) -> float:
-    """Area of the largest of the planar contours with unit normal ``normal``, mm2."""
-    points, starts = contours.points, contours.starts
-    following = np.arange(1, points.shape[0] + 1)
-    following[np.append(starts[1:], points.shape[0]) - 1] = starts  # last vertex -> first
-    twice = np.add.reduceat(np.cross(points, points[following]), starts, axis=0) @ normal
-    return float(np.abs(twice).max() / 2)
-
-
-def _extreme_points(points: FloatArray, grid: ImageGrid) -> FloatArray:
-    """The ``(6, 3)`` least and greatest of ``(M, 3)`` points along each axis of ``grid``.
-
-    Their bounding box in the grid's axes is that of all the points.
-    """
-    axes = np.stack([grid.normal, grid.column_direction, grid.row_direction])
-    coordinates = np.einsum("ij,nj->in", axes, points)  # (3, M), without BLAS threads
-    extremes = np.concatenate([coordinates.argmin(axis=1), coordinates.argmax(axis=1)])
-    return np.asarray(points[extremes])
+        Their bounding box in the grid's axes is that of all the vertices.
+        """
+        along = self.along_axes
+        extremes = np.concatenate([along.argmin(axis=0), along.argmax(axis=0)])
+        return np.asarray(self.points[extremes])
 
 
 def _plane_lattice(
@@ -131,13 +140,13 @@ def _plane_lattice(
     """
     grid = dose.grid
     _, dose_row_mm, dose_column_mm = grid.spacing_mm
-    extremes = _extreme_points(contours.points, grid)
+    extremes = contours.extreme_points()
     if resolution_mm is not None:
         if not resolution_mm > 0:
             raise ValueError(f"resolution_mm must be positive, got {resolution_mm}")
         spacing = float(resolution_mm)
     else:
-        largest = _largest_area(contours, grid.normal)
+        largest = contours.largest_area()
         wanted = max(math.sqrt(largest / TARGET_PLANE_VOXELS), MIN_SPACING_MM)
         index = grid.patient_to_index(extremes)[:, 1:]  # (6, [row, column]) dose indices
         if np.any(index < 0) or np.any(index > np.array(grid.shape[1:]) - 1):
@@ -338,8 +347,9 @@ def _sample(
 _Box = tuple[int, int, int, int]
 
 #: Samples computed together: bounds the ``(n,)`` temporaries of a chunk (about 20 of
-#: 512 kB), which the allocator recycles from chunk to chunk.
-_CHUNK_SAMPLES = 1 << 16
+#: 64 kB), which the allocator recycles from chunk to chunk. Larger chunks were no
+#: faster, and their memory went back to the kernel and was faulted in again.
+_CHUNK_SAMPLES = 1 << 13
 #: Sub-slabs with this many samples are sampled one at a time: their frames' planes are
 #: gathered at the plane's voxels directly, and shared by the centre and the faces.
 _SINGLE_SAMPLES = 4096
@@ -370,21 +380,25 @@ class _Covered:
         partial: PartialVoxels | None = None,
     ) -> _Covered:
         """The covered voxels of ``(planes, rows, columns)`` fractions."""
-        n_planes, _, n_columns = fractions.shape
+        n_planes = fractions.shape[0]
         flat = fractions.reshape(-1)
         found = np.flatnonzero(flat)
         plane_size = fractions[0].size
-        plane, voxels = np.divmod(found, plane_size)
-        counts = np.bincount(plane, minlength=n_planes)
+        counts = np.count_nonzero(fractions.reshape(n_planes, -1), axis=1)
         starts = np.cumsum(counts) - counts
-        rows, columns = np.divmod(voxels, n_columns)
+        voxels = found - np.repeat(np.arange(n_planes) * plane_size, counts)
+        # Each plane's box from where its rows and columns hold covered voxels.
+        rows_used: NDArray[np.bool_] = np.asarray(fractions.any(axis=2))  # (planes, rows)
+        columns_used: NDArray[np.bool_] = np.asarray(fractions.any(axis=1))  # (planes, columns)
         boxes: list[_Box | None] = [None] * n_planes
         used = np.flatnonzero(counts)
         if used.size:
-            low_rows = rows[starts[used]]  # voxels are in row order within a plane
-            high_rows = rows[starts[used] + counts[used] - 1] + 1
-            low_columns = np.minimum.reduceat(columns, starts[used])
-            high_columns = np.maximum.reduceat(columns, starts[used]) + 1
+            rows_used, columns_used = rows_used[used], columns_used[used]
+            n_rows, n_columns = rows_used.shape[1], columns_used.shape[1]
+            low_rows = rows_used.argmax(axis=1)
+            high_rows = n_rows - rows_used[:, ::-1].argmax(axis=1)
+            low_columns = columns_used.argmax(axis=1)
+            high_columns = n_columns - columns_used[:, ::-1].argmax(axis=1)
             for k, box in zip(
                 used.tolist(),
                 zip(
@@ -731,8 +745,8 @@ def compute_dvh(
     end_caps = EndCaps(end_caps)
     if samples < 1:
         raise ValueError(f"samples must be a positive number, got {samples}")
-    normal = dose.grid.normal
-    planes, contours = _plane_positions(roi, normal)
+    contours = _Contours.of(roi, dose.grid)
+    planes = contours.planes()
     frame_mm = float(dose.grid.spacing_mm[0])
     lower, upper = slab_faces(planes, end_caps, frame_mm)
     lattice = _plane_lattice(dose, planes, contours, resolution_mm)

@@ -25,13 +25,17 @@ from rtmask.geometry import ImageGrid
 from rtmask.raster._mask import CombinationRule
 from rtmask.raster._partial import PartialVoxels, moments_of, sums_of_block
 from rtmask.raster._planes import PlacedContour
-from rtmask.raster._polygon import ParityCrossings, PixelBox, fill_parity_stack, polygon_box
+from rtmask.raster._polygon import ParityCrossings, PixelBox, fill_parity_stack, polygons_box
 from rtmask.rtstruct import ROI, GeometricType
 
 __all__ = ["fill_planes"]
 
 #: Pixels filled in one stacked pass (bounds the temporary arrays of a pass).
 STACK_PIXELS = 1 << 25
+#: Sub-pixels counted in one pass from crossings (fractional masks). Its temporaries are
+#: a few float64 arrays per voxel and per crossing; kept to about 1 MB each, the
+#: allocator reuses them instead of handing them back to the kernel after every pass.
+CROSSING_STACK_PIXELS = 1 << 20
 
 MaskArray = NDArray[np.bool_] | NDArray[np.float32]
 FloatArray = NDArray[np.float64]
@@ -58,9 +62,13 @@ class _Target:
 
     def aligned_box(self, items: Sequence[PlacedContour]) -> PixelBox:
         """Pixels the contours' polygons can cover, widened to whole (coarse) voxels."""
-        box = PixelBox(0, 0, 0, 0)
-        for item in items:
-            box = box.union(polygon_box(item.low, item.high, self.plane_shape))
+        if not items:
+            return PixelBox(0, 0, 0, 0)
+        box = polygons_box(
+            np.array([item.low for item in items]),
+            np.array([item.high for item in items]),
+            self.plane_shape,
+        )
         s = self.samples
         return PixelBox(
             box.row0 // s * s, -(-box.row1 // s) * s, box.col0 // s * s, -(-box.col1 // s) * s
@@ -165,14 +173,16 @@ def _is_closed(item: PlacedContour) -> bool:
     return item.contour.geometric_type is GeometricType.CLOSED_PLANAR
 
 
-def _chunks(slices: Sequence[int], layers_of: dict[int, int], area: int) -> list[list[int]]:
-    """Split slices into passes of at most STACK_PIXELS pixels (at least one slice each)."""
+def _chunks(
+    slices: Sequence[int], layers_of: dict[int, int], area: int, budget: int = STACK_PIXELS
+) -> list[list[int]]:
+    """Split slices into passes of at most ``budget`` pixels (at least one slice each)."""
     chunks: list[list[int]] = []
     current: list[int] = []
     used = 0
     for k in slices:
         size = layers_of[k] * area
-        if current and used + size > STACK_PIXELS:
+        if current and used + size > budget:
             chunks.append(current)
             current, used = [], 0
         current.append(k)
@@ -188,7 +198,8 @@ def _fill_by_parity(target: _Target, by_slice: dict[int, list[PlacedContour]]) -
     if box.is_empty:
         return
     area = (box.row1 - box.row0) * (box.col1 - box.col0)
-    for chunk in _chunks(sorted(by_slice), dict.fromkeys(by_slice, 1), area):
+    budget = CROSSING_STACK_PIXELS if target.samples > 1 else STACK_PIXELS
+    for chunk in _chunks(sorted(by_slice), dict.fromkeys(by_slice, 1), area, budget):
         polygons = [item.polygon for k in chunk for item in by_slice[k]]
         planes = [n for n, k in enumerate(chunk) for _ in by_slice[k]]
         if target.samples > 1:

@@ -31,6 +31,7 @@ __all__ = [
     "PixelBox",
     "fill_parity_stack",
     "polygon_box",
+    "polygons_box",
 ]
 
 #: Coordinates within this many pixels of a whole number count as on it (float noise).
@@ -92,14 +93,21 @@ def polygon_box(
     ``low_corner`` and ``high_corner`` are the polygon's smallest and largest
     ``(row, column)``; the box is clipped to a ``(rows, cols)`` plane.
     """
-    low = _first_pixel_at_or_after(low_corner)
-    high = _first_pixel_at_or_after(high_corner)
-    return PixelBox(
-        max(int(low[0]), 0),
-        min(int(high[0]), shape[0]),
-        max(int(low[1]), 0),
-        min(int(high[1]), shape[1]),
-    )
+    return polygons_box(low_corner[None, :], high_corner[None, :], shape)
+
+
+def polygons_box(
+    low_corners: NDArray[np.float64], high_corners: NDArray[np.float64], shape: tuple[int, int]
+) -> PixelBox:
+    """The union of :func:`polygon_box` of polygons with ``(K, 2)`` extremes."""
+    low = np.maximum(_first_pixel_at_or_after(low_corners), 0)
+    high = np.minimum(_first_pixel_at_or_after(high_corners), shape)
+    kept = np.all(high > low, axis=1)  # boxes that hold a pixel
+    if not kept.any():
+        return PixelBox(0, 0, 0, 0)
+    row0, col0 = low[kept].min(axis=0).tolist()
+    row1, col1 = high[kept].max(axis=0).tolist()
+    return PixelBox(row0, row1, col0, col1)
 
 
 def _edges(
@@ -260,36 +268,43 @@ class ParityCrossings:
     def sums_at(self, voxels: NDArray[np.intp]) -> NDArray[np.float64]:
         """``(6, m)`` :data:`rtmask.raster._partial.SUMS` of ``(m,)`` voxels.
 
-        ``voxels``: flat indices into ``(planes, rows, columns)``. The running sums of the
-        steps are evaluated at these voxels only.
+        ``voxels``: flat indices into ``(planes, rows, columns)``. A voxel's running sum
+        is the whole-voxel share of every crossing before it in its voxel row plus its own
+        crossings' shares; with the crossings sorted by voxel, both are differences of
+        prefix sums. One sum at a time, so the temporaries stay a few ``(n,)`` arrays.
+        The values are whole numbers, summed exactly in float64.
         """
+        found = np.zeros((6, np.size(voxels)))
         if self.voxel.size == 0:
-            return np.zeros((6, np.size(voxels)))
-        here, whole = self._offset_sums()
-        whole -= here  # the voxel after takes the rest of a whole voxel's share
-        keys = np.concatenate([self.voxel, self.voxel + 1])
-        order = np.argsort(keys, kind="stable")
-        running = np.cumsum(np.concatenate([here, whole], axis=1)[:, order], axis=1)
+            return found
+        order = np.argsort(self.voxel, kind="stable")
+        keys = self.voxel[order]
         columns = self.shape[2]
         row, column = np.divmod(np.asarray(voxels, dtype=np.int64), columns)
-        last = np.searchsorted(keys[order], row * (columns + 2) + column, side="right") - 1
-        found = running[:, np.maximum(last, 0)]
-        found[:, last < 0] = 0.0
-        return np.asarray(found)
-
-    def _offset_sums(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Per crossing ``(6, n)``: its signed sums over the offsets it sets.
-
-        Over ``p .. s - 1`` of its voxel, and over a whole voxel's ``0 .. s - 1``.
-        """
-        s, p, q = float(self.samples), self.part, self.sub_row
+        key = row * (columns + 2) + column
+        before = np.searchsorted(keys, key, side="left")  # crossings in earlier voxels
+        through = np.searchsorted(keys, key, side="right")  # ... and in the voxel itself
+        s = float(self.samples)
+        sign, p, q = self.sign[order], self.part[order], self.sub_row[order]
         count = s - p
         o = (s * (s - 1) - p * (p - 1)) / 2  # sum of the offsets p .. s - 1
         o2 = ((s - 1) * s * (2 * s - 1) - (p - 1) * p * (2 * p - 1)) / 6
         whole_o, whole_o2 = s * (s - 1) / 2, (s - 1) * s * (2 * s - 1) / 6
-        ones = np.ones_like(p)
-        here = np.stack([count, q * count, q * q * count, o, q * o, o2])
-        whole = np.stack([s * ones, q * s, q * q * s, whole_o * ones, q * whole_o, whole_o2 * ones])
-        here *= self.sign
-        whole *= self.sign
-        return here, whole
+        # Per crossing: its share over offsets p .. s - 1 of its own voxel, and over a
+        # whole voxel's 0 .. s - 1 (what it adds to every voxel after it in the row).
+        shares: tuple[tuple[NDArray[np.float64], NDArray[np.float64] | float], ...] = (
+            (count, s),
+            (q * count, q * s),
+            (q * q * count, q * q * s),
+            (o, whole_o),
+            (q * o, q * whole_o),
+            (o2, whole_o2),
+        )
+        prefix = np.zeros(keys.size + 1)
+        for k, (here, whole) in enumerate(shares):
+            np.cumsum(sign * whole, out=prefix[1:])
+            found[k] = prefix[before]
+            np.cumsum(sign * here, out=prefix[1:])
+            found[k] += prefix[through]
+            found[k] -= prefix[before]
+        return found

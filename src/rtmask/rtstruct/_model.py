@@ -40,7 +40,8 @@ class Contour:
     Parameters
     ----------
     points_mm
-        ``(N, 3)`` vertices in LPS mm, in file order (closing edge implied).
+        ``(N, 3)`` vertices in LPS mm, in file order (closing edge implied). Stored as
+        a read-only float64 array: one already so is kept, anything else is copied.
     geometric_type
         How the points are to be read.
     number
@@ -55,10 +56,19 @@ class Contour:
     referenced_sop_instance_uid: str | None = None
 
     def __post_init__(self) -> None:
-        points = np.array(self.points_mm, dtype=np.float64, copy=True).reshape(-1, 3)
-        points.flags.writeable = False
-        object.__setattr__(self, "points_mm", points)
-        object.__setattr__(self, "geometric_type", GeometricType(self.geometric_type))
+        points = self.points_mm
+        if not (  # a read-only (N, 3) float64 array is kept; anything else copied
+            isinstance(points, np.ndarray)
+            and points.dtype == np.float64
+            and points.ndim == 2
+            and points.shape[1] == 3
+            and not points.flags.writeable
+        ):
+            points = np.array(points, dtype=np.float64, copy=True).reshape(-1, 3)
+            points.flags.writeable = False
+            object.__setattr__(self, "points_mm", points)
+        if type(self.geometric_type) is not GeometricType:
+            object.__setattr__(self, "geometric_type", GeometricType(self.geometric_type))
 
     @property
     def n_points(self) -> int:

@@ -79,28 +79,26 @@ def _parse_numbers(raw: bytes) -> NDArray[np.float64]:
     return np.array([float(v) for v in text.split("\\")], dtype=np.float64)
 
 
-def _parse_all(raws: list[bytes]) -> list[NDArray[np.float64] | None]:
-    """Parse every contour's raw ContourData at once; None for a value that is not numbers."""
-    stripped = [raw.strip(b" \x00") for raw in raws]
-    counts = [raw.count(b"\\") + 1 if raw else 0 for raw in stripped]
-    joined = b"\\".join(raw for raw in stripped if raw)
+def _parse_contour_data(raw: bytes) -> NDArray[np.float64] | None:
+    """``(n,)`` numbers of one raw ContourData value; None when some value is not a number.
+
+    numpy parses the bytes in C (no per-value Python objects). It skips an empty last
+    value and reads a blank one as -1, so a count that does not match the backslashes, a
+    -1, or a value it cannot read sends the contour through ``float`` to decide.
+    """
+    raw = raw.strip(b" \x00")
+    if not raw:
+        return np.empty(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            values = np.fromstring(joined.decode("ascii"), dtype=np.float64, sep="\\")
-        if values.size != sum(counts):
-            raise ValueError("count mismatch")
-    except (ValueError, UnicodeDecodeError, DeprecationWarning):
-        # Some value is not a number: parse contour by contour to find which.
-        result: list[NDArray[np.float64] | None] = []
-        for raw in raws:
-            try:
-                result.append(_parse_numbers(raw))
-            except ValueError:
-                result.append(None)
-        return result
-    ends = np.cumsum(counts)
-    return [values[end - count : end] for count, end in zip(counts, ends, strict=True)]
+        values = np.fromstring(raw, dtype=np.float64, sep="\\")
+        if values.size == raw.count(b"\\") + 1 and not (values == -1.0).any():
+            return values
+    except (ValueError, DeprecationWarning):  # numpy < 2 warns where numpy 2 raises
+        pass
+    try:
+        return _parse_numbers(raw)
+    except ValueError:
+        return None
 
 
 def _referenced_uids(dataset: RawDataset) -> tuple[str | None, list[str], list[str]]:
@@ -128,7 +126,9 @@ def _read_contours(
     """The usable contours of an ROI, and the 1-based positions of those dropped."""
     items = roi_contour.sequence("ContourSequence")
     dropped: list[int] = []
-    parsed = _parse_all([item.value_bytes("ContourData") or b"" for item in items])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        parsed = [_parse_contour_data(item.value_bytes("ContourData") or b"") for item in items]
     contours: list[Contour] = []
     for index, (item, values) in enumerate(zip(items, parsed, strict=True)):
         where = f"{roi_label}, contour {index + 1}"
@@ -158,6 +158,7 @@ def _read_contours(
                 f"3; the last {extra} ignored",
                 number,
             )
+        values.flags.writeable = False  # the Contour keeps it without a copy
         points = values[: values.size - extra].reshape(-1, 3)
         declared = int_or_none(item.text("NumberOfContourPoints"))
         if declared is not None and declared != points.shape[0]:
@@ -166,7 +167,7 @@ def _read_contours(
                 f"holds {points.shape[0]} points; using the data",
                 number,
             )
-        if not np.all(np.isfinite(points)):
+        if not np.isfinite(points).all():
             report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
             dropped.append(index + 1)
             continue
