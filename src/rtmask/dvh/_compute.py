@@ -635,18 +635,19 @@ class _FramePlanes:
 
     def load(self, slabs: _SubSlabs, first: int, last: int) -> None:
         """Make sure the frames that sub-slabs ``first:last`` blend are in their slots."""
-        wanted = set().union(*slabs.used[first:last])
-        for frame in sorted(wanted - self._slot_of.keys()):
-            if not self._free:
-                self._grow()
+        missing = sorted(set().union(*slabs.used[first:last]) - self._slot_of.keys())
+        if len(missing) > len(self._free):
+            self._grow(len(missing) - len(self._free))
+        for frame in missing:
             slot = self._free.pop()
             self.sampler.frame_planes(frame, out=self._slots[slot], box=self._boxes.get(frame))
             self._slot_of[frame] = slot
             self.slot[frame] = slot
 
-    def _grow(self) -> None:
+    def _grow(self, at_least: int) -> None:
+        """Add ``at_least`` slots or more (at least doubling them), in one reallocation."""
         old = self._slots.shape[0]
-        grown = np.zeros((2 * old, 3, self._plane_size))
+        grown = np.zeros((old + max(old, at_least), 3, self._plane_size))
         grown[:old] = self._slots
         self._slots = grown
         self._free.extend(range(grown.shape[0] - 1, old - 1, -1))
