@@ -277,24 +277,22 @@ class _SubSlabs:
         cls, sampler: PlaneDoseSampler, lower: FloatArray, upper: FloatArray, frame_mm: float
     ) -> _SubSlabs:
         """Cut every slab into sub-slabs no thicker than ``frame_mm``."""
-        plane: list[int] = []
-        step: list[float] = []
-        centre: list[float] = []
-        for k in range(lower.size):
-            thickness = float(upper[k] - lower[k])
-            n_sub = max(1, math.ceil(thickness / frame_mm - 1e-9))
-            plane.extend([k] * n_sub)
-            step.extend([thickness / n_sub] * n_sub)
-            centre.extend(float(lower[k]) + (m + 0.5) * (thickness / n_sub) for m in range(n_sub))
-        steps, centres = np.array(step), np.array(centre)
+        thickness = upper - lower
+        n_sub = np.maximum(np.ceil(thickness / frame_mm - 1e-9), 1).astype(np.intp)
+        plane = np.repeat(np.arange(lower.size), n_sub)
+        steps = (thickness / n_sub)[plane]
+        within = np.arange(plane.size) - (np.cumsum(n_sub) - n_sub)[plane]  # 0 .. n_sub - 1
+        centres = lower[plane] + (within + 0.5) * steps
         positions = (centres, centres - steps / 2, centres + steps / 2)
         at = [_Frames.at(sampler, position) for position in positions]
-        used: list[set[int]] = [set() for _ in plane]
+        used: list[set[int]] = [set() for _ in range(plane.size)]
         for where in at:
-            for s in np.flatnonzero(where.inside).tolist():
-                used[s].update((int(where.low[s]), int(where.high[s])))
+            inside = np.flatnonzero(where.inside)
+            lows, highs = where.low[inside].tolist(), where.high[inside].tolist()
+            for s, low, high in zip(inside.tolist(), lows, highs, strict=True):
+                used[s].update((low, high))
         centre_at, lower_at, upper_at = at
-        return cls(np.array(plane, dtype=np.intp), steps, centre_at, lower_at, upper_at, used)
+        return cls(plane, steps, centre_at, lower_at, upper_at, used)
 
     def lowest_frame(self, first: int, last: int) -> int:
         """The lowest dose frame that sub-slabs ``first:last`` use."""

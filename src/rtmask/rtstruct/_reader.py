@@ -65,6 +65,25 @@ class _Report:
             self.per_roi.setdefault(roi_number, []).append(message)
 
 
+#: ContourGeometricType values as usually written (CS, space-padded to an even length).
+_GEOMETRIC_TYPES: dict[bytes | None, GeometricType] = {
+    padded: kind
+    for kind in GeometricType
+    for padded in (kind.value.encode(), kind.value.encode() + b" ")
+}
+
+
+def _integer(item: RawDataset, keyword: str) -> int | None:
+    """An IS value as an int, or None when absent or not a whole number."""
+    raw = item.value_bytes(keyword)
+    if raw is None:
+        return None
+    try:
+        return int(raw)  # int() skips the padding spaces
+    except ValueError:
+        return int_or_none(item.text(keyword))
+
+
 def _first_referenced_image(item: RawDataset) -> str | None:
     """ReferencedSOPInstanceUID of a contour's first ContourImageSequence item."""
     images = item.sequence("ContourImageSequence")
@@ -132,15 +151,17 @@ def _read_contours(
     contours: list[Contour] = []
     for index, (item, values) in enumerate(zip(items, parsed, strict=True)):
         where = f"{roi_label}, contour {index + 1}"
-        type_text = (item.text("ContourGeometricType") or "CLOSED_PLANAR").upper()
-        try:
-            geometric_type = GeometricType(type_text)
-        except ValueError:
-            report.add(
-                f"{where}: unknown ContourGeometricType {type_text!r}; read as CLOSED_PLANAR",
-                number,
-            )
-            geometric_type = GeometricType.CLOSED_PLANAR
+        geometric_type = _GEOMETRIC_TYPES.get(item.value_bytes("ContourGeometricType"))
+        if geometric_type is None:  # absent, or not as usually written
+            type_text = (item.text("ContourGeometricType") or "CLOSED_PLANAR").upper()
+            try:
+                geometric_type = GeometricType(type_text)
+            except ValueError:
+                report.add(
+                    f"{where}: unknown ContourGeometricType {type_text!r}; read as CLOSED_PLANAR",
+                    number,
+                )
+                geometric_type = GeometricType.CLOSED_PLANAR
         if values is None:
             report.add(
                 f"{where}: ContourData holds text that is not a number; contour dropped", number
@@ -160,7 +181,7 @@ def _read_contours(
             )
         values.flags.writeable = False  # the Contour keeps it without a copy
         points = values[: values.size - extra].reshape(-1, 3)
-        declared = int_or_none(item.text("NumberOfContourPoints"))
+        declared = _integer(item, "NumberOfContourPoints")
         if declared is not None and declared != points.shape[0]:
             report.add(
                 f"{where}: NumberOfContourPoints says {declared} but ContourData "
@@ -175,7 +196,7 @@ def _read_contours(
             Contour(
                 points_mm=points,
                 geometric_type=geometric_type,
-                number=int_or_none(item.text("ContourNumber")),
+                number=_integer(item, "ContourNumber"),
                 referenced_sop_instance_uid=_first_referenced_image(item),
             )
         )
