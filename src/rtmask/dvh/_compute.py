@@ -327,7 +327,8 @@ def _sample(
     total = int(per_slab.sum())
     found = _Samples(np.empty(total), np.empty(total), np.empty(total), np.empty(total, dtype=bool))
     boxes = _frame_boxes(slabs, covered)
-    frames = _FramePlanes(sampler, boxes, fractions[0].size, dose.grid.shape[0])
+    plane_shape = (fractions.shape[1], fractions.shape[2])
+    frames = _FramePlanes(sampler, boxes, plane_shape, dose.grid.shape[0])
     at = 0  # first sample of the chunk
     for first, last in _chunks(per_slab):
         frames.forget_below(slabs.lowest_frame(first, last))
@@ -620,10 +621,17 @@ class _FramePlanes:
     """
 
     def __init__(
-        self, sampler: PlaneDoseSampler, boxes: dict[int, _Box], plane_size: int, n_frames: int
+        self,
+        sampler: PlaneDoseSampler,
+        boxes: dict[int, _Box],
+        plane_shape: tuple[int, int],
+        n_frames: int,
     ) -> None:
         self.sampler = sampler
         self._boxes = boxes  # the part of each frame's planes in use
+        self._plane_shape = plane_shape
+        self._whole: _Box = (0, plane_shape[0], 0, plane_shape[1])
+        plane_size = plane_shape[0] * plane_shape[1]
         self._plane_size = plane_size
         self._slots = np.zeros((1, 3, plane_size))  # slot 0 also serves frames not loaded
         self._slot_of: dict[int, int] = {}
@@ -634,11 +642,23 @@ class _FramePlanes:
     def load(self, slabs: _SubSlabs, first: int, last: int) -> None:
         """Make sure the frames that sub-slabs ``first:last`` blend are in their slots."""
         missing = sorted(set().union(*slabs.used[first:last]) - self._slot_of.keys())
+        if not missing:
+            return
         if len(missing) > len(self._free):
             self._grow(len(missing) - len(self._free))
-        for frame in missing:
-            slot = self._free.pop()
-            self.sampler.frame_planes(frame, out=self._slots[slot], box=self._boxes.get(frame))
+        slots = [self._free.pop() for _ in missing]
+        # All at once, on the union of their boxes.
+        boxes = [self._boxes.get(frame, self._whole) for frame in missing]
+        box = (
+            min(b[0] for b in boxes),
+            max(b[1] for b in boxes),
+            min(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+        rows, columns = slice(box[0], box[1]), slice(box[2], box[3])
+        shaped = self._slots.reshape(self._slots.shape[0], 3, *self._plane_shape)
+        shaped[slots, :, rows, columns] = self.sampler.frames_planes(missing, box)
+        for frame, slot in zip(missing, slots, strict=True):
             self._slot_of[frame] = slot
             self.slot[frame] = slot
 

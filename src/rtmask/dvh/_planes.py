@@ -14,6 +14,7 @@ blended for every plane position that needs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,9 +77,9 @@ def _part(index: IntArray | slice, part: slice) -> IntArray | slice:
 
 
 def _pick(values: FloatArray, index: IntArray | slice, axis: int) -> FloatArray:
-    """``values`` at ``index`` along ``axis`` (0 or 1): a view for a slice."""
+    """``values`` at ``index`` along ``axis``: a view for a slice."""
     if isinstance(index, slice):
-        return values[index] if axis == 0 else values[:, index]
+        return values[(slice(None),) * axis + (index,)]
     return values.take(index, axis=axis)
 
 
@@ -136,6 +137,7 @@ class PlaneDoseSampler:
         self._frame_positions = np.asarray(grid.slice_positions_mm, dtype=np.float64)
         self._n_frames = n_frames
         self._shape = (lattice.shape[1], lattice.shape[2])
+        self._whole: _Box = (0, lattice.shape[1], 0, lattice.shape[2])
         outside = self._rows.outside[:, None] | self._columns.outside[None, :]
         self._outside = np.asarray(outside.reshape(-1)) if outside.any() else None
         self._nan_strips = _nan_strips(self._rows, self._columns) if outside.any() else []
@@ -166,50 +168,19 @@ class PlaneDoseSampler:
             return above
         return (1.0 - weight) * below + weight * above
 
-    def _in_plane(
-        self, frame: FloatArray, out: FloatArray | None = None, box: _Box | None = None
-    ) -> FloatArray:
-        """Bilinear interpolation of a cropped frame onto the lattice plane, NaN outside.
-
-        The result is written to ``out`` (``(rows, columns)``) if given; with ``box``, only
-        its lattice rows and columns ``(first row, last row + 1, first column, ...)``.
-        """
-        n_rows, n_columns = self._shape
-        row_start, row_stop, column_start, column_stop = box or (0, n_rows, 0, n_columns)
-        plane = np.empty(self._shape) if out is None else out
-        rows, row_low, row_high, row_weight = self._rows.part(row_start, row_stop)
-        columns, column_low, column_high, column_weight = self._columns.part(
-            column_start, column_stop
-        )
-        if row_weight.size and column_weight.size:
-            first = _pick(frame, row_low, axis=0)
-            along_rows = np.subtract(_pick(frame, row_high, axis=0), first)
-            along_rows *= row_weight[:, None]
-            along_rows += first  # first + weight * (following - first), rows
-            block = plane[rows, columns]
-            first = _pick(along_rows, column_low, axis=1)
-            np.subtract(_pick(along_rows, column_high, axis=1), first, out=block)
-            block *= column_weight
-            block += first  # the same along columns
-        if self._outside is not None:
-            part = plane[row_start:row_stop, column_start:column_stop]
-            part[self._rows.outside[row_start:row_stop], :] = np.nan
-            part[:, self._columns.outside[column_start:column_stop]] = np.nan
-        return plane
-
     def plane(self, position_mm: float) -> FloatArray:
         """``(rows, columns)`` dose on the lattice plane at ``position_mm``; NaN outside."""
         frame = self._frame(position_mm)
         if frame is None:
             return np.full(self._shape, np.nan)
-        return self._in_plane(frame)
+        return np.asarray(self._in_planes(frame[None], self._whole)[0])
 
     def difference(self, low_mm: float, high_mm: float) -> FloatArray:
         """``(rows, columns)`` dose at ``high_mm`` minus dose at ``low_mm``; NaN outside."""
         low, high = self._frame(low_mm), self._frame(high_mm)
         if low is None or high is None:
             return np.full(self._shape, np.nan)
-        return self._in_plane(high - low)
+        return np.asarray(self._in_planes((high - low)[None], self._whole)[0])
 
     @property
     def outside(self) -> NDArray[np.bool_] | None:
@@ -248,23 +219,84 @@ class PlaneDoseSampler:
         last row + 1, first column, last column + 1), only that part is computed; the
         rest is left as it was.
         """
-        n_rows, n_columns = self._shape
-        row_start, row_stop, column_start, column_stop = box or (0, n_rows, 0, n_columns)
+        row_start, row_stop, column_start, column_stop = box or self._whole
         result = np.empty((3, *self._shape)) if out is None else out.reshape(3, *self._shape)
-        margin = (
-            max(row_start - 1, 0),
-            min(row_stop + 1, n_rows),
-            max(column_start - 1, 0),
-            min(column_stop + 1, n_columns),
-        )
-        plane = self._in_plane(self._values[frame], out=result[0], box=margin)
-        columns = slice(column_start, column_stop)
-        _differences(plane[:, columns], result[1][:, columns], row_start, row_stop)
-        rows = slice(row_start, row_stop)
-        _differences(plane.T[:, rows], result[2].T[:, rows], column_start, column_stop)
-        for strip in self._nan_strips:
-            result[strip] = 0.0
+        result[:, row_start:row_stop, column_start:column_stop] = self.frames_planes([frame], box)[
+            0
+        ]
         return result.reshape(3, -1)
+
+    def frames_planes(self, frames: Sequence[int], box: _Box | None = None) -> FloatArray:
+        """``(F, 3, box rows, box columns)``: :meth:`frame_planes` of several frames at once.
+
+        Over ``box`` (first row, last row + 1, first column, last column + 1; default the
+        whole plane): a few array operations for all the frames together.
+        """
+        n_rows, n_columns = self._shape
+        row_start, row_stop, column_start, column_stop = box or self._whole
+        # The frames on the box and one more row and column on each side (for the differences).
+        top, left = max(row_start - 1, 0), max(column_start - 1, 0)
+        margin = (top, min(row_stop + 1, n_rows), left, min(column_stop + 1, n_columns))
+        planes = self._in_planes(self._values[list(frames)], margin)
+        result = np.empty((len(frames), 3, row_stop - row_start, column_stop - column_start))
+        rows = slice(row_start - top, row_stop - top)
+        columns = slice(column_start - left, column_stop - left)
+        result[:, 0] = planes[:, rows, columns]
+        index = np.arange(row_start, row_stop)
+        following = np.minimum(index + 1, n_rows - 1) - top
+        previous = np.maximum(index - 1, 0) - top
+        np.subtract(planes[:, following, columns], planes[:, previous, columns], out=result[:, 1])
+        index = np.arange(column_start, column_stop)
+        following = np.minimum(index + 1, n_columns - 1) - left
+        previous = np.maximum(index - 1, 0) - left
+        band = planes[:, rows]
+        np.subtract(band[..., following], band[..., previous], out=result[:, 2])
+        for k, strip_rows, strip_columns in self._nan_strips:
+            within_rows = _within(strip_rows, row_start, row_stop, n_rows)
+            within_columns = _within(strip_columns, column_start, column_stop, n_columns)
+            if within_rows is not None and within_columns is not None:
+                result[:, k, within_rows, within_columns] = 0.0
+        return result
+
+    def _in_planes(self, frames: FloatArray, box: _Box) -> FloatArray:
+        """``(F, box rows, box columns)`` bilinear interpolation of cropped frames on ``box``.
+
+        NaN outside the dose grid.
+        """
+        row_start, row_stop, column_start, column_stop = box
+        planes = np.empty((frames.shape[0], row_stop - row_start, column_stop - column_start))
+        rows, row_low, row_high, row_weight = self._rows.part(row_start, row_stop)
+        columns, column_low, column_high, column_weight = self._columns.part(
+            column_start, column_stop
+        )
+        if row_weight.size and column_weight.size:
+            first = _pick(frames, row_low, axis=1)
+            along_rows = np.subtract(_pick(frames, row_high, axis=1), first)
+            along_rows *= row_weight[:, None]
+            along_rows += first  # first + weight * (following - first), rows
+            block = planes[
+                :,
+                rows.start - row_start : rows.stop - row_start,
+                columns.start - column_start : columns.stop - column_start,
+            ]
+            first = _pick(along_rows, column_low, axis=2)
+            np.subtract(_pick(along_rows, column_high, axis=2), first, out=block)
+            block *= column_weight
+            block += first  # the same along columns
+        if self._outside is not None:
+            planes[:, self._rows.outside[row_start:row_stop], :] = np.nan
+            planes[:, :, self._columns.outside[column_start:column_stop]] = np.nan
+        return planes
+
+
+def _within(strip: slice, start: int, stop: int, size: int) -> slice | None:
+    """The part of ``strip`` (a slice of ``range(size)``) in ``start:stop``, from ``start``.
+
+    None when empty.
+    """
+    first, last, _ = strip.indices(size)
+    first, last = max(first, start), min(last, stop)
+    return slice(first - start, last - start) if last > first else None
 
 
 def _nan_strips(rows: _Axis, columns: _Axis) -> list[tuple[int, slice, slice]]:
