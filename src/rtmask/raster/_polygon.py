@@ -116,11 +116,12 @@ def _edges(
     """Start and end points ``(E, 2)`` of every polygon edge, and the polygon of each edge."""
     lengths = np.array([len(p) for p in polygons], dtype=np.intp)
     start = np.concatenate(polygons) if len(polygons) > 1 else polygons[0]
-    following = np.arange(1, start.shape[0] + 1)
     first = np.cumsum(lengths) - lengths
-    following[first + lengths - 1] = first  # each polygon closes on its first vertex
+    end = np.empty_like(start)  # the next vertex: a shifted copy (faster than a gather) ...
+    end[:-1] = start[1:]
+    end[first + lengths - 1] = start[first]  # ... and each polygon closes on its first
     owner = np.repeat(np.arange(len(polygons)), lengths)
-    return start, start[following], owner
+    return start, end, owner
 
 
 def _crossings(
@@ -136,10 +137,11 @@ def _crossings(
     edge = np.repeat(np.arange(start.shape[0]), counts)
     offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = row_first[edge] + offsets
-    v0, u0 = start[edge, 0], start[edge, 1]
-    dv = end[edge, 0] - v0
-    du = end[edge, 1] - u0
-    u = u0 + (rows - v0) * (du / dv)
+    # Per edge first (few), then per crossing (many): gathers from 1-D arrays.
+    v0, u0 = start[:, 0], start[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # edges along a row never cross one
+        slope = (end[:, 1] - u0) / (end[:, 0] - v0)  # columns per row
+    u = u0[edge] + (rows - v0[edge]) * slope[edge]
     columns = np.clip(_first_pixel_at_or_after(u), box.col0, box.col1)
     return edge, rows, columns
 
