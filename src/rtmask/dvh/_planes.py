@@ -346,14 +346,15 @@ def sample_shifted(dose: DoseGrid, points_mm: FloatArray, shifts_mm: FloatArray)
     dose frame a point needs is interpolated in-plane once.
     """
     grid = dose.grid
-    index = grid.patient_to_index(points_mm)
-    along = np.einsum("ij,j->i", points_mm, grid.normal)  # not BLAS, whose threads would spin
-    slices = grid.slice_index_of(along[:, None] + shifts_mm)
     flat = np.asarray(dose.dose_gy, dtype=np.float64).reshape(-1)
     result = np.empty(shifts_mm.shape)
-    for start in range(0, index.shape[0], _BLOCK_POINTS):
+    for start in range(0, points_mm.shape[0], _BLOCK_POINTS):
         block = slice(start, start + _BLOCK_POINTS)
-        result[block] = _shifted_block(flat, grid.shape, index[block, 1:], slices[block])
+        points = points_mm[block]
+        in_plane = grid.patient_to_index(points)[:, 1:]
+        along = np.einsum("ij,j->i", points, grid.normal)  # not BLAS, whose threads would spin
+        slices = grid.slice_index_of((shifts_mm[block].T + along).T)
+        result[block] = _shifted_block(flat, grid.shape, in_plane, slices)
     return result
 
 
