@@ -206,19 +206,21 @@ def _samples_per_side(samples: int, lattice: ImageGrid) -> int:
     return max(1, min(samples, affordable))
 
 
-def _boundary_doses(
+def _boundary_range(
     dose: DoseGrid, contours: _Contours, planes: FloatArray, lower: FloatArray, upper: FloatArray
-) -> FloatArray:
-    """Dose (Gy) at the contour vertices, ``(M,)`` without those outside the dose grid.
+) -> tuple[float, float] | None:
+    """Least and greatest dose (Gy) at the contour vertices inside the dose grid.
 
-    Each vertex on its plane and moved to both faces of its slab.
+    Each vertex on its plane and moved to both faces of its slab. None when every vertex
+    lies outside the dose grid.
     """
     positions = contours.positions
     k = np.abs(positions[:, None] - planes[None, :]).argmin(axis=1)
     shifts = np.column_stack([np.zeros(k.size), lower[k] - positions, upper[k] - positions])
     moved = np.repeat(shifts, contours.counts, axis=0)
     doses = sample_shifted(dose, contours.points, moved)
-    return np.asarray(doses[~np.isnan(doses)])
+    inside = doses[~np.isnan(doses)]
+    return (float(inside.min()), float(inside.max())) if inside.size else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,6 +771,8 @@ def compute_dvh(
     frame_mm = float(dose.grid.spacing_mm[0])
     lower, upper = slab_faces(planes, end_caps, frame_mm)
     lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    boundary = _boundary_range(dose, contours, planes, lower, upper)
+    del contours  # every vertex is done with: memory for the samples
     per_side = _samples_per_side(samples, lattice)
     options: dict[str, Any] = {
         "rule": rule,
@@ -817,9 +821,8 @@ def compute_dvh(
             np.copyto(weights, 0.0, where=outside)
             np.copyto(full, False, where=outside)
             used_cm3 = float(weights.sum())
-    boundary = _boundary_doses(dose, contours, planes, lower, upper)
-    if count_outside and any_outside:
-        boundary = np.append(boundary, 0.0)
+    if count_outside and any_outside:  # 0 Gy is one of the doses
+        boundary = (min(boundary[0], 0.0), max(boundary[1], 0.0)) if boundary else (0.0, 0.0)
     # Extremes over the fully covered voxels (or all used ones) and the boundary.
     used: NDArray[np.bool_] | bool = full if np.any(full) else True
     if used is True and any_outside and not count_outside:
@@ -828,8 +831,8 @@ def compute_dvh(
         float(np.min(doses, where=used, initial=np.inf)),
         float(np.max(doses, where=used, initial=-np.inf)),
     )
-    if boundary.size:
-        extremes = (min(extremes[0], boundary.min()), max(extremes[1], boundary.max()))
+    if boundary is not None:
+        extremes = (min(extremes[0], boundary[0]), max(extremes[1], boundary[1]))
     edges, curve = cumulative_curve(doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads)
     for message in messages:
         logger.debug(message)
