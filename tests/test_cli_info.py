@@ -179,3 +179,16 @@ def test_info_real_lung1(capsys: pytest.CaptureFixture[str]) -> None:
     assert structure_set["link"]["series_instance_uid"] == series["series_instance_uid"]
     assert {r["number"]: r["name"] for r in structure_set["rois"]} == expected
     assert {r["number"]: r["n_contours"] for r in structure_set["rois"]} == counts
+
+
+def test_version_prints_and_loads_no_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtmask import __version__
+    from rtmask.cli._main import _commands
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rtmask {__version__}"
+    assert _commands(["--version"]) == []  # no command module imported for it
+    assert [m.__name__ for m in _commands(["dvh", "--version"])] == ["rtmask.cli._dvh"]
+    assert len(_commands(["--help", "--version"])) > 1  # --help lists every command

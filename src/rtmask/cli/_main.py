@@ -55,7 +55,10 @@ def _commands(argv: Sequence[str] | None = None) -> list[ModuleType]:
     names = list(COMMANDS)
     if argv is not None:
         first = next((a for a in argv if not a.startswith("-")), None)
-        if first in COMMANDS and not {"-h", "--help"} & set(argv[: argv.index(first)]):
+        before = set(argv if first is None else argv[: argv.index(first)])
+        if "--version" in before and not {"-h", "--help"} & before:
+            names = []  # prints the version and exits: no command needed
+        elif first in COMMANDS and not {"-h", "--help"} & before:
             names = [first]
     return [importlib.import_module(f"rtmask.cli.{COMMANDS[name]}") for name in names]
 
