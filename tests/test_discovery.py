@@ -729,3 +729,35 @@ def test_real_dicompyler_breast_one_slice_of_a_98_slice_series() -> None:
     dose_link = link_image_series(dose, inventory.image_series, related=inventory.rt_objects)
     assert dose_link.series is series
     assert plan.referenced_rt_uids == (structure_set.sop_instance_uid,)
+
+
+def test_deflated_images_are_read_and_a_cut_one_is_truncated(tmp_path: Path) -> None:
+    # Deflated files are smaller than their pixel data: size alone says nothing.
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from rtmask._dicom import read_dataset
+
+    uid, written = write_ct_series(tmp_path / "ct", n_slices=3, rows=64, columns=64)
+    for path, _, _ in written:
+        dataset = pydicom.dcmread(path)
+        dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        dataset.save_as(path, enforce_file_format=True)
+    data = written[0][0].read_bytes()
+    assert len(data) < 64 * 64 * 2  # the zero pixels deflate to almost nothing
+    (tmp_path / "cut_deflated").write_bytes(data[:-8])
+
+    inventory = scan(tmp_path)
+
+    (series,) = inventory.image_series
+    assert series.series_instance_uid == uid
+    assert series.n_slices == 3
+    (skipped,) = inventory.skipped
+    assert skipped.path.name == "cut_deflated"
+    assert skipped.kind == "truncated"
+    assert "deflated" in skipped.reason
+    with pytest.raises(DicomReadError, match="cut_deflated"):  # one clear error, read alone
+        read_dataset(tmp_path / "cut_deflated")
+    # ... and its pixels read back as written.
+    pixels = rtmask.discovery.read_slices(read_image_series(tmp_path / "ct"), [0, 1, 2])
+    assert pixels.shape == (3, 64, 64)
+    assert not pixels.any()

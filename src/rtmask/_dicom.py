@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ _READ_FAILURES = (
     IndexError,
     NotImplementedError,
     OverflowError,
+    zlib.error,  # a deflated file cut short
 )
 
 
@@ -111,6 +113,7 @@ def read_dataset(
 
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 def _check_complete(dataset: Dataset, name: str) -> None:
@@ -121,6 +124,9 @@ def _check_complete(dataset: Dataset, name: str) -> None:
     """
     if not len(dataset):
         return
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID") == _DEFLATED:
+        return  # positions are in the inflated stream; zlib itself finds a cut stream
     raw = dataset.get_item(max(dataset.keys()))
     value_tell = getattr(raw, "value_tell", None)
     length = getattr(raw, "length", None)

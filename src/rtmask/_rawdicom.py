@@ -110,12 +110,12 @@ TAGS: dict[str, tuple[int, str]] = {
 
 _IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 _EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
-_DEFLATED = "1.2.840.10008.1.2.1.99"
+DEFLATED = "1.2.840.10008.1.2.1.99"
 _EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 _TRANSFER_SYNTAX_TAG = 0x00020010
 _MEDIA_SOP_CLASS_TAG = 0x00020002
 #: Transfer syntaxes whose pixel data is stored uncompressed, little endian.
-NATIVE_SYNTAXES = frozenset({_IMPLICIT_LITTLE, _EXPLICIT_LITTLE, _DEFLATED})
+NATIVE_SYNTAXES = frozenset({_IMPLICIT_LITTLE, _EXPLICIT_LITTLE, DEFLATED})
 #: Groups a dataset without preamble and file meta can start with (its first element).
 _FIRST_GROUPS = frozenset({0x0002, 0x0004, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
 
@@ -509,11 +509,17 @@ def _parse(data: bytes, name: str, stop_before_pixels: bool = False) -> RawDatas
     file.transfer_syntax = syntax
     if syntax == _EXPLICIT_BIG:
         raise _BigEndianError
-    if syntax == _DEFLATED:
+    if syntax == DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
-            body = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[position:])
+            body = inflater.decompress(data[position:])
         except zlib.error as error:
             raise file.invalid(f"deflated data cannot be inflated: {error}") from error
+        if not (stop_before_pixels or inflater.eof):  # the whole file, yet the stream ends early
+            raise DicomReadError(
+                f"{name}: truncated DICOM file (its deflated data ends early, "
+                f"{len(data)} bytes); copy or export the file again"
+            )
         file.data = data = body
         file.deflated = True
         position = 0

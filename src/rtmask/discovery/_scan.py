@@ -25,7 +25,7 @@ from rtmask._dicom import (
     SEGMENTATION_SOP_CLASS,
 )
 from rtmask._errors import DicomReadError, GeometryError, InvalidInputError, SeriesNotFoundError
-from rtmask._rawdicom import NATIVE_SYNTAXES, RawDataset, read_raw
+from rtmask._rawdicom import DEFLATED, NATIVE_SYNTAXES, RawDataset, read_raw
 from rtmask.discovery._series import (
     ImageHeader,
     ImageSeries,
@@ -253,6 +253,12 @@ def _pixel_bytes(dataset: RawDataset) -> int | None:
 def _truncation(path: Path, dataset: RawDataset) -> str | None:
     """Why an object with pixel data is shorter than its header says, or None."""
     if "Rows" not in dataset:
+        return None
+    if dataset.transfer_syntax == DEFLATED:  # smaller than its pixels: inflate it all
+        try:
+            read_raw(path)
+        except DicomReadError as error:
+            return f"truncated or damaged deflated data ({str(error).split(': ', 1)[-1]})"
         return None
     size = path.stat().st_size
     element = dataset.pixel_data_range()
