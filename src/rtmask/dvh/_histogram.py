@@ -168,11 +168,10 @@ def _add_block(
     low_bin, high_bin = scratch.low_bin[:n], scratch.high_bin[:n]
     low_bin[...] = np.divide(low, bin_width_gy, out=low)  # truncation: the floor of >= 0
     high_bin[...] = np.divide(high, bin_width_gy, out=high)
-    size = sums.shape[1]
-    sums[0] += np.bincount(low_bin, weights=full, minlength=size)
-    sums[0] += np.bincount(high_bin, weights=rate_high, minlength=size)
-    sums[1] += np.bincount(high_bin, weights=rate, minlength=size)
-    sums[1] -= np.bincount(low_bin, weights=rate, minlength=size)
+    np.add.at(sums[0], low_bin, full)  # unbuffered: faster than bincount then +=
+    np.add.at(sums[0], high_bin, rate_high)
+    np.add.at(sums[1], high_bin, rate)
+    np.subtract.at(sums[1], low_bin, rate)
     return found, top
 
 

@@ -292,21 +292,20 @@ class ParityCrossings:
         o = (s * (s - 1) - p * (p - 1)) / 2  # sum of the offsets p .. s - 1
         o2 = ((s - 1) * s * (2 * s - 1) - (p - 1) * p * (2 * p - 1)) / 6
         whole_o, whole_o2 = s * (s - 1) / 2, (s - 1) * s * (2 * s - 1) / 6
-        # Per crossing: its share over offsets p .. s - 1 of its own voxel, and over a
-        # whole voxel's 0 .. s - 1 (what it adds to every voxel after it in the row).
-        shares: tuple[tuple[NDArray[np.float64], NDArray[np.float64] | float], ...] = (
-            (count, s),
-            (q * count, q * s),
-            (q * q * count, q * q * s),
-            (o, whole_o),
-            (q * o, q * whole_o),
-            (o2, whole_o2),
-        )
         prefix = np.zeros(keys.size + 1)
-        for k, (here, whole) in enumerate(shares):
-            np.cumsum(sign * whole, out=prefix[1:])
-            found[k] = prefix[before]
-            np.cumsum(sign * here, out=prefix[1:])
+        # Every crossing before a voxel in its row adds a whole voxel's share of its
+        # sub-row: the sums over offsets 0 .. s - 1 times 1, q or q^2.
+        entered = []
+        for weight in (sign, sign * q, sign * q * q):
+            np.cumsum(weight, out=prefix[1:])
+            entered.append(prefix[before])
+        rows, rows_q, rows_q2 = entered
+        found[0], found[1], found[2] = s * rows, s * rows_q, s * rows_q2
+        found[3], found[4], found[5] = whole_o * rows, whole_o * rows_q, whole_o2 * rows
+        # The voxel's own crossings add their share over offsets p .. s - 1.
+        own = (count, q * count, q * q * count, o, q * o, o2)
+        for k, share in enumerate(own):
+            np.cumsum(sign * share, out=prefix[1:])
             found[k] += prefix[through]
             found[k] -= prefix[before]
         return found
