@@ -108,6 +108,28 @@ def test_frame_planes_match_trilinear_sampling(
 
 
 @ORIENTATIONS
+def test_several_frames_at_once_equal_one_at_a_time(orientation: tuple[float, ...]) -> None:
+    dose = _smooth_dose(_dose_grid(orientation))
+    lattice = _lattice(dose.grid, (-1.3, 2.7), (0.7, 0.9), 30)
+    sampler = PlaneDoseSampler(dose, lattice)
+    rows, columns = lattice.shape[1:]
+    frames = [0, 3, 4, 8]
+    single = np.stack([sampler.frame_planes(k).reshape(3, rows, columns) for k in frames])
+    # Boxes inside, on every edge, and one row or one column wide.
+    for box in [
+        (3, rows - 4, 2, columns - 5),
+        (0, rows, 0, columns),
+        (0, 1, 0, columns),
+        (rows - 1, rows, 4, 9),
+        (5, 9, columns - 1, columns),
+        (2, 3, 0, 1),
+    ]:
+        found = sampler.frames_planes(frames, box)
+        wanted = single[:, :, box[0] : box[1], box[2] : box[3]]
+        np.testing.assert_array_equal(found, wanted)
+
+
+@ORIENTATIONS
 def test_frame_blends_reproduce_sample_dose_along_the_normal(
     orientation: tuple[float, ...],
 ) -> None:

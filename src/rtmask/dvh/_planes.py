@@ -242,15 +242,17 @@ class PlaneDoseSampler:
         rows = slice(row_start - top, row_stop - top)
         columns = slice(column_start - left, column_stop - left)
         result[:, 0] = planes[:, rows, columns]
-        index = np.arange(row_start, row_stop)
-        following = np.minimum(index + 1, n_rows - 1) - top
-        previous = np.maximum(index - 1, 0) - top
-        np.subtract(planes[:, following, columns], planes[:, previous, columns], out=result[:, 1])
-        index = np.arange(column_start, column_stop)
-        following = np.minimum(index + 1, n_columns - 1) - left
-        previous = np.maximum(index - 1, 0) - left
-        band = planes[:, rows]
-        np.subtract(band[..., following], band[..., previous], out=result[:, 2])
+        _stack_differences(
+            planes[:, :, columns], result[:, 1], row_start, row_stop, size=n_rows, first=top
+        )
+        _stack_differences(
+            planes[:, rows].swapaxes(1, 2),
+            result[:, 2].swapaxes(1, 2),
+            column_start,
+            column_stop,
+            size=n_columns,
+            first=left,
+        )
         for k, strip_rows, strip_columns in self._nan_strips:
             within_rows = _within(strip_rows, row_start, row_stop, n_rows)
             within_columns = _within(strip_columns, column_start, column_stop, n_columns)
@@ -287,6 +289,32 @@ class PlaneDoseSampler:
             planes[:, self._rows.outside[row_start:row_stop], :] = np.nan
             planes[:, :, self._columns.outside[column_start:column_stop]] = np.nan
         return planes
+
+
+def _stack_differences(
+    planes: FloatArray, out: FloatArray, start: int, stop: int, *, size: int, first: int
+) -> None:
+    """``out[:, i - start] = planes[:, i + 1 - first] - planes[:, i - 1 - first]``.
+
+    Along axis 1, for the lattice indices ``i`` in ``start:stop`` of an axis of ``size``
+    (indices beyond its ends clipped to them); ``planes`` holds that axis from index
+    ``first`` on.
+    """
+    inner = slice(max(start, 1), max(min(stop, size - 1), 1))
+    if inner.stop > inner.start:
+        np.subtract(
+            planes[:, inner.start + 1 - first : inner.stop + 1 - first],
+            planes[:, inner.start - 1 - first : inner.stop - 1 - first],
+            out=out[:, inner.start - start : inner.stop - start],
+        )
+    if start == 0 < stop:
+        np.subtract(planes[:, min(1, size - 1) - first], planes[:, -first], out=out[:, 0])
+    if start <= size - 1 < stop:
+        np.subtract(
+            planes[:, size - 1 - first],
+            planes[:, max(size - 2, 0) - first],
+            out=out[:, size - 1 - start],
+        )
 
 
 def _within(strip: slice, start: int, stop: int, size: int) -> slice | None:
