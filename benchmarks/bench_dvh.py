@@ -21,6 +21,8 @@ Two parts, every tool run as a subprocess on a warm file cache:
   area; for the 0.2 mm contours the benchmark also prints how far these lie from the
   continuous solids (``SlabStack.of_solid``: the sphere, the cylinder 24 + s mm long and
   the cone with an s/2 mm disc under its base). Printed: times summed over the cases,
+  the start-up floor of one process per case (median wall time of ``python -c pass``
+  and of ``python -c "import numpy"``, as a share of dicompyler-core's time per case),
   Nelms-style pass rates (the share of volume, mean, min, max, D99, D95, D5, D1 and
   D0.03cc within 1 % and 3 % of the reference, overall and per contour spacing), the
   largest deviation per quantity, every deviation for the 2 mm dose grid without shift,
@@ -746,6 +748,30 @@ def print_one_process(found: list[dict[str, Any]], runs: Runs) -> None:
         )
 
 
+def startup_floor(repeats: int = 15) -> dict[str, float]:
+    """Median wall time (s) of a bare interpreter and of one that imports numpy only."""
+    floor = {}
+    for label, code in (("python", "pass"), ("python + numpy", "import numpy")):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - start)
+        floor[label] = sorted(times)[len(times) // 2]
+    return floor
+
+
+def print_startup_floor(floor: dict[str, float], times: list[dict[str, Any]], n_cases: int) -> None:
+    """What start-up alone costs per case, against dicompyler-core's time per case."""
+    peer = times[-1]
+    if peer["returncode"] != 0:
+        return
+    per_case = peer["wall_s"] / n_cases
+    print(f"\nstart-up floor, one process per case (dicompyler-core: {per_case:.3f} s a case):")
+    for label, seconds in floor.items():
+        print(f"- {label}: {seconds:.3f} s a case = {seconds / per_case:.3f} x dicompyler-core")
+
+
 def report_analytic(
     cases: Sequence[AnalyticCase], runs: Runs, continuous: dict[str, Any], repeats: int
 ) -> dict[str, Any]:
@@ -756,6 +782,8 @@ def report_analytic(
         times,
         heading=f"analytic: time summed over {len(cases)} cases (median of {repeats})",
     )
+    floor = startup_floor()
+    print_startup_floor(floor, times, len(cases))
     print_times_by_spacing(cases, runs, repeats)
     spacings = sorted({case.spacing_mm for case in cases})
     rows = {tool: deviation_rows(cases, runs, tool) for tool in TOOLS}
@@ -767,6 +795,7 @@ def report_analytic(
     print_failures(cases, runs)
     return {
         "times": times,
+        "startup_floor_s": floor,
         "pass_rates": rates,
         "continuous_references": continuous,
         "cases": [
