@@ -397,13 +397,16 @@ class ImageGrid:
         exactly) the conversions correct the affine's slice positions to the true ones.
         """
         if self._on_affine is None:
-            normal = self.normal
-            start = float(self.affine[:3, 3] @ normal)
-            step = float(self.affine[:3, 0] @ normal)
+            start, step = self._affine_slices()
             implied = start + step * np.arange(self.shape[0], dtype=np.float64)
             deviation = float(np.abs(self.slice_positions_mm - implied).max())
             object.__setattr__(self, "_on_affine", deviation <= AFFINE_POSITION_ATOL_MM)
         return bool(self._on_affine)
+
+    def _affine_slices(self) -> tuple[float, float]:
+        """Where the affine puts slice 0 along the normal, and its step per slice (mm)."""
+        normal = self.normal
+        return float(self.affine[:3, 3] @ normal), float(self.affine[:3, 0] @ normal)
 
     @property
     def voxel_volume_mm3(self) -> float:
@@ -446,12 +449,9 @@ class ImageGrid:
         points = _affine_map(index, np.ascontiguousarray(self.affine[:3, :3].T), self.affine[:3, 3])
         if not self._slices_on_affine:
             # Move each point along the normal from the affine's position to the true one.
-            normal = self.normal
+            start, step = self._affine_slices()
             true_position = self._interp_positions(index[:, 0])
-            affine_position = float(self.affine[:3, 3] @ normal) + index[:, 0] * float(
-                self.affine[:3, 0] @ normal
-            )
-            points += np.outer(true_position - affine_position, normal)
+            points += np.outer(true_position - (start + index[:, 0] * step), self.normal)
         return np.asarray(points)
 
     def patient_to_index(self, points_mm: ArrayLike) -> FloatArray:
@@ -476,9 +476,8 @@ class ImageGrid:
         if positions.size == 1:
             return np.asarray((distances - positions[0]) / self.spacing_mm[0])
         if self._slices_on_affine:  # evenly spaced: a straight line (and its extension)
-            normal = self.normal
-            start = float(self.affine[:3, 3] @ normal)
-            return np.asarray((distances - start) / float(self.affine[:3, 0] @ normal))
+            start, step = self._affine_slices()
+            return np.asarray((distances - start) / step)
         index = np.interp(distances, positions, np.arange(positions.size, dtype=np.float64))
         # Extrapolate linearly with the end gaps, so outside points stay outside.
         below, above = distances < positions[0], distances > positions[-1]
