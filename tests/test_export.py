@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from rtmask import ImageGrid
 from rtmask._errors import GeometryError, GeometryWarning
+from rtmask._gzip import crc32_after_zeros, write_gzip
 from rtmask.export import (
     LabelmapResult,
     SummaryRow,
@@ -34,7 +35,6 @@ from rtmask.export import (
     write_nrrd,
     write_summary,
 )
-from rtmask.export._gzip import crc32_after_zeros, write_gzip
 from rtmask.raster._mask import Mask
 from rtmask.rtstruct import ROI
 

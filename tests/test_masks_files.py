@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import rtmask.masks
 from rtmask import ImageGrid
 from rtmask._errors import GeometryError, GeometryWarning, InvalidInputError, RtmaskWarning
+from rtmask._gzip import CHUNK_BYTES, write_gzip
 from rtmask.export import (
     convert_structure_set,
     write_labelmap,
@@ -33,7 +34,6 @@ from rtmask.export import (
     write_npz,
     write_nrrd,
 )
-from rtmask.export._gzip import CHUNK_BYTES, write_gzip
 from rtmask.masks import read_masks, roi_name_of
 from rtmask.masks._inflate import inflate_rtmask_gzip
 from rtmask.raster import Mask, rasterize

@@ -17,9 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
-from rtmask.dvh import _report
 
-__all__ = ["DVH", "cumulative_curve"]
+__all__ = ["DVH", "REPORT_STATS", "cumulative_curve"]
+
+REPORT_STATS = ("D98", "D95", "D50", "D2", "D0.03cc")
+"""Statistics of :func:`rtmask.dvh.describe_dvh`, the default of comparisons and writers."""
 
 FloatArray = NDArray[np.float64]
 
@@ -373,17 +375,25 @@ class DVH:
         }
 
     # ---------------------------------------------------------------- reports
+    # The reports live in rtmask.dvh._report, which imports this module; these shortcuts
+    # import it when called, so the model never depends on its reports at import time.
     def describe(self) -> str:
         """A short text summary (see :func:`rtmask.dvh.describe_dvh`)."""
-        return _report.describe_dvh(self)
+        from rtmask.dvh._report import describe_dvh  # noqa: PLC0415 - see above
 
-    def compare(self, other: DVH, *, stats: Sequence[str] = _report.REPORT_STATS) -> str:
+        return describe_dvh(self)
+
+    def compare(self, other: DVH, *, stats: Sequence[str] = REPORT_STATS) -> str:
         """Text table of this DVH and ``other`` side by side, differences ``other - self``."""
-        return _report.format_comparison(self, other, stats=stats)
+        from rtmask.dvh._report import format_comparison  # noqa: PLC0415 - see above
+
+        return format_comparison(self, other, stats=stats)
 
     def plot(self, path: Path, *, relative_volume: bool = True) -> None:
         """Write this DVH as a PNG (see :func:`rtmask.dvh.plot_dvhs`)."""
-        _report.plot_dvhs([self], path, relative_volume=relative_volume)
+        from rtmask.dvh._report import plot_dvhs  # noqa: PLC0415 - see above
+
+        plot_dvhs([self], path, relative_volume=relative_volume)
 
     def __repr__(self) -> str:
         return (

@@ -1,8 +1,9 @@
 """Reporting DVHs: text summaries, side-by-side comparisons, CSV/JSON/PNG files, indices.
 
 Doses in Gy and volumes in cm3 throughout. Every file is written atomically
-(:func:`rtmask.export.atomic_path`), imported on first use so that ``import rtmask.dvh``
-stays light; plots need matplotlib (the ``plot`` extra) and use no pyplot state.
+(:func:`rtmask._atomic.atomic_path`); plots need matplotlib (the ``plot`` extra) and use no
+pyplot state. This module reads DVHs (:mod:`rtmask.dvh._histogram`); the DVH's own report
+methods (:meth:`DVH.describe`, ...) import it on first use, never at import time.
 
 Indices (definitions as in the literature, nothing fitted):
 
@@ -21,13 +22,12 @@ import csv
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rtmask._atomic import atomic_path
 from rtmask._errors import InvalidInputError
 from rtmask._optional import import_optional
-
-if TYPE_CHECKING:
-    from rtmask.dvh._histogram import DVH
+from rtmask.dvh._histogram import DVH, REPORT_STATS
 
 __all__ = [
     "REPORT_STATS",
@@ -43,9 +43,6 @@ __all__ = [
     "write_dvhs_csv",
     "write_dvhs_json",
 ]
-
-REPORT_STATS = ("D98", "D95", "D50", "D2", "D0.03cc")
-"""Statistics of :func:`describe_dvh` and the default of the comparison and writers."""
 
 _PRESCRIPTION_STATS = ("V95%", "V100%", "V107%")
 # Main values: key in DVH.to_dict / CSV column, DVH attribute, label of the comparison table.
@@ -162,8 +159,6 @@ def write_dvhs_json(
     dvhs: Iterable[DVH], path: Path, *, stats: Sequence[str] = REPORT_STATS
 ) -> None:
     """Write ``{"rois": [DVH.to_dict(stats), ...]}`` (the shape of ``rtmask dvh --json``)."""
-    from rtmask.export import atomic_path  # noqa: PLC0415 - keeps import rtmask.dvh light
-
     text = dvh_entries_json(dvh.to_dict(tuple(stats)) for dvh in dvhs)
     with atomic_path(Path(path)) as temporary:
         temporary.write_text(text + "\n", encoding="utf-8")
@@ -187,8 +182,6 @@ def write_dvh_entries_csv(
     Entries of ``rtmask dvh --embedded`` carry ``"embedded"`` (the planning system's values,
     or None): then every row gets ``embedded_<column>`` cells, empty where None.
     """
-    from rtmask.export import atomic_path  # noqa: PLC0415 - keeps import rtmask.dvh light
-
     main = [key for key, _, _ in _MAIN]
     header = ["number", "name", *main, *(f"{n}_{stat_unit(n).lower()}" for n in stats)]
     embedded = any("embedded" in entry for entry in entries)
@@ -221,8 +214,6 @@ def plot_dvhs(dvhs: Iterable[DVH], path: Path, *, relative_volume: bool = True) 
     MissingDependencyError
         matplotlib is not installed (``pip install 'rtmask[plot]'``).
     """
-    from rtmask.export import atomic_path  # noqa: PLC0415 - keeps import rtmask.dvh light
-
     figure_module = import_optional("matplotlib.figure", extra="plot", feature="DVH plots")
     agg = import_optional("matplotlib.backends.backend_agg", extra="plot", feature="DVH plots")
     figure = figure_module.Figure(figsize=(8, 5), dpi=100)

@@ -8,7 +8,7 @@ file is written atomically (:func:`atomic_path`), so an interrupted run never le
 truncated file under its final name.
 """
 
-from rtmask.export._atomic import atomic_path
+from rtmask._atomic import atomic_path
 from rtmask.export._convert import (
     SEG_FILE_NAME,
     VOLUME_CONVENTION,

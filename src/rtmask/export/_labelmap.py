@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask._atomic import atomic_path, full_suffix
 from rtmask._errors import GeometryError
-from rtmask.export._atomic import atomic_path, full_suffix
 from rtmask.export._volumes import write_nifti, write_nrrd
 from rtmask.raster._box import Box, bounding_box
 from rtmask.raster._mask import Mask

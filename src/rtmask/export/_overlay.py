@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask._atomic import atomic_path
 from rtmask._optional import import_optional
-from rtmask.export._atomic import atomic_path
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import ROI
 

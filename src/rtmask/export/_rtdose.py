@@ -27,9 +27,9 @@ from pydicom.uid import ExplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, ge
 from pydicom.valuerep import format_number_as_ds
 
 from rtmask import __version__
+from rtmask._atomic import atomic_path
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
 from rtmask.dose import DoseGrid, DoseReference, read_dose_reference
-from rtmask.export._atomic import atomic_path
 
 __all__ = ["DoseReferenceLike", "write_rtdose"]
 

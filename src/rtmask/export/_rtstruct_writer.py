@@ -39,10 +39,10 @@ from pydicom.uid import (
 )
 
 from rtmask import __version__
+from rtmask._atomic import atomic_path
 from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none, read_dataset, text_or_none
 from rtmask._errors import GeometryError, InvalidInputError, StructureSetWarning
 from rtmask.discovery import ImageSeries
-from rtmask.export._atomic import atomic_path
 from rtmask.export._trace import trace_mask
 from rtmask.raster import Mask
 from rtmask.rtstruct import ROI, Contour

@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from rtmask.export._atomic import atomic_path
+from rtmask._atomic import atomic_path
 
 __all__ = ["CSV_COLUMNS", "ROI_STATUSES", "SummaryRow", "write_summary"]
 

@@ -7,7 +7,7 @@ places it, and writes atomically (:func:`atomic_path`). Stored data types: bool 
 NIfTI files are laid out as SimpleITK and dcm2niix write the image series: data axes
 ``i = column, j = row, k = slice`` with the RAS affine :meth:`ImageGrid.nifti_affine` in both
 qform and sform (code 1, scanner), units mm. ``.nii.gz`` is written by
-:func:`rtmask.export._gzip.write_gzip`, which skips the empty parts of a mask.
+:func:`rtmask._gzip.write_gzip`, which skips the empty parts of a mask.
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ import nrrd
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask._atomic import atomic_path
 from rtmask._errors import GeometryWarning
-from rtmask.export._atomic import atomic_path
-from rtmask.export._gzip import write_gzip
+from rtmask._gzip import write_gzip
+from rtmask._npz import NPZ_AFFINE_KEY, NPZ_ROI_PREFIX, NPZ_SLICE_POSITIONS_KEY
 from rtmask.geometry import ImageGrid
 
 __all__ = [
-    "NPZ_AFFINE_KEY",
-    "NPZ_ROI_PREFIX",
-    "NPZ_SLICE_POSITIONS_KEY",
     "storable_array",
     "write_nifti",
     "write_npz",
@@ -41,13 +39,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Key of the ``(4, 4)`` affine in ``.npz`` files: ``(slice, row, column, 1)`` -> LPS mm.
-NPZ_AFFINE_KEY = "affine"
-#: Key of the ``(slices,)`` slice plane positions along the normal (mm) in ``.npz`` files.
-NPZ_SLICE_POSITIONS_KEY = "slice_positions_mm"
-#: Prefix of every mask array in ``.npz`` files, so no ROI name can clash with the keys above.
-NPZ_ROI_PREFIX = "roi/"
 
 _KEPT_INTEGER_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
 _NPZ_FORBIDDEN = frozenset("/\\\0")

@@ -1,6 +1,6 @@
 """Fast reading of the gzip files rtmask writes for masks (skipping the runs of zeros).
 
-:func:`rtmask.export._gzip.write_gzip` writes a mask as one deflate stream in which every
+:func:`rtmask._gzip.write_gzip` writes a mask as one deflate stream in which every
 all-zero chunk of :data:`CHUNK_BYTES` bytes is the same precomputed, byte-aligned segment
 following a full flush. Inflating those zeros is most of the cost of reading a mask
 (zlib inflates them at ~300 MB/s: 0.17 s for a 512 x 512 x 200 mask). This reader finds
@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask.export._gzip import CHUNK_BYTES, _zero_segment, crc32_after_zeros
+from rtmask._gzip import CHUNK_BYTES, crc32_after_zeros, zero_segment
 from rtmask.raster._memory import sparse_zeros
 
 __all__ = ["inflate_rtmask_gzip"]
@@ -65,7 +65,7 @@ def inflate_rtmask_gzip(blob: bytes) -> NDArray[np.uint8] | None:
     body = blob[len(_HEADER) : -8]
     expected_crc = int.from_bytes(blob[-8:-4], "little")
     expected_size = int.from_bytes(blob[-4:], "little")
-    segment = _zero_segment(CHUNK_BYTES, 1)
+    segment = zero_segment(CHUNK_BYTES, 1)
     runs = _zero_runs(body, segment)
     if not runs:
         return None

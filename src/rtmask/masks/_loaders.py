@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._errors import GeometryError, InvalidInputError
-from rtmask.export._volumes import NPZ_AFFINE_KEY, NPZ_ROI_PREFIX, NPZ_SLICE_POSITIONS_KEY
+from rtmask._npz import NPZ_AFFINE_KEY, NPZ_ROI_PREFIX, NPZ_SLICE_POSITIONS_KEY
 from rtmask.geometry import ImageGrid
 from rtmask.masks._inflate import inflate_rtmask_gzip
 from rtmask.masks._placement import FileGeometry

@@ -9,7 +9,7 @@ MaximumFractionalValue; LABELMAP frames hold segment numbers. Uncompressed trans
 syntaxes are decoded here with numpy; compressed ones through pydicom's decoders.
 
 Coded concepts map back to RT ROI Interpreted Types through the table the writer uses
-(:data:`rtmask.export._seg.RT_SEGMENT_CODES`).
+(:data:`rtmask._seg_codes.RT_SEGMENT_CODES`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pydicom.uid import UID
 
 from rtmask._dicom import int_or_none, read_dataset, text_or_none
 from rtmask._errors import DicomReadError, GeometryError, InvalidInputError, RtmaskWarning
+from rtmask._seg_codes import RT_SEGMENT_CODES, CodedTerm
 from rtmask.discovery import ImageSeries
-from rtmask.export._seg import RT_SEGMENT_CODES, CodedTerm
 from rtmask.geometry import ImageGrid
 from rtmask.raster import Mask
 from rtmask.raster._memory import sparse_zeros

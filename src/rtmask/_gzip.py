@@ -10,6 +10,9 @@ every segment ends on a byte boundary after a full flush, so no back-reference c
 one segment into another. Any gzip reader (Python's gzip, zlib's gzread used by ITK,
 SimpleITK, plastimatch and niftilib) reads it. The CRC-32 of the zero chunks is advanced
 with a precomputed linear map instead of scanning the zeros.
+
+The codec's facts (chunk size, zero segment, CRC of zeros) are shared with the fast reader,
+:func:`rtmask.masks._inflate.inflate_rtmask_gzip`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CHUNK_BYTES", "write_gzip"]
+__all__ = ["CHUNK_BYTES", "crc32_after_zeros", "write_gzip", "zero_segment"]
 
 #: Bytes per chunk tested for zeros (32 rows of a 512-column uint8 slice).
 CHUNK_BYTES = 1 << 14
@@ -32,7 +35,7 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
 
 
 @functools.cache
-def _zero_segment(length: int, level: int) -> bytes:
+def zero_segment(length: int, level: int) -> bytes:
     """Raw deflate blocks (not final, byte-aligned) that inflate to ``length`` zero bytes."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 9, zlib.Z_RLE)
     return compressor.compress(bytes(length)) + compressor.flush(zlib.Z_FULL_FLUSH)
@@ -132,7 +135,7 @@ def write_gzip(
         raw[: n_full * chunk_bytes].reshape(n_full, chunk_bytes).any(axis=1)
     )
     view = raw.data
-    zero_segment = _zero_segment(chunk_bytes, level)
+    zero_block = zero_segment(chunk_bytes, level)
 
     written = 0
 
@@ -159,7 +162,7 @@ def write_gzip(
                 emit(compressor.flush(zlib.Z_FULL_FLUSH))
                 pending = False
             crc = crc32_after_zeros(crc, chunk_bytes, stop - start)
-            emit(zero_segment * (stop - start))
+            emit(zero_block * (stop - start))
     tail = view[n_full * chunk_bytes :]
     crc = zlib.crc32(tail, crc)
     emit(compressor.compress(tail))
