@@ -27,8 +27,8 @@ import rtmask.masks
 from rtmask import ImageGrid
 from rtmask._errors import GeometryError, GeometryWarning, InvalidInputError, RtmaskWarning
 from rtmask._gzip import CHUNK_BYTES, write_gzip
+from rtmask.convert import convert_structure_set
 from rtmask.export import (
-    convert_structure_set,
     write_labelmap,
     write_nifti,
     write_npz,

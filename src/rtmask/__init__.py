@@ -34,6 +34,7 @@ from rtmask._errors import (
 )
 
 if TYPE_CHECKING:
+    from rtmask.convert import convert_structure_set
     from rtmask.discovery import (
         ImageSeries,
         Inventory,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
         scan,
     )
     from rtmask.export import (
-        convert_structure_set,
         write_labelmap,
         write_nifti,
         write_npz,
@@ -102,7 +102,6 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         [
-            "convert_structure_set",
             "write_labelmap",
             "write_nifti",
             "write_npz",
@@ -112,6 +111,7 @@ _LAZY: dict[str, str] = {
         ],
         "rtmask.export",
     ),
+    "convert_structure_set": "rtmask.convert",
     "read_masks": "rtmask.masks",
 }
 

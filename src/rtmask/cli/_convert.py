@@ -18,6 +18,7 @@ from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
 from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_error, print_warning
+from rtmask.convert import ConversionReport, OutputFormat, convert_masks, convert_structure_set
 from rtmask.discovery import (
     ImageSeries,
     RTObject,
@@ -28,13 +29,7 @@ from rtmask.discovery import (
     scan,
 )
 from rtmask.dose import read_dose_grid
-from rtmask.export import (
-    ConversionReport,
-    OutputFormat,
-    convert_masks,
-    convert_structure_set,
-    safe_folder_name,
-)
+from rtmask.export import safe_folder_name
 from rtmask.geometry import ImageGrid
 from rtmask.masks import read_seg
 from rtmask.raster import SliceMode

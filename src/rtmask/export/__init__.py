@@ -9,14 +9,6 @@ truncated file under its final name.
 """
 
 from rtmask._atomic import atomic_path
-from rtmask.export._convert import (
-    SEG_FILE_NAME,
-    VOLUME_CONVENTION,
-    ConversionReport,
-    OutputFormat,
-    convert_masks,
-    convert_structure_set,
-)
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
 from rtmask.export._overlay import choose_overlay_slices, write_overlay
@@ -28,21 +20,15 @@ from rtmask.export._trace import contours_from_mask
 from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
 
 __all__ = [
-    "SEG_FILE_NAME",
-    "VOLUME_CONVENTION",
-    "ConversionReport",
     "DoseReferenceLike",
     "LabelmapEntry",
     "LabelmapResult",
-    "OutputFormat",
     "RtstructWriteReport",
     "SegWriteReport",
     "SummaryRow",
     "atomic_path",
     "choose_overlay_slices",
     "contours_from_mask",
-    "convert_masks",
-    "convert_structure_set",
     "ensure_inside",
     "safe_file_stems",
     "safe_folder_name",

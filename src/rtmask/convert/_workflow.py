@@ -19,12 +19,19 @@ from numpy.typing import NDArray
 from rtmask._errors import RtmaskError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.discovery import ImageSeries
-from rtmask.export._labelmap import write_labelmap
-from rtmask.export._names import safe_file_stems
-from rtmask.export._overlay import OverlayMask, choose_overlay_slices, write_overlay
-from rtmask.export._seg import write_seg
-from rtmask.export._summary import SummaryRow, write_summary
-from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
+from rtmask.export import (
+    SummaryRow,
+    choose_overlay_slices,
+    safe_file_stems,
+    write_labelmap,
+    write_nifti,
+    write_npz,
+    write_nrrd,
+    write_overlay,
+    write_seg,
+    write_summary,
+)
+from rtmask.export._overlay import OverlayMask
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, Mask, SliceMode, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet

@@ -1,0 +1,27 @@
+"""The conversion workflow: one structure set (or one set of masks) -> a folder and a summary.
+
+:func:`convert_structure_set` selects a structure set's ROIs, rasterises them onto a grid,
+writes one file per ROI (or one container: ``.npz``, labelmap, DICOM SEG) and a summary
+(``summary.json``, ``summary.csv``); :func:`convert_masks` writes masks that already exist
+(read from a DICOM SEG) the same way. Both are plain functions of objects, a folder and
+options that return a :class:`ConversionReport`: what ``rtmask convert`` runs once per
+structure set, and what a cohort's per-case task builds on.
+"""
+
+from rtmask.convert._workflow import (
+    SEG_FILE_NAME,
+    VOLUME_CONVENTION,
+    ConversionReport,
+    OutputFormat,
+    convert_masks,
+    convert_structure_set,
+)
+
+__all__ = [
+    "SEG_FILE_NAME",
+    "VOLUME_CONVENTION",
+    "ConversionReport",
+    "OutputFormat",
+    "convert_masks",
+    "convert_structure_set",
+]
