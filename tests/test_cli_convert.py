@@ -209,6 +209,7 @@ def test_non_uniform_series_warns_and_resample_makes_it_uniform(
     assert code == 0
     assert "not evenly spaced" in output
     assert "missing" in output
+    assert "use --resample MM for a uniform grid" in output  # the command's hint
     native = nib.load(tmp_path / "native" / "Disc.nii.gz")
     assert native.shape == (64, 48, 7)
     # SimpleITK converts the same series with the same header: voxel for voxel.

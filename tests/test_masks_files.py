@@ -27,7 +27,7 @@ import rtmask.masks
 from rtmask import ImageGrid
 from rtmask._errors import GeometryError, GeometryWarning, InvalidInputError, RtmaskWarning
 from rtmask._gzip import CHUNK_BYTES, write_gzip
-from rtmask.convert import convert_structure_set
+from rtmask.convert import ConversionOptions, convert_structure_set
 from rtmask.export import (
     write_labelmap,
     write_nifti,
@@ -284,7 +284,8 @@ def test_convert_output_folder_restores_roi_identity(tmp_path: Path) -> None:
     expected = {roi.number: rasterize(roi, grid).array for roi in structure_set.rois}
     for output_format in ("nifti", "nrrd", "npz", "labelmap"):
         folder = tmp_path / output_format
-        convert_structure_set(structure_set, grid, folder, output_format=output_format)
+        options = ConversionOptions(output_format=output_format)
+        convert_structure_set(structure_set, grid, folder, options)
         masks = read_masks(folder, grid)
         identity = sorted((m.roi.number, m.roi.name, m.roi.color) for m in masks)
         assert identity == [(3, "../Cord", (0, 255, 0)), (7, "PTV 70/35 Gy", (255, 0, 0))]

@@ -18,14 +18,19 @@ from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
 from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_error, print_warning
-from rtmask.convert import ConversionReport, OutputFormat, convert_masks, convert_structure_set
+from rtmask.convert import (
+    ConversionOptions,
+    ConversionReport,
+    OutputFormat,
+    convert_masks,
+    convert_structure_set,
+)
 from rtmask.discovery import (
     ImageSeries,
     RTObject,
     SkippedFile,
     link_image_series,
     read_image_series,
-    read_slices,
     scan,
 )
 from rtmask.dose import read_dose_grid
@@ -44,6 +49,9 @@ FAILED_KINDS = frozenset({"unreadable", "truncated", "bad_geometry"})
 WARNED_KINDS = frozenset({"duplicate", "mixed_geometry", "multiframe", "dicomdir"})
 #: Warnings printed per structure set without --verbose (all are in summary.json).
 MAX_NOTES = 12
+#: Said after the notes of a structure set whose slices are unevenly spaced, not resampled
+#: (the library states the fact; the option is the command's).
+UNEVEN_SLICES_HINT = "image slices are not evenly spaced: use --resample MM for a uniform grid"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -370,15 +378,17 @@ def _convert_one(
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
-    series = job.series
-    read_images = (
-        (lambda indices: read_slices(series, indices))
-        if series is not None and options.overlay and slice_mode == "exact"
-        else None
-    )
     console.print(
         f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  ({escape(grid_note)})",
         soft_wrap=True,
+    )
+    conversion = ConversionOptions(
+        rule=options.rule,
+        output_format=options.output_format,
+        fractional=options.fractional,
+        resample_mm=options.resample_mm,
+        slice_mode=slice_mode,
+        overlay=options.overlay,
     )
     with Progress(
         TextColumn("{task.description}"),
@@ -394,17 +404,11 @@ def _convert_one(
             structure_set,
             grid,
             folder,
+            conversion,
             rois=rois,
-            rule=options.rule,
-            output_format=options.output_format,
-            fractional=options.fractional,
-            resample_mm=options.resample_mm,
+            series=job.series,
             image_series=grid_note,
-            slice_mode=slice_mode,
             progress=lambda roi: progress.advance(task),
-            overlay=options.overlay,
-            read_images=read_images,
-            series=series if slice_mode == "exact" and not options.resample_mm else None,
         )
 
 
@@ -459,6 +463,8 @@ def _print_reports(reports: Sequence[ConversionReport], console: Console, verbos
         shown = report.notes if verbose else report.notes[:MAX_NOTES]
         for note in shown:
             print_warning(console, note)
+        if report.uneven_slices:
+            print_warning(console, UNEVEN_SLICES_HINT)
         if len(shown) < len(report.notes):
             console.print(
                 f"... and {len(report.notes) - len(shown)} more warnings: see "

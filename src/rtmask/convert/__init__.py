@@ -8,20 +8,24 @@ options that return a :class:`ConversionReport`: what ``rtmask convert`` runs on
 structure set, and what a cohort's per-case task builds on.
 """
 
-from rtmask.convert._workflow import (
+from rtmask.convert._options import (
     SEG_FILE_NAME,
     VOLUME_CONVENTION,
-    ConversionReport,
+    ConversionOptions,
     OutputFormat,
-    convert_masks,
-    convert_structure_set,
 )
+from rtmask.convert._report import ConversionReport
+from rtmask.convert._select import RoiPlan, plan_rois
+from rtmask.convert._workflow import convert_masks, convert_structure_set
 
 __all__ = [
     "SEG_FILE_NAME",
     "VOLUME_CONVENTION",
+    "ConversionOptions",
     "ConversionReport",
     "OutputFormat",
+    "RoiPlan",
     "convert_masks",
     "convert_structure_set",
+    "plan_rois",
 ]

@@ -9,107 +9,71 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from rtmask._errors import RtmaskError
 from rtmask._parallel import default_workers, ordered_map
-from rtmask.discovery import ImageSeries
+from rtmask.convert._containers import Containers, write_mask_file
+from rtmask.convert._options import (
+    OVERLAY_NAME,
+    VOLUME_CONVENTION,
+    ConversionOptions,
+    OutputFormat,
+)
+from rtmask.convert._report import (
+    ConversionReport,
+    grid_info,
+    structure_set_info,
+    summary_row,
+)
+from rtmask.convert._select import RoiPlan, plan_rois
+from rtmask.discovery import ImageSeries, read_slices
 from rtmask.export import (
     SummaryRow,
     choose_overlay_slices,
     safe_file_stems,
-    write_labelmap,
-    write_nifti,
-    write_npz,
-    write_nrrd,
     write_overlay,
-    write_seg,
     write_summary,
 )
 from rtmask.export._overlay import OverlayMask
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, Mask, SliceMode, rasterize, resample_slices
+from rtmask.raster import Mask, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet
 
-__all__ = [
-    "SEG_FILE_NAME",
-    "VOLUME_CONVENTION",
-    "ConversionReport",
-    "OutputFormat",
-    "convert_masks",
-    "convert_structure_set",
-]
+__all__ = ["convert_masks", "convert_structure_set"]
 
 logger = logging.getLogger(__name__)
 
-OutputFormat = Literal["nifti", "nrrd", "npz", "labelmap", "seg"]
-
-VOLUME_CONVENTION = (
-    "voxel count: voxels whose centre lies inside the ROI (pixel-centre rule) x voxel volume "
-    "(fractional masks: sum of covered fractions x voxel volume)"
-)
-_SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
-OVERLAY_NAME = "overlay.png"
-#: The one DICOM Segmentation written per structure set by ``output_format="seg"``.
-SEG_FILE_NAME = "segmentation.dcm"
+#: What rasterising and writing one ROI gives: its row and mask, or the error met.
+_Outcome = tuple[SummaryRow, Mask] | RtmaskError | OSError
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConversionReport:
-    """What one structure set's conversion wrote and what it could not."""
+@dataclass(slots=True)
+class _Results:
+    """What the per-ROI loop collects: rows, messages, the masks for containers, overlay."""
 
-    folder: Path
-    rows: tuple[SummaryRow, ...]
-    summary_files: tuple[Path, ...]
-    problems: tuple[str, ...]  # failures: each makes the command exit non-zero
-    notes: tuple[str, ...]  # warnings that did not stop anything
-    overlay: Path | None = None  # the overlay picture, when asked for and written
-
-    @property
-    def ok(self) -> bool:
-        """True when every selected ROI was converted."""
-        return not self.problems
-
-
-def _row(
-    roi: ROI, *, file: str | None, mask: Mask | None, status: str, warnings: Sequence[str]
-) -> SummaryRow:
-    return SummaryRow(
-        roi_number=roi.number,
-        name=roi.name,
-        file=file,
-        color=roi.color,
-        interpreted_type=roi.interpreted_type,
-        n_contours=roi.n_contours,
-        voxel_count=None if mask is None else mask.voxel_count,
-        volume_cm3=None if mask is None else mask.volume_cm3,
-        status=status,
-        warnings=tuple(warnings),
-    )
+    source: str
+    containers: Containers
+    overlay: bool = False
+    rows: list[SummaryRow] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    overlay_masks: list[OverlayMask] = field(default_factory=list)
 
 
 def convert_structure_set(
     structure_set: StructureSet,
     grid: ImageGrid,
     folder: Path,
+    options: ConversionOptions = ConversionOptions(),  # noqa: B008 - frozen, never changed
     *,
     rois: Sequence[ROI] | None = None,
-    rule: CombinationRule | str = CombinationRule.AUTO,
-    output_format: OutputFormat = "nifti",
-    fractional: int | None = None,
-    resample_mm: float | None = None,
-    image_series: str | None = None,
-    slice_mode: SliceMode = "exact",
-    progress: Callable[[ROI], None] | None = None,
-    workers: int | None = None,
-    overlay: bool = False,
-    read_images: Callable[[Sequence[int]], NDArray[np.floating[Any]]] | None = None,
     series: ImageSeries | None = None,
+    image_series: str | None = None,
+    progress: Callable[[ROI], None] | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -124,171 +88,93 @@ def convert_structure_set(
         ``nifti``/``nrrd``, ``masks.npz`` for ``npz``, ``labels.nii.gz`` plus colour
         tables for ``labelmap``, ``segmentation.dcm`` (one DICOM SEG, one segment per ROI
         with volume) for ``seg``; always ``summary.json`` and ``summary.csv``.
+    options
+        Rule, output format, partial volumes, resampling, overlay, threads.
     rois
         ROIs to convert (default: all); unselected ROIs are listed as "not selected".
-    rule, fractional
-        As :func:`rtmask.raster.rasterize`.
-    output_format
-        ``"nifti"``, ``"nrrd"``, ``"npz"``, ``"labelmap"`` or ``"seg"`` (needs ``series``,
-        the image series ``grid`` belongs to, and highdicom: ``pip install 'rtmask[seg]'``).
-    resample_mm
-        Resample the native slices onto a uniform grid of this slice spacing.
+    series
+        The image series ``grid`` belongs to (with ``slice_mode="exact"``): the DICOM SEG
+        references its images and the overlay is drawn on its slices (else on black).
     image_series
         Description of the image series (or other grid source), for the summary.
-    slice_mode
-        ``"exact"`` for the image grid the contours were drawn on; ``"slab"`` for other
-        grids (dose, covering grid), see :func:`rtmask.raster.rasterize`.
     progress
         Called once per ROI after it is done.
-    workers
-        Threads that rasterise and write ROIs (default: the usable CPUs, at most 4).
-    overlay
-        Also write ``overlay.png``: the ROI outlines on up to six slices that hold
-        contours (needs matplotlib, ``pip install 'rtmask[plot]'``). A failure to draw it
-        is one of the report's problems; the masks are written all the same.
-    read_images
-        Reads ``(n, rows, columns)`` image slices (modality units) of ``grid`` by slice
-        index, for the overlay's background (e.g. ``rtmask.discovery.read_slices``); None
-        draws the outlines on black.
-    series
-        The image series of ``grid``: the DICOM SEG references its images.
+
+    Returns
+    -------
+    ConversionReport
+        The rows of the summary, the files written, the problems and warnings.
 
     Raises
     ------
     RtmaskError
         ``output_format="seg"`` without the image series, or with resampling.
     """
-    if output_format == "seg" and (series is None or resample_mm):
+    if options.slice_mode != "exact":
+        series = None  # the grid is not the series' own: nothing to reference or draw on
+    if options.output_format == "seg" and (series is None or options.resample_mm):
         raise RtmaskError(
             f"{structure_set.source}: a DICOM SEG is made on the image series the contours "
-            "were drawn on; give the images (no --resample, --dose-grid or --grid-spacing)"
+            "were drawn on; give that series, without resampling or another grid"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
-    stems = safe_file_stems(structure_set.rois)
-    target_grid = grid.with_uniform_slices(resample_mm) if resample_mm else grid
-    problems: list[str] = []
-    notes: list[str] = [f"{structure_set.source}: {w}" for w in structure_set.warnings]
-    if not grid.is_uniform and not resample_mm:
-        notes.append(
-            f"{structure_set.source}: image slices are not evenly spaced ("
+    source = str(structure_set.source)
+    target_grid = grid.with_uniform_slices(options.resample_mm) if options.resample_mm else grid
+    results = _Results(source, Containers(options.output_format), overlay=options.overlay)
+    results.notes.extend(f"{source}: {w}" for w in structure_set.warnings)
+    uneven = not grid.is_uniform and not options.resample_mm
+    if uneven:
+        results.notes.append(
+            f"{source}: image slices are not evenly spaced ("
             + "; ".join(grid.irregularities())
             + f"); masks follow the {grid.shape[0]} native slices and the file header states "
-            f"the mean spacing {grid.spacing_mm[0]:.3g} mm; use --resample MM for a uniform grid"
+            f"the mean spacing {grid.spacing_mm[0]:.3g} mm"
         )
-    rows: list[SummaryRow] = []
-    kept: list[Mask] = []
-    npz_arrays: dict[str, np.ndarray] = {}
+    plans = plan_rois(structure_set, rois)
     # Only the overlay's few slices of each mask are kept, never whole masks.
     overlay_slices = (
-        choose_overlay_slices([r for r in structure_set.rois if r.number in selected], target_grid)
-        if overlay
+        choose_overlay_slices([p.roi for p in plans if p.status != "not selected"], target_grid)
+        if options.overlay
         else ()
     )
-    overlay_masks: list[OverlayMask] = []
-
-    def convert(roi: ROI) -> tuple[SummaryRow, Mask] | RtmaskError | OSError:
-        try:
-            return _convert_roi(
-                roi,
-                grid,
-                target_grid,
-                folder,
-                stems[roi.number],
-                rule=rule,
-                fractional=fractional,
-                output_format=output_format,
-                resample=bool(resample_mm),
-                slice_mode=slice_mode,
-            )
-        except (RtmaskError, OSError) as error:
-            return error
-
-    # ROIs with volume are rasterised and written by worker threads, in ROI order.
-    with_volume = [r for r in structure_set.rois if r.number in selected and r.encloses_volume]
-    results = ordered_map(convert, with_volume, default_workers() if workers is None else workers)
-    for roi in structure_set.rois:
-        if roi.number not in selected:
-            rows.append(_row(roi, file=None, mask=None, status="not selected", warnings=()))
-            continue
-        label = f"ROI {roi.number} {roi.name!r}"
-        if roi.dropped_contours:
-            positions = ", ".join(str(i) for i in roi.dropped_contours[:10])
-            problems.append(
-                f"{structure_set.source}: {label}: contour(s) {positions}"
-                f"{' ...' if len(roi.dropped_contours) > 10 else ''} have unusable coordinates "
-                "(NaN, infinite or not numbers) and were dropped; fix them in the planning "
-                "system and export again"
-            )
-        if not roi.contours:
-            problems.append(f"{structure_set.source}: {label} has no contours; no mask written")
-            rows.append(_row(roi, file=None, mask=None, status="empty", warnings=roi.warnings))
-        elif not roi.encloses_volume:
-            types = ", ".join(t.value for t in roi.geometric_types)
-            notes.append(
-                f"{structure_set.source}: {label} has only {types} contours, which "
-                "enclose no volume; listed, not filled"
-            )
-            rows.append(_row(roi, file=None, mask=None, status="no volume", warnings=roi.warnings))
-        else:
-            outcome = next(results)
-            if isinstance(outcome, (RtmaskError, OSError)):
-                problems.append(f"{structure_set.source}: {label}: {outcome}")
-                rows.append(_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings))
-            else:
-                row, mask = outcome
-                rows.append(row)
-                notes.extend(f"{structure_set.source}: {w}" for w in mask.warnings)
-                if row.status == "empty":
-                    problems.append(
-                        f"{structure_set.source}: {label}: no voxel centre lies "
-                        "inside its contours on this grid; empty mask written"
-                    )
-                if overlay:
-                    picked = mask.array[list(overlay_slices)]  # a copy (fancy indexing)
-                    overlay_masks.append((roi.name, roi.color, picked))
-                if output_format in ("labelmap", "seg"):
-                    kept.append(mask)
-                elif output_format == "npz":
-                    npz_arrays[stems[roi.number]] = mask.array
-        if progress is not None:
-            progress(roi)
-    results.close()  # joins the worker threads
-    if output_format == "npz":
-        write_npz(npz_arrays, target_grid, folder / "masks.npz")
-    if output_format == "labelmap" and kept:
-        result = write_labelmap(kept, folder / "labels.nii.gz")
-        notes.extend(f"{structure_set.source}: {w}" for w in result.warnings)
-        labels = {entry.roi_number: entry.label for entry in result.entries}
-        rows = [
-            replace(row, file=f"labels.nii.gz#{labels[row.roi_number]}")
-            if row.roi_number in labels
-            else row
-            for row in rows
-        ]
-    if output_format == "seg" and kept and series is not None:
-        rows = _write_seg_rows(
-            kept, series, folder, rows, problems=problems, source=str(structure_set.source)
+    stems = safe_file_stems(structure_set.rois)
+    _convert_rois(
+        plans,
+        results,
+        grid=grid,
+        target_grid=target_grid,
+        folder=folder,
+        stems=stems,
+        options=options,
+        overlay_slices=overlay_slices,
+        progress=progress,
+    )
+    rows = results.containers.write(
+        folder,
+        target_grid,
+        results.rows,
+        series=series,
+        source=source,
+        problems=results.problems,
+        notes=results.notes,
+    )
+    overlay_path = (
+        _try_overlay(
+            folder,
+            structure_set,
+            grid=grid,
+            target_grid=target_grid,
+            slices=overlay_slices,
+            results=results,
+            series=series,
         )
-    overlay_path: Path | None = None
-    if overlay:
-        try:
-            overlay_path = _write_overlay(
-                folder / OVERLAY_NAME,
-                structure_set,
-                grid=grid,
-                target_grid=target_grid,
-                slices=overlay_slices,
-                masks=overlay_masks,
-                read_images=read_images,
-            )
-        except Exception as error:  # a picture must never cost the masks or the summary
-            logger.debug("overlay of %s failed", structure_set.source, exc_info=True)
-            problems.append(f"{structure_set.source}: {OVERLAY_NAME} not written: {error}")
+        if options.overlay
+        else None
+    )
     summary_files = write_summary(
         rows,
         folder,
-        structure_set=_structure_set_info(structure_set, target_grid, image_series),
+        structure_set=structure_set_info(structure_set, target_grid, image_series),
         volume_convention=VOLUME_CONVENTION,
         overlay=None if overlay_path is None else overlay_path.name,
     )
@@ -296,34 +182,169 @@ def convert_structure_set(
         folder=folder,
         rows=tuple(rows),
         summary_files=tuple(summary_files),
-        problems=tuple(problems),
-        notes=tuple(notes),
+        problems=tuple(results.problems),
+        notes=tuple(results.notes),
         overlay=overlay_path,
+        uneven_slices=uneven,
     )
 
 
-def _write_seg_rows(
-    masks: Sequence[Mask],
-    series: ImageSeries,
-    folder: Path,
-    rows: list[SummaryRow],
+def _convert_rois(
+    plans: Sequence[RoiPlan],
+    results: _Results,
     *,
-    problems: list[str],
-    source: str,
-) -> list[SummaryRow]:
-    """Write the DICOM SEG; rows get ``segmentation.dcm#<segment>`` (failures: problems)."""
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    folder: Path,
+    stems: dict[int, str],
+    options: ConversionOptions,
+    overlay_slices: Sequence[int],
+    progress: Callable[[ROI], None] | None,
+) -> None:
+    """The per-ROI loop: rasterise and write on worker threads, collect in ROI order."""
+
+    def convert(roi: ROI) -> _Outcome:
+        try:
+            return _convert_roi(
+                roi,
+                stems[roi.number],
+                grid=grid,
+                target_grid=target_grid,
+                folder=folder,
+                options=options,
+            )
+        except (RtmaskError, OSError) as error:
+            return error
+
+    workers = default_workers() if options.workers is None else options.workers
+    outcomes = ordered_map(convert, [p.roi for p in plans if p.rasterise], workers)
+    for plan in plans:
+        results.problems.extend(plan.problems)
+        results.notes.extend(plan.notes)
+        if plan.status is not None:
+            warnings = () if plan.status == "not selected" else plan.roi.warnings
+            results.rows.append(
+                summary_row(plan.roi, file=None, mask=None, status=plan.status, warnings=warnings)
+            )
+        else:
+            _collect(plan.roi, next(outcomes), stems, results, overlay_slices)
+        if progress is not None:
+            progress(plan.roi)
+    outcomes.close()  # joins the worker threads
+
+
+def _collect(
+    roi: ROI,
+    outcome: _Outcome,
+    stems: dict[int, str],
+    results: _Results,
+    overlay_slices: Sequence[int],
+) -> None:
+    """Add one rasterised ROI's row, messages, container mask and overlay slices."""
+    source = results.source
+    label = f"ROI {roi.number} {roi.name!r}"
+    if isinstance(outcome, (RtmaskError, OSError)):
+        results.problems.append(f"{source}: {label}: {outcome}")
+        results.rows.append(
+            summary_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings)
+        )
+        return
+    row, mask = outcome
+    results.rows.append(row)
+    results.notes.extend(f"{source}: {w}" for w in mask.warnings)
+    if row.status == "empty":
+        results.problems.append(
+            f"{source}: {label}: no voxel centre lies inside its contours on this grid; "
+            "empty mask written"
+        )
+    if results.overlay:
+        picked = mask.array[list(overlay_slices)]  # a copy (fancy indexing)
+        results.overlay_masks.append((roi.name, roi.color, picked))
+    results.containers.add(mask, stems[roi.number])
+
+
+def _convert_roi(
+    roi: ROI,
+    stem: str,
+    *,
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    folder: Path,
+    options: ConversionOptions,
+) -> tuple[SummaryRow, Mask]:
+    """Rasterise one ROI (resampled when asked) and write its own file, if it has one."""
+    mask = rasterize(
+        roi,
+        grid,
+        rule=options.rule,
+        fractional=options.fractional,
+        slice_mode=options.slice_mode,
+        on_invalid="ignore",
+    )
+    if options.resample_mm:
+        mask = resample_slices(mask, target_grid)
+    status = "written" if mask.voxel_count > 0 else "empty"
+    file = write_mask_file(mask, folder, stem, options.output_format)
+    row = summary_row(
+        roi, file=file, mask=mask, status=status, warnings=(*roi.warnings, *mask.warnings)
+    )
+    return row, mask
+
+
+def _try_overlay(
+    folder: Path,
+    structure_set: StructureSet,
+    *,
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    slices: Sequence[int],
+    results: _Results,
+    series: ImageSeries | None,
+) -> Path | None:
+    """Draw ``overlay.png``; a failure is one of the problems, never costs the masks."""
     try:
-        report = write_seg(masks, series, folder / SEG_FILE_NAME)
-    except RtmaskError as error:
-        problems.append(f"{source}: {SEG_FILE_NAME} not written: {error}")
-        return [replace(row, file=None) if row.status == "written" else row for row in rows]
-    segments = {segment.roi_number: segment.segment_number for segment in report.segments}
-    return [
-        replace(row, file=f"{SEG_FILE_NAME}#{segments[row.roi_number]}")
-        if row.roi_number in segments
-        else row
-        for row in rows
-    ]
+        return _write_overlay(
+            folder / OVERLAY_NAME,
+            structure_set,
+            grid=grid,
+            target_grid=target_grid,
+            slices=slices,
+            masks=results.overlay_masks,
+            series=series,
+        )
+    except Exception as error:  # a picture must never cost the masks or the summary
+        logger.debug("overlay of %s failed", structure_set.source, exc_info=True)
+        results.problems.append(f"{structure_set.source}: {OVERLAY_NAME} not written: {error}")
+        return None
+
+
+def _write_overlay(
+    path: Path,
+    structure_set: StructureSet,
+    *,
+    grid: ImageGrid,
+    target_grid: ImageGrid,
+    slices: Sequence[int],
+    masks: Sequence[OverlayMask],
+    series: ImageSeries | None,
+) -> Path:
+    """Read the background slices (nearest native slice when resampled) and draw."""
+    images = None
+    if series is not None:
+        positions = target_grid.slice_positions_mm[list(slices)]
+        native = np.abs(grid.slice_positions_mm[None, :] - positions[:, None]).argmin(axis=1)
+        images = np.asarray(read_slices(series, [int(k) for k in native]), dtype=np.float32)
+    names = [Path(structure_set.source).name] if structure_set.source else []
+    if structure_set.label:
+        names.append(structure_set.label)
+    return write_overlay(
+        path,
+        images=images,
+        masks=masks,
+        grid=target_grid,
+        slice_indices=slices,
+        title=f"{' - '.join(names) or 'structure set'}: {len(masks)} ROI(s)",
+    )
 
 
 def convert_masks(
@@ -346,7 +367,7 @@ def convert_masks(
     source
         Where the masks came from (a file name), for the summary and messages.
     output_format
-        As :func:`convert_structure_set`; ``"seg"`` needs ``series``.
+        As :class:`ConversionOptions`; ``"seg"`` needs ``series``.
     series
         The image series the masks are on (for ``"seg"``).
     image_series
@@ -355,54 +376,23 @@ def convert_masks(
     if not masks:
         raise RtmaskError(f"{source}: no masks to write")
     if output_format == "seg" and series is None:
-        raise RtmaskError(f"{source}: a DICOM SEG needs the image series; give --image DIR")
+        raise RtmaskError(f"{source}: a DICOM SEG needs the image series the masks are on")
     folder.mkdir(parents=True, exist_ok=True)
     grid = masks[0].grid
     stems = safe_file_stems([mask.roi for mask in masks])
-    rows: list[SummaryRow] = []
-    problems: list[str] = []
-    notes: list[str] = []
-    npz_arrays: dict[str, np.ndarray] = {}
+    results = _Results(source, Containers(output_format))
     for mask in masks:
-        roi, stem = mask.roi, stems[mask.roi.number]
-        status = "written" if mask.voxel_count > 0 else "empty"
-        file: str | None = None
-        try:
-            if output_format in _SUFFIX:
-                path = folder / f"{stem}{_SUFFIX[output_format]}"
-                (write_nifti if output_format == "nifti" else write_nrrd)(mask.array, grid, path)
-                file = path.name
-            elif output_format == "npz":
-                npz_arrays[stem] = mask.array
-                file = f"masks.npz#roi/{stem}"
-        except (RtmaskError, OSError) as error:
-            problems.append(f"{source}: ROI {roi.number} {roi.name!r}: {error}")
-            status = "failed"
-        if status == "empty":
-            problems.append(f"{source}: ROI {roi.number} {roi.name!r} is empty")
-        rows.append(_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings))
-    if output_format == "npz":
-        write_npz(npz_arrays, grid, folder / "masks.npz")
-    if output_format == "labelmap":
-        result = write_labelmap(masks, folder / "labels.nii.gz")
-        notes.extend(f"{source}: {w}" for w in result.warnings)
-        labels = {entry.roi_number: entry.label for entry in result.entries}
-        rows = [
-            replace(row, file=f"labels.nii.gz#{labels[row.roi_number]}")
-            if row.roi_number in labels
-            else row
-            for row in rows
-        ]
-    if output_format == "seg" and series is not None:
-        rows = _write_seg_rows(masks, series, folder, rows, problems=problems, source=source)
-    info: dict[str, object] = {
-        "source": source,
-        "image_series": image_series,
-        "grid_shape": list(grid.shape),
-        "grid_spacing_mm": list(grid.spacing_mm),
-        "grid_uniform": grid.is_uniform,
-        "affine_lps": grid.affine.tolist(),
-    }
+        _write_one_mask(mask, folder, stems[mask.roi.number], output_format, results)
+    rows = results.containers.write(
+        folder,
+        grid,
+        results.rows,
+        series=series,
+        source=source,
+        problems=results.problems,
+        notes=results.notes,
+    )
+    info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
     summary_files = write_summary(
         rows, folder, structure_set=info, volume_convention=VOLUME_CONVENTION
     )
@@ -410,85 +400,26 @@ def convert_masks(
         folder=folder,
         rows=tuple(rows),
         summary_files=tuple(summary_files),
-        problems=tuple(problems),
-        notes=tuple(notes),
+        problems=tuple(results.problems),
+        notes=tuple(results.notes),
     )
 
 
-def _write_overlay(
-    path: Path,
-    structure_set: StructureSet,
-    *,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    slices: Sequence[int],
-    masks: Sequence[OverlayMask],
-    read_images: Callable[[Sequence[int]], NDArray[np.floating[Any]]] | None,
-) -> Path:
-    """Read the background slices (nearest native slice when resampled) and draw."""
-    images = None
-    if read_images is not None:
-        positions = target_grid.slice_positions_mm[list(slices)]
-        native = np.abs(grid.slice_positions_mm[None, :] - positions[:, None]).argmin(axis=1)
-        images = np.asarray(read_images([int(k) for k in native]), dtype=np.float32)
-    names = [Path(structure_set.source).name] if structure_set.source else []
-    if structure_set.label:
-        names.append(structure_set.label)
-    return write_overlay(
-        path,
-        images=images,
-        masks=masks,
-        grid=target_grid,
-        slice_indices=slices,
-        title=f"{' - '.join(names) or 'structure set'}: {len(masks)} ROI(s)",
-    )
-
-
-def _convert_roi(
-    roi: ROI,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    folder: Path,
-    stem: str,
-    *,
-    rule: CombinationRule | str,
-    fractional: int | None,
-    output_format: OutputFormat,
-    resample: bool,
-    slice_mode: SliceMode,
-) -> tuple[SummaryRow, Mask]:
-    mask = rasterize(
-        roi, grid, rule=rule, fractional=fractional, slice_mode=slice_mode, on_invalid="ignore"
-    )
-    if resample:
-        mask = resample_slices(mask, target_grid)
+def _write_one_mask(
+    mask: Mask, folder: Path, stem: str, output_format: OutputFormat, results: _Results
+) -> None:
+    """Write one existing mask's file (or keep it for the container) and its row."""
+    roi = mask.roi
     status = "written" if mask.voxel_count > 0 else "empty"
     file: str | None = None
-    if output_format in _SUFFIX:
-        path = folder / f"{stem}{_SUFFIX[output_format]}"
-        writer = write_nifti if output_format == "nifti" else write_nrrd
-        writer(mask.array, mask.grid, path)
-        file = path.name
-    elif output_format == "npz":
-        file = f"masks.npz#roi/{stem}"
-    return _row(
-        roi, file=file, mask=mask, status=status, warnings=(*roi.warnings, *mask.warnings)
-    ), mask
-
-
-def _structure_set_info(
-    structure_set: StructureSet, grid: ImageGrid, image_series: str | None
-) -> dict[str, object]:
-    return {
-        "source": structure_set.source,
-        "label": structure_set.label,
-        "sop_instance_uid": structure_set.sop_instance_uid,
-        "patient_id": structure_set.patient_id,
-        "frame_of_reference_uid": structure_set.frame_of_reference_uid,
-        "image_series": image_series,
-        "grid_shape": list(grid.shape),
-        "grid_spacing_mm": list(grid.spacing_mm),
-        "grid_uniform": grid.is_uniform,
-        "affine_lps": grid.affine.tolist(),
-        "warnings": list(structure_set.warnings),
-    }
+    try:
+        file = write_mask_file(mask, folder, stem, output_format)
+    except (RtmaskError, OSError) as error:
+        results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r}: {error}")
+        status = "failed"
+    if status == "empty":
+        results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r} is empty")
+    results.rows.append(
+        summary_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings)
+    )
+    results.containers.add(mask, stem)

@@ -1,0 +1,78 @@
+"""What a conversion writes and how: its options, output formats and file names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from rtmask._errors import InvalidInputError
+from rtmask.raster import CombinationRule, SliceMode
+
+__all__ = [
+    "LABELMAP_FILE_NAME",
+    "MASK_SUFFIXES",
+    "NPZ_FILE_NAME",
+    "OVERLAY_NAME",
+    "SEG_FILE_NAME",
+    "VOLUME_CONVENTION",
+    "ConversionOptions",
+    "OutputFormat",
+]
+
+OutputFormat = Literal["nifti", "nrrd", "npz", "labelmap", "seg"]
+
+VOLUME_CONVENTION = (
+    "voxel count: voxels whose centre lies inside the ROI (pixel-centre rule) x voxel volume "
+    "(fractional masks: sum of covered fractions x voxel volume)"
+)
+#: Suffix of the one file per ROI of the formats that write one.
+MASK_SUFFIXES = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
+#: The one NumPy file per structure set of ``output_format="npz"``.
+NPZ_FILE_NAME = "masks.npz"
+#: The one label image per structure set of ``output_format="labelmap"``.
+LABELMAP_FILE_NAME = "labels.nii.gz"
+#: The one DICOM Segmentation written per structure set by ``output_format="seg"``.
+SEG_FILE_NAME = "segmentation.dcm"
+#: The picture of ``overlay=True``.
+OVERLAY_NAME = "overlay.png"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversionOptions:
+    """How a structure set is converted (plain values: the options pickle with a task).
+
+    Parameters
+    ----------
+    rule, fractional
+        As :func:`rtmask.raster.rasterize`.
+    output_format
+        ``"nifti"``, ``"nrrd"``, ``"npz"``, ``"labelmap"`` or ``"seg"`` (one DICOM SEG:
+        needs the image series the grid belongs to, and highdicom:
+        ``pip install 'rtmask[seg]'``).
+    resample_mm
+        Resample the native slices onto a uniform grid of this slice spacing.
+    slice_mode
+        ``"exact"`` for the image grid the contours were drawn on; ``"slab"`` for other
+        grids (dose, covering grid), see :func:`rtmask.raster.rasterize`.
+    overlay
+        Also write ``overlay.png``: the ROI outlines on up to six slices that hold
+        contours (needs matplotlib, ``pip install 'rtmask[plot]'``). A failure to draw it
+        is one of the report's problems; the masks are written all the same.
+    workers
+        Threads that rasterise and write ROIs (default: the usable CPUs, at most 4).
+    """
+
+    rule: CombinationRule | str = CombinationRule.AUTO
+    output_format: OutputFormat = "nifti"
+    fractional: int | None = None
+    resample_mm: float | None = None
+    slice_mode: SliceMode = "exact"
+    overlay: bool = False
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.output_format not in get_args(OutputFormat):
+            raise InvalidInputError(
+                f"unknown output format {self.output_format!r}; "
+                f"use one of {', '.join(get_args(OutputFormat))}"
+            )

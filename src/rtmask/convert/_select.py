@@ -1,0 +1,87 @@
+"""Which ROIs of a structure set are rasterised, and what is said about the others.
+
+Decided before any work from the parsed structure set alone: a ROI not selected is listed
+as such; one without usable contours, or with only points and open contours, gets its
+summary row and message here; the rest go to the rasteriser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rtmask.rtstruct import ROI, StructureSet
+
+__all__ = ["RoiPlan", "plan_rois"]
+
+#: Dropped contours listed by position in a message before "...".
+_MAX_LISTED = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoiPlan:
+    """What the conversion does with one ROI.
+
+    Parameters
+    ----------
+    roi
+        The ROI.
+    status
+        The summary status of a ROI that is not rasterised (``"not selected"``,
+        ``"empty"``, ``"no volume"``); None for a ROI to rasterise.
+    problems, notes
+        Failures and warnings about the ROI known before rasterising, one sentence each.
+    """
+
+    roi: ROI
+    status: str | None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rasterise(self) -> bool:
+        """True when the ROI is rasterised and written."""
+        return self.status is None
+
+
+def plan_rois(structure_set: StructureSet, rois: Sequence[ROI] | None = None) -> list[RoiPlan]:
+    """One :class:`RoiPlan` per ROI of ``structure_set``, in its order.
+
+    Parameters
+    ----------
+    structure_set
+        The structure set; its ``source`` starts every message.
+    rois
+        The selected ROIs (default: all).
+    """
+    selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
+    return [
+        _plan(roi, str(structure_set.source))
+        if roi.number in selected
+        else RoiPlan(roi=roi, status="not selected")
+        for roi in structure_set.rois
+    ]
+
+
+def _plan(roi: ROI, source: str) -> RoiPlan:
+    label = f"ROI {roi.number} {roi.name!r}"
+    problems: list[str] = []
+    if roi.dropped_contours:
+        positions = ", ".join(str(i) for i in roi.dropped_contours[:_MAX_LISTED])
+        problems.append(
+            f"{source}: {label}: contour(s) {positions}"
+            f"{' ...' if len(roi.dropped_contours) > _MAX_LISTED else ''} have unusable "
+            "coordinates (NaN, infinite or not numbers) and were dropped; fix them in the "
+            "planning system and export again"
+        )
+    if not roi.contours:
+        problems.append(f"{source}: {label} has no contours; no mask written")
+        return RoiPlan(roi=roi, status="empty", problems=tuple(problems))
+    if not roi.encloses_volume:
+        types = ", ".join(t.value for t in roi.geometric_types)
+        note = (
+            f"{source}: {label} has only {types} contours, which enclose no volume; "
+            "listed, not filled"
+        )
+        return RoiPlan(roi=roi, status="no volume", problems=tuple(problems), notes=(note,))
+    return RoiPlan(roi=roi, status=None, problems=tuple(problems))
