@@ -138,7 +138,9 @@ def test_info_reports_an_unlinked_structure_set(
     (structure_set,) = report["patients"][0]["studies"][0]["structure_sets"]
     assert structure_set["link"]["method"] == "none"
     assert structure_set["link"]["series_instance_uid"] is None
-    assert "--image DIR" in structure_set["link"]["message"]
+    message = structure_set["link"]["message"]
+    assert "run rtmask info on a folder that also holds the image series" in message
+    assert "--image" not in message  # an option info does not have
 
 
 def test_info_lists_a_defective_structure_set(

@@ -555,7 +555,8 @@ def test_link_by_geometry_is_a_guess(tmp_path: Path) -> None:
     assert link.method == "geometry"
     assert _linked_uid(link) == uid
     assert "guess" in link.message
-    assert "--image" in link.message
+    assert "give the image series it was made on" in link.message
+    assert "--" not in link.message  # the library names no command-line option
 
 
 def test_no_link_tells_what_to_do(tmp_path: Path) -> None:
@@ -571,7 +572,7 @@ def test_no_link_tells_what_to_do(tmp_path: Path) -> None:
     assert link.series is None
     assert not link.is_linked
     assert "9.9.9.9" in link.message
-    assert "--image DIR" in link.message
+    assert "give the image series it was made on" in link.message
     assert "\n" not in link.message
 
 

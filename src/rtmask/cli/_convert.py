@@ -16,7 +16,7 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
-from rtmask.cli._options import add_roi_option, add_rule_option
+from rtmask.cli._options import add_roi_option, add_rule_option, link_message
 from rtmask.cli._output import print_error, print_warning
 from rtmask.convert import (
     ConversionOptions,
@@ -232,7 +232,7 @@ def _jobs(
             )
             continue
         link = link_image_series(rt_object, inventory.image_series)
-        jobs.append(_Job(rt_object.path, link.series, link.message, rt_object.modality))
+        jobs.append(_Job(rt_object.path, link.series, link_message(link), rt_object.modality))
     return jobs, problems
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._options import link_message
 from rtmask.discovery import ImageSeries, Inventory, RTObject, SeriesLink, link_image_series, scan
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import read_rtstruct
@@ -33,6 +34,8 @@ __all__ = ["add_parser", "build_report", "orientation_label", "run"]
 PROGRESS_MIN_FILES = 50
 #: Cosine above which a plane normal counts as along a patient axis (about 8 degrees).
 _AXIS_COSINE = 0.99
+#: How ``info`` is shown an object's image series (it has no --image).
+INFO_IMAGE_HINT = "run rtmask info on a folder that also holds the image series"
 
 Report = dict[str, Any]
 
@@ -82,7 +85,7 @@ def _link_report(link: SeriesLink) -> Report:
     return {
         "series_instance_uid": link.series.series_instance_uid if link.series else None,
         "method": link.method,
-        "message": link.message,
+        "message": link_message(link, INFO_IMAGE_HINT),
         "warnings": list(link.warnings),
     }
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import add_roi_option, add_rule_option
+from rtmask.cli._options import add_roi_option, add_rule_option, link_message
 from rtmask.cli._output import print_warning
 from rtmask.discovery import link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
@@ -80,8 +80,8 @@ def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | No
         if rt_object.path.resolve() == resolved:
             link = link_image_series(rt_object, inventory.image_series)
             if link.series is None:
-                return None, f"no image series: {link.message}"
-            return link.series.grid, link.message
+                return None, f"no image series: {link_message(link)}"
+            return link.series.grid, link_message(link)
     return None, f"no image series found next to {structure_set}"
 
 

@@ -10,7 +10,7 @@ In order of trust:
    ContourImageSequence);
 4. ``geometry``: a guess, a series of the same patient ID whose slices hold at least 95 %
    of the contour planes;
-5. ``none``: nothing fits; the user has to say which series (``--image DIR``).
+5. ``none``: nothing fits; the user has to say which series.
 
 Every link says how it was made, and reports what does not fit (missing referenced
 images, contours off the slices, a different frame of reference).
@@ -268,7 +268,7 @@ def _link(
                 f"guessed by geometry only: {hits} of {n_points} contours lie on the slices of "
                 f"series {guess.series_instance_uid} of the same patient, but no UID links them "
                 f"({why}, frame of reference {frame_uid or 'not given'} not found); check it, "
-                "or pass --image DIR"
+                "or give the image series it was made on"
             )
             differ = [w for w in _checks(rt_object, guess, by_uid=False) if "frames of" in w]
             warnings = [warning, *differ]
@@ -284,8 +284,8 @@ def _link(
     return SeriesLink(
         series=None,
         method="none",
-        message=f"no image series found for {rt_object.path.name} ({why}{frame}); pass "
-        "--image DIR with the series it was made on",
+        message=f"no image series found for {rt_object.path.name} ({why}{frame}); give "
+        "the image series it was made on",
     )
 
 
