@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rtmask._errors import (
+from rtmask.errors import (
     DicomReadError,
     GeometryError,
     InvalidInputError,

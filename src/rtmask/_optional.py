@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import types
 
-from rtmask._errors import MissingDependencyError
+from rtmask.errors import MissingDependencyError
 
 __all__ = ["import_optional"]
 

@@ -1,4 +1,7 @@
-"""Exceptions and warnings raised by rtmask.
+"""Exceptions and warnings raised by rtmask: every class, in one public module.
+
+``except rtmask.errors.RtmaskError`` catches every error rtmask raises on purpose;
+``warnings.simplefilter("error", rtmask.errors.RtmaskWarning)`` turns every warning into one.
 
 Every exception derives from :class:`RtmaskError` and from the built-in exception it
 refines, so ``except ValueError`` keeps working for callers that do not know rtmask.

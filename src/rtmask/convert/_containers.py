@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmask._errors import RtmaskError
 from rtmask.convert._options import (
     LABELMAP_FILE_NAME,
     MASK_SUFFIXES,
@@ -23,6 +22,7 @@ from rtmask.convert._options import (
     OutputFormat,
 )
 from rtmask.discovery import ImageSeries
+from rtmask.errors import RtmaskError
 from rtmask.export import SummaryRow, write_labelmap, write_nifti, write_npz, write_nrrd, write_seg
 from rtmask.geometry import ImageGrid
 from rtmask.raster import Mask

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from rtmask._errors import InvalidInputError
+from rtmask.errors import InvalidInputError
 from rtmask.raster import CombinationRule, SliceMode
 
 __all__ = [

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmask._errors import RtmaskError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.convert._containers import Containers, write_mask_file
 from rtmask.convert._options import (
@@ -31,6 +30,7 @@ from rtmask.convert._report import (
 )
 from rtmask.convert._select import RoiPlan, plan_rois
 from rtmask.discovery import ImageSeries, read_slices
+from rtmask.errors import RtmaskError
 from rtmask.export import (
     SummaryRow,
     choose_overlay_slices,

@@ -8,10 +8,14 @@ from enum import Enum
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask.errors import GeometryError, InvalidInputError
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import ROI
 
 __all__ = ["CombinationRule", "Mask", "slab_thicknesses_mm"]
+
+#: The array types of a mask: binary and fractional.
+_DTYPES = (np.dtype(np.bool_), np.dtype(np.float32))
 
 
 class CombinationRule(str, Enum):
@@ -49,7 +53,8 @@ class Mask:
     ----------
     array
         ``(slices, rows, columns)``: bool for binary masks, float32 in [0, 1] for
-        fractional (partial-volume) masks. Read-only.
+        fractional (partial-volume) masks. The mask keeps a read-only view of it (the
+        caller's array stays writeable; do not change it while the mask is in use).
     grid
         The grid that places ``array`` in patient space.
     roi
@@ -61,6 +66,14 @@ class Mask:
         ``(slices,)`` voxels inside per slice (summed fractions for fractional masks), when
         the producer already knows them (the rasteriser does); counted from ``array`` on
         first use otherwise.
+
+    Raises
+    ------
+    InvalidInputError
+        ``array`` is neither bool nor float32, or ``slice_counts`` does not have one value
+        per slice.
+    GeometryError
+        ``array`` does not have the grid's shape.
     """
 
     array: NDArray[np.bool_] | NDArray[np.float32]
@@ -70,14 +83,27 @@ class Mask:
     slice_counts: NDArray[np.float64] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.array.shape != self.grid.shape:
-            raise ValueError(f"mask shape {self.array.shape} differs from grid {self.grid.shape}")
-        self.array.flags.writeable = False
+        label = f"mask of ROI {self.roi.number} {self.roi.name!r}"
+        array = np.asarray(self.array)
+        if array.dtype not in _DTYPES:
+            raise InvalidInputError(
+                f"{label}: the array must be bool (binary) or float32 (fractional), got "
+                f"{array.dtype}; convert it, e.g. array.astype(bool)"
+            )
+        if array.shape != self.grid.shape:
+            raise GeometryError(
+                f"{label}: array shape {array.shape} differs from its grid's {self.grid.shape}"
+            )
+        view = array.view()  # read-only here; the caller's own array stays as it was
+        view.flags.writeable = False
+        object.__setattr__(self, "array", view)
         object.__setattr__(self, "warnings", tuple(self.warnings))
         if self.slice_counts is not None:
-            counts = np.asarray(self.slice_counts, dtype=np.float64).reshape(-1)
-            if counts.shape != (self.array.shape[0],):
-                raise ValueError(f"{counts.size} slice counts for {self.array.shape[0]} slices")
+            counts = np.array(self.slice_counts, dtype=np.float64).reshape(-1)
+            if counts.shape != (array.shape[0],):
+                raise InvalidInputError(
+                    f"{label}: {counts.size} slice counts for {array.shape[0]} slices"
+                )
             counts.flags.writeable = False
             object.__setattr__(self, "slice_counts", counts)
 
@@ -123,15 +149,27 @@ class Mask:
         thickness = slab_thicknesses_mm(self.grid)
         return float(self._counts() @ thickness * row_mm * column_mm / 1000.0)
 
-    def equals(self, other: object) -> bool:
-        """True when ``other`` is a mask of the same ROI number with equal array and grid."""
-        return (
+    def equals(self, other: object, *, atol: float = 0.0) -> bool:
+        """True when ``other`` is a mask of the same ROI number, kind, grid and values.
+
+        Parameters
+        ----------
+        other
+            Any object; only a :class:`Mask` can be equal.
+        atol
+            Largest difference of two fractional masks' values (binary masks compare
+            exactly). Grids compare as :meth:`ImageGrid.equals` does.
+        """
+        if not (
             isinstance(other, Mask)
             and self.roi.number == other.roi.number
             and self.grid.equals(other.grid)
             and self.array.dtype == other.array.dtype
-            and bool(np.array_equal(self.array, other.array))
-        )
+        ):
+            return False
+        if self.is_fractional and atol > 0:
+            return bool(np.allclose(self.array, other.array, rtol=0.0, atol=atol))
+        return bool(np.array_equal(self.array, other.array))
 
     def __repr__(self) -> str:
         kind = "fractional" if self.is_fractional else "binary"
