@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rtmask._version import __version__ as __version__
 from rtmask.errors import (
     DicomReadError,
     GeometryError,
@@ -87,7 +88,6 @@ __all__ = [
     "write_rtstruct",
     "write_seg",
 ]
-__version__ = "0.1.0"
 
 #: The module of every public name imported on first use.
 _LAZY: dict[str, str] = {
