@@ -174,13 +174,7 @@ def write_overlay(
     indices = [int(k) for k in slice_indices]
     n_panels = len(indices)
     _, rows, columns = grid.shape
-    if n_panels == 0:
-        raise ValueError("an overlay needs at least one slice")
-    if images is not None and images.shape != (n_panels, rows, columns):
-        raise ValueError(f"images have shape {images.shape}, expected {(n_panels, rows, columns)}")
-    for name, _, array in masks:
-        if array.shape != (n_panels, rows, columns):
-            raise ValueError(f"mask slices of {name!r} have shape {array.shape}")
+    _check_shapes(images, masks, (n_panels, rows, columns))
 
     _, row_mm, column_mm = grid.spacing_mm
     n_rows, n_columns, height = _layout(n_panels, (rows * row_mm) / (columns * column_mm))
@@ -196,8 +190,6 @@ def write_overlay(
         for i, (_, colour, _) in enumerate(masks)
     ]
     shown = [False] * len(masks)
-    x_edge = np.arange(-1, columns + 1, dtype=np.float64)
-    y_edge = np.arange(-1, rows + 1, dtype=np.float64)
     for panel, ax in enumerate(axes.flat):
         if panel >= n_panels:
             ax.remove()
@@ -214,18 +206,7 @@ def write_overlay(
                 interpolation="nearest",
             )
         for m, (_, _, array) in enumerate(masks):
-            plane = np.asarray(array[panel], dtype=np.float32)
-            if plane.max(initial=0.0) > 0.5:
-                # A zero border closes outlines that touch the edge of the image.
-                ax.contour(
-                    x_edge,
-                    y_edge,
-                    np.pad(plane, 1),
-                    levels=[0.5],
-                    colors=[colours[m]],
-                    linewidths=1.6,
-                )
-                shown[m] = True
+            shown[m] |= _draw_outline(ax, np.asarray(array[panel], dtype=np.float32), colours[m])
         ax.set_xlim(-0.5, columns - 0.5)
         ax.set_ylim(rows - 0.5, -0.5)
         ax.set_axis_off()
@@ -251,26 +232,7 @@ def write_overlay(
         usetex=False,
     )
     if masks:
-        labels = [
-            _label(name) + ("" if on else " (not on these slices)")
-            for (name, _, _), on in zip(masks, shown, strict=True)
-        ]
-        handles = [lines.Line2D([], [], color=colour, linewidth=3) for colour in colours]
-        per_column = max(int(height * _DPI / 20) - 3, 5)
-        legend = figure.legend(
-            handles,
-            labels,
-            loc="outside right upper",
-            frameon=False,
-            fontsize=9,
-            labelcolor=_TEXT,
-            title="ROIs",
-            ncols=math.ceil(len(labels) / per_column),
-        )
-        legend.get_title().set_color(_TEXT)
-        for text in (*legend.get_texts(), legend.get_title()):
-            text.set_parse_math(False)
-            text.set_usetex(False)
+        _add_legend(figure, lines, masks=masks, colours=colours, shown=shown, height=height)
 
     path = Path(path)
     with atomic_path(path) as temporary, warnings.catch_warnings():
@@ -278,3 +240,67 @@ def write_overlay(
         warnings.filterwarnings("ignore", message="Glyph .* missing", category=UserWarning)
         figure.savefig(temporary, format="png", dpi=_DPI, facecolor=_BACKGROUND)
     return path
+
+
+def _check_shapes(
+    images: NDArray[np.floating[Any]] | None,
+    masks: Sequence[OverlayMask],
+    shape: tuple[int, int, int],
+) -> None:
+    """Refuse no panel, or images or mask slices that are not ``(panels, rows, columns)``."""
+    if shape[0] == 0:
+        raise ValueError("an overlay needs at least one slice")
+    if images is not None and images.shape != shape:
+        raise ValueError(f"images have shape {images.shape}, expected {shape}")
+    for name, _, array in masks:
+        if array.shape != shape:
+            raise ValueError(f"mask slices of {name!r} have shape {array.shape}")
+
+
+def _draw_outline(ax: Any, plane: NDArray[np.float32], colour: tuple[float, ...]) -> bool:
+    """Draw a mask slice's 0.5 outline on ``ax``; True when the slice holds the ROI."""
+    if plane.max(initial=0.0) <= 0.5:
+        return False
+    rows, columns = plane.shape
+    # A zero border closes outlines that touch the edge of the image.
+    ax.contour(
+        np.arange(-1, columns + 1, dtype=np.float64),
+        np.arange(-1, rows + 1, dtype=np.float64),
+        np.pad(plane, 1),
+        levels=[0.5],
+        colors=[colour],
+        linewidths=1.6,
+    )
+    return True
+
+
+def _add_legend(
+    figure: Any,
+    lines: Any,
+    *,
+    masks: Sequence[OverlayMask],
+    colours: Sequence[tuple[float, ...]],
+    shown: Sequence[bool],
+    height: float,
+) -> None:
+    """The ROI legend right of the panels; ROIs on none of the slices say so."""
+    labels = [
+        _label(name) + ("" if on else " (not on these slices)")
+        for (name, _, _), on in zip(masks, shown, strict=True)
+    ]
+    handles = [lines.Line2D([], [], color=colour, linewidth=3) for colour in colours]
+    per_column = max(int(height * _DPI / 20) - 3, 5)
+    legend = figure.legend(
+        handles,
+        labels,
+        loc="outside right upper",
+        frameon=False,
+        fontsize=9,
+        labelcolor=_TEXT,
+        title="ROIs",
+        ncols=math.ceil(len(labels) / per_column),
+    )
+    legend.get_title().set_color(_TEXT)
+    for text in (*legend.get_texts(), legend.get_title()):
+        text.set_parse_math(False)
+        text.set_usetex(False)
