@@ -63,6 +63,30 @@ class _Results:
     notes: list[str] = field(default_factory=list)
     overlay_masks: list[OverlayMask] = field(default_factory=list)
 
+    def write_containers(
+        self, folder: Path, grid: ImageGrid, series: ImageSeries | None
+    ) -> list[SummaryRow]:
+        """Write the container file of the format, if any; the rows pointing into it."""
+        return self.containers.write(
+            folder,
+            grid,
+            self.rows,
+            series=series,
+            source=self.source,
+            problems=self.problems,
+            notes=self.notes,
+        )
+
+
+def _uneven_slices_note(source: str, grid: ImageGrid) -> str:
+    """What masks on a grid with unevenly spaced slices are (the CLI adds --resample)."""
+    return (
+        f"{source}: image slices are not evenly spaced ("
+        + "; ".join(grid.irregularities())
+        + f"); masks follow the {grid.shape[0]} native slices and the file header states "
+        f"the mean spacing {grid.spacing_mm[0]:.3g} mm"
+    )
+
 
 def convert_structure_set(
     structure_set: StructureSet,
@@ -124,12 +148,7 @@ def convert_structure_set(
     results.notes.extend(f"{source}: {w}" for w in structure_set.warnings)
     uneven = not grid.is_uniform and not options.resample_mm
     if uneven:
-        results.notes.append(
-            f"{source}: image slices are not evenly spaced ("
-            + "; ".join(grid.irregularities())
-            + f"); masks follow the {grid.shape[0]} native slices and the file header states "
-            f"the mean spacing {grid.spacing_mm[0]:.3g} mm"
-        )
+        results.notes.append(_uneven_slices_note(source, grid))
     plans = plan_rois(structure_set, rois)
     # Only the overlay's few slices of each mask are kept, never whole masks.
     overlay_slices = (
@@ -149,15 +168,7 @@ def convert_structure_set(
         overlay_slices=overlay_slices,
         progress=progress,
     )
-    rows = results.containers.write(
-        folder,
-        target_grid,
-        results.rows,
-        series=series,
-        source=source,
-        problems=results.problems,
-        notes=results.notes,
-    )
+    rows = results.write_containers(folder, target_grid, series)
     overlay_path = (
         _try_overlay(
             folder,
@@ -383,15 +394,7 @@ def convert_masks(
     results = _Results(source, Containers(output_format))
     for mask in masks:
         _write_one_mask(mask, folder, stems[mask.roi.number], output_format, results)
-    rows = results.containers.write(
-        folder,
-        grid,
-        results.rows,
-        series=series,
-        source=source,
-        problems=results.problems,
-        notes=results.notes,
-    )
+    rows = results.write_containers(folder, grid, series)
     info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
     summary_files = write_summary(
         rows, folder, structure_set=info, volume_convention=VOLUME_CONVENTION
