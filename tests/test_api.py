@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import rtmask
 
 
@@ -31,7 +33,42 @@ def test_import_rtmask_does_not_load_writers_or_terminal_libraries() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_writers_load_on_first_use() -> None:
-    from rtmask.export import write_nifti
+def _run(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); return its output."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
 
-    assert rtmask.write_nifti is write_nifti
+
+def test_public_names_load_their_module_on_first_use() -> None:
+    code = (
+        "import sys, rtmask\n"
+        "def loaded(name): return name in sys.modules\n"
+        "print(loaded('numpy'), loaded('pydicom'), loaded('rtmask.export'),"
+        " 'write_nifti' in vars(rtmask))\n"
+        "from rtmask.export import write_nifti\n"
+        "print(rtmask.write_nifti is write_nifti, 'write_nifti' in vars(rtmask))\n"
+        "print(loaded('rtmask.convert'))\n"
+        "from rtmask.convert import convert_structure_set\n"
+        "print(rtmask.convert_structure_set is convert_structure_set)\n"
+    )
+    assert _run(code).splitlines() == [
+        "False False False False",  # import rtmask: nothing behind the names yet
+        "True True",  # the first use imports the module and keeps the name
+        "False",  # the writers do not bring the conversion workflow
+        "True",
+    ]
+
+
+def test_the_version_is_written_once() -> None:
+    from importlib.metadata import version
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    project = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
+    assert "version" not in project
+    assert project["dynamic"] == ["version"]
+    assert version("rtmask") == rtmask.__version__

@@ -1,0 +1,122 @@
+"""Imports point one way: the layers of DESIGN.md, read from the source with ast."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "rtmask"
+
+#: The rank of every sub-package and top-level module: a module may import its own
+#: package and those of lower rank, never one of the same or a higher rank (rank 0, the
+#: shared foundation of errors and file-format facts, may import itself).
+RANKS = {
+    **dict.fromkeys(
+        [
+            "errors",
+            "_errors",
+            "_version",
+            "_atomic",
+            "_gzip",
+            "_npz",
+            "_seg_codes",
+            "_gaps",
+            "_optional",
+            "_parallel",
+            "_dicom",
+            "_rawdicom",
+        ],
+        0,
+    ),
+    "geometry": 1,
+    "rtstruct": 2,
+    "discovery": 2,
+    "raster": 3,
+    "dose": 3,
+    "dvh": 4,
+    "export": 4,
+    "masks": 4,
+    "synthetic": 4,
+    "convert": 5,
+    "cli": 6,
+}
+
+
+def _unit(path: Path) -> str:
+    """The package (or top-level module) a source file belongs to."""
+    parts = path.relative_to(SRC).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def _imported_units(path: Path) -> set[str]:
+    """Every rtmask package or top-level module ``path`` imports, at any depth."""
+    units = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "rtmask":  # only the version is taken from the package itself
+                units.update("_version" if a.name == "__version__" else a.name for a in node.names)
+            elif node.module.startswith("rtmask."):
+                units.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            units.update(a.name.split(".")[1] for a in node.names if a.name.startswith("rtmask."))
+    return units
+
+
+def _sources() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if p != SRC / "__init__.py")
+
+
+def test_every_package_has_a_rank() -> None:
+    assert {_unit(p) for p in _sources()} == set(RANKS)
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_point_down_the_layers(path: Path) -> None:
+    unit = _unit(path)
+    rank = RANKS[unit]
+    wrong = sorted(
+        other
+        for other in _imported_units(path) - {unit}
+        if RANKS[other] > rank or (RANKS[other] == rank and rank > 0)
+    )
+    assert not wrong, f"{unit} (rank {rank}) imports {wrong}"
+
+
+def _modules_loaded_by(statement: str) -> list[str]:
+    """The rtmask modules a fresh interpreter holds after ``statement``."""
+    code = (
+        f"import sys\n{statement}\nprint(sorted(m for m in sys.modules if m.startswith('rtmask')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return list(ast.literal_eval(result.stdout.strip()))
+
+
+@pytest.mark.parametrize("package", ["rtmask.masks", "rtmask.dvh"])
+def test_readers_and_dvh_load_no_writer(package: str) -> None:
+    loaded = _modules_loaded_by(f"import {package}")
+    assert package in loaded
+    assert [m for m in loaded if m.startswith(("rtmask.export", "rtmask.convert"))] == []
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Modules imported when ``path`` is imported (not inside functions)."""
+    modules = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(a.name for a in node.names)
+    return modules
+
+
+def test_the_dvh_report_imports_the_model_not_the_reverse() -> None:
+    model = _module_level_imports(SRC / "dvh" / "_histogram.py")
+    report = _module_level_imports(SRC / "dvh" / "_report.py")
+    assert "rtmask.dvh._histogram" in report
+    assert not {m for m in model if m.startswith("rtmask.dvh")}
