@@ -22,5 +22,6 @@ def test_readme_has_a_python_example() -> None:
 def test_readme_python_example_runs(block: str, capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(block, str(README), "exec"), {"__name__": "readme"})
     output = capsys.readouterr().out
-    assert "Lung_L:" in output
-    assert "cm3" in output
+    assert re.search(r"^Lung_L: \d+ voxels, \d+\.\d cm3$", output, re.M), output
+    assert re.search(r"^Marker: \d+\.\d mm3 \(partial volume\)$", output, re.M), output
+    assert "identical after the round trip: True\n" in output, output

@@ -180,7 +180,11 @@ def test_keyhole_polygon_gives_the_ring_area() -> None:
 
 def test_single_plane_needs_a_thickness() -> None:
     roi = _roi(_ngon(10.0, 5.0), name="Flat")
-    with pytest.raises(InvalidInputError, match="single_plane_thickness_mm"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"'Flat' is contoured on one plane only \(at 5\.00 mm\).*"
+        r"give single_plane_thickness_mm",
+    ):
         contour_volume(roi)
     result = contour_volume(roi, single_plane_thickness_mm=2.5)
     assert result.volume_cm3 == pytest.approx(_ngon_area(10.0) * 2.5 / 1000, rel=1e-9)
