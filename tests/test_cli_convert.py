@@ -12,6 +12,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
+from conftest import HFP, HFS, OBLIQUE, orthonormal
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask.cli import main
 from rtmask.raster import rasterize
@@ -24,22 +25,13 @@ from rtmask.synthetic import (
     write_rtstruct,
 )
 
-OBLIQUE = (0.954, -0.208, 0.215, 0.279, 0.880, -0.384)
 
-
-def _orthonormal(orientation: tuple[float, ...]) -> tuple[float, ...]:
-    row = np.array(orientation[:3]) / np.linalg.norm(orientation[:3])
-    column = np.array(orientation[3:])
-    column = column - (column @ row) * row
-    return (*row, *(column / np.linalg.norm(column)))
-
-
-def _grid(orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0)) -> ImageGrid:
+def _grid(orientation: tuple[float, ...] = HFS) -> ImageGrid:
     return ImageGrid.from_explicit(
         origin_mm=(-61.3, 17.9, -230.4),
         spacing_mm=(2.5, 0.9, 1.1),
         shape=(12, 48, 64),
-        orientation=_orthonormal(orientation),
+        orientation=orthonormal(orientation),
     )
 
 
@@ -92,7 +84,7 @@ def _errors(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("orientation", [(1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0), OBLIQUE])
+@pytest.mark.parametrize("orientation", [HFS, HFP, OBLIQUE])
 def test_convert_writes_masks_that_line_up_with_simpleitk(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], orientation: tuple[float, ...]
 ) -> None:

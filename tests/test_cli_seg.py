@@ -18,6 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from conftest import HFS, orthonormal
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask.cli import main
 from rtmask.raster import rasterize
@@ -28,20 +29,13 @@ pytest.importorskip("highdicom")
 FEET_FIRST_OBLIQUE = (0.954, -0.208, 0.215, -0.279, -0.880, 0.384)
 
 
-def _orthonormal(orientation: tuple[float, ...]) -> tuple[float, ...]:
-    row = np.array(orientation[:3]) / np.linalg.norm(orientation[:3])
-    column = np.array(orientation[3:])
-    column = column - (column @ row) * row
-    return (*row, *(column / np.linalg.norm(column)))
-
-
 def _case(tmp_path: Path, orientation: tuple[float, ...]) -> tuple[Path, Path]:
     """CT (37 x 51 pixels: not a multiple of 8) and an RTSTRUCT with a ring and a disc."""
     grid = ImageGrid.from_explicit(
         origin_mm=(-41.3, 17.9, -130.4),
         spacing_mm=(2.0, 0.9, 1.1),
         shape=(8, 37, 51),
-        orientation=_orthonormal(orientation),
+        orientation=orthonormal(orientation),
     )
     folder = tmp_path / "case"
     ct = write_ct_series(folder / "ct", grid, file_names="shuffled")
@@ -110,9 +104,7 @@ def _nifti(path: Path) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj).transpose(2, 1, 0).astype(bool)
 
 
-@pytest.mark.parametrize(
-    "orientation", [(1, 0, 0, 0, 1, 0), FEET_FIRST_OBLIQUE], ids=["HFS", "oblique-FF"]
-)
+@pytest.mark.parametrize("orientation", [HFS, FEET_FIRST_OBLIQUE], ids=["HFS", "oblique-FF"])
 def test_seg_equals_nifti_and_comes_back_as_nifti_and_rtstruct(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], orientation: tuple[float, ...]
 ) -> None:
@@ -168,7 +160,7 @@ def test_seg_equals_nifti_and_comes_back_as_nifti_and_rtstruct(
 def test_folder_with_rtstruct_and_seg_converts_both_and_info_lists_the_seg(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, rtstruct = _case(tmp_path, (1, 0, 0, 0, 1, 0))
+    folder, rtstruct = _case(tmp_path, HFS)
     code, output = _run(
         capsys, "convert", str(rtstruct), "-o", str(tmp_path / "seg"), "--format", "seg"
     )
@@ -194,7 +186,7 @@ def test_folder_with_rtstruct_and_seg_converts_both_and_info_lists_the_seg(
 def test_seg_format_needs_the_image_grid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, rtstruct = _case(tmp_path, (1, 0, 0, 0, 1, 0))
+    _, rtstruct = _case(tmp_path, HFS)
     code, output = _run(
         capsys,
         "convert",
@@ -214,7 +206,7 @@ def test_seg_format_needs_the_image_grid(
 def test_seg_without_its_images_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, rtstruct = _case(tmp_path, (1, 0, 0, 0, 1, 0))
+    _, rtstruct = _case(tmp_path, HFS)
     code, output = _run(
         capsys, "convert", str(rtstruct), "-o", str(tmp_path / "seg"), "--format", "seg"
     )
@@ -232,7 +224,7 @@ def test_seg_without_its_images_is_one_error_line(
 def test_seg_format_without_highdicom_says_which_extra_before_any_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, rtstruct = _case(tmp_path, (1, 0, 0, 0, 1, 0))
+    _, rtstruct = _case(tmp_path, HFS)
     monkeypatch.setitem(sys.modules, "highdicom", None)  # import highdicom now fails
     code, output = _run(
         capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"), "--format", "seg"

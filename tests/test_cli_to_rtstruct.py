@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from conftest import FFS, HFS, OBLIQUE, orthonormal
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask._errors import GeometryWarning
 from rtmask.cli import _main, _to_rtstruct
@@ -20,22 +21,13 @@ from rtmask.raster import Mask, rasterize
 from rtmask.rtstruct import ROI
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
 
-OBLIQUE = (0.954, -0.208, 0.215, 0.279, 0.880, -0.384)
 
-
-def _orthonormal(orientation: tuple[float, ...]) -> tuple[float, ...]:
-    row = np.array(orientation[:3]) / np.linalg.norm(orientation[:3])
-    column = np.array(orientation[3:])
-    column = column - (column @ row) * row
-    return (*row, *(column / np.linalg.norm(column)))
-
-
-def _grid(orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0)) -> ImageGrid:
+def _grid(orientation: tuple[float, ...] = HFS) -> ImageGrid:
     return ImageGrid.from_explicit(
         origin_mm=(-61.3, 17.9, -230.4),
         spacing_mm=(2.5, 0.9, 1.1),
         shape=(9, 30, 41),
-        orientation=_orthonormal(orientation),
+        orientation=orthonormal(orientation),
     )
 
 
@@ -59,7 +51,7 @@ def _arrays(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     return {"PTV shell": shell, "Kidneys": islands, "noise 1": noisy, "dot": dot}
 
 
-def _case(tmp_path: Path, orientation: tuple[float, ...] = (1, 0, 0, 0, 1, 0)):
+def _case(tmp_path: Path, orientation: tuple[float, ...] = HFS):
     grid = _grid(orientation)
     ct = write_ct_series(tmp_path / "ct", grid, file_names="shuffled")
     series = read_image_series(tmp_path / "ct")
@@ -90,7 +82,7 @@ def _read_back(path: Path, grid: ImageGrid) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize(
     "orientation",
-    [(1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), OBLIQUE],
+    [HFS, FFS, OBLIQUE],
     ids=["head first", "feet first", "oblique"],
 )
 def test_mask_folder_round_trip(
@@ -368,7 +360,7 @@ def test_non_uniform_series_warns_and_stays_exact(
     positions = np.array([[-30.0, -20.0, z] for z in (0.0, 2.0, 5.0, 7.0, 12.0)])
     grid = ImageGrid.from_slices(
         positions_mm=positions,
-        orientation=(1, 0, 0, 0, 1, 0),
+        orientation=HFS,
         pixel_spacing_mm=(0.9, 1.1),
         rows=24,
         columns=30,

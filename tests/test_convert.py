@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import HFS
 from rtmask import ImageGrid
 from rtmask.convert import (
     ConversionOptions,
@@ -31,7 +32,7 @@ UNEVEN = (-40.0, -37.5, -35.0, -30.0, -27.5)
 def _grid(positions: tuple[float, ...] = POSITIONS) -> ImageGrid:
     return ImageGrid.from_slices(
         positions_mm=[(ORIGIN[0], ORIGIN[1], z) for z in positions],
-        orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        orientation=HFS,
         pixel_spacing_mm=SPACING,
         rows=10,
         columns=12,

@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import rtmask.discovery
+from conftest import OBLIQUE_AS_WRITTEN
 from rtmask._errors import DicomReadError, GeometryError, InvalidInputError, SeriesNotFoundError
 from rtmask.discovery import (
     ImageSeries,
@@ -39,7 +40,7 @@ RTPLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 DICOMDIR = "1.2.840.10008.1.3.10"
 
-OBLIQUE = (0.954, -0.208, 0.215, 0.279, 0.880, -0.384)
+OBLIQUE = OBLIQUE_AS_WRITTEN  # written to the files as a scanner would, not orthonormal
 
 
 # ---------------------------------------------------------------------------- writers

@@ -14,6 +14,7 @@ import pydicom
 import pytest
 from numpy.typing import NDArray
 
+from conftest import HFS
 from rtmask import GeometryError, ImageGrid, InvalidInputError
 from rtmask._errors import DoseWarning, GeometryWarning
 from rtmask.dose import (
@@ -32,7 +33,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 GRADIENT_GY_PER_MM = np.array([0.3, -0.4, 0.5])
 CENTRE_MM = np.array([-11.0, -6.25, -11.0])
-AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+AXIAL = HFS
 OBLIQUE = (0.8, 0.6, 0.0, 0.0, 0.0, -1.0)
 ORIGIN_MM = (-40.0, -30.0, -20.0)
 SPACING_MM = (3.0, 2.5, 2.0)

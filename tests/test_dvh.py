@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from conftest import HFS, SAGITTAL
 from rtmask._errors import GeometryWarning, InvalidInputError
 from rtmask.dose import DoseGrid
 from rtmask.dvh import DVH, compute_dvh, cumulative_curve
@@ -310,7 +311,7 @@ def _smooth_dose(grid: ImageGrid) -> DoseGrid:
 
 @pytest.mark.parametrize(
     "orientation",
-    [(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)],
+    [HFS, SAGITTAL],
     ids=["axial", "sagittal"],
 )
 def test_plane_sampler_equals_trilinear_sampling(orientation: tuple[float, ...]) -> None:

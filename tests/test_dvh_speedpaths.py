@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import HFS, SAGITTAL
 from rtmask._errors import GeometryWarning
 from rtmask.dose import DoseGrid, sample_dose
 from rtmask.dvh import compute_dvh, cumulative_curve
@@ -22,7 +23,7 @@ from rtmask.rtstruct import ROI, Contour
 
 ORIENTATIONS = pytest.mark.parametrize(
     "orientation",
-    [(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)],
+    [HFS, SAGITTAL],
     ids=["axial", "sagittal"],
 )
 
@@ -155,7 +156,7 @@ def test_frame_blends_reproduce_sample_dose_along_the_normal(
 
 
 def test_a_single_frame_is_its_own_blend() -> None:
-    dose = _smooth_dose(_dose_grid((1.0, 0.0, 0.0, 0.0, 1.0, 0.0), frames=1))
+    dose = _smooth_dose(_dose_grid(HFS, frames=1))
     lattice = _lattice(dose.grid, (0.5, 0.5), (1.0, 1.0), 10)
     sampler = PlaneDoseSampler(dose, lattice)
     plane = float(dose.grid.slice_positions_mm[0])
@@ -171,7 +172,7 @@ def _non_uniform_grid() -> ImageGrid:
     positions = np.array([[-20.0, -15.0, z] for z in (-12.0, -10.0, -5.0, -4.0, 2.0, 3.5)])
     return ImageGrid.from_slices(
         positions_mm=positions,
-        orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        orientation=HFS,
         pixel_spacing_mm=(2.5, 2.0),
         rows=13,
         columns=17,
@@ -181,10 +182,10 @@ def _non_uniform_grid() -> ImageGrid:
 @pytest.mark.parametrize(
     "grid",
     [
-        _dose_grid((1.0, 0.0, 0.0, 0.0, 1.0, 0.0)),
+        _dose_grid(HFS),
         _dose_grid((0.0, 1.0, 0.0, 0.0, 0.0, -1.0)),
         _non_uniform_grid(),
-        _dose_grid((1.0, 0.0, 0.0, 0.0, 1.0, 0.0), frames=1),
+        _dose_grid(HFS, frames=1),
     ],
     ids=["axial", "sagittal", "non-uniform", "one-frame"],
 )

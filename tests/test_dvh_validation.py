@@ -21,6 +21,7 @@ import pytest
 import shapely
 from numpy.typing import NDArray
 
+from conftest import orientations, rotated
 from rtmask.dose import DoseGrid
 from rtmask.dvh import DVH, compute_dvh
 from rtmask.geometry import ImageGrid
@@ -36,24 +37,9 @@ N_VERTICES = 256
 GRADIENT = np.array([0.48, -0.6, 0.64])
 
 
-def _rotation_orientation() -> tuple[float, ...]:
-    """Row and column cosines of an oblique grid (rotations about three axes)."""
-    a, b, c = math.radians(20.0), math.radians(-35.0), math.radians(50.0)
-    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
-    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
-    rz = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
-    rotation = rz @ ry @ rx
-    return (*rotation[:, 0].tolist(), *rotation[:, 1].tolist())
-
-
-ORIENTATIONS: dict[str, tuple[float, ...]] = {
-    "HFS": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "HFP": (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "FFS": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "FFP": (1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-    "oblique": _rotation_orientation(),
+ORIENTATIONS = {
+    **orientations("HFS", "HFP", "FFS", "FFP", "sagittal", "coronal"),
+    "oblique": rotated(math.radians(20.0), math.radians(-35.0), math.radians(50.0)),
 }
 
 

@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import FFS, HFP, HFS, SAGITTAL, rotated
 from rtmask import ImageGrid
 from rtmask._errors import GeometryError, GeometryWarning
 from rtmask._gzip import crc32_after_zeros, write_gzip
@@ -41,20 +42,12 @@ from rtmask.rtstruct import ROI
 # ----------------------------------------------------------------------------- fixtures
 
 
-def _rotation(a: float, b: float, c: float) -> np.ndarray:
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(c), -np.sin(c)], [0, np.sin(c), np.cos(c)]])
-    return rz @ ry @ rx
-
-
-_OBLIQUE = _rotation(0.4, -0.3, 0.7)
 ORIENTATIONS = {
-    "head first supine": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "feet first supine": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "head first prone": (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "oblique": (*_OBLIQUE[:, 0], *_OBLIQUE[:, 1]),
+    "head first supine": HFS,
+    "feet first supine": FFS,
+    "head first prone": HFP,
+    "sagittal": SAGITTAL,
+    "oblique": rotated(about_x=0.7, about_y=-0.3, about_z=0.4),
 }
 
 

@@ -16,6 +16,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import ORIENTATIONS
 from rtmask import ImageGrid
 from rtmask._errors import ContourWarning, InvalidInputError, OverlapWarning
 from rtmask.raster import rasterize
@@ -27,28 +28,6 @@ ROWS, COLUMNS, SLICES = 47, 53, 11
 PIXEL_MM = (0.7, 1.3)  # between rows, between columns
 SLICE_MM = 2.5
 ORIGIN = np.array([-123.4, 56.7, -300.2])
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
-def _oblique() -> tuple[float, ...]:
-    row = _unit(np.array([0.954, -0.208, 0.215]))
-    column = np.array([0.279, 0.880, -0.384])
-    column = _unit(column - (column @ row) * row)
-    return (*row, *column)
-
-
-ORIENTATIONS = {
-    "HFS": (1, 0, 0, 0, 1, 0),
-    "HFP": (-1, 0, 0, 0, -1, 0),
-    "FFS": (-1, 0, 0, 0, 1, 0),
-    "FFP": (1, 0, 0, 0, -1, 0),
-    "sagittal": (0, 1, 0, 0, 0, -1),
-    "coronal": (1, 0, 0, 0, 0, -1),
-    "oblique": _oblique(),
-}
 
 
 class Scene:

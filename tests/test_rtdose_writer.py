@@ -17,6 +17,7 @@ import pytest
 import SimpleITK as sitk
 from numpy.typing import NDArray
 
+from conftest import HFP, HFS
 from rtmask import GeometryError, ImageGrid, InvalidInputError
 from rtmask._errors import DoseWarning
 from rtmask.cli import main
@@ -29,7 +30,7 @@ FloatArray = NDArray[np.float64]
 
 GRADIENT_GY_PER_MM = np.array([0.3, -0.4, 0.5])
 CENTRE_MM = np.array([-11.0, -6.25, -11.0])
-AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+AXIAL = HFS
 OBLIQUE = (0.8, 0.6, 0.0, 0.0, 0.0, -1.0)
 FRAME_UID = "1.2.826.0.1.3680043.8.498.1"
 PLAN_UID = "1.2.826.0.1.3680043.8.498.2"
@@ -362,7 +363,7 @@ def test_dciodvfy_finds_no_errors(tmp_path: Path, name: str, bits: int) -> None:
 
 
 #: Head first supine, and the same patient prone (rows and columns reversed).
-_PLASTIMATCH_ORIENTATIONS = {"HFS": AXIAL, "HFP": (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0)}
+_PLASTIMATCH_ORIENTATIONS = {"HFS": HFS, "HFP": HFP}
 
 
 @pytest.mark.parametrize("orientation", sorted(_PLASTIMATCH_ORIENTATIONS))

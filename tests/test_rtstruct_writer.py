@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import orientations, unit
 from rtmask._errors import GeometryError, InvalidInputError, StructureSetWarning
 from rtmask.discovery import ImageSeries, read_image_series
 from rtmask.export._rtstruct_writer import format_ds_bytes, write_rtstruct
@@ -38,24 +39,7 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
-def _oblique() -> tuple[float, ...]:
-    row = _unit(np.array([0.954, -0.208, 0.215]))
-    column = np.array([0.279, 0.880, -0.384])
-    column = _unit(column - (column @ row) * row)
-    return (*row, *column)
-
-
-ORIENTATIONS = {
-    "HFS": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "FFS": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "HFP": (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "oblique": _oblique(),
-}
+ORIENTATIONS = orientations("HFS", "FFS", "HFP", "sagittal", "oblique")
 SHAPE = (5, 27, 33)  # non-square
 SPACING = (2.5, 0.7, 1.3)  # anisotropic
 ORIGIN = (-123.4, 56.7, -300.2)  # off-origin
@@ -69,8 +53,8 @@ class Case:
 
     def index_to_lps(self) -> np.ndarray:
         """4x4 (slice, row, column) -> LPS from the DICOM numbers given, by hand."""
-        row_dir = _unit(np.array(self.orientation[:3]))
-        col_dir = _unit(np.array(self.orientation[3:]))
+        row_dir = unit(np.array(self.orientation[:3]))
+        col_dir = unit(np.array(self.orientation[3:]))
         affine = np.eye(4)
         affine[:3, 0] = np.cross(row_dir, col_dir) * SPACING[0]
         affine[:3, 1] = col_dir * SPACING[1]

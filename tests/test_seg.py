@@ -22,6 +22,7 @@ import pydicom.data
 import pytest
 from numpy.typing import NDArray
 
+from conftest import orientations
 from rtmask import ImageGrid, read_image_series
 from rtmask._errors import (
     ContourWarning,
@@ -56,23 +57,7 @@ SHAPE = (9, 37, 51)
 SPACING = (2.5, 0.9, 1.3)
 
 
-def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
-    return v / np.linalg.norm(v)
-
-
-def _oblique() -> tuple[float, ...]:
-    row = _unit(np.array([0.954, -0.208, 0.215]))
-    column = np.array([0.279, 0.880, -0.384])
-    column = _unit(column - (column @ row) * row)
-    return (*row, *column)
-
-
-ORIENTATIONS = {
-    "HFS": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "FFS": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "oblique": _oblique(),
-}
+ORIENTATIONS = orientations("HFS", "FFS", "sagittal", "oblique")
 
 NAMES = {
     1: "Body",

@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from pydicom.errors import InvalidDicomError
 
+from conftest import rotated
 from rtmask import synthetic
 from rtmask.geometry import ImageGrid
 from rtmask.synthetic import (
@@ -37,17 +38,8 @@ RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 RTDOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 
 
-def _rotation(ax: float, ay: float, az: float) -> np.ndarray:
-    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
 def _oblique_orientation() -> tuple[float, ...]:
-    r = _rotation(0.17, -0.26, 0.35)
-    return (*r[:, 0], *r[:, 1])
+    return rotated(0.17, -0.26, 0.35)
 
 
 def axial_grid() -> ImageGrid:

@@ -21,33 +21,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
+from conftest import ORIENTATIONS, unit
 from rtmask._errors import GeometryError, InvalidInputError
 from rtmask.export._trace import contours_from_mask
 from rtmask.geometry import ImageGrid
 from rtmask.raster import rasterize
 from rtmask.rtstruct import ROI, Contour, GeometricType
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v)
-
-
-def _oblique() -> tuple[float, ...]:
-    row = _unit(np.array([0.954, -0.208, 0.215]))
-    column = np.array([0.279, 0.880, -0.384])
-    column = _unit(column - (column @ row) * row)
-    return (*row, *column)
-
-
-ORIENTATIONS = {
-    "HFS": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "FFS": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "HFP": (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "FFP": (1.0, 0.0, 0.0, 0.0, -1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-    "oblique": _oblique(),
-}
 
 
 @dataclass(frozen=True)
@@ -88,8 +67,8 @@ def make_scene(
     origin: tuple[float, float, float],
     gaps: list[float] | None = None,
 ) -> Scene:
-    row_dir = _unit(np.array(orientation[:3]))
-    col_dir = _unit(np.array(orientation[3:]))
+    row_dir = unit(np.array(orientation[:3]))
+    col_dir = unit(np.array(orientation[3:]))
     normal = np.cross(row_dir, col_dir)
     origin_array = np.array(origin, dtype=float)
     if gaps is None:

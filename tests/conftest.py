@@ -1,0 +1,70 @@
+"""Shared test helpers: the patient orientations the geometry tests run through.
+
+Import them with ``from conftest import ...`` (pytest puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: ImageOrientationPatient (row cosines, then column cosines) of the usual positions.
+HFS = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # head first supine (axial)
+HFP = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0)  # head first prone
+FFS = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # feet first supine
+FFP = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)  # feet first prone
+SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+CORONAL = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+#: An oblique orientation as a file may hold it: rounded, so not exactly orthonormal.
+OBLIQUE_AS_WRITTEN = (0.954, -0.208, 0.215, 0.279, 0.880, -0.384)
+
+
+def unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``vector`` scaled to length 1."""
+    array = np.asarray(vector, dtype=np.float64)
+    return np.asarray(array / np.linalg.norm(array))
+
+
+def orthonormal(orientation: Sequence[float]) -> tuple[float, ...]:
+    """Row and column cosines made orthonormal: the row normalised, the column made
+    perpendicular to it (Gram-Schmidt) and normalised."""
+    row = unit(orientation[:3])
+    column = np.asarray(orientation[3:], dtype=np.float64)
+    column = unit(column - (column @ row) * row)
+    return (*row.tolist(), *column.tolist())
+
+
+#: :data:`OBLIQUE_AS_WRITTEN` made orthonormal.
+OBLIQUE = orthonormal(OBLIQUE_AS_WRITTEN)
+
+#: Every orientation by name; a test takes the ones it needs.
+ORIENTATIONS: dict[str, tuple[float, ...]] = {
+    "HFS": HFS,
+    "HFP": HFP,
+    "FFS": FFS,
+    "FFP": FFP,
+    "sagittal": SAGITTAL,
+    "coronal": CORONAL,
+    "oblique": OBLIQUE,
+}
+
+
+def orientations(*names: str) -> dict[str, tuple[float, ...]]:
+    """The named entries of :data:`ORIENTATIONS`, in the order given."""
+    return {name: ORIENTATIONS[name] for name in names}
+
+
+def rotated(about_x: float, about_y: float, about_z: float) -> tuple[float, ...]:
+    """The orientation of the patient axes rotated about x, then y, then z (radians).
+
+    The rotation is ``Rz @ Ry @ Rx``; its first two columns are the row and column cosines.
+    """
+    cx, sx, cy, sy, cz, sz = (
+        f(angle) for angle in (about_x, about_y, about_z) for f in (np.cos, np.sin)
+    )
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    rotation = rz @ ry @ rx
+    return (*rotation[:, 0].tolist(), *rotation[:, 1].tolist())
