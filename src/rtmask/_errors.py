@@ -4,36 +4,7 @@ Kept so that ``from rtmask._errors import ...`` goes on working; new code import
 :mod:`rtmask.errors`.
 """
 
-from rtmask.errors import (
-    ContourWarning,
-    DicomReadError,
-    DoseWarning,
-    GeometryError,
-    GeometryWarning,
-    InvalidInputError,
-    MissingDependencyError,
-    MissingReferenceError,
-    OnInvalid,
-    OverlapWarning,
-    RtmaskError,
-    RtmaskWarning,
-    SeriesNotFoundError,
-    StructureSetWarning,
-)
+from rtmask import errors as _errors
+from rtmask.errors import *  # noqa: F403 - every public name of rtmask.errors, the same objects
 
-__all__ = [
-    "ContourWarning",
-    "DicomReadError",
-    "DoseWarning",
-    "GeometryError",
-    "GeometryWarning",
-    "InvalidInputError",
-    "MissingDependencyError",
-    "MissingReferenceError",
-    "OnInvalid",
-    "OverlapWarning",
-    "RtmaskError",
-    "RtmaskWarning",
-    "SeriesNotFoundError",
-    "StructureSetWarning",
-]
+__all__ = _errors.__all__

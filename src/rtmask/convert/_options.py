@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from rtmask.errors import InvalidInputError
 from rtmask.raster import CombinationRule, SliceMode
@@ -76,3 +76,7 @@ class ConversionOptions:
                 f"unknown output format {self.output_format!r}; "
                 f"use one of {', '.join(get_args(OutputFormat))}"
             )
+
+    def rasterize_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`rtmask.raster.rasterize` these options set."""
+        return {"rule": self.rule, "fractional": self.fractional, "slice_mode": self.slice_mode}

@@ -18,32 +18,17 @@ __all__ = ["ConversionReport", "grid_info", "structure_set_info", "summary_row"]
 class ConversionReport:
     """What one structure set's conversion wrote and what it could not.
 
-    Parameters
-    ----------
-    folder
-        The output folder.
-    rows
-        One summary row per ROI, in the structure set's order.
-    summary_files
-        ``(summary.json, summary.csv)``.
-    problems
-        Failures, one sentence each naming the file (and ROI): each makes
-        ``rtmask convert`` exit non-zero.
-    notes
-        Warnings that did not stop anything.
-    overlay
-        The overlay picture, when asked for and written.
-    uneven_slices
-        True when the grid's slices are not evenly spaced and were not resampled: the masks
-        follow the native slices (one of the notes says so).
+    Every message is one sentence naming the file (and ROI). ``uneven_slices`` is True when
+    the grid's slices are not evenly spaced and were not resampled: the masks follow the
+    native slices (one of the notes says so).
     """
 
     folder: Path
-    rows: tuple[SummaryRow, ...]
-    summary_files: tuple[Path, ...]
-    problems: tuple[str, ...]
-    notes: tuple[str, ...]
-    overlay: Path | None = None
+    rows: tuple[SummaryRow, ...]  # one per ROI, in the structure set's order
+    summary_files: tuple[Path, ...]  # summary.json, summary.csv
+    problems: tuple[str, ...]  # failures: each makes the command exit non-zero
+    notes: tuple[str, ...]  # warnings that did not stop anything
+    overlay: Path | None = None  # the overlay picture, when asked for and written
     uneven_slices: bool = False
 
     @property

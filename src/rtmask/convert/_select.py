@@ -20,17 +20,11 @@ _MAX_LISTED = 10
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoiPlan:
-    """What the conversion does with one ROI.
+    """What the conversion does with one ROI, and what is known about it before any work.
 
-    Parameters
-    ----------
-    roi
-        The ROI.
-    status
-        The summary status of a ROI that is not rasterised (``"not selected"``,
-        ``"empty"``, ``"no volume"``); None for a ROI to rasterise.
-    problems, notes
-        Failures and warnings about the ROI known before rasterising, one sentence each.
+    ``status`` is the summary status of a ROI that is not rasterised (``"not selected"``,
+    ``"empty"``, ``"no volume"``), None for one to rasterise; ``problems`` and ``notes``
+    are failures and warnings, one sentence each.
     """
 
     roi: ROI

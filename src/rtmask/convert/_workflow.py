@@ -63,11 +63,18 @@ class _Results:
     notes: list[str] = field(default_factory=list)
     overlay_masks: list[OverlayMask] = field(default_factory=list)
 
-    def write_containers(
-        self, folder: Path, grid: ImageGrid, series: ImageSeries | None
-    ) -> list[SummaryRow]:
-        """Write the container file of the format, if any; the rows pointing into it."""
-        return self.containers.write(
+    def finish(
+        self,
+        folder: Path,
+        grid: ImageGrid,
+        series: ImageSeries | None,
+        info: dict[str, object],
+        draw_overlay: Callable[[], Path | None] | None = None,
+        *,
+        uneven_slices: bool = False,
+    ) -> ConversionReport:
+        """Write the format's container file (if any), the overlay, then the summary."""
+        rows = self.containers.write(
             folder,
             grid,
             self.rows,
@@ -76,6 +83,37 @@ class _Results:
             problems=self.problems,
             notes=self.notes,
         )
+        overlay = None if draw_overlay is None else draw_overlay()
+        summary = write_summary(
+            rows,
+            folder,
+            structure_set=info,
+            volume_convention=VOLUME_CONVENTION,
+            overlay=None if overlay is None else overlay.name,
+        )
+        return ConversionReport(
+            folder=folder,
+            rows=tuple(rows),
+            summary_files=tuple(summary),
+            problems=tuple(self.problems),
+            notes=tuple(self.notes),
+            overlay=overlay,
+            uneven_slices=uneven_slices,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One structure set's conversion: where masks are made and written, and how."""
+
+    structure_set: StructureSet
+    grid: ImageGrid  # the contours' grid
+    target_grid: ImageGrid  # the masks' grid (resampled when asked)
+    folder: Path
+    options: ConversionOptions
+    stems: dict[int, str]  # file name stem of each ROI number
+    overlay_slices: tuple[int, ...]  # the slices of target_grid the overlay shows
+    series: ImageSeries | None
 
 
 def _uneven_slices_note(source: str, grid: ImageGrid) -> str:
@@ -157,77 +195,30 @@ def convert_structure_set(
         else ()
     )
     stems = safe_file_stems(structure_set.rois)
-    _convert_rois(
-        plans,
-        results,
-        grid=grid,
-        target_grid=target_grid,
-        folder=folder,
-        stems=stems,
-        options=options,
-        overlay_slices=overlay_slices,
-        progress=progress,
+    work = _Work(
+        structure_set, grid, target_grid, folder, options, stems, tuple(overlay_slices), series
     )
-    rows = results.write_containers(folder, target_grid, series)
-    overlay_path = (
-        _try_overlay(
-            folder,
-            structure_set,
-            grid=grid,
-            target_grid=target_grid,
-            slices=overlay_slices,
-            results=results,
-            series=series,
-        )
-        if options.overlay
-        else None
-    )
-    summary_files = write_summary(
-        rows,
-        folder,
-        structure_set=structure_set_info(structure_set, target_grid, image_series),
-        volume_convention=VOLUME_CONVENTION,
-        overlay=None if overlay_path is None else overlay_path.name,
-    )
-    return ConversionReport(
-        folder=folder,
-        rows=tuple(rows),
-        summary_files=tuple(summary_files),
-        problems=tuple(results.problems),
-        notes=tuple(results.notes),
-        overlay=overlay_path,
-        uneven_slices=uneven,
-    )
+    _convert_rois(plans, work, results, progress)
+    info = structure_set_info(structure_set, target_grid, image_series)
+    draw = (lambda: _try_overlay(work, results)) if options.overlay else None
+    return results.finish(folder, target_grid, series, info, draw, uneven_slices=uneven)
 
 
 def _convert_rois(
     plans: Sequence[RoiPlan],
+    work: _Work,
     results: _Results,
-    *,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    folder: Path,
-    stems: dict[int, str],
-    options: ConversionOptions,
-    overlay_slices: Sequence[int],
     progress: Callable[[ROI], None] | None,
 ) -> None:
     """The per-ROI loop: rasterise and write on worker threads, collect in ROI order."""
 
     def convert(roi: ROI) -> _Outcome:
         try:
-            return _convert_roi(
-                roi,
-                stems[roi.number],
-                grid=grid,
-                target_grid=target_grid,
-                folder=folder,
-                options=options,
-            )
+            return _convert_roi(roi, work)
         except (RtmaskError, OSError) as error:
             return error
 
-    workers = default_workers() if options.workers is None else options.workers
+    workers = default_workers() if work.options.workers is None else work.options.workers
     outcomes = ordered_map(convert, [p.roi for p in plans if p.rasterise], workers)
     for plan in plans:
         results.problems.extend(plan.problems)
@@ -238,19 +229,13 @@ def _convert_rois(
                 summary_row(plan.roi, file=None, mask=None, status=plan.status, warnings=warnings)
             )
         else:
-            _collect(plan.roi, next(outcomes), stems, results, overlay_slices)
+            _collect(plan.roi, next(outcomes), work, results)
         if progress is not None:
             progress(plan.roi)
     outcomes.close()  # joins the worker threads
 
 
-def _collect(
-    roi: ROI,
-    outcome: _Outcome,
-    stems: dict[int, str],
-    results: _Results,
-    overlay_slices: Sequence[int],
-) -> None:
+def _collect(roi: ROI, outcome: _Outcome, work: _Work, results: _Results) -> None:
     """Add one rasterised ROI's row, messages, container mask and overlay slices."""
     source = results.source
     label = f"ROI {roi.number} {roi.name!r}"
@@ -269,90 +254,53 @@ def _collect(
             "empty mask written"
         )
     if results.overlay:
-        picked = mask.array[list(overlay_slices)]  # a copy (fancy indexing)
+        picked = mask.array[list(work.overlay_slices)]  # a copy (fancy indexing)
         results.overlay_masks.append((roi.name, roi.color, picked))
-    results.containers.add(mask, stems[roi.number])
+    results.containers.add(mask, work.stems[roi.number])
 
 
-def _convert_roi(
-    roi: ROI,
-    stem: str,
-    *,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    folder: Path,
-    options: ConversionOptions,
-) -> tuple[SummaryRow, Mask]:
+def _convert_roi(roi: ROI, work: _Work) -> tuple[SummaryRow, Mask]:
     """Rasterise one ROI (resampled when asked) and write its own file, if it has one."""
-    mask = rasterize(
-        roi,
-        grid,
-        rule=options.rule,
-        fractional=options.fractional,
-        slice_mode=options.slice_mode,
-        on_invalid="ignore",
-    )
+    options = work.options
+    mask = rasterize(roi, work.grid, on_invalid="ignore", **options.rasterize_options())
     if options.resample_mm:
-        mask = resample_slices(mask, target_grid)
+        mask = resample_slices(mask, work.target_grid)
     status = "written" if mask.voxel_count > 0 else "empty"
-    file = write_mask_file(mask, folder, stem, options.output_format)
+    file = write_mask_file(mask, work.folder, work.stems[roi.number], options.output_format)
     row = summary_row(
         roi, file=file, mask=mask, status=status, warnings=(*roi.warnings, *mask.warnings)
     )
     return row, mask
 
 
-def _try_overlay(
-    folder: Path,
-    structure_set: StructureSet,
-    *,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    slices: Sequence[int],
-    results: _Results,
-    series: ImageSeries | None,
-) -> Path | None:
+def _try_overlay(work: _Work, results: _Results) -> Path | None:
     """Draw ``overlay.png``; a failure is one of the problems, never costs the masks."""
+    source = work.structure_set.source
     try:
-        return _write_overlay(
-            folder / OVERLAY_NAME,
-            structure_set,
-            grid=grid,
-            target_grid=target_grid,
-            slices=slices,
-            masks=results.overlay_masks,
-            series=series,
-        )
+        return _write_overlay(work, results.overlay_masks)
     except Exception as error:  # a picture must never cost the masks or the summary
-        logger.debug("overlay of %s failed", structure_set.source, exc_info=True)
-        results.problems.append(f"{structure_set.source}: {OVERLAY_NAME} not written: {error}")
+        logger.debug("overlay of %s failed", source, exc_info=True)
+        results.problems.append(f"{source}: {OVERLAY_NAME} not written: {error}")
         return None
 
 
-def _write_overlay(
-    path: Path,
-    structure_set: StructureSet,
-    *,
-    grid: ImageGrid,
-    target_grid: ImageGrid,
-    slices: Sequence[int],
-    masks: Sequence[OverlayMask],
-    series: ImageSeries | None,
-) -> Path:
+def _write_overlay(work: _Work, masks: Sequence[OverlayMask]) -> Path:
     """Read the background slices (nearest native slice when resampled) and draw."""
     images = None
-    if series is not None:
-        positions = target_grid.slice_positions_mm[list(slices)]
-        native = np.abs(grid.slice_positions_mm[None, :] - positions[:, None]).argmin(axis=1)
-        images = np.asarray(read_slices(series, [int(k) for k in native]), dtype=np.float32)
+    slices = work.overlay_slices
+    if work.series is not None:
+        positions = work.target_grid.slice_positions_mm[list(slices)]
+        native = np.abs(work.grid.slice_positions_mm[None, :] - positions[:, None]).argmin(axis=1)
+        images = np.asarray(read_slices(work.series, [int(k) for k in native]), dtype=np.float32)
+    structure_set = work.structure_set
     names = [Path(structure_set.source).name] if structure_set.source else []
     if structure_set.label:
         names.append(structure_set.label)
     return write_overlay(
-        path,
+        work.folder / OVERLAY_NAME,
         images=images,
         masks=masks,
-        grid=target_grid,
+        grid=work.target_grid,
         slice_indices=slices,
         title=f"{' - '.join(names) or 'structure set'}: {len(masks)} ROI(s)",
     )
@@ -394,18 +342,8 @@ def convert_masks(
     results = _Results(source, Containers(output_format))
     for mask in masks:
         _write_one_mask(mask, folder, stems[mask.roi.number], output_format, results)
-    rows = results.write_containers(folder, grid, series)
     info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
-    summary_files = write_summary(
-        rows, folder, structure_set=info, volume_convention=VOLUME_CONVENTION
-    )
-    return ConversionReport(
-        folder=folder,
-        rows=tuple(rows),
-        summary_files=tuple(summary_files),
-        problems=tuple(results.problems),
-        notes=tuple(results.notes),
-    )
+    return results.finish(folder, grid, series, info)
 
 
 def _write_one_mask(
