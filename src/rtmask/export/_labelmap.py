@@ -200,21 +200,8 @@ def write_labelmap(
         When the masks are not all on the same grid.
     """
     path = Path(path)
-    if priority not in _PRIORITIES:
-        raise ValueError(f"unknown labelmap priority {priority!r}; use 'smallest' or 'order'")
-    if not masks:
-        raise ValueError(f"cannot write labelmap {path}: no masks given")
-    if len(masks) > np.iinfo(np.uint16).max:
-        raise ValueError(f"cannot write {len(masks)} labels: at most 65535 fit in a labelmap")
+    _check_masks(masks, path, priority)
     grid = masks[0].grid
-    for mask in masks[1:]:
-        if not mask.grid.equals(grid):
-            raise GeometryError(
-                f"cannot combine ROI {mask.roi.number} '{mask.roi.name}' into labelmap "
-                f"{path.name}: its grid {mask.grid} differs from that of ROI "
-                f"{masks[0].roi.number} '{masks[0].roi.name}' ({grid}); rasterise all "
-                "ROIs on one grid"
-            )
     binaries = [_binary(mask) for mask in masks]
     counts = [int(np.count_nonzero(b)) for b in binaries]
     boxes = [bounding_box(b) for b in binaries]
@@ -230,25 +217,7 @@ def write_labelmap(
         if box is not None:
             np.copyto(labels[box], dtype(index + 1), where=binaries[index][box])
 
-    overlaps: list[tuple[int, int, int]] = []
-    messages: list[str] = []
-    for a in range(len(masks)):
-        for b in range(a + 1, len(masks)):
-            box_a, box_b = boxes[a], boxes[b]
-            common = None if box_a is None or box_b is None else _intersect(box_a, box_b)
-            if common is None:
-                continue
-            shared = int(np.count_nonzero(binaries[a][common] & binaries[b][common]))
-            if shared == 0:
-                continue
-            roi_a, roi_b = masks[a].roi, masks[b].roi
-            winner = roi_a if rank[a] > rank[b] else roi_b
-            overlaps.append((roi_a.number, roi_b.number, shared))
-            messages.append(
-                f"ROIs {roi_a.number} '{roi_a.name}' and {roi_b.number} '{roi_b.name}' "
-                f"overlap in {shared} voxels; labelled {winner.name} "
-                f"({_PRIORITIES[priority]})"
-            )
+    overlaps, messages = _overlaps(masks, binaries, boxes, rank, priority)
 
     labelled = np.bincount(labels.reshape(-1), minlength=len(masks) + 1)
     entries = tuple(
@@ -280,3 +249,52 @@ def write_labelmap(
         color_tables=tables,
         warnings=tuple(messages),
     )
+
+
+def _check_masks(masks: Sequence[Mask], path: Path, priority: str) -> None:
+    """Refuse an unknown priority, no masks, too many, or masks on different grids."""
+    if priority not in _PRIORITIES:
+        raise ValueError(f"unknown labelmap priority {priority!r}; use 'smallest' or 'order'")
+    if not masks:
+        raise ValueError(f"cannot write labelmap {path}: no masks given")
+    if len(masks) > np.iinfo(np.uint16).max:
+        raise ValueError(f"cannot write {len(masks)} labels: at most 65535 fit in a labelmap")
+    grid = masks[0].grid
+    for mask in masks[1:]:
+        if not mask.grid.equals(grid):
+            raise GeometryError(
+                f"cannot combine ROI {mask.roi.number} '{mask.roi.name}' into labelmap "
+                f"{path.name}: its grid {mask.grid} differs from that of ROI "
+                f"{masks[0].roi.number} '{masks[0].roi.name}' ({grid}); rasterise all "
+                "ROIs on one grid"
+            )
+
+
+def _overlaps(
+    masks: Sequence[Mask],
+    binaries: Sequence[NDArray[np.bool_]],
+    boxes: Sequence[Box | None],
+    rank: dict[int, int],
+    priority: str,
+) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """``(roi a, roi b, voxels)`` of every overlapping pair, and a sentence for each."""
+    overlaps: list[tuple[int, int, int]] = []
+    messages: list[str] = []
+    for a in range(len(masks)):
+        for b in range(a + 1, len(masks)):
+            box_a, box_b = boxes[a], boxes[b]
+            common = None if box_a is None or box_b is None else _intersect(box_a, box_b)
+            if common is None:
+                continue
+            shared = int(np.count_nonzero(binaries[a][common] & binaries[b][common]))
+            if shared == 0:
+                continue
+            roi_a, roi_b = masks[a].roi, masks[b].roi
+            winner = roi_a if rank[a] > rank[b] else roi_b
+            overlaps.append((roi_a.number, roi_b.number, shared))
+            messages.append(
+                f"ROIs {roi_a.number} '{roi_a.name}' and {roi_b.number} '{roi_b.name}' "
+                f"overlap in {shared} voxels; labelled {winner.name} "
+                f"({_PRIORITIES[priority]})"
+            )
+    return overlaps, messages
