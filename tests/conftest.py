@@ -27,8 +27,7 @@ def unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def orthonormal(orientation: Sequence[float]) -> tuple[float, ...]:
-    """Row and column cosines made orthonormal: the row normalised, the column made
-    perpendicular to it (Gram-Schmidt) and normalised."""
+    """Row and column cosines made orthonormal (Gram-Schmidt, the row kept in direction)."""
     row = unit(orientation[:3])
     column = np.asarray(orientation[3:], dtype=np.float64)
     column = unit(column - (column @ row) * row)

@@ -529,6 +529,59 @@ def _bits(packed: NDArray[np.uint8], frame: int, size: int) -> NDArray[np.bool_]
     return bits[offset : offset + size].view(np.bool_)
 
 
+def _check_header(info: SegInfo, grid: ImageGrid, name: str) -> None:
+    """Refuse another frame of reference, no Rows or Columns, an unknown SegmentationType."""
+    if (
+        info.frame_of_reference_uid
+        and grid.frame_of_reference_uid
+        and info.frame_of_reference_uid != grid.frame_of_reference_uid
+    ):
+        raise GeometryError(
+            f"{name}: the SEG is in frame of reference {info.frame_of_reference_uid}, the "
+            f"image series in {grid.frame_of_reference_uid}; give the series the SEG was made on"
+        )
+    if info.rows < 1 or info.columns < 1:
+        raise InvalidInputError(f"{name}: the SEG has no valid Rows and Columns")
+    if info.segmentation_type not in ("BINARY", "FRACTIONAL", "LABELMAP"):
+        raise InvalidInputError(
+            f"{name}: SegmentationType {info.segmentation_type or '(missing)'} is not "
+            "BINARY, FRACTIONAL or LABELMAP"
+        )
+
+
+def _add_frame(
+    arrays: dict[int, NDArray[Any]],
+    frame: NDArray[Any],
+    window: tuple[int, slice, slice],
+    number: int | None,
+    max_fractional_value: int | None,
+) -> set[int]:
+    """Add one frame to its segment's mask; return the segment numbers without a mask.
+
+    ``number`` None is a LABELMAP frame: every value is its own segment. Binary frames
+    are OR-ed in, fractional ones (float32 masks) scaled by ``max_fractional_value`` and
+    combined by maximum.
+    """
+    if number is None:
+        unknown = set()
+        for value in np.unique(frame):
+            if int(value) in arrays:
+                arrays[int(value)][window] |= frame == value
+            elif value:
+                unknown.add(int(value))
+        return unknown
+    if number not in arrays:
+        return {number}
+    target = arrays[number]
+    if target.dtype == np.float32:
+        scale = float(max_fractional_value or 255)
+        fraction = np.minimum(frame.astype(np.float32) / np.float32(scale), np.float32(1))
+        np.maximum(target[window], fraction, out=target[window])
+    else:
+        target[window] |= frame.astype(np.bool_)
+    return set()
+
+
 def read_seg(path: str | os.PathLike[str], series: ImageSeries) -> list[Mask]:
     """Read every segment of a SEG file as a mask on ``series.grid``.
 
@@ -573,25 +626,10 @@ def read_seg(path: str | os.PathLike[str], series: ImageSeries) -> list[Mask]:
     dataset = read_dataset(source)
     info = _info(dataset, source)
     grid = series.grid
-    if (
-        info.frame_of_reference_uid
-        and grid.frame_of_reference_uid
-        and info.frame_of_reference_uid != grid.frame_of_reference_uid
-    ):
-        raise GeometryError(
-            f"{name}: the SEG is in frame of reference {info.frame_of_reference_uid}, the "
-            f"image series in {grid.frame_of_reference_uid}; give the series the SEG was made on"
-        )
+    _check_header(info, grid, name)
     rows, columns, n_frames = info.rows, info.columns, info.number_of_frames
-    if rows < 1 or columns < 1:
-        raise InvalidInputError(f"{name}: the SEG has no valid Rows and Columns")
     labelmap = info.segmentation_type == "LABELMAP"
     fractional = info.segmentation_type == "FRACTIONAL"
-    if info.segmentation_type not in ("BINARY", "FRACTIONAL", "LABELMAP"):
-        raise InvalidInputError(
-            f"{name}: SegmentationType {info.segmentation_type or '(missing)'} is not "
-            "BINARY, FRACTIONAL or LABELMAP"
-        )
     frames = _frames(dataset, name, n_frames, labelmap)
     _check_plane_geometry(frames, grid, name)
     slices, row0, column0 = _place(frames, grid, rows, columns, name)
@@ -607,7 +645,6 @@ def read_seg(path: str | os.PathLike[str], series: ImageSeries) -> list[Mask]:
         if compressed
         else _native_frames(dataset, name, n_frames=n_frames, rows=rows, columns=columns, bits=bits)
     )
-    scale = float(info.max_fractional_value or 255) if fractional else 1.0
     dtype = np.float32 if fractional else np.bool_
     numbers = [segment.number for segment in info.segments]
     arrays: dict[int, NDArray[Any]] = {
@@ -621,23 +658,8 @@ def read_seg(path: str | os.PathLike[str], series: ImageSeries) -> list[Mask]:
             slice(int(row0[index]), int(row0[index]) + rows),
             slice(int(column0[index]), int(column0[index]) + columns),
         )
-        if labelmap:
-            for number in np.unique(frame):
-                if int(number) in arrays:
-                    arrays[int(number)][window] |= frame == number
-                elif number:
-                    unknown.add(int(number))
-            continue
-        number = int(frames.segment_numbers[index])
-        if number not in arrays:
-            unknown.add(number)
-            continue
-        target = arrays[number]
-        if fractional:
-            fraction = np.minimum(frame.astype(np.float32) / np.float32(scale), np.float32(1))
-            np.maximum(target[window], fraction, out=target[window])
-        else:
-            target[window] |= frame.astype(np.bool_)
+        number = None if labelmap else int(frames.segment_numbers[index])
+        unknown |= _add_frame(arrays, frame, window, number, info.max_fractional_value)
     if unknown:
         warnings.warn(
             f"{name}: frames of segment(s) {sorted(unknown)} that the SegmentSequence does "
