@@ -4,7 +4,7 @@ Kept so that ``from rtmask._errors import ...`` goes on working; new code import
 :mod:`rtmask.errors`.
 """
 
-from rtmask import errors as _errors
+from rtmask import errors as _public
 from rtmask.errors import *  # noqa: F403 - every public name of rtmask.errors, the same objects
 
-__all__ = _errors.__all__
+__all__ = _public.__all__
