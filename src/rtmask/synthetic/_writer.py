@@ -252,7 +252,7 @@ def write_ct_series(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    n_slices, rows, columns = grid.shape
+    n_slices = grid.shape[0]
     values = _default_hu(grid) if hu is None else np.asarray(hu)
     if values.shape != grid.shape:
         raise ValueError(f"hu has shape {values.shape}, the grid {grid.shape}")
@@ -303,16 +303,7 @@ def write_ct_series(
         ds.SliceThickness = format_ds(spacing[0])
         ds.SliceLocation = format_ds(grid.slice_positions_mm[k])
         ds.KVP = "120"
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows, ds.Columns = rows, columns
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-        ds.PixelRepresentation = 0
-        ds.RescaleIntercept = "-1024"
-        ds.RescaleSlope = "1"
-        ds.RescaleType = "HU"
-        ds.WindowCenter, ds.WindowWidth = "40", "400"
-        ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
+        _set_ct_pixels(ds, stored[k])
         path = folder / _file_name(file_names, int(name_order[k]))
         _save(ds, path)
         files.append(path)
@@ -328,6 +319,20 @@ def write_ct_series(
         patient_name=patient_name,
         grid=replace(grid, frame_of_reference_uid=frame_uid),
     )
+
+
+def _set_ct_pixels(ds: Dataset, stored: NDArray[np.uint16]) -> None:
+    """The Image Pixel module of one CT slice: ``(rows, columns)`` HU + 1024, unsigned."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter, ds.WindowWidth = "40", "400"
+    ds.PixelData = np.ascontiguousarray(stored).tobytes()
 
 
 def _patient_study(
@@ -495,20 +500,9 @@ def write_rtstruct(
     ds.StructureSetName = label
     ds.StructureSetDate, ds.StructureSetTime = date, time
 
-    frame = Dataset()
-    frame.FrameOfReferenceUID = frame_uid
-    if reference_series:
-        series = Dataset()
-        series.SeriesInstanceUID = ct.series_instance_uid
-        series.ContourImageSequence = DicomSequence(
-            [_image_reference(uid) for uid in ct.sop_instance_uids]
-        )
-        study = Dataset()
-        study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Mgmt
-        study.ReferencedSOPInstanceUID = ct.study_instance_uid
-        study.RTReferencedSeriesSequence = DicomSequence([series])
-        frame.RTReferencedStudySequence = DicomSequence([study])
-    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame])
+    ds.ReferencedFrameOfReferenceSequence = DicomSequence(
+        [_referenced_frame(ct, frame_uid, reference_series=reference_series)]
+    )
 
     roi_items, contour_items, observation_items = [], [], []
     for observation_number, roi in enumerate(rois, start=1):
@@ -522,24 +516,22 @@ def write_rtstruct(
         roi_contour = Dataset()
         roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
         if roi.contours:
-            contours = []
-            for index, (points_in, geometric_type) in enumerate(roi.contours):
-                points = np.asarray(points_in, dtype=np.float64).reshape(-1, 3)
-                slice_index = _nearest_slice(ct.grid, points) if reference_images else None
-                contours.append(
+            roi_contour.ContourSequence = DicomSequence(
+                [
                     _contour_item(
                         points,
                         geometric_type=geometric_type,
                         number=index + 1,
-                        declared_points=overrides.get((roi.number, index), points.shape[0]),
-                        reference=None
-                        if slice_index is None
-                        else ct.sop_instance_uids[slice_index],
+                        declared_points=overrides.get((roi.number, index), len(points)),
+                        reference=reference,
                         number_format=raw_numbers,
                         implicit_vr=not preamble,
                     )
-                )
-            roi_contour.ContourSequence = DicomSequence(contours)
+                    for index, (points, geometric_type, reference) in enumerate(
+                        _placed_contours(roi, ct, reference_images=reference_images)
+                    )
+                ]
+            )
         roi_contour.ReferencedROINumber = roi.number
         contour_items.append(roi_contour)
 
@@ -555,6 +547,37 @@ def write_rtstruct(
     ds.ApprovalStatus = "UNAPPROVED"
     _save(ds, path, preamble=preamble)
     return path
+
+
+def _referenced_frame(ct: CTSeries, frame_uid: str, *, reference_series: bool) -> Dataset:
+    """The ReferencedFrameOfReferenceSequence item: the frame, and the CT's images if asked."""
+    frame = Dataset()
+    frame.FrameOfReferenceUID = frame_uid
+    if reference_series:
+        series = Dataset()
+        series.SeriesInstanceUID = ct.series_instance_uid
+        series.ContourImageSequence = DicomSequence(
+            [_image_reference(uid) for uid in ct.sop_instance_uids]
+        )
+        study = Dataset()
+        study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Mgmt
+        study.ReferencedSOPInstanceUID = ct.study_instance_uid
+        study.RTReferencedSeriesSequence = DicomSequence([series])
+        frame.RTReferencedStudySequence = DicomSequence([study])
+    return frame
+
+
+def _placed_contours(
+    roi: RoiSpec, ct: CTSeries, *, reference_images: bool
+) -> list[tuple[NDArray[np.float64], str, str | None]]:
+    """Each contour's ``(N, 3)`` points, geometric type and the CT image it lies on."""
+    placed = []
+    for points_in, geometric_type in roi.contours:
+        points = np.asarray(points_in, dtype=np.float64).reshape(-1, 3)
+        slice_index = _nearest_slice(ct.grid, points) if reference_images else None
+        reference = None if slice_index is None else ct.sop_instance_uids[slice_index]
+        placed.append((points, geometric_type, reference))
+    return placed
 
 
 # ----------------------------------------------------------------------------- RTDOSE
