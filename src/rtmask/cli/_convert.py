@@ -368,7 +368,9 @@ def _convert_one(
     if not structure_set.rois:
         raise RtmaskError(
             f"{job.path}: the structure set holds no ROIs ("
-            + "; ".join(structure_set.warnings or ("nothing to convert",))
+            + "; ".join(
+                (*structure_set.skipped_rois, *structure_set.warnings) or ("nothing to convert",)
+            )
             + ")"
         )
     rois = structure_set.select(options.roi_patterns)

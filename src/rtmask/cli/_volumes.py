@@ -14,7 +14,7 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option, add_rule_option
-from rtmask.cli._output import print_warning
+from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
 from rtmask.geometry import ImageGrid
@@ -90,7 +90,7 @@ def _fmt(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    """Compute and print the volumes; 0 on success, 1 on bad input."""
+    """Compute and print the volumes; 0 on success, 1 on bad input or ROIs not fully read."""
     path: Path = args.structure_set
     if not path.is_file():
         raise RtmaskError(f"{path}: no such file; give an RTSTRUCT file")
@@ -101,20 +101,26 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"{path}: no ROI matches {args.roi}; ROIs are {list(structure_set.roi_names)}"
         )
     grid, grid_note = _image_grid(path, args.image)
+    # What the reader could not use fails the command, as in convert.
+    problems = list(structure_set.read_problems(rois))
     entries: list[dict[str, Any]] = []
     for roi in rois:
         entry: dict[str, Any] = {"number": roi.number, "name": roi.name}
+        read_problems = list(structure_set.read_problems([roi], skipped=False))
+        if read_problems:
+            entry["dropped_contours"] = list(roi.dropped_contours)
         if not roi.encloses_volume:
             entry.update(
                 contour_half_cm3=None,
                 contour_none_cm3=None,
                 voxel_cm3=None,
                 fractional_cm3=None,
-                warnings=[f"ROI {roi.number} {roi.name!r}: no closed contour, no volume"],
+                warnings=read_problems
+                or [f"ROI {roi.number} {roi.name!r}: no closed contour, no volume"],
             )
             entries.append(entry)
             continue
-        messages: list[str] = []
+        messages: list[str] = list(read_problems)
         try:
             # An ROI on one plane stands for one image slice, when the images are known.
             thickness = None if grid is None else grid.spacing_mm[0]
@@ -140,13 +146,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         entry.update(voxel_cm3=voxel, fractional_cm3=fractional, warnings=messages)
         entries.append(entry)
     if args.json:
-        report = {"rois": entries, "conventions": CONVENTIONS, "image_series": grid_note}
+        report = {
+            "rois": entries,
+            "conventions": CONVENTIONS,
+            "image_series": grid_note,
+            "problems": problems,
+        }
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        return 0
-    _print_table(entries, grid is not None, grid_note, bool(args.verbose))
-    if grid is None:
-        print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
-    return 0
+    else:
+        _print_table(entries, grid is not None, grid_note, bool(args.verbose))
+        if grid is None:
+            print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
+    for warning in structure_set.warnings:
+        print_warning(console, f"{path}: {warning}")
+    for problem in problems:
+        print_error(console, problem)
+    return 1 if problems else 0
 
 
 def _print_table(entries: list[dict[str, Any]], has_grid: bool, note: str, verbose: bool) -> None:

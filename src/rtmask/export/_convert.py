@@ -160,7 +160,9 @@ def convert_structure_set(
     selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
     stems = safe_file_stems(structure_set.rois)
     target_grid = grid.with_uniform_slices(resample_mm) if resample_mm else grid
-    problems: list[str] = []
+    problems = list(
+        structure_set.read_problems(r for r in structure_set.rois if r.number in selected)
+    )
     notes: list[str] = [f"{structure_set.source}: {w}" for w in structure_set.warnings]
     if not grid.is_uniform and not resample_mm:
         notes.append(
@@ -205,16 +207,7 @@ def convert_structure_set(
             rows.append(_row(roi, file=None, mask=None, status="not selected", warnings=()))
             continue
         label = f"ROI {roi.number} {roi.name!r}"
-        if roi.dropped_contours:
-            positions = ", ".join(str(i) for i in roi.dropped_contours[:10])
-            problems.append(
-                f"{structure_set.source}: {label}: contour(s) {positions}"
-                f"{' ...' if len(roi.dropped_contours) > 10 else ''} have unusable coordinates "
-                "(NaN, infinite or not numbers) and were dropped; fix them in the planning "
-                "system and export again"
-            )
-        if not roi.contours:
-            problems.append(f"{structure_set.source}: {label} has no contours; no mask written")
+        if not roi.contours:  # a problem already (read_problems)
             rows.append(_row(roi, file=None, mask=None, status="empty", warnings=roi.warnings))
         elif not roi.encloses_volume:
             types = ", ".join(t.value for t in roi.geometric_types)
@@ -484,4 +477,5 @@ def _structure_set_info(
         "grid_uniform": grid.is_uniform,
         "affine_lps": grid.affine.tolist(),
         "warnings": list(structure_set.warnings),
+        "skipped_rois": list(structure_set.skipped_rois),
     }
