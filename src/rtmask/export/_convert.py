@@ -219,7 +219,7 @@ def convert_structure_set(
         else:
             outcome = next(results)
             if isinstance(outcome, (RtmaskError, OSError)):
-                problems.append(f"{structure_set.source}: {label}: {outcome}")
+                problems.append(f"{structure_set.source}: {label}: {_failure_text(outcome)}")
                 rows.append(_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings))
             else:
                 row, mask = outcome
@@ -362,7 +362,7 @@ def convert_masks(
                 npz_arrays[stem] = mask.array
                 file = f"masks.npz#roi/{stem}"
         except (RtmaskError, OSError) as error:
-            problems.append(f"{source}: ROI {roi.number} {roi.name!r}: {error}")
+            problems.append(f"{source}: ROI {roi.number} {roi.name!r}: {_failure_text(error)}")
             status = "failed"
         if status == "empty":
             problems.append(f"{source}: ROI {roi.number} {roi.name!r} is empty")
@@ -399,6 +399,14 @@ def convert_masks(
         problems=tuple(problems),
         notes=tuple(notes),
     )
+
+
+def _failure_text(error: RtmaskError | OSError) -> str:
+    """Why one ROI's file was not written: a file-system error in words, not ``[Errno 28]``."""
+    if isinstance(error, RtmaskError) or not error.strerror:
+        return str(error)
+    where = f" {error.filename}" if error.filename is not None else ""
+    return f"not written{where}: {error.strerror.lower()} (no half-written file is left)"
 
 
 def _write_overlay(
