@@ -8,6 +8,7 @@ DICOM SEG) the same way.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import GeometryWarning, RtmaskError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.discovery import ImageSeries
 from rtmask.export._labelmap import write_labelmap
@@ -254,7 +255,13 @@ def convert_structure_set(
         ]
     if output_format == "seg" and kept and series is not None:
         rows = _write_seg_rows(
-            kept, series, folder, rows, problems=problems, source=str(structure_set.source)
+            kept,
+            series,
+            folder,
+            rows,
+            problems=problems,
+            notes=notes,
+            source=str(structure_set.source),
         )
     overlay_path: Path | None = None
     if overlay:
@@ -295,11 +302,21 @@ def _write_seg_rows(
     rows: list[SummaryRow],
     *,
     problems: list[str],
+    notes: list[str],
     source: str,
 ) -> list[SummaryRow]:
     """Write the DICOM SEG; rows get ``segmentation.dcm#<segment>`` (failures: problems)."""
     try:
-        report = write_seg(masks, series, folder / SEG_FILE_NAME)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GeometryWarning)
+            report = write_seg(masks, series, folder / SEG_FILE_NAME)
+        # What the SEG states differently from the images (e.g. a SliceThickness made
+        # up from the slice spacing) is a note of the conversion.
+        for caught_warning in caught:
+            if issubclass(caught_warning.category, GeometryWarning):
+                notes.append(str(caught_warning.message))
+            else:
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
     except RtmaskError as error:
         problems.append(f"{source}: {SEG_FILE_NAME} not written: {error}")
         return [replace(row, file=None) if row.status == "written" else row for row in rows]
@@ -380,7 +397,9 @@ def convert_masks(
             for row in rows
         ]
     if output_format == "seg" and series is not None:
-        rows = _write_seg_rows(masks, series, folder, rows, problems=problems, source=source)
+        rows = _write_seg_rows(
+            masks, series, folder, rows, problems=problems, notes=notes, source=source
+        )
     info: dict[str, object] = {
         "source": source,
         "image_series": image_series,
