@@ -15,9 +15,8 @@ from rich.table import Table
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import print_error, print_warning
-from rtmask.discovery import link_image_series, read_image_series, scan
+from rtmask.discovery import ImageSeries, link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
-from rtmask.geometry import ImageGrid
 from rtmask.raster import rasterize
 from rtmask.rtstruct import read_rtstruct
 
@@ -69,11 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | None, str]:
-    """The image grid (or None) and a note saying where it came from or why there is none."""
+def _image_series(structure_set: Path, image: Path | None) -> tuple[ImageSeries | None, str]:
+    """The image series (or None) and a note saying where it came from or why there is none."""
     if image is not None:
-        series = read_image_series(image)
-        return series.grid, f"image series from {image}"
+        return read_image_series(image), f"image series from {image}"
     inventory = scan(structure_set.parent)
     resolved = structure_set.resolve()
     for rt_object in inventory.structure_sets:
@@ -81,7 +79,7 @@ def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | No
             link = link_image_series(rt_object, inventory.image_series)
             if link.series is None:
                 return None, f"no image series: {link.message}"
-            return link.series.grid, link.message
+            return link.series, link.message
     return None, f"no image series found next to {structure_set}"
 
 
@@ -100,7 +98,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise RtmaskError(
             f"{path}: no ROI matches {args.roi}; ROIs are {list(structure_set.roi_names)}"
         )
-    grid, grid_note = _image_grid(path, args.image)
+    series, grid_note = _image_series(path, args.image)
+    grid = None if series is None else series.grid
     # What the reader could not use fails the command, as in convert.
     problems = list(structure_set.read_problems(rois))
     entries: list[dict[str, Any]] = []
@@ -157,6 +156,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         _print_table(entries, grid is not None, grid_note, bool(args.verbose))
         if grid is None:
             print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
+    if series is not None:  # e.g. an image of another patient in the series
+        irregular = set(series.grid.irregularities())
+        for warning in series.warnings:
+            if warning not in irregular:
+                print_warning(console, f"image series {series.folder}: {warning}")
     for warning in structure_set.warnings:
         print_warning(console, f"{path}: {warning}")
     for problem in problems:
