@@ -259,6 +259,46 @@ def test_every_command_reports_an_roi_it_cannot_read(
     assert not (tmp_path / "out" / "Vertebra.nii.gz").exists()
 
 
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"one "),
+            "ROI 'SpinalCord': ROINumber 'one' is not a whole number",
+        ),
+        (
+            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"1.5 "),
+            "ROI 'SpinalCord': ROINumber '1.5' is not a whole number",
+        ),
+        (
+            lambda ds: delattr(ds.StructureSetROISequence[1], "ROINumber"),
+            "ROI 'SpinalCord': no ROINumber",
+        ),
+        (
+            lambda ds: setattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber", 9999),
+            "ROI 23 'SpinalCord' has no contours",
+        ),
+        (
+            lambda ds: delattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber"),
+            "ROI 23 'SpinalCord' has no contours",
+        ),
+    ],
+    ids=["one", "1.5", "deleted", "refers-to-9999", "refers-to-none"],
+)
+def test_real_structure_set_with_an_roi_that_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Damage, expected: str
+) -> None:
+    rtstruct = _damaged_real(tmp_path, damage)
+    out = tmp_path / "out"
+    for command in (["convert", str(rtstruct), "-o", str(out)], ["volumes", str(rtstruct)]):
+        code, _, err = _run(capsys, *command)
+        assert code == 1, command
+        (line,) = _errors(err)
+        assert line.startswith(f"error: {rtstruct}: {expected}"), line
+    assert (out / "BODY.nii.gz").exists()
+    assert not (out / "SpinalCord.nii.gz").exists()
+
+
 # ------------------------------------------------- items 4 and 9: all contours unusable
 
 
