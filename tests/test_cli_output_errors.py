@@ -182,3 +182,39 @@ def test_writes_failing_half_way_leave_only_complete_files(
     (line,) = [e for e in result.stderr.splitlines() if e.startswith("error:")]
     assert "file too large" in line
     assert [p for p in demo.rglob("*") if p.is_file()] == []  # each CT slice is larger
+
+
+@pytest.mark.parametrize("name", [*FOLDER_COMMANDS, *FILE_COMMANDS])
+def test_an_output_folder_without_write_permission_gives_one_line(
+    name: str,
+    case: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As root chmod does not stop a write: creating any file under ``locked`` is refused."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_open = os.open
+
+    def refuse(path: str | os.PathLike[str], flags: int, *args: int, **kwargs: int) -> int:
+        if str(path).startswith(str(locked)) and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    real_mkdir = Path.mkdir
+
+    def refuse_mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if str(self).startswith(str(locked)) and self != locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)
+    monkeypatch.setattr(Path, "mkdir", refuse_mkdir)
+    out = locked / "out" if name in FOLDER_COMMANDS else locked / f"out{SUFFIX[name]}"
+    code, errors = _run(capsys, {**FOLDER_COMMANDS, **FILE_COMMANDS}[name](*case, out))
+    assert code == 1
+    (line,) = errors
+    assert line.startswith(f"error: {out}")
+    assert "permission denied; check the permissions" in line
+    assert list(locked.iterdir()) == []
