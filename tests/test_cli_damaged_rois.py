@@ -20,7 +20,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from rtmask import ImageGrid
+from rtmask import ImageGrid, read_rtstruct
+from rtmask._errors import InvalidInputError, StructureSetWarning
 from rtmask.cli import main
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
 from rtmask.synthetic import write_demo_case as _write_demo_case
@@ -154,6 +155,20 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
         assert "SpinalCord" not in names
         assert "Vertebra" not in names
         assert "Heart" in names
+
+
+def test_the_reader_lists_rois_sharing_a_number_as_skipped(demo: Path, tmp_path: Path) -> None:
+    _, rtstruct, _ = _damaged_demo(demo, tmp_path, lambda ds: _renumber(ds, 6, 5))
+    structure_set = read_rtstruct(rtstruct, on_invalid="ignore")
+    assert [roi.number for roi in structure_set.rois] == [1, 2, 3, 4, 7, 10, 11, 20]
+    (message,) = structure_set.skipped_rois
+    assert message.startswith("ROIs 'SpinalCord' and 'Vertebra' share ROINumber 5;")
+    assert structure_set.read_problems() == (f"{rtstruct}: {message}",)
+    assert structure_set.read_problems(skipped=False) == ()
+    with pytest.warns(StructureSetWarning, match="share ROINumber 5"):
+        read_rtstruct(rtstruct, on_invalid="warn")
+    with pytest.raises(InvalidInputError, match="'SpinalCord' and 'Vertebra' share ROINumber 5"):
+        read_rtstruct(rtstruct, on_invalid="raise")
 
 
 def test_real_structure_set_with_spinal_cord_renumbered_to_body(
