@@ -43,7 +43,8 @@ def atomic_path(final: Path) -> Iterator[Path]:
     folder as ``final``, named ``.<name>.<random>.tmp<suffix>`` so that writers that infer the
     format from the suffix (``.nii.gz``) still work. On success it replaces ``final``
     (``os.replace``: atomic on POSIX and Windows); when the block raises, or the rename
-    fails, the temporary file is deleted and the exception propagates. The data is not
+    fails, the temporary file is deleted and the exception propagates (an ``OSError`` names
+    ``final``, never the temporary file). The data is not
     fsync-ed: atomic against readers and crashes of this process, not against power loss.
 
     Parameters
@@ -67,6 +68,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
             descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
+        except OSError as error:  # no folder, a file in the way, no permission, disk full
+            _name_final(error, final, candidate)
+            raise
         os.close(descriptor)
         temporary = candidate
         break
@@ -75,7 +79,19 @@ def atomic_path(final: Path) -> Iterator[Path]:
     try:
         yield temporary
         temporary.replace(final)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        if isinstance(error, OSError):
+            _name_final(error, final, temporary)
         raise
+
+
+def _name_final(error: OSError, final: Path, temporary: Path) -> None:
+    """Make ``error`` name the file being written, not its hidden temporary (or nothing).
+
+    A failed write (disk full, file too large) often carries no file name, and a failed
+    creation names the temporary file; the user knows ``final``.
+    """
+    if error.filename is None or os.fspath(error.filename) == os.fspath(temporary):
+        error.filename = os.fspath(final)

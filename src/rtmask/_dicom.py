@@ -25,6 +25,8 @@ __all__ = [
     "RTPLAN_SOP_CLASS",
     "RTSTRUCT_SOP_CLASS",
     "SEGMENTATION_SOP_CLASS",
+    "complete_deidentification",
+    "copy_deidentification",
     "int_or_none",
     "read_dataset",
     "text_or_none",
@@ -160,3 +162,47 @@ def int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+#: How the patient's identity was removed from the source images (PS3.3 C.7.1.1 Patient
+#: Module; C.12.1 SOP Common for the last): an object made from de-identified images says so.
+DEIDENTIFICATION_KEYWORDS = (
+    "PatientIdentityRemoved",
+    "DeidentificationMethod",
+    "DeidentificationMethodCodeSequence",
+    "LongitudinalTemporalInformationModified",
+)
+#: DeidentificationMethod (LO, at most 64 characters) when the source gives no method.
+METHOD_NOT_STATED = "source says PatientIdentityRemoved YES, method not stated"
+
+
+def copy_deidentification(target: Dataset, source: Dataset) -> None:
+    """Carry ``source``'s de-identification attributes over to ``target``, then complete them.
+
+    Copies every one of :data:`DEIDENTIFICATION_KEYWORDS` the source has with a value;
+    see :func:`complete_deidentification` for the case the source leaves incomplete.
+    """
+    from copy import deepcopy  # noqa: PLC0415 - only the writers need it
+
+    for keyword in DEIDENTIFICATION_KEYWORDS:
+        value = source.get(keyword)
+        if value is not None and (len(value) > 0 if hasattr(value, "__len__") else True):
+            setattr(target, keyword, deepcopy(value))
+    complete_deidentification(target)
+
+
+def complete_deidentification(dataset: Dataset) -> None:
+    """Add the Type 1C DeidentificationMethod where PatientIdentityRemoved is YES without one.
+
+    PS3.3 C.7.1.1 requires DeidentificationMethod or DeidentificationMethodCodeSequence
+    when PatientIdentityRemoved is YES. Source images without either (TCIA's LUNG1-001,
+    for one) would make every derived object invalid; the method is then stated as not
+    known rather than the de-identification flag dropped.
+    """
+    removed = text_or_none(dataset.get("PatientIdentityRemoved")) or ""
+    if removed.upper() != "YES":
+        return
+    if text_or_none(dataset.get("DeidentificationMethod")) is None and not dataset.get(
+        "DeidentificationMethodCodeSequence"
+    ):
+        dataset.DeidentificationMethod = METHOD_NOT_STATED

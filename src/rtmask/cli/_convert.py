@@ -46,7 +46,7 @@ FORMATS = ("nifti", "nrrd", "npz", "labelmap", "seg")
 #: Skipped-file kinds that mean a file meant to be used could not be: the run fails.
 FAILED_KINDS = frozenset({"unreadable", "truncated", "bad_geometry"})
 #: Skipped-file kinds worth a warning line; the rest (not DICOM, ...) are only counted.
-WARNED_KINDS = frozenset({"duplicate", "mixed_geometry", "multiframe", "dicomdir"})
+WARNED_KINDS = frozenset({"duplicate", "mixed_geometry", "other_patient", "multiframe", "dicomdir"})
 #: Warnings printed per structure set without --verbose (all are in summary.json).
 MAX_NOTES = 12
 #: Said after the notes of a structure set whose slices are unevenly spaced, not resampled
@@ -371,7 +371,9 @@ def _convert_one(
     if not structure_set.rois:
         raise RtmaskError(
             f"{job.path}: the structure set holds no ROIs ("
-            + "; ".join(structure_set.warnings or ("nothing to convert",))
+            + "; ".join(
+                (*structure_set.skipped_rois, *structure_set.warnings) or ("nothing to convert",)
+            )
             + ")"
         )
     rois = structure_set.select(options.roi_patterns)
@@ -382,6 +384,12 @@ def _convert_one(
         f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  ({escape(grid_note)})",
         soft_wrap=True,
     )
+    series = job.series
+    if series is not None:  # e.g. an image of another patient (the spacing is noted below)
+        irregular = set(series.grid.irregularities())
+        for warning in series.warnings:
+            if warning not in irregular:
+                print_warning(console, f"image series {series.folder}: {warning}")
     conversion = ConversionOptions(
         rule=options.rule,
         output_format=options.output_format,

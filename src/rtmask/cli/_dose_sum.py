@@ -85,7 +85,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     output = Path(args.output)
     if not output.parent.is_dir():
         raise InvalidInputError(
-            f"{output}: the output folder {output.parent} does not exist; create it first"
+            f"{output}: the output folder {output.parent} "
+            + ("is a file" if output.parent.exists() else "does not exist; create it first")
         )
     if any(path.resolve() == output.resolve() for path in paths):
         raise InvalidInputError(f"{output}: the output would overwrite an input; choose another")

@@ -180,7 +180,7 @@ def _select(args: argparse.Namespace, rois: tuple[ROI, ...], console: Console) -
     for roi in rois:
         if roi.encloses_volume:
             chosen.append(roi)
-        else:
+        elif roi.contours:  # no contours at all: a read problem, reported as such
             print_error(console, f"ROI {roi.number} {roi.name!r}: no closed contour, no DVH")
     return chosen
 
@@ -204,6 +204,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
     rois = _select(args, selected, console)
     failed = len(rois) < len(selected) and bool(args.roi)
+    # What the reader could not use fails the command, as in convert.
+    for warning in structure_set.warnings:
+        print_warning(console, f"{args.structure_set}: {warning}")
+    for problem in structure_set.read_problems(selected):
+        print_error(console, problem)
+        failed = True
     if not rois:
         print_error(console, f"{args.structure_set}: no ROI encloses volume; nothing to compute")
         return 1

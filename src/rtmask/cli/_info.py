@@ -135,7 +135,7 @@ def _structure_set_report(
     except RtmaskError as error:
         report["error"] = str(error)
         return report
-    report["warnings"] = list(structure_set.warnings)
+    report["warnings"] = [*structure_set.skipped_rois, *structure_set.warnings]
     report["rois"] = [
         {
             "number": roi.number,

@@ -5,14 +5,17 @@ NIfTI writers), so every command starts fast; ``rtmask --help`` and usage errors
 them all to list every command.
 
 Exit codes: 0 everything done, 1 something failed (what could be done was done), 2 usage
-error. Expected failures (:class:`RtmaskError`) print one line, never a traceback.
+error. Expected failures (:class:`RtmaskError`) and file-system errors (an output path
+that is a file, not writable, a full disk) print one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -85,6 +88,43 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: What to do about the file-system errors a command meets most, by errno.
+_OS_ERROR_ADVICE = {
+    errno.EEXIST: "a file of that name is in the way of a folder; give another output path",
+    errno.ENOTDIR: "part of the path is a file, not a folder; give another output path",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ENOENT: "check the path",
+    errno.EACCES: "check the permissions or give another output path",
+    errno.EPERM: "check the permissions or give another output path",
+    errno.EROFS: "the file system is read-only; give another output path",
+    errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+    errno.EFBIG: "the file is larger than this file system or limit allows; write elsewhere",
+    errno.ENAMETOOLONG: "the name is too long for the file system; give a shorter path",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a file-system error: the path, what failed, what to do.
+
+    The writers are atomic, so whatever the error, no half-written file is left: the line
+    says so, since a user who sees "disk full" will wonder.
+    """
+    filename, cause = error.filename, error
+    # Some writers (pydicom) re-raise a new OSError without errno, the real one as cause.
+    while cause.errno is None and isinstance(cause.__cause__, OSError):
+        cause = cause.__cause__
+        filename = cause.filename if filename is None else filename
+    where = f"{os.fspath(filename)}: " if filename is not None else ""
+    reason = (cause.strerror or str(cause) or type(cause).__name__).rstrip(".")
+    advice = _OS_ERROR_ADVICE.get(cause.errno or -1, "")
+    return (
+        f"{where}{reason[:1].lower()}{reason[1:]}"
+        + (f"; {advice}" if advice else "")
+        + " (files already written are complete; none is left half-written)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -106,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args, console))
     except RtmaskError as error:
         print_error(console, str(error))
+        return EXIT_FAILURE
+    except OSError as error:  # the file system refused: OUT is a file, not writable, full
+        print_error(console, describe_os_error(error))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print_error(console, "interrupted; the files already written are complete")

@@ -14,10 +14,9 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option, add_rule_option, link_message
-from rtmask.cli._output import print_warning
-from rtmask.discovery import link_image_series, read_image_series, scan
+from rtmask.cli._output import print_error, print_warning
+from rtmask.discovery import ImageSeries, link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
-from rtmask.geometry import ImageGrid
 from rtmask.raster import rasterize
 from rtmask.rtstruct import read_rtstruct
 
@@ -69,11 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | None, str]:
-    """The image grid (or None) and a note saying where it came from or why there is none."""
+def _image_series(structure_set: Path, image: Path | None) -> tuple[ImageSeries | None, str]:
+    """The image series (or None) and a note saying where it came from or why there is none."""
     if image is not None:
-        series = read_image_series(image)
-        return series.grid, f"image series from {image}"
+        return read_image_series(image), f"image series from {image}"
     inventory = scan(structure_set.parent)
     resolved = structure_set.resolve()
     for rt_object in inventory.structure_sets:
@@ -81,7 +79,7 @@ def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | No
             link = link_image_series(rt_object, inventory.image_series)
             if link.series is None:
                 return None, f"no image series: {link_message(link)}"
-            return link.series.grid, link_message(link)
+            return link.series, link_message(link)
     return None, f"no image series found next to {structure_set}"
 
 
@@ -90,7 +88,7 @@ def _fmt(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    """Compute and print the volumes; 0 on success, 1 on bad input."""
+    """Compute and print the volumes; 0 on success, 1 on bad input or ROIs not fully read."""
     path: Path = args.structure_set
     if not path.is_file():
         raise RtmaskError(f"{path}: no such file; give an RTSTRUCT file")
@@ -100,21 +98,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise RtmaskError(
             f"{path}: no ROI matches {args.roi}; ROIs are {list(structure_set.roi_names)}"
         )
-    grid, grid_note = _image_grid(path, args.image)
+    series, grid_note = _image_series(path, args.image)
+    grid = None if series is None else series.grid
+    # What the reader could not use fails the command, as in convert.
+    problems = list(structure_set.read_problems(rois))
     entries: list[dict[str, Any]] = []
     for roi in rois:
         entry: dict[str, Any] = {"number": roi.number, "name": roi.name}
+        read_problems = list(structure_set.read_problems([roi], skipped=False))
+        if read_problems:
+            entry["dropped_contours"] = list(roi.dropped_contours)
         if not roi.encloses_volume:
             entry.update(
                 contour_half_cm3=None,
                 contour_none_cm3=None,
                 voxel_cm3=None,
                 fractional_cm3=None,
-                warnings=[f"ROI {roi.number} {roi.name!r}: no closed contour, no volume"],
+                warnings=read_problems
+                or [f"ROI {roi.number} {roi.name!r}: no closed contour, no volume"],
             )
             entries.append(entry)
             continue
-        messages: list[str] = []
+        messages: list[str] = list(read_problems)
         try:
             # An ROI on one plane stands for one image slice, when the images are known.
             thickness = None if grid is None else grid.spacing_mm[0]
@@ -140,13 +145,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
         entry.update(voxel_cm3=voxel, fractional_cm3=fractional, warnings=messages)
         entries.append(entry)
     if args.json:
-        report = {"rois": entries, "conventions": CONVENTIONS, "image_series": grid_note}
+        report = {
+            "rois": entries,
+            "conventions": CONVENTIONS,
+            "image_series": grid_note,
+            "problems": problems,
+        }
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        return 0
-    _print_table(entries, grid is not None, grid_note, bool(args.verbose))
-    if grid is None:
-        print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
-    return 0
+    else:
+        _print_table(entries, grid is not None, grid_note, bool(args.verbose))
+        if grid is None:
+            print_warning(console, f"voxel columns left empty: {grid_note} (give --image DIR)")
+    if series is not None:  # e.g. an image of another patient in the series
+        irregular = set(series.grid.irregularities())
+        for warning in series.warnings:
+            if warning not in irregular:
+                print_warning(console, f"image series {series.folder}: {warning}")
+    for warning in structure_set.warnings:
+        print_warning(console, f"{path}: {warning}")
+    for problem in problems:
+        print_error(console, problem)
+    return 1 if problems else 0
 
 
 def _print_table(entries: list[dict[str, Any]], has_grid: bool, note: str, verbose: bool) -> None:

@@ -8,6 +8,7 @@ rows point into it: ``masks.npz#roi/<stem>``, ``labels.nii.gz#<label>``,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from rtmask.convert._options import (
     OutputFormat,
 )
 from rtmask.discovery import ImageSeries
-from rtmask.errors import RtmaskError
+from rtmask.errors import GeometryWarning, RtmaskError
 from rtmask.export import SummaryRow, write_labelmap, write_nifti, write_npz, write_nrrd, write_seg
 from rtmask.geometry import ImageGrid
 from rtmask.raster import Mask
@@ -90,7 +91,7 @@ class Containers:
             rows = _point_into(rows, LABELMAP_FILE_NAME, labels)
         if self.output_format == "seg" and self.masks and series is not None:
             rows = _write_seg_rows(
-                self.masks, series, folder, rows, problems=problems, source=source
+                self.masks, series, folder, rows, problems=problems, notes=notes, source=source
             )
         return rows
 
@@ -110,11 +111,21 @@ def _write_seg_rows(
     rows: list[SummaryRow],
     *,
     problems: list[str],
+    notes: list[str],
     source: str,
 ) -> list[SummaryRow]:
     """Write the DICOM SEG; rows get ``segmentation.dcm#<segment>`` (failures: problems)."""
     try:
-        report = write_seg(masks, series, folder / SEG_FILE_NAME)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GeometryWarning)
+            report = write_seg(masks, series, folder / SEG_FILE_NAME)
+        # What the SEG states differently from the images (e.g. a SliceThickness made
+        # up from the slice spacing) is a note of the conversion.
+        for caught_warning in caught:
+            if issubclass(caught_warning.category, GeometryWarning):
+                notes.append(str(caught_warning.message))
+            else:
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
     except RtmaskError as error:
         problems.append(f"{source}: {SEG_FILE_NAME} not written: {error}")
         return [replace(row, file=None) if row.status == "written" else row for row in rows]

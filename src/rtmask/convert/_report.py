@@ -78,4 +78,5 @@ def structure_set_info(
         "image_series": image_series,
         **grid_info(grid),
         "warnings": list(structure_set.warnings),
+        "skipped_rois": list(structure_set.skipped_rois),
     }

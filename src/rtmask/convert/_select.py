@@ -14,9 +14,6 @@ from rtmask.rtstruct import ROI, StructureSet
 
 __all__ = ["RoiPlan", "plan_rois"]
 
-#: Dropped contours listed by position in a message before "...".
-_MAX_LISTED = 10
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoiPlan:
@@ -50,26 +47,21 @@ def plan_rois(structure_set: StructureSet, rois: Sequence[ROI] | None = None) ->
     """
     selected = {roi.number for roi in (structure_set.rois if rois is None else rois)}
     return [
-        _plan(roi, str(structure_set.source))
+        _plan(roi, structure_set)
         if roi.number in selected
         else RoiPlan(roi=roi, status="not selected")
         for roi in structure_set.rois
     ]
 
 
-def _plan(roi: ROI, source: str) -> RoiPlan:
+def _plan(roi: ROI, structure_set: StructureSet) -> RoiPlan:
+    source = str(structure_set.source)
     label = f"ROI {roi.number} {roi.name!r}"
-    problems: list[str] = []
-    if roi.dropped_contours:
-        positions = ", ".join(str(i) for i in roi.dropped_contours[:_MAX_LISTED])
-        problems.append(
-            f"{source}: {label}: contour(s) {positions}"
-            f"{' ...' if len(roi.dropped_contours) > _MAX_LISTED else ''} have unusable "
-            "coordinates (NaN, infinite or not numbers) and were dropped; fix them in the "
-            "planning system and export again"
-        )
+    # What the reader could not use (dropped contours, no contour at all).
+    problems = list(structure_set.read_problems([roi], skipped=False))
     if not roi.contours:
-        problems.append(f"{source}: {label} has no contours; no mask written")
+        if not problems:
+            problems.append(f"{source}: {label} has no contours; no mask written")
         return RoiPlan(roi=roi, status="empty", problems=tuple(problems))
     if not roi.encloses_volume:
         types = ", ".join(t.value for t in roi.geometric_types)

@@ -187,6 +187,7 @@ def convert_structure_set(
     uneven = not grid.is_uniform and not options.resample_mm
     if uneven:
         results.notes.append(_uneven_slices_note(source, grid))
+    results.problems.extend(structure_set.read_problems([], skipped=True))  # ROIs left out
     plans = plan_rois(structure_set, rois)
     # Only the overlay's few slices of each mask are kept, never whole masks.
     overlay_slices = (
@@ -240,7 +241,7 @@ def _collect(roi: ROI, outcome: _Outcome, work: _Work, results: _Results) -> Non
     source = results.source
     label = f"ROI {roi.number} {roi.name!r}"
     if isinstance(outcome, (RtmaskError, OSError)):
-        results.problems.append(f"{source}: {label}: {outcome}")
+        results.problems.append(f"{source}: {label}: {_failure_text(outcome)}")
         results.rows.append(
             summary_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings)
         )
@@ -356,7 +357,9 @@ def _write_one_mask(
     try:
         file = write_mask_file(mask, folder, stem, output_format)
     except (RtmaskError, OSError) as error:
-        results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r}: {error}")
+        results.problems.append(
+            f"{results.source}: ROI {roi.number} {roi.name!r}: {_failure_text(error)}"
+        )
         status = "failed"
     if status == "empty":
         results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r} is empty")
@@ -364,3 +367,11 @@ def _write_one_mask(
         summary_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings)
     )
     results.containers.add(mask, stem)
+
+
+def _failure_text(error: RtmaskError | OSError) -> str:
+    """Why one ROI's file was not written: a file-system error in words, not ``[Errno 28]``."""
+    if isinstance(error, RtmaskError) or not error.strerror:
+        return str(error)
+    where = f" {error.filename}" if error.filename is not None else ""
+    return f"not written{where}: {error.strerror.lower()} (no half-written file is left)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ SKIP_KINDS = {
     "no_geometry": "image without patient geometry",
     "duplicate": "duplicate of another file",
     "mixed_geometry": "image whose geometry differs from the rest of its series",
+    "other_patient": "image of another patient whose UIDs or plane also disagree with its series",
     "bad_geometry": "image of a series whose slices do not form a volume",
 }
 
@@ -299,6 +300,72 @@ def _build(headers: Sequence[ImageHeader]) -> ImageSeries:
     )
 
 
+def _majority_patient(headers: Sequence[ImageHeader]) -> str | None:
+    """The PatientID most images of a series name (None when none names one)."""
+    counts = Counter(h.patient_id for h in headers if h.patient_id)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _other_patient_note(header: ImageHeader, patient: str | None) -> str:
+    """`` It is also of another patient ...`` when ``header`` names another PatientID."""
+    if patient is None or not header.patient_id or header.patient_id == patient:
+        return ""
+    return f"; it is also of another patient (PatientID {header.patient_id!r}, not {patient!r})"
+
+
+def _other_patients(
+    main: list[ImageHeader], patient: str | None, uid: str
+) -> tuple[list[ImageHeader], list[SkippedFile], list[str]]:
+    """Split out images of a patient other than the series' own.
+
+    An image naming another PatientID is left out of the volume when its study or frame
+    of reference also differs from the series' (or it lies on the plane of one of the
+    series' own images): it was most likely filed in the wrong series. Otherwise it is
+    kept, with a warning naming the file, since nothing but the ID says it does not
+    belong. Returns the images kept, those left out and the warnings.
+    """
+    if patient is None:
+        return main, [], []
+    own = [h for h in main if not h.patient_id or h.patient_id == patient]
+    others = [h for h in main if h.patient_id and h.patient_id != patient]
+    if not others:
+        return main, [], []
+    studies = Counter(h.study_instance_uid for h in own)
+    frames = Counter(h.frame_of_reference_uid for h in own)
+    study = studies.most_common(1)[0][0] if studies else None
+    frame = frames.most_common(1)[0][0] if frames else None
+    normal = np.cross(main[0].orientation[:3], main[0].orientation[3:])
+    planes = np.array([np.dot(h.position_mm, normal) for h in own])
+    kept, left_out, notes = list(own), [], []
+    for header in others:
+        differs = [
+            name
+            for name, theirs, ours in (
+                ("StudyInstanceUID", header.study_instance_uid, study),
+                ("FrameOfReferenceUID", header.frame_of_reference_uid, frame),
+            )
+            if theirs != ours
+        ]
+        if planes.size and np.abs(planes - np.dot(header.position_mm, normal)).min() < 1e-3:
+            differs.append("slice plane (another image lies on it)")
+        what = (
+            f"{header.modality} image of another patient (PatientID {header.patient_id!r}) "
+            f"in series {uid}, whose other {len(own)} image(s) are of {patient!r}"
+        )
+        if differs:
+            verb = "disagrees" if len(differs) == 1 else "disagree"
+            reason = f"{what}; its {' and '.join(differs)} {verb} too; left out of the volume"
+            left_out.append(SkippedFile(path=header.path, kind="other_patient", reason=reason))
+            notes.append(f"{header.path}: {reason}")
+        else:
+            kept.append(header)
+            notes.append(
+                f"{header.path}: {what}; kept, as its geometry and UIDs match the series: "
+                "check that it belongs to this patient"
+            )
+    return kept, left_out, notes
+
+
 def assemble_series(
     headers: Sequence[ImageHeader],
 ) -> tuple[list[ImageSeries], list[SkippedFile]]:
@@ -338,6 +405,7 @@ def assemble_series(
 
     series: list[ImageSeries] = []
     for uid, members in by_series.items():
+        patient = _majority_patient(members)
         groups: dict[tuple[object, ...], list[ImageHeader]] = {}
         for header in members:
             groups.setdefault(header.geometry_key, []).append(header)
@@ -350,12 +418,16 @@ def assemble_series(
                     kind="mixed_geometry",
                     reason=f"{header.modality} image of series {uid} with a different geometry "
                     f"({_geometry_label(header)}) than its other {len(main)} image(s) "
-                    f"({_geometry_label(main[0])}), e.g. a localizer; not part of the volume",
+                    f"({_geometry_label(main[0])}), e.g. a localizer; not part of the volume"
+                    + _other_patient_note(header, patient),
                 )
                 for header in other
             )
+        main, foreign, notes = _other_patients(main, patient, uid)
+        skipped.extend(foreign)
         try:
-            series.append(_build(main))
+            built = _build(main)
+            series.append(replace(built, warnings=(*notes, *built.warnings)))
         except GeometryError as error:
             skipped.extend(
                 SkippedFile(

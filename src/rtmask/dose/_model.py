@@ -148,6 +148,13 @@ class DoseReference:
         SOPInstanceUID of the RT Dose read, if any.
     source
         The file read, for messages.
+    patient_identity_removed, deidentification_method
+        PatientIdentityRemoved and DeidentificationMethod (empty when absent).
+    deidentification_method_codes
+        DeidentificationMethodCodeSequence as ``(CodeValue, CodingSchemeDesignator,
+        CodeMeaning)`` items.
+    longitudinal_temporal_information_modified
+        LongitudinalTemporalInformationModified (empty when absent).
     """
 
     patient_name: str = ""
@@ -166,6 +173,10 @@ class DoseReference:
     referenced_plans: tuple[tuple[str, str], ...] = ()
     sop_instance_uid: str | None = None
     source: str | None = None
+    patient_identity_removed: str = ""
+    deidentification_method: str = ""
+    deidentification_method_codes: tuple[tuple[str, str, str], ...] = ()
+    longitudinal_temporal_information_modified: str = ""
 
     def __post_init__(self) -> None:
         where = f"{self.source}: " if self.source else ""

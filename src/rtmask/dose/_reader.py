@@ -334,4 +334,15 @@ def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
         referenced_plans=tuple(plans),
         sop_instance_uid=dataset.text("SOPInstanceUID"),
         source=name,
+        patient_identity_removed=text("PatientIdentityRemoved"),
+        deidentification_method=text("DeidentificationMethod"),
+        deidentification_method_codes=tuple(
+            (
+                item.text("CodeValue") or "",
+                item.text("CodingSchemeDesignator") or "",
+                item.text("CodeMeaning") or "",
+            )
+            for item in dataset.sequence("DeidentificationMethodCodeSequence")
+        ),
+        longitudinal_temporal_information_modified=text("LongitudinalTemporalInformationModified"),
     )

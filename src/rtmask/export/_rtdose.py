@@ -28,6 +28,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from rtmask import __version__
 from rtmask._atomic import atomic_path
+from rtmask._dicom import complete_deidentification
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
 from rtmask.dose import DoseGrid, DoseReference, read_dose_reference
 
@@ -116,6 +117,24 @@ def _now() -> tuple[str, str]:
     return now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
 
 
+def _deidentification(ds: Dataset, ref: DoseReference) -> None:
+    """The reference's de-identification attributes (PS3.3 C.7.1.1), completed if needed."""
+    if ref.patient_identity_removed:
+        ds.PatientIdentityRemoved = ref.patient_identity_removed
+    if ref.deidentification_method:
+        ds.DeidentificationMethod = ref.deidentification_method
+    if ref.deidentification_method_codes:
+        items = []
+        for value, scheme, meaning in ref.deidentification_method_codes:
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+            items.append(item)
+        ds.DeidentificationMethodCodeSequence = DicomSequence(items)
+    if ref.longitudinal_temporal_information_modified:
+        ds.LongitudinalTemporalInformationModified = ref.longitudinal_temporal_information_modified
+    complete_deidentification(ds)
+
+
 def _patient_and_study(ds: Dataset, ref: DoseReference | None, date: str, time: str) -> None:
     if ref is None:
         ds.PatientName = ds.PatientID = ds.PatientBirthDate = ds.PatientSex = ""
@@ -127,6 +146,7 @@ def _patient_and_study(ds: Dataset, ref: DoseReference | None, date: str, time: 
     ds.PatientID = ref.patient_id
     ds.PatientBirthDate = ref.patient_birth_date
     ds.PatientSex = ref.patient_sex
+    _deidentification(ds, ref)
     ds.StudyInstanceUID = ref.study_instance_uid
     ds.StudyDate, ds.StudyTime = ref.study_date, ref.study_time
     ds.StudyID = ref.study_id

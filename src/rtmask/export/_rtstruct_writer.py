@@ -40,7 +40,13 @@ from pydicom.uid import (
 
 from rtmask import __version__
 from rtmask._atomic import atomic_path
-from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none, read_dataset, text_or_none
+from rtmask._dicom import (
+    RTSTRUCT_SOP_CLASS,
+    copy_deidentification,
+    int_or_none,
+    read_dataset,
+    text_or_none,
+)
 from rtmask._errors import GeometryError, InvalidInputError, StructureSetWarning
 from rtmask.discovery import ImageSeries
 from rtmask.export._trace import trace_mask
@@ -401,6 +407,7 @@ def _patient_and_study(ds: Dataset, image: Dataset) -> None:
         setattr(ds, keyword, "" if value is None else value)
     if not ds.StudyInstanceUID:
         ds.StudyInstanceUID = generate_uid()
+    copy_deidentification(ds, image)
 
 
 def _existing_structure_set(path: Path, frame_uid: str, image: Dataset) -> Dataset:
@@ -532,7 +539,11 @@ def write_rtstruct(
     date, time = _now()
     ds = Dataset()
     _patient_and_study(ds, image)
-    texts = [*names, label, *(str(ds.get(k, "")) for k in _PATIENT_STUDY_KEYWORDS)]
+    texts = [
+        *names,
+        label,
+        *(str(ds.get(k, "")) for k in (*_PATIENT_STUDY_KEYWORDS, "DeidentificationMethod")),
+    ]
     # Kept ROIs in another character set may hold any character: write them in UTF-8 too.
     utf8 = _needs_utf8(texts) or (
         source is not None and source.get("SpecificCharacterSet") not in (None, "", "ISO_IR 6")

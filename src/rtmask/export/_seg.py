@@ -38,8 +38,8 @@ from pydicom.uid import generate_uid
 
 from rtmask import __version__
 from rtmask._atomic import atomic_path
-from rtmask._dicom import read_dataset
-from rtmask._errors import ContourWarning, GeometryError, InvalidInputError
+from rtmask._dicom import copy_deidentification, read_dataset
+from rtmask._errors import ContourWarning, GeometryError, GeometryWarning, InvalidInputError
 from rtmask._optional import import_optional
 from rtmask._seg_codes import DEFAULT_SEGMENT_CODES, RT_SEGMENT_CODES, CodedTerm
 from rtmask.discovery import ImageSeries
@@ -204,6 +204,45 @@ def _source_headers(series: ImageSeries) -> list[Dataset]:
     for header in headers[1:]:
         header.ImageOrientationPatient = first.ImageOrientationPatient
     return headers
+
+
+def _fill_slice_thickness(headers: Sequence[Dataset], series: ImageSeries, name: str) -> None:
+    """Give headers without a usable SliceThickness the slice spacing, with a warning.
+
+    SliceThickness is Type 2 in the CT and MR image modules (present, possibly empty),
+    but the SEG's Pixel Measures need a value: the spacing of the slice planes is what
+    the masks were made with, so it stands in.
+    """
+    missing = [
+        (header, path)
+        for header, path in zip(headers, series.files, strict=True)
+        if not _positive(header.get("SliceThickness", None))
+    ]
+    if not missing:
+        return
+    spacing = float(series.grid.spacing_mm[0])
+    if not (np.isfinite(spacing) and spacing > 0):
+        raise InvalidInputError(
+            f"{name}: the image series in {series.files[0].parent} has no usable "
+            "SliceThickness and no slice spacing to take it from; a SEG needs one"
+        )
+    for header, _ in missing:
+        header.SliceThickness = f"{spacing:.6g}"
+    warnings.warn(
+        f"{name}: {len(missing)} of {len(headers)} images have no usable SliceThickness "
+        f"(first: {missing[0][1]}); the SEG states the slice spacing {spacing:.6g} mm",
+        GeometryWarning,
+        stacklevel=3,
+    )
+
+
+def _positive(value: object) -> bool:
+    """True when a DS value is one finite positive number."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number) and number > 0)
 
 
 def _coded(hd: Any, term: CodedTerm) -> Any:
@@ -382,6 +421,7 @@ def write_seg(
         planes = np.any([mask.voxels_per_slice > 0 for mask in written], axis=0)
         _check_fractional_memory(len(written), int(planes.sum()), series.grid.shape, name)
     headers = _source_headers(series)
+    _fill_slice_thickness(headers, series, name)
     pixels, used = _stack(written, fractional)
     positions = [
         hd.PlanePositionSequence(
@@ -430,6 +470,7 @@ def write_seg(
         raise InvalidInputError(f"{name}: highdicom cannot build the SEG: {detail}") from error
     for warning in caught:
         logger.info("%s: highdicom: %s", name, warning.message)
+    copy_deidentification(seg, headers[0])
     with atomic_path(final) as temporary:
         seg.save_as(temporary, enforce_file_format=True)
     segments = tuple(

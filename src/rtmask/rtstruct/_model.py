@@ -186,6 +186,10 @@ class StructureSet:
         Path of the file read, when read from a file.
     warnings
         Defects of the structure set as a whole (e.g. duplicate ROI names).
+    skipped_rois
+        ROIs the file defines but that could not be read, one sentence each naming the
+        ROI (a missing, unreadable or shared ROINumber: which contours are theirs cannot
+        be told). They are not in ``rois``; a command that skips one has failed.
     """
 
     rois: tuple[ROI, ...]
@@ -200,9 +204,16 @@ class StructureSet:
     referenced_sop_instance_uids: tuple[str, ...] = ()
     source: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    skipped_rois: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        for name in ("rois", "referenced_series_uids", "referenced_sop_instance_uids", "warnings"):
+        for name in (
+            "rois",
+            "referenced_series_uids",
+            "referenced_sop_instance_uids",
+            "warnings",
+            "skipped_rois",
+        ):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
@@ -247,6 +258,41 @@ class StructureSet:
                 for p in folded
             )
         )
+
+    def read_problems(
+        self, rois: Iterable[ROI] | None = None, *, skipped: bool = True
+    ) -> tuple[str, ...]:
+        """What the reader could not use, one line each naming the file and ROI.
+
+        Every skipped ROI (unless ``skipped`` is False), then for each of ``rois``
+        (default: all) the contours dropped for unusable coordinates, or that it has no
+        contour at all. Every command that reads the structure set reports these and
+        fails (exit code 1) when there is one.
+        """
+        source = f"{self.source}: " if self.source else ""
+        problems = [f"{source}{message}" for message in self.skipped_rois if skipped]
+        for roi in self.rois if rois is None else rois:
+            label = f"ROI {roi.number} {roi.name!r}"
+            dropped = roi.dropped_contours
+            positions = ", ".join(str(i) for i in dropped[:10]) + (
+                " ..." if len(dropped) > 10 else ""
+            )
+            if dropped and not roi.contours:
+                problems.append(
+                    f"{source}{label} is empty: all {len(dropped)} of its contours have "
+                    "unusable coordinates (NaN, infinite, missing or not numbers) and were "
+                    "dropped; fix them in the planning system and export again"
+                )
+            elif dropped:
+                problems.append(
+                    f"{source}{label}: contour(s) {positions} have unusable coordinates "
+                    "(NaN, infinite, missing or not numbers) and were dropped, so the ROI's "
+                    "shape is incomplete (a dropped hole is filled, a dropped island "
+                    "missing); fix them in the planning system and export again"
+                )
+            elif not roi.contours:
+                problems.append(f"{source}{label} has no contours")
+        return tuple(problems)
 
     def all_points_mm(self) -> NDArray[np.float64]:
         """Every vertex of every ROI, ``(N, 3)`` LPS mm."""

@@ -51,15 +51,19 @@ class _Report:
     on_invalid: OnInvalid
     structure_set: list[str] = field(default_factory=list)
     per_roi: dict[int, list[str]] = field(default_factory=dict)
+    skipped_rois: list[str] = field(default_factory=list)
 
-    def add(self, message: str, roi_number: int | None = None) -> None:
+    def add(self, message: str, roi_number: int | None = None, *, skipped: bool = False) -> None:
+        """Route one defect; ``skipped`` when it costs a whole ROI that cannot be read."""
         text = f"{self.source}: {message}"
         if self.on_invalid == "raise":
             raise InvalidInputError(text + " (use on_invalid='warn' to read it anyway)")
         if self.on_invalid == "warn":
             warnings.warn(text, StructureSetWarning, stacklevel=4)
         logger.debug(text)
-        if roi_number is None:
+        if skipped:
+            self.skipped_rois.append(message)
+        elif roi_number is None:
             self.structure_set.append(message)
         else:
             self.per_roi.setdefault(roi_number, []).append(message)
@@ -215,6 +219,78 @@ def _color(roi_contour: RawDataset) -> tuple[int, int, int] | None:
     return (r, g, b)
 
 
+def _roi_contours_by_number(
+    dataset: RawDataset, report: _Report
+) -> tuple[dict[int, RawDataset], set[int]]:
+    """ROIContourSequence items by ReferencedROINumber, and the numbers referred to twice.
+
+    An item without a readable number is reported and ignored: its contours belong to no
+    ROI that can be named.
+    """
+    contours_by_number: dict[int, RawDataset] = {}
+    repeated: set[int] = set()
+    for position, contour_item in enumerate(dataset.sequence("ROIContourSequence"), start=1):
+        number = int_or_none(contour_item.text("ReferencedROINumber"))
+        if number is None:
+            text = contour_item.text("ReferencedROINumber")
+            report.add(
+                f"ROIContourSequence item {position} has "
+                + ("no ReferencedROINumber" if text is None else f"ReferencedROINumber {text!r}")
+                + ", which names no ROI; its contours are ignored"
+            )
+        elif number in contours_by_number:
+            repeated.add(number)
+        else:
+            contours_by_number[number] = contour_item
+    return contours_by_number, repeated
+
+
+def _usable_roi_items(
+    dataset: RawDataset, repeated_contours: set[int], report: _Report
+) -> tuple[list[tuple[int, RawDataset]], set[int]]:
+    """StructureSetROISequence items whose ROINumber says which contours are theirs.
+
+    An item whose ROINumber is missing or not a whole number, or whose number is also
+    another item's (or has two ROIContourSequence items) cannot be matched with its
+    contours: it is reported by name among the skipped ROIs, never given another ROI's
+    contours. Returns the usable ``(number, item)`` pairs and every number defined.
+    """
+    by_number: dict[int, list[tuple[int, RawDataset]]] = {}
+    for position, item in enumerate(dataset.sequence("StructureSetROISequence")):
+        name = item.text("ROIName") or ""
+        number = int_or_none(item.text("ROINumber"))
+        if number is None:
+            text = item.text("ROINumber")
+            report.add(
+                f"ROI {name!r}: "
+                + ("no ROINumber" if text is None else f"ROINumber {text!r} is not a whole number")
+                + "; its contours cannot be found and the ROI is skipped; fix the number in "
+                "the planning system and export again",
+                skipped=True,
+            )
+            continue
+        by_number.setdefault(number, []).append((position, item))
+    usable: list[tuple[int, int, RawDataset]] = []
+    for number, items in by_number.items():
+        if len(items) == 1 and number not in repeated_contours:
+            usable.append((items[0][0], number, items[0][1]))
+            continue
+        names = " and ".join(repr(item.text("ROIName") or "") for _, item in items)
+        why = (
+            f"ROIs {names} share ROINumber {number}"
+            if len(items) > 1
+            else f"ROI {number} {names}: two ROIContourSequence items refer to ROINumber {number}"
+        )
+        report.add(
+            f"{why}; which contours belong to which cannot be told, so "
+            f"{'neither' if len(items) == 2 else 'none' if len(items) > 2 else 'it'} is "
+            "used; give each ROI its own number in the planning system and export again",
+            skipped=True,
+        )
+    usable.sort(key=lambda entry: entry[0])  # file order
+    return [(number, item) for _, number, item in usable], set(by_number)
+
+
 def read_rtstruct(
     source: str | os.PathLike[str] | Dataset, *, on_invalid: OnInvalid = "warn"
 ) -> StructureSet:
@@ -251,11 +327,7 @@ def read_rtstruct(
     report = _Report(source=name, on_invalid=on_invalid)
     frame_uid, series_uids, image_uids = _referenced_uids(dataset)
 
-    contours_by_number: dict[int, RawDataset] = {}
-    for contour_item in dataset.sequence("ROIContourSequence"):
-        number = int_or_none(contour_item.text("ReferencedROINumber"))
-        if number is not None:
-            contours_by_number[number] = contour_item
+    contours_by_number, repeated_contours = _roi_contours_by_number(dataset, report)
     observations: dict[int, RawDataset] = {}
     for observation_item in dataset.sequence("RTROIObservationsSequence"):
         number = int_or_none(observation_item.text("ReferencedROINumber"))
@@ -271,16 +343,8 @@ def read_rtstruct(
             "truncated or incompletely exported"
         )
     rois: list[ROI] = []
-    seen_numbers: set[int] = set()
-    for item in dataset.sequence("StructureSetROISequence"):
-        number = int_or_none(item.text("ROINumber"))
-        if number is None or number in seen_numbers:
-            report.add(
-                f"StructureSetROISequence item with missing or repeated ROINumber "
-                f"{item.text('ROINumber')!r} skipped"
-            )
-            continue
-        seen_numbers.add(number)
+    items, seen_numbers = _usable_roi_items(dataset, repeated_contours, report)
+    for number, item in items:
         name_text = item.text("ROIName") or ""
         label = f"ROI {number} {name_text!r}"
         roi_contour = contours_by_number.get(number)
@@ -339,6 +403,7 @@ def read_rtstruct(
     all_image_uids = tuple(dict.fromkeys([*image_uids, *contour_uids]))
     return StructureSet(
         rois=tuple(rois),
+        skipped_rois=tuple(report.skipped_rois),
         sop_instance_uid=dataset.text("SOPInstanceUID"),
         series_instance_uid=dataset.text("SeriesInstanceUID"),
         study_instance_uid=dataset.text("StudyInstanceUID"),

@@ -9,9 +9,11 @@ preamble, wrong point counts, reversed dose frames).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -127,17 +129,30 @@ def _file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) 
 
 
 def _save(dataset: Dataset, path: Path, *, preamble: bool = True) -> None:
-    """Write a Part 10 file (preamble, DICM, file meta, explicit VR LE) or a bare dataset."""
+    """Write a Part 10 file (preamble, DICM, file meta, explicit VR LE) or a bare dataset.
+
+    Written to a hidden temporary file renamed onto ``path``, so a full disk or an
+    interruption never leaves a half-written file (an ``OSError`` names ``path``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if preamble:
-        dataset.file_meta = _file_meta(
-            str(dataset.SOPClassUID), str(dataset.SOPInstanceUID), ExplicitVRLittleEndian
-        )
-        dataset.save_as(path, enforce_file_format=True)
-    else:
-        # No preamble, no DICM prefix, no file meta: implicit VR little endian, as in
-        # pydicom's own test file rtstruct.dcm.
-        dataset.save_as(path, implicit_vr=True, little_endian=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if preamble:
+            dataset.file_meta = _file_meta(
+                str(dataset.SOPClassUID), str(dataset.SOPInstanceUID), ExplicitVRLittleEndian
+            )
+            dataset.save_as(temporary, enforce_file_format=True)
+        else:
+            # No preamble, no DICM prefix, no file meta: implicit VR little endian, as in
+            # pydicom's own test file rtstruct.dcm.
+            dataset.save_as(temporary, implicit_vr=True, little_endian=True)
+        temporary.replace(path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        if isinstance(error, OSError) and error.filename in (None, str(temporary)):
+            error.filename = str(path)
+        raise
 
 
 def _now() -> tuple[str, str]:
