@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._errors import GeometryWarning, InvalidInputError, OnInvalid, RtmaskError
+from rtmask._errors import (
+    GeometryError,
+    GeometryWarning,
+    InvalidInputError,
+    OnInvalid,
+    RtmaskError,
+)
+from rtmask._limits import MAX_DVH_LATTICE_VOXELS
 from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
 from rtmask.dvh._histogram import DVH, cumulative_curve
@@ -172,7 +179,13 @@ def _aligned_lattice(
     per_voxel = np.maximum(np.ceil(np.array([dose_row_mm, dose_column_mm]) / wanted_mm - 1e-9), 1)
     low = np.floor(index.min(axis=0)) - 1.0  # a dose voxel centre, a voxel beyond the ROI
     high = np.ceil(index.max(axis=0)) + 1.0
-    shape = np.rint((high - low) * per_voxel).astype(int)
+    extent = (high - low) * per_voxel  # voxels along rows and columns: sized first
+    if not float(np.prod(extent)) * planes.size <= MAX_DVH_LATTICE_VOXELS:
+        raise GeometryError(
+            f"the calculation grid would have {planes.size} x {extent[0]:.3g} x "
+            f"{extent[1]:.3g} voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
+        )
+    shape = np.rint(extent).astype(int)
     first = low + 0.5 / per_voxel  # dose index of the lattice's voxel [0, 0]
     origin = grid.index_to_patient([[0.0, first[0], first[1]]])[0]
     spacing = (dose_row_mm / float(per_voxel[0]), dose_column_mm / float(per_voxel[1]))
@@ -770,7 +783,24 @@ def compute_dvh(
     planes = contours.planes()
     frame_mm = float(dose.grid.spacing_mm[0])
     lower, upper = slab_faces(planes, end_caps, frame_mm)
-    lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    label = f"ROI {roi.number} {roi.name!r}"
+    try:
+        lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    except GeometryError as error:
+        lattice_error: str | None = str(error)
+    else:
+        lattice_error = None
+        if lattice.n_voxels > MAX_DVH_LATTICE_VOXELS:
+            lattice_error = (
+                f"the calculation grid would have {' x '.join(map(str, lattice.shape))} "
+                f"voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
+            )
+    if lattice_error is not None:
+        raise InvalidInputError(
+            f"{label}: no DVH: {lattice_error}; the structure spans "
+            f"{float(np.ptp(contours.along_axes[:, 1:], axis=0).max()):.4g} mm in-plane - "
+            "check its coordinates, or give a coarser resolution_mm"
+        )
     boundary = _boundary_range(dose, contours, planes, lower, upper)
     del contours  # every vertex is done with: memory for the samples
     per_side = _samples_per_side(samples, lattice)
@@ -785,7 +815,6 @@ def compute_dvh(
         mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
     else:  # 1 sample: the binary mask
         mask = rasterize(roi, lattice, **options)
-    label = f"ROI {roi.number} {roi.name!r}"
     messages = list(mask.warnings)
     gap_warning = uneven_gap_warning(planes, label)
     if gap_warning is not None:
@@ -813,8 +842,8 @@ def compute_dvh(
     if any_outside:  # counted at 0 Gy, or left out with no volume (and never the extremes)
         if not count_outside and outside.all():
             raise InvalidInputError(
-                f"{label} lies entirely outside the dose grid; check the frame of reference "
-                "or use count_outside=True"
+                f"{label} lies entirely outside the dose grid of {dose.source or 'the dose'}; "
+                "check that both belong to one frame of reference, or use count_outside=True"
             )
         np.copyto(doses, 0.0, where=outside)
         if not count_outside:

@@ -25,7 +25,7 @@ import nrrd
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._errors import GeometryWarning
+from rtmask._errors import GeometryError, GeometryWarning
 from rtmask.export._atomic import atomic_path
 from rtmask.export._gzip import write_gzip
 from rtmask.geometry import ImageGrid
@@ -49,6 +49,8 @@ NPZ_SLICE_POSITIONS_KEY = "slice_positions_mm"
 #: Prefix of every mask array in ``.npz`` files, so no ROI name can clash with the keys above.
 NPZ_ROI_PREFIX = "roi/"
 
+#: Largest NIfTI-1 dimension (its header stores them as int16).
+_NIFTI1_MAX_DIMENSION = 32767
 _KEPT_INTEGER_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
 _NPZ_FORBIDDEN = frozenset("/\\\0")
 
@@ -156,6 +158,16 @@ def write_nifti(
         raise ValueError(f"cannot write {path} as NIfTI: the name must end in .nii.gz or .nii")
     data = storable_array(array)
     _check_shape(data, grid, path)
+    # NIfTI-1 holds dimensions as int16 and the affine as float32: refuse what they cannot.
+    if max(grid.shape) > _NIFTI1_MAX_DIMENSION:
+        raise GeometryError(
+            f"cannot write {path}: NIfTI-1 holds at most {_NIFTI1_MAX_DIMENSION} voxels per "
+            f"axis, the grid has {grid.shape} (slices, rows, columns); write NRRD or NumPy"
+        )
+    if not np.all(np.isfinite(grid.nifti_affine().astype(np.float32))):
+        raise GeometryError(
+            f"cannot write {path}: its affine is not finite in the file's float32 numbers"
+        )
     _warn_if_non_uniform(grid, path)
     # Fortran order of (i, j, k) = (column, row, slice) is the C order of the array itself.
     header = _nifti_header(data, grid, intent=intent)
