@@ -13,16 +13,24 @@ from rich.markup import escape
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option
-from rtmask.cli._output import print_error, print_warning, progress_bar
+from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
-from rtmask.dvh._report import dvh_entries_json, plot_dvhs, stat_unit, write_dvh_entries_csv
+from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
 from rtmask.rtstruct import ROI, read_rtstruct
 
-__all__ = ["DEFAULT_STATS", "add_parser", "run"]
+__all__ = ["CLI_WORDING", "DEFAULT_STATS", "add_parser", "run"]
 
 DEFAULT_STATS = ("D99", "D95", "D50", "D5", "D1", "D0.03cc")
+
+#: The library's keyword hints in this command's options (see ``reword``).
+CLI_WORDING = {
+    "(prescription_gy=...)": "(--prescription GY)",
+    "prescription_gy": "--prescription",
+    ", or use count_outside=True": "",
+    "resolution_mm": "--resolution MM",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -226,7 +234,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     raise dvh
                 entry = dvh.to_dict(stats)
             except RtmaskError as error:
-                print_error(console, str(error))
+                print_error(console, located(reword(str(error), CLI_WORDING), args.structure_set))
                 failed = True
                 progress.advance(task)
                 continue
@@ -245,7 +253,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             entries.append(entry)
             progress.advance(task)
     if args.json:
-        sys.stdout.write(dvh_entries_json(entries) + "\n")
+        sys.stdout.write(json_text({"rois": entries}, indent=None) + "\n")
     elif not args.quiet:
         _print_table(entries, stats)
     if args.csv is not None:

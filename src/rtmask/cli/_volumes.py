@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,24 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option, add_rule_option
-from rtmask.cli._output import print_warning
+from rtmask.cli._output import json_text, print_warning, reword
 from rtmask.discovery import link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
 from rtmask.geometry import ImageGrid
 from rtmask.raster import rasterize
 from rtmask.rtstruct import read_rtstruct
 
-__all__ = ["add_parser", "run"]
+__all__ = ["CLI_WORDING", "add_parser", "run"]
 
+#: The library's keyword hints in this command's options (see ``reword``).
+CLI_WORDING = {
+    "give single_plane_thickness_mm (e.g. the slice spacing)": (
+        "give its image series (--image DIR) for the slice spacing"
+    ),
+}
+
+#: Skipped-file kinds worth naming when no image series is found (damaged files).
+_REFUSED = frozenset({"unreadable", "truncated", "bad_geometry"})
 #: In-plane samples per voxel side for the fractional (partial-volume) column.
 FRACTIONAL_SAMPLES = 4
 
@@ -80,7 +88,9 @@ def _image_grid(structure_set: Path, image: Path | None) -> tuple[ImageGrid | No
         if rt_object.path.resolve() == resolved:
             link = link_image_series(rt_object, inventory.image_series)
             if link.series is None:
-                return None, f"no image series: {link.message}"
+                refused = [f"{s.path}: {s.reason}" for s in inventory.skipped if s.kind in _REFUSED]
+                because = f"; {len(refused)} file(s) refused, e.g. {refused[0]}" if refused else ""
+                return None, f"no image series: {link.message}{because}"
             return link.series.grid, link.message
     return None, f"no image series found next to {structure_set}"
 
@@ -128,7 +138,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             messages.extend(half.warnings)
         except RtmaskError as error:  # one plane only and no slab thickness known
             entry.update(contour_half_cm3=None, contour_none_cm3=None)
-            messages.append(str(error))
+            messages.append(reword(str(error), CLI_WORDING))
         voxel = fractional = None
         if grid is not None:
             mask = rasterize(roi, grid, rule=args.rule, on_invalid="ignore")
@@ -141,7 +151,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         entries.append(entry)
     if args.json:
         report = {"rois": entries, "conventions": CONVENTIONS, "image_series": grid_note}
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json_text(report) + "\n")
         return 0
     _print_table(entries, grid is not None, grid_note, bool(args.verbose))
     if grid is None:

@@ -169,7 +169,7 @@ def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
         )
     absurd = _absurd_geometry(position, spacing, rows, columns)
     if absurd is not None:
-        return SkippedFile(path=path, kind="no_geometry", reason=f"{absurd}; not used")
+        return SkippedFile(path=path, kind="unreadable", reason=f"{absurd}; not used")
     sop_uid = dataset.text("SOPInstanceUID")
     series_uid = dataset.text("SeriesInstanceUID")
     if sop_uid is None or series_uid is None:

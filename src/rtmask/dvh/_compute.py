@@ -159,13 +159,26 @@ def _plane_lattice(
         if np.any(index < 0) or np.any(index > np.array(grid.shape[1:]) - 1):
             return _aligned_lattice(grid, planes, index, wanted)
         spacing = min(dose_row_mm, dose_column_mm, wanted)
+    in_plane_mm = np.ptp(contours.along_axes[:, 1:], axis=0) + 2 * spacing
+    _check_lattice_size(planes.size, in_plane_mm / spacing + 1)
+    # Only the in-plane part is used: one voxel spans the normal (a grid that is sized).
+    along_normal_mm = float(np.ptp(contours.along_axes[:, 0])) + 2 * spacing
     in_plane = ImageGrid.covering(
         extremes,
-        spacing_mm=(spacing, spacing, spacing),
+        spacing_mm=(along_normal_mm, spacing, spacing),
         orientation=grid.orientation,
         margin_mm=spacing,
     )
     return _with_planes(grid, planes, in_plane.origin_mm, (spacing, spacing), in_plane.shape)
+
+
+def _check_lattice_size(n_planes: int, in_plane: FloatArray) -> None:
+    """Refuse a lattice of ``n_planes`` x ``(2,)`` voxels beyond MAX_DVH_LATTICE_VOXELS."""
+    if not float(np.prod(in_plane)) * n_planes <= MAX_DVH_LATTICE_VOXELS:
+        raise GeometryError(
+            f"the calculation grid would have {n_planes} x {in_plane[0]:.3g} x "
+            f"{in_plane[1]:.3g} voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
+        )
 
 
 def _aligned_lattice(
@@ -180,11 +193,7 @@ def _aligned_lattice(
     low = np.floor(index.min(axis=0)) - 1.0  # a dose voxel centre, a voxel beyond the ROI
     high = np.ceil(index.max(axis=0)) + 1.0
     extent = (high - low) * per_voxel  # voxels along rows and columns: sized first
-    if not float(np.prod(extent)) * planes.size <= MAX_DVH_LATTICE_VOXELS:
-        raise GeometryError(
-            f"the calculation grid would have {planes.size} x {extent[0]:.3g} x "
-            f"{extent[1]:.3g} voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
-        )
+    _check_lattice_size(planes.size, extent)
     shape = np.rint(extent).astype(int)
     first = low + 0.5 / per_voxel  # dose index of the lattice's voxel [0, 0]
     origin = grid.index_to_patient([[0.0, first[0], first[1]]])[0]
@@ -784,23 +793,14 @@ def compute_dvh(
     frame_mm = float(dose.grid.spacing_mm[0])
     lower, upper = slab_faces(planes, end_caps, frame_mm)
     label = f"ROI {roi.number} {roi.name!r}"
-    try:
+    try:  # sized before anything is allocated
         lattice = _plane_lattice(dose, planes, contours, resolution_mm)
     except GeometryError as error:
-        lattice_error: str | None = str(error)
-    else:
-        lattice_error = None
-        if lattice.n_voxels > MAX_DVH_LATTICE_VOXELS:
-            lattice_error = (
-                f"the calculation grid would have {' x '.join(map(str, lattice.shape))} "
-                f"voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
-            )
-    if lattice_error is not None:
+        span = float(np.ptp(contours.along_axes[:, 1:], axis=0).max())
         raise InvalidInputError(
-            f"{label}: no DVH: {lattice_error}; the structure spans "
-            f"{float(np.ptp(contours.along_axes[:, 1:], axis=0).max()):.4g} mm in-plane - "
-            "check its coordinates, or give a coarser resolution_mm"
-        )
+            f"{label}: no DVH: {error}; the structure spans {span:.4g} mm in-plane - check "
+            "its coordinates, or give a coarser resolution_mm"
+        ) from error
     boundary = _boundary_range(dose, contours, planes, lower, upper)
     del contours  # every vertex is done with: memory for the samples
     per_side = _samples_per_side(samples, lattice)
@@ -862,7 +862,12 @@ def compute_dvh(
     )
     if boundary is not None:
         extremes = (min(extremes[0], boundary[0]), max(extremes[1], boundary[1]))
-    edges, curve = cumulative_curve(doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads)
+    try:
+        edges, curve = cumulative_curve(
+            doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{label}: {error}") from error
     for message in messages:
         logger.debug(message)
     return DVH(

@@ -354,7 +354,7 @@ class ImageGrid:
                 f"a grid covering points {(high - low).max():.4g} mm apart at "
                 f"{spacing.min():g} mm spacing would have {float(np.prod(counts)):.3g} "
                 f"voxels, more than the limit of {MAX_GRID_VOXELS:.3g}; check the points' "
-                "coordinates or give a larger spacing"
+                "coordinates or give a larger spacing_mm"
             )
         shape = counts.astype(int)
         centre = (low + high) / 2
