@@ -230,7 +230,9 @@ class ImageGrid:
         row_dir, column_dir, normal = _unit_directions(orientation)
         positions = np.asarray(positions_mm, dtype=np.float64).reshape(-1, 3)
         if positions.shape[0] == 0 or not np.all(np.isfinite(positions)):
-            raise GeometryError("image positions must be finite and at least one")
+            raise GeometryError(
+                "image positions (ImagePositionPatient) must be finite numbers, at least one"
+            )
         spacing = np.asarray(pixel_spacing_mm, dtype=np.float64).reshape(-1)
         if spacing.shape != (2,) or not np.all(spacing > 0):
             raise GeometryError(f"pixel spacing must be 2 positive numbers, got {spacing}")
