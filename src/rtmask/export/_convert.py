@@ -210,8 +210,8 @@ def convert_structure_set(
             problems.append(
                 f"{structure_set.source}: {label}: contour(s) {positions}"
                 f"{' ...' if len(roi.dropped_contours) > 10 else ''} have unusable coordinates "
-                "(NaN, infinite or not numbers) and were dropped; fix them in the planning "
-                "system and export again"
+                "(NaN, infinite, beyond 100 m or not numbers) and were dropped; fix them in the "
+                "planning system and export again"
             )
         if not roi.contours:
             problems.append(f"{structure_set.source}: {label} has no contours; no mask written")
