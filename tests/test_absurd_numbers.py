@@ -332,6 +332,25 @@ def test_dvh_lattice_of_a_far_contour_is_refused(
     _one_error(err, str(case.rtstruct), "ROI 2 'Small'", "coarser --resolution MM")
 
 
+def test_dvh_of_contour_planes_far_apart_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = _case(tmp_path)
+
+    def move_last_plane(dataset: Dataset) -> None:
+        values = [float(v) for v in dataset.ROIContourSequence[0].ContourSequence[3].ContourData]
+        values[2::3] = [z + 9e4 for z in values[2::3]]  # 90 m above the others
+        _raw_contour_data(dataset, 0, 3, [f"{v:.8g}" for v in values])
+
+    _mutate(case.rtstruct, move_last_plane)
+    code, out, err = _run(
+        capsys, "dvh", case.rtstruct, case.rtdose, "--json", "--resolution", "0.2"
+    )
+    assert code == 1
+    _one_error(err, str(case.rtstruct), "ROI 1 'Disc'", "dose samples", "contour planes")
+    assert [roi["name"] for roi in _strict_json(out)["rois"]] == ["Small"]
+
+
 # ------------------------------------------------------------------ item 2: planes collapse
 def test_volumes_when_the_largest_contour_is_not_planar(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

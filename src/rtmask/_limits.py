@@ -17,6 +17,7 @@ __all__ = [
     "MAX_DOSE_GY",
     "MAX_DVH_BINS",
     "MAX_DVH_LATTICE_VOXELS",
+    "MAX_DVH_SAMPLES",
     "MAX_EXTENT_MM",
     "MAX_GRID_VOXELS",
     "coordinate_problem",
@@ -36,6 +37,10 @@ MAX_GRID_VOXELS = 2**31
 #: Most voxels of one ROI's DVH calculation grid: 1e8. The automatic spacing gives a few
 #: million at most; more means absurd coordinates or a far too fine resolution.
 MAX_DVH_LATTICE_VOXELS = 100_000_000
+#: Most dose samples of one ROI's DVH (covered voxels x sub-slabs, about 33 bytes each):
+#: 1e8. A body outline on 1 mm voxels over 500 planes needs 5e7; more means contour
+#: planes absurdly far apart.
+MAX_DVH_SAMPLES = 100_000_000
 #: Largest dose (Gy) an RT Dose may hold: 100 kGy, ten times what even a grid point
 #: next to a brachytherapy source reaches; more means a wrong or missing DoseGridScaling.
 MAX_DOSE_GY = 1e5

@@ -37,7 +37,7 @@ from rtmask._errors import (
     OnInvalid,
     RtmaskError,
 )
-from rtmask._limits import MAX_DVH_LATTICE_VOXELS
+from rtmask._limits import MAX_DVH_LATTICE_VOXELS, MAX_DVH_SAMPLES
 from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
 from rtmask.dvh._histogram import DVH, cumulative_curve
@@ -219,6 +219,27 @@ def _with_planes(
         columns=shape[2],
         frame_of_reference_uid=grid.frame_of_reference_uid,
     )
+
+
+def _check_samples(
+    label: str, fractions: NDArray[np.generic], thickness_mm: FloatArray, sub_slab_mm: float
+) -> None:
+    """Refuse an ROI whose dose samples (covered voxels x sub-slabs) exceed the limit.
+
+    Each slab is sampled in sub-slabs no thicker than ``sub_slab_mm`` (:func:`_sample`):
+    contour planes absurdly far apart would make billions.
+    """
+    sub_slabs = np.maximum(np.ceil(thickness_mm / sub_slab_mm - 1e-9), 1)
+    if float(sub_slabs.sum()) * fractions.shape[1] * fractions.shape[2] <= MAX_DVH_SAMPLES:
+        return  # even a fully covered lattice is small enough: no need to count
+    covered = np.count_nonzero(fractions.reshape(fractions.shape[0], -1), axis=1)
+    samples = float(sub_slabs @ covered)
+    if samples > MAX_DVH_SAMPLES:
+        raise InvalidInputError(
+            f"{label}: no DVH: its slabs (up to {float(thickness_mm.max()):.4g} mm thick) "
+            f"cut into dose frames need {samples:.3g} dose samples, more than the limit of "
+            f"{MAX_DVH_SAMPLES:.3g}; check the positions of its contour planes"
+        )
 
 
 def _samples_per_side(samples: int, lattice: ImageGrid) -> int:
@@ -815,6 +836,8 @@ def compute_dvh(
         mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
     else:  # 1 sample: the binary mask
         mask = rasterize(roi, lattice, **options)
+    sub_slab_mm = frame_mm if dose.grid.shape[0] > 1 else math.inf
+    _check_samples(label, mask.array, upper - lower, sub_slab_mm)
     messages = list(mask.warnings)
     gap_warning = uneven_gap_warning(planes, label)
     if gap_warning is not None:
