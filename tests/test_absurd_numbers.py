@@ -448,6 +448,49 @@ def test_a_slice_at_1e308_with_resampling(
     assert _summary_voxels(tmp_path / "out")["Disc"] > 0
 
 
+def test_a_slice_90_m_away_with_resampling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Within the coordinate limit, but resampling it gives more slices than NIfTI holds."""
+    case = _case(tmp_path)
+
+    def far(dataset: Dataset) -> None:
+        x, y, z = (float(v) for v in dataset.ImagePositionPatient)
+        dataset.ImagePositionPatient = [x, y, z + 9e4]
+
+    _mutate(case.ct_files[5], far)
+    code, _, err = _run(
+        capsys, "convert", case.rtstruct, "-o", tmp_path / "out", "--resample", "2.5"
+    )
+    assert code == 1
+    line = _one_error(err, str(case.rtstruct), "NIfTI-1 holds at most 32767", "--format nrrd")
+    assert len(_errors(err)) == 1, line
+    assert not (tmp_path / "out").exists()
+    code, _, err = _run(
+        capsys, "convert", case.rtstruct, "-o", tmp_path / "npz", "--resample", "10",
+        "--format", "npz", "--roi", "Disc",
+    )  # fmt: skip
+    assert code == 0, err
+    with np.load(tmp_path / "npz" / "masks.npz") as archive:
+        disc = archive["roi/Disc"]
+    assert disc.shape == (9002, 40, 48)  # floor((9e4 + 12.5) / 10) + 1 slices
+    assert disc.sum() == _summary_voxels(tmp_path / "npz")["Disc"] > 0  # slice 1 (22.5 mm)
+
+
+def test_out_of_memory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rtmask.cli._info as info
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(info, "scan", exhausted)
+    code, _, err = _run(capsys, "info", tmp_path)
+    assert code == 1
+    _one_error(err, f"rtmask info {tmp_path}: out of memory")
+
+
 def test_a_real_slice_at_1e308_with_resampling(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

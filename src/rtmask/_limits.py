@@ -20,6 +20,7 @@ __all__ = [
     "MAX_DVH_SAMPLES",
     "MAX_EXTENT_MM",
     "MAX_GRID_VOXELS",
+    "NIFTI1_MAX_DIMENSION",
     "coordinate_problem",
     "voxel_count",
 ]
@@ -46,6 +47,9 @@ MAX_DVH_SAMPLES = 100_000_000
 MAX_DOSE_GY = 1e5
 #: Most dose bins of one DVH curve: 2**24 (100 kGy in 0.01 Gy bins needs 1e7).
 MAX_DVH_BINS = 2**24
+
+#: Most voxels along one axis of a NIfTI-1 file (its header stores them as int16).
+NIFTI1_MAX_DIMENSION = 32767
 
 
 def coordinate_problem(values: Sequence[float], keyword: str) -> str | None:

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rtmask._errors import GeometryError, RtmaskError
+from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
 from rtmask.cli._options import add_roi_option, add_rule_option
 from rtmask.cli._output import located, print_error, print_warning, reword
@@ -385,6 +386,13 @@ def _convert_one(
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
+    target = grid.with_uniform_slices(options.resample_mm) if options.resample_mm else grid
+    if options.output_format in ("nifti", "labelmap") and max(target.shape) > NIFTI1_MAX_DIMENSION:
+        raise RtmaskError(  # once, before any mask is made
+            f"{job.path}: the masks' grid would have {target.shape} voxels (slices, rows, "
+            f"columns) and NIfTI-1 holds at most {NIFTI1_MAX_DIMENSION} per axis; use "
+            "--format nrrd or npz, or check the images' geometry"
+        )
     series = job.series
     read_images = (
         (lambda indices: read_slices(series, indices))

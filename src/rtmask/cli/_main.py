@@ -108,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RtmaskError as error:
         print_error(console, reword(str(error), args.wording))
         return EXIT_FAILURE
+    except MemoryError:  # the last resort: arrays are sized against limits before
+        print_error(
+            console,
+            f"rtmask {' '.join(arguments)}: out of memory; the input is larger than this "
+            "machine can hold (check its geometry, or use a coarser grid)",
+        )
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print_error(console, "interrupted; the files already written are complete")
         return 130

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._errors import GeometryError, GeometryWarning
+from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask.export._atomic import atomic_path
 from rtmask.export._gzip import write_gzip
 from rtmask.geometry import ImageGrid
@@ -49,8 +50,6 @@ NPZ_SLICE_POSITIONS_KEY = "slice_positions_mm"
 #: Prefix of every mask array in ``.npz`` files, so no ROI name can clash with the keys above.
 NPZ_ROI_PREFIX = "roi/"
 
-#: Largest NIfTI-1 dimension (its header stores them as int16).
-_NIFTI1_MAX_DIMENSION = 32767
 _KEPT_INTEGER_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
 _NPZ_FORBIDDEN = frozenset("/\\\0")
 
@@ -159,9 +158,9 @@ def write_nifti(
     data = storable_array(array)
     _check_shape(data, grid, path)
     # NIfTI-1 holds dimensions as int16 and the affine as float32: refuse what they cannot.
-    if max(grid.shape) > _NIFTI1_MAX_DIMENSION:
+    if max(grid.shape) > NIFTI1_MAX_DIMENSION:
         raise GeometryError(
-            f"cannot write {path}: NIfTI-1 holds at most {_NIFTI1_MAX_DIMENSION} voxels per "
+            f"cannot write {path}: NIfTI-1 holds at most {NIFTI1_MAX_DIMENSION} voxels per "
             f"axis, the grid has {grid.shape} (slices, rows, columns); write NRRD or NumPy"
         )
     if not np.all(np.isfinite(grid.nifti_affine().astype(np.float32))):
