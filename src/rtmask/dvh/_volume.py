@@ -235,6 +235,30 @@ def _plane_geometry(
     return result, messages
 
 
+def _placed(
+    roi: ROI, normal: FloatArray, label: str, messages: list[str]
+) -> list[tuple[float, Contour]]:
+    """The closed contours that lie in a plane normal to ``normal``, with its position.
+
+    The others (not planar, or not parallel) are left out with a sentence in ``messages``.
+    """
+    placed: list[tuple[float, Contour]] = []
+    for index, contour in enumerate(roi.contours):
+        if not (contour.geometric_type.encloses_volume and contour.n_points >= 3):
+            continue
+        along = contour.points_mm @ normal
+        spread = float(along.max() - along.min())
+        if not spread <= PARALLEL_TOLERANCE_MM:
+            messages.append(
+                f"ROI {label}: contour {index + 1} spans {spread:.2f} mm along the normal "
+                f"{np.round(normal, 4).tolist()} (not planar or not parallel to the others); "
+                "left out"
+            )
+            continue
+        placed.append((float(along.mean()), contour))
+    return placed
+
+
 def _thicknesses(
     positions: FloatArray, end_caps: EndCaps, single_plane_thickness_mm: float | None, roi: str
 ) -> FloatArray:
@@ -294,21 +318,7 @@ def contour_volume(
             f"ROI {label}: {skipped} closed contour(s) with fewer than 3 points left out"
         )
     normal = _common_normal(closed) if closed else None
-    placed: list[tuple[float, Contour]] = []
-    if normal is not None:
-        for index, contour in enumerate(roi.contours):
-            if not (contour.geometric_type.encloses_volume and contour.n_points >= 3):
-                continue
-            along = contour.points_mm @ normal
-            spread = float(along.max() - along.min())
-            if not spread <= PARALLEL_TOLERANCE_MM:
-                messages.append(
-                    f"ROI {label}: contour {index + 1} spans {spread:.2f} mm along the normal "
-                    f"{np.round(normal, 4).tolist()} (not planar or not parallel to the "
-                    "others); left out"
-                )
-                continue
-            placed.append((float(along.mean()), contour))
+    placed = [] if normal is None else _placed(roi, normal, label, messages)
     if not placed:  # nothing flat, or every contour left out (their planes collapsed)
         messages.append(
             f"ROI {label}: no closed contour encloses an area; volume 0"
