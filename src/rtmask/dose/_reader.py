@@ -157,7 +157,7 @@ def dose_frame_order(path: str | os.PathLike[str]) -> NDArray[np.intp]:
 
 
 def _dose_scaling(dataset: RawDataset, name: str) -> tuple[float, list[str]]:
-    """DoseGridScaling (Gy or percent per stored unit) and any warning about it."""
+    """DoseGridScaling (Gy or percent per stored unit), required; no warning is left."""
     raw = dataset.text("DoseGridScaling")
     if raw is None:
         # Required with pixel data (Type 1C): the stored integers have no unit without it,

@@ -134,6 +134,12 @@ class ImageGrid:
     slice_positions_mm
         ``(slices,)`` signed distance of each slice plane along the unit normal, strictly
         increasing. Defaults to the positions implied by the affine (uniform spacing).
+
+    Raises
+    ------
+    GeometryError
+        An invalid shape or affine, more than :data:`rtmask._limits.MAX_GRID_VOXELS`
+        voxels, or corner voxels beyond the coordinates any patient can have (200 m).
     """
 
     shape: tuple[int, int, int]
