@@ -641,6 +641,26 @@ def test_relative_dose_messages_name_the_options(
     assert len(_strict_json(out)["rois"]) == 2
 
 
+def test_negative_sum_message_names_no_keyword(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = _case(tmp_path)
+
+    def error_dose(dataset: Dataset) -> None:  # the largest stored values become negative
+        dataset.DoseType = "ERROR"
+        dataset.PixelRepresentation = 1
+
+    error = _mutate(case.rtdose, error_dose, tmp_path / "RD_error.dcm")
+    assert read_dose(error).dose_gy.min() < 0
+    code, _, err = _run(
+        capsys, "dose-sum", error, case.rtdose, "--scale", "1", "0", "-o", tmp_path / "sum.dcm"
+    )
+    assert code == 1
+    line = _one_error(err, str(tmp_path / "sum.dcm"), "negative values", "DoseType ERROR")
+    assert "dose_type" not in line
+    assert not (tmp_path / "sum.dcm").exists()
+
+
 def test_roi_outside_the_dose_grid_names_both_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

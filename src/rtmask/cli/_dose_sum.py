@@ -29,6 +29,7 @@ CLI_WORDING = {
     "pass the prescription (prescription_gy=...) to read the dose in Gy": (
         "rtmask dose-sum adds doses in Gy only; convert it to Gy first"
     ),
+    "(pass dose_type='ERROR')": "(a sum is of DoseType ERROR when every DOSE is)",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
