@@ -694,3 +694,29 @@ def test_reword_and_located() -> None:
     assert reword("give (x_mm=...) or a larger x_mm", wording) == "give (--x MM) or a larger --x"
     assert located("ROI 1 'A': bad", Path("/d/RS.dcm")) == "/d/RS.dcm: ROI 1 'A': bad"
     assert located("/d/RS.dcm: bad", "/d/RS.dcm") == "/d/RS.dcm: bad"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--resample", "nan"),
+        ("--grid-spacing", "inf"),
+        ("--resolution", "inf"),
+        ("--simplify", "nan"),
+    ],
+)
+def test_non_finite_option_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    case = _case(tmp_path)
+    argv: tuple[object, ...] = {
+        "--resample": ("convert", case.rtstruct, "-o", tmp_path / "out"),
+        "--grid-spacing": ("convert", case.rtstruct, "-o", tmp_path / "out"),
+        "--resolution": ("dvh", case.rtstruct, case.rtdose),
+        "--simplify": ("to-rtstruct", tmp_path, "--image", case.folder, "-o", tmp_path / "RS.dcm"),
+    }[option]
+    code, _, err = _run(capsys, *argv, option, value)
+    assert code in (1, 2)
+    _one_error(err, option)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "RS.dcm").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (args.resample_mm, "--resample"),
         (args.grid_spacing_mm, "--grid-spacing"),
     ):
-        if value is not None and value <= 0:
+        if value is not None and not (math.isfinite(value) and value > 0):
             print_error(console, f"{option} takes a positive spacing in mm")
             return 2
     if args.output_format == "seg" and (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,8 @@ def _embedded_scales(args: argparse.Namespace, embedded: EmbeddedDVH) -> tuple[f
         ("--embedded-dose-scale", args.embedded_dose_scale),
         ("--embedded-stats-percent-of", args.embedded_stats_percent_of),
     ):
-        if value is not None and not value > 0:
-            raise RtmaskError(f"{option} must be positive, got {value}")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RtmaskError(f"{option} must be a positive number, got {value}")
     if args.embedded_dose_scale is not None:
         curve = float(args.embedded_dose_scale)
     elif embedded.dose_units == "RELATIVE":
@@ -198,8 +199,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
         if not Path(path).is_file():
             raise RtmaskError(f"{path}: no such file; give an {kind} file")
-    if args.resolution is not None and not args.resolution > 0:
-        raise RtmaskError(f"--resolution must be positive, got {args.resolution}")
+    if args.resolution is not None and not (math.isfinite(args.resolution) and args.resolution > 0):
+        raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
     stats = _check_stats(args.stats, args.prescription)
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
     selected = structure_set.select(args.roi)
