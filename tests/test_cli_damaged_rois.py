@@ -324,7 +324,8 @@ def test_an_roi_whose_contours_are_all_nan_fails_every_command(
     _, rtstruct, rtdose = _damaged_demo(demo, tmp_path, lambda ds: counts.append(_all_nan(ds, 4)))
     expected = (
         f"error: {rtstruct}: ROI 4 'Heart' is empty: all {counts[0]} of its contours have "
-        "unusable coordinates (NaN, infinite, missing or not numbers) and were dropped"
+        "unusable coordinates (NaN, infinite, beyond 100 m, missing or not numbers) and were "
+        "dropped"
     )
     code, out_text, err = _run(capsys, "dvh", str(rtstruct), str(rtdose), "--json")
     assert code == 1

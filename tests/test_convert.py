@@ -81,8 +81,8 @@ def test_plan_rois_decides_before_any_work() -> None:
     lost = plans[2].problems
     assert lost == (
         "RS.dcm: ROI 3 'Lost' is empty: all 2 of its contours have unusable coordinates "
-        "(NaN, infinite, missing or not numbers) and were dropped; fix them in the planning "
-        "system and export again",
+        "(NaN, infinite, beyond 100 m, missing or not numbers) and were dropped; fix them in "
+        "the planning system and export again",
     )
     assert plan_rois(structure_set)[3].rasterise  # default: every ROI
 

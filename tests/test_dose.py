@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from conftest import HFS
 from rtmask import GeometryError, ImageGrid, InvalidInputError
-from rtmask._errors import DoseWarning, GeometryWarning
+from rtmask._errors import GeometryWarning
 from rtmask.dose import (
     DoseGrid,
     add_doses,
@@ -153,18 +153,17 @@ def test_relative_units_need_the_prescription(tmp_path: Path, ct: CTSeries) -> N
     assert np.abs(dose.dose_gy - percent * 0.14).max() <= step_gy / 2 + 1e-9
 
 
-def test_missing_scaling_warns_and_uses_one(tmp_path: Path, ct: CTSeries) -> None:
+def test_missing_scaling_is_refused(tmp_path: Path, ct: CTSeries) -> None:
+    # DoseGridScaling is required with pixel data: without it the stored integers have no
+    # unit (this writer's stored maximum is far above any dose in Gy).
     path = _write_linear(
         tmp_path / "RD.dcm", ct, _grid(), _linear(_points(_all_indices(SHAPE), AXIAL))
     )
     dataset = pydicom.dcmread(path)
     del dataset.DoseGridScaling
     dataset.save_as(path)
-    stored = pydicom.dcmread(path).pixel_array.astype(float)
-    with pytest.warns(DoseWarning, match=r"RD\.dcm: DoseGridScaling is missing"):
-        dose = read_dose(path)
-    assert np.array_equal(dose.dose_gy, stored)
-    assert len(dose.warnings) == 1
+    with pytest.raises(InvalidInputError, match=r"RD\.dcm: DoseGridScaling is missing"):
+        read_dose(path)
 
 
 def test_clear_errors(tmp_path: Path, ct: CTSeries) -> None:

@@ -25,6 +25,7 @@ RANKS = {
             "_npz",
             "_seg_codes",
             "_gaps",
+            "_limits",
             "_optional",
             "_parallel",
             "_dicom",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import GeometryError, RtmaskError
+from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
 from rtmask.cli._options import add_roi_option, add_rule_option, link_message
-from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._output import located, print_error, print_warning, reword
 from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
@@ -40,7 +42,14 @@ from rtmask.masks import read_seg
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
-__all__ = ["add_parser", "convert_command", "run"]
+__all__ = ["CLI_WORDING", "add_parser", "convert_command", "run"]
+
+#: The library's keyword hints in this command's options (see ``reword``).
+CLI_WORDING = {
+    "give a larger slice spacing": "give a larger --resample MM",
+    "give a larger spacing_mm": "give a larger --grid-spacing MM",
+    "write NRRD or NumPy": "use --format nrrd or npz",
+}
 
 FORMATS = ("nifti", "nrrd", "npz", "labelmap", "seg")
 #: Skipped-file kinds that mean a file meant to be used could not be: the run fails.
@@ -130,7 +139,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (args.resample_mm, "--resample"),
         (args.grid_spacing_mm, "--grid-spacing"),
     ):
-        if value is not None and value <= 0:
+        if value is not None and not (math.isfinite(value) and value > 0):
             print_error(console, f"{option} takes a positive spacing in mm")
             return 2
     if args.output_format == "seg" and (
@@ -224,6 +233,9 @@ def _jobs(
             raise RtmaskError(f"{input_path}: no RT Structure Set or DICOM SEG found")
     if input_path.is_dir():
         problems.extend(_report_skipped(inventory.skipped, console, verbose))
+    elif explicit is None:  # the folder searched for the images: say which were refused
+        failed = [s for s in inventory.skipped if s.kind in FAILED_KINDS]
+        problems.extend(_report_skipped(failed, console, verbose))
     jobs = []
     for rt_object in sources:
         if explicit is not None:
@@ -291,7 +303,7 @@ def convert_command(
             structure_set = read_rtstruct(job.path, on_invalid="ignore")
             report = _convert_one(structure_set, job, folder, console, options)
         except RtmaskError as error:
-            problems.append(str(error))
+            problems.append(located(reword(str(error), CLI_WORDING), job.path))
             continue
         if report is None:
             problems.append(
@@ -300,7 +312,7 @@ def convert_command(
             )
             continue
         reports.append(report)
-        problems.extend(report.problems)
+        problems.extend(reword(problem, CLI_WORDING) for problem in report.problems)
     _print_reports(reports, console, verbose)
     for problem in problems:
         print_error(console, problem)
@@ -380,6 +392,13 @@ def _convert_one(
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
+    target = grid.with_uniform_slices(options.resample_mm) if options.resample_mm else grid
+    if options.output_format in ("nifti", "labelmap") and max(target.shape) > NIFTI1_MAX_DIMENSION:
+        raise RtmaskError(  # once, before any mask is made
+            f"{job.path}: the masks' grid would have {target.shape} voxels (slices, rows, "
+            f"columns) and NIfTI-1 holds at most {NIFTI1_MAX_DIMENSION} per axis; use "
+            "--format nrrd or npz, or check the images' geometry"
+        )
     console.print(
         f"[bold]{escape(str(job.path))}[/bold] -> {escape(str(folder))}  ({escape(grid_note)})",
         soft_wrap=True,
@@ -434,12 +453,15 @@ def _grid_for(
         # The end planes' slabs reach half a contour gap beyond them: keep them whole.
         planes = np.unique(np.round(points[:, 2], 3))
         half_gap = float(np.diff(planes).max()) / 2 if planes.size > 1 else spacing
-        grid = ImageGrid.covering(
-            points,
-            spacing_mm=(spacing, spacing, spacing),
-            margin_mm=half_gap + spacing,
-            frame_of_reference_uid=structure_set.frame_of_reference_uid,
-        )
+        try:
+            grid = ImageGrid.covering(
+                points,
+                spacing_mm=(spacing, spacing, spacing),
+                margin_mm=half_gap + spacing,
+                frame_of_reference_uid=structure_set.frame_of_reference_uid,
+            )
+        except GeometryError as error:
+            raise RtmaskError(f"{job.path}: no grid around its contours: {error}") from error
         return grid, "slab", f"on a {spacing:g} mm grid covering the structures"
     assert job.series is not None
     series = job.series

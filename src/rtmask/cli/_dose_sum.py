@@ -8,6 +8,7 @@ patient, study and frame of reference and references the plans of every input.
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from rtmask._errors import InvalidInputError
+from rtmask._limits import MAX_DOSE_GY
 from rtmask.cli._output import print_error, print_warning
 from rtmask.dose import DoseGrid, add_doses, read_dose, scale_dose
 from rtmask.export import write_rtdose
 
-__all__ = ["add_parser", "run"]
+__all__ = ["CLI_WORDING", "add_parser", "run"]
+
+#: The library's keyword hints in this command's words (see ``reword``).
+CLI_WORDING = {
+    "pass the prescription (prescription_gy=...) to read the dose in Gy": (
+        "rtmask dose-sum adds doses in Gy only; convert it to Gy first"
+    ),
+    "(pass dose_type='ERROR')": "(a sum is of DoseType ERROR when every DOSE is)",
+}
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -63,7 +73,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _sum(paths: list[Path], factors: list[float]) -> DoseGrid:
     total: DoseGrid | None = None
     for path, factor in zip(paths, factors, strict=True):
+        if not (math.isfinite(factor) and factor >= 0):
+            raise InvalidInputError(f"{path}: --scale {factor} is not a finite number >= 0")
         dose = read_dose(path)
+        largest = factor * max(dose.max_gy, -float(dose.dose_gy.min()))
+        if largest > MAX_DOSE_GY:  # before the product overflows
+            raise InvalidInputError(
+                f"{path}: --scale {factor:g} makes its dose reach {largest:.4g} Gy, beyond the "
+                f"{MAX_DOSE_GY:g} Gy any treatment reaches; check the factor"
+            )
         if factor != 1.0:
             dose = scale_dose(dose, factor)
         total = dose if total is None else add_doses(total, dose)
@@ -93,6 +111,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         total = _sum(paths, factors)
+        largest = max(total.max_gy, -float(total.dose_gy.min()))
+        if largest > MAX_DOSE_GY:  # refused before anything is written
+            raise InvalidInputError(
+                f"{output}: the sum reaches {largest:.4g} Gy, beyond the {MAX_DOSE_GY:g} Gy "
+                "any treatment reaches; check the --scale factors"
+            )
         write_rtdose(
             total,
             output,

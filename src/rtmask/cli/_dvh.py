@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,24 @@ from rich.markup import escape
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option
-from rtmask.cli._output import print_error, print_warning, progress_bar
+from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
-from rtmask.dvh._report import dvh_entries_json, plot_dvhs, stat_unit, write_dvh_entries_csv
+from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
 from rtmask.rtstruct import ROI, read_rtstruct
 
-__all__ = ["DEFAULT_STATS", "add_parser", "run"]
+__all__ = ["CLI_WORDING", "DEFAULT_STATS", "add_parser", "run"]
 
 DEFAULT_STATS = ("D99", "D95", "D50", "D5", "D1", "D0.03cc")
+
+#: The library's keyword hints in this command's options (see ``reword``).
+CLI_WORDING = {
+    "(prescription_gy=...)": "(--prescription GY)",
+    "prescription_gy": "--prescription",
+    ", or use count_outside=True": "",
+    "resolution_mm": "--resolution MM",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -130,8 +139,8 @@ def _embedded_scales(args: argparse.Namespace, embedded: EmbeddedDVH) -> tuple[f
         ("--embedded-dose-scale", args.embedded_dose_scale),
         ("--embedded-stats-percent-of", args.embedded_stats_percent_of),
     ):
-        if value is not None and not value > 0:
-            raise RtmaskError(f"{option} must be positive, got {value}")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RtmaskError(f"{option} must be a positive number, got {value}")
     if args.embedded_dose_scale is not None:
         curve = float(args.embedded_dose_scale)
     elif embedded.dose_units == "RELATIVE":
@@ -190,8 +199,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
         if not Path(path).is_file():
             raise RtmaskError(f"{path}: no such file; give an {kind} file")
-    if args.resolution is not None and not args.resolution > 0:
-        raise RtmaskError(f"--resolution must be positive, got {args.resolution}")
+    if args.resolution is not None and not (math.isfinite(args.resolution) and args.resolution > 0):
+        raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
     stats = _check_stats(args.stats, args.prescription)
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
     selected = structure_set.select(args.roi)
@@ -232,7 +241,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     raise dvh
                 entry = dvh.to_dict(stats)
             except RtmaskError as error:
-                print_error(console, str(error))
+                print_error(console, located(reword(str(error), CLI_WORDING), args.structure_set))
                 failed = True
                 progress.advance(task)
                 continue
@@ -251,7 +260,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             entries.append(entry)
             progress.advance(task)
     if args.json:
-        sys.stdout.write(dvh_entries_json(entries) + "\n")
+        sys.stdout.write(json_text({"rois": entries}, indent=None) + "\n")
     elif not args.quiet:
         _print_table(entries, stats)
     if args.csv is not None:

@@ -9,7 +9,6 @@ dictionary, so they say the same.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from rich.text import Text
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import link_message
+from rtmask.cli._output import json_text
 from rtmask.discovery import ImageSeries, Inventory, RTObject, SeriesLink, link_image_series, scan
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import read_rtstruct
@@ -403,7 +403,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     inventory = _scan(paths, console)
     report = build_report(inventory, paths)
     if args.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json_text(report) + "\n")
     elif not getattr(args, "quiet", False):
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         _print_tables(report, out, bool(getattr(args, "verbose", False)))

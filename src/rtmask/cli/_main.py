@@ -25,7 +25,7 @@ from rich.console import Console
 
 from rtmask import __version__
 from rtmask._errors import RtmaskError
-from rtmask.cli._output import print_error
+from rtmask.cli._output import print_error, reword
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -84,7 +84,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         verbosity.add_argument(
             "-q", "--quiet", action="store_true", help="only errors; no progress bars or tables"
         )
-        sub.set_defaults(run=module.run)
+        # CLI_WORDING: library phrases (Python keywords) -> the command's options.
+        sub.set_defaults(run=module.run, wording=getattr(module, "CLI_WORDING", {}))
     return parser
 
 
@@ -145,7 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore")
             return int(args.run(args, console))
     except RtmaskError as error:
-        print_error(console, str(error))
+        print_error(console, reword(str(error), args.wording))
+        return EXIT_FAILURE
+    except MemoryError:  # the last resort: arrays are sized against limits before
+        print_error(
+            console,
+            f"rtmask {' '.join(arguments)}: out of memory; the input is larger than this "
+            "machine can hold (check its geometry, or use a coarser grid)",
+        )
         return EXIT_FAILURE
     except OSError as error:  # the file system refused: OUT is a file, not writable, full
         print_error(console, describe_os_error(error))

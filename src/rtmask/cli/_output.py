@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
@@ -10,7 +14,44 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-__all__ = ["print_error", "print_warning", "progress_bar"]
+__all__ = ["json_text", "located", "print_error", "print_warning", "progress_bar", "reword"]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts, lists, tuples) made None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def json_text(document: Any, *, indent: int | None = 2) -> str:
+    """``document`` as JSON text; NaN and infinities become null (JSON has no such numbers).
+
+    ``allow_nan=False`` guards the rule: a value that slips through raises instead of
+    printing ``NaN``, which no JSON reader accepts.
+    """
+    return json.dumps(_finite(document), indent=indent, allow_nan=False)
+
+
+def reword(message: str, wording: Mapping[str, str]) -> str:
+    """A library message in the command line's words.
+
+    Each key of ``wording`` (a phrase naming a Python keyword argument, e.g.
+    ``"prescription_gy=..."``) is replaced by its value (the command's option, or nothing
+    when the command has none), in the mapping's order.
+    """
+    for library, command_line in wording.items():
+        message = message.replace(library, command_line)
+    return message
+
+
+def located(message: str, path: Path | str) -> str:
+    """``message`` led by ``path:`` unless it names that file already."""
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def print_error(console: Console, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,7 +161,7 @@ def _show_warnings(messages: Sequence[str], console: Console, verbose: bool) -> 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Run ``to-rtstruct`` from parsed arguments; 0 all written, 1 failures, 2 usage."""
-    if args.simplify_mm < 0:
+    if not (math.isfinite(args.simplify_mm) and args.simplify_mm >= 0):
         print_error(console, "--simplify takes a distance in mm >= 0")
         return 2
     masks_path: Path = args.masks

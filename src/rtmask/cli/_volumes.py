@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,23 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_roi_option, add_rule_option, link_message
-from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._output import json_text, print_error, print_warning, reword
 from rtmask.discovery import ImageSeries, link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
 from rtmask.raster import rasterize
 from rtmask.rtstruct import read_rtstruct
 
-__all__ = ["add_parser", "run"]
+__all__ = ["CLI_WORDING", "add_parser", "run"]
 
+#: The library's keyword hints in this command's options (see ``reword``).
+CLI_WORDING = {
+    "give single_plane_thickness_mm (e.g. the slice spacing)": (
+        "give its image series (--image DIR) for the slice spacing"
+    ),
+}
+
+#: Skipped-file kinds worth naming when no image series is found (damaged files).
+_REFUSED = frozenset({"unreadable", "truncated", "bad_geometry"})
 #: In-plane samples per voxel side for the fractional (partial-volume) column.
 FRACTIONAL_SAMPLES = 4
 
@@ -78,7 +86,9 @@ def _image_series(structure_set: Path, image: Path | None) -> tuple[ImageSeries 
         if rt_object.path.resolve() == resolved:
             link = link_image_series(rt_object, inventory.image_series)
             if link.series is None:
-                return None, f"no image series: {link_message(link)}"
+                refused = [f"{s.path}: {s.reason}" for s in inventory.skipped if s.kind in _REFUSED]
+                because = f"; {len(refused)} file(s) refused, e.g. {refused[0]}" if refused else ""
+                return None, f"no image series: {link_message(link)}{because}"
             return link.series, link_message(link)
     return None, f"no image series found next to {structure_set}"
 
@@ -133,7 +143,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             messages.extend(half.warnings)
         except RtmaskError as error:  # one plane only and no slab thickness known
             entry.update(contour_half_cm3=None, contour_none_cm3=None)
-            messages.append(str(error))
+            messages.append(reword(str(error), CLI_WORDING))
         voxel = fractional = None
         if grid is not None:
             mask = rasterize(roi, grid, rule=args.rule, on_invalid="ignore")
@@ -151,7 +161,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "image_series": grid_note,
             "problems": problems,
         }
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json_text(report) + "\n")
     else:
         _print_table(entries, grid is not None, grid_note, bool(args.verbose))
         if grid is None:

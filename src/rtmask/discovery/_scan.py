@@ -286,6 +286,27 @@ def _truncation(path: Path, dataset: RawDataset) -> str | None:
     return None
 
 
+def _short_pixel_data(dataset: RawDataset) -> str | None:
+    """Why native pixel data is too short for the header's Rows x Columns, or None.
+
+    A file whose Rows or Columns were damaged would otherwise make a grid its pixels do
+    not fill (and masks of an absurd shape).
+    """
+    element = dataset.pixel_data_range()
+    expected = _pixel_bytes(dataset)
+    if element is None or expected is None or element[1] in (0, _UNDEFINED_LENGTH):
+        return None
+    if element[1] >= expected:
+        return None
+    frames = dataset.integer("NumberOfFrames") or 1
+    return (
+        f"its PixelData holds {element[1]} bytes but Rows {dataset.integer('Rows')} x "
+        f"Columns {dataset.integer('Columns')} x {frames} frame(s) x "
+        f"{dataset.integer('BitsAllocated') or 8} bits need {expected}; the header does not "
+        "match the pixels (damaged Rows or Columns?)"
+    )
+
+
 def _sop_class_name(uid: str | None) -> str:
     if not uid:
         return "unknown SOP class"
@@ -428,6 +449,9 @@ def _read_one(path: Path) -> ImageHeader | RTObject | SkippedFile:
     truncated = _truncation(path, dataset)
     if truncated is not None:
         return SkippedFile(path=path, kind="truncated", reason=truncated)
+    short = _short_pixel_data(dataset)
+    if short is not None:
+        return SkippedFile(path=path, kind="unreadable", reason=short)
     modality = _rt_modality(dataset)
     if modality is not None:
         try:

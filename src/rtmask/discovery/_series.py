@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmask._errors import GeometryError
+from rtmask._limits import MAX_EXTENT_MM, coordinate_problem
 from rtmask._rawdicom import RawDataset
 from rtmask.geometry import ImageGrid, slice_order
 
@@ -126,6 +127,25 @@ class ImageHeader:
         )
 
 
+def _absurd_geometry(
+    position: tuple[float, ...], spacing: tuple[float, ...], rows: int, columns: int
+) -> str | None:
+    """Why finite geometry values cannot be an image of a patient, or None."""
+    problem = coordinate_problem(position, "ImagePositionPatient")
+    if problem is not None:
+        return problem
+    if min(spacing) <= 0:
+        return f"PixelSpacing {list(spacing)} is not positive"
+    extent = max(spacing[0] * (rows - 1), spacing[1] * (columns - 1))
+    if extent > MAX_EXTENT_MM:
+        return (
+            f"PixelSpacing {list(spacing)} mm with {rows} Rows x {columns} Columns makes the "
+            f"image {extent / 1000:.3g} m wide, beyond the {MAX_EXTENT_MM / 1000:g} m any "
+            "image of a patient stays within"
+        )
+    return None
+
+
 def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
     """Read an image's identity and geometry, or say why it cannot be part of a volume."""
     missing = [k for k in _GEOMETRY_KEYWORDS if _missing(dataset, k)]
@@ -148,6 +168,9 @@ def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
             reason="invalid ImagePositionPatient, ImageOrientationPatient, PixelSpacing, Rows "
             "or Columns (not the expected number of finite values)",
         )
+    absurd = _absurd_geometry(position, spacing, rows, columns)
+    if absurd is not None:
+        return SkippedFile(path=path, kind="unreadable", reason=f"{absurd}; not used")
     sop_uid = dataset.text("SOPInstanceUID")
     series_uid = dataset.text("SeriesInstanceUID")
     if sop_uid is None or series_uid is None:

@@ -12,6 +12,13 @@ from numpy.typing import NDArray
 
 from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
+from rtmask._limits import (
+    MAX_DOSE_GY,
+    MAX_EXTENT_MM,
+    MAX_GRID_VOXELS,
+    coordinate_problem,
+    voxel_count,
+)
 from rtmask._rawdicom import RawDataset, read_raw
 from rtmask.dose._model import DoseGrid, DoseReference
 from rtmask.geometry import ImageGrid, slice_order
@@ -55,6 +62,9 @@ def _frame_positions(dataset: RawDataset, name: str) -> tuple[NDArray[np.float64
         raise GeometryError(
             f"{name}: GridFrameOffsetVector has {offsets.size} values for {n_frames} frames"
         )
+    absurd = _absurd_geometry(position, spacing, (n_frames, rows, columns), offsets)
+    if absurd is not None:
+        raise GeometryError(f"{name}: {absurd}; the dose grid cannot be placed")
     # Relative form starts at 0; the absolute form (axial only) starts at the first
     # frame's z. Either way the offsets from the first frame are v - v[0].
     relative = offsets - offsets[0]
@@ -72,6 +82,39 @@ def _frame_positions(dataset: RawDataset, name: str) -> tuple[NDArray[np.float64
     except GeometryError as error:
         raise GeometryError(f"{name}: RT Dose geometry is invalid: {error}") from error
     return positions, grid
+
+
+def _absurd_geometry(
+    position: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    shape: tuple[int, int, int],
+    offsets: NDArray[np.float64],
+) -> str | None:
+    """Why an RT Dose's geometry values cannot be a dose grid of a patient, or None."""
+    problem = coordinate_problem(position.tolist(), "ImagePositionPatient")
+    if problem is not None:
+        return problem
+    if min(shape) < 1 or voxel_count(shape) > MAX_GRID_VOXELS:
+        return (
+            f"NumberOfFrames {shape[0]} x Rows {shape[1]} x Columns {shape[2]} is not a grid "
+            f"of 1 to {MAX_GRID_VOXELS:.3g} voxels"
+        )
+    if not (np.all(np.isfinite(spacing)) and np.all(spacing > 0)):
+        return f"PixelSpacing {spacing.tolist()} is not two positive numbers"
+    extent = max(float(spacing[0]) * (shape[1] - 1), float(spacing[1]) * (shape[2] - 1))
+    if extent > MAX_EXTENT_MM:
+        return (
+            f"PixelSpacing {spacing.tolist()} mm with {shape[1]} Rows x {shape[2]} Columns "
+            f"makes the grid {extent / 1000:.3g} m wide, beyond the "
+            f"{MAX_EXTENT_MM / 1000:g} m any dose grid of a patient stays within"
+        )
+    span = float(offsets.max() - offsets.min())
+    if not span <= MAX_EXTENT_MM:
+        return (
+            f"GridFrameOffsetVector spans {span:.3g} mm, beyond the "
+            f"{MAX_EXTENT_MM / 1000:g} m any dose grid of a patient stays within"
+        )
+    return None
 
 
 def _read_dose_header(path: str | os.PathLike[str]) -> tuple[RawDataset, str]:
@@ -114,13 +157,16 @@ def dose_frame_order(path: str | os.PathLike[str]) -> NDArray[np.intp]:
 
 
 def _dose_scaling(dataset: RawDataset, name: str) -> tuple[float, list[str]]:
-    """DoseGridScaling (Gy or percent per stored unit) and any warning about it."""
+    """DoseGridScaling (Gy or percent per stored unit), required; no warning is left."""
     raw = dataset.text("DoseGridScaling")
     if raw is None:
-        return 1.0, [
-            f"{name}: DoseGridScaling is missing; stored values are taken as dose "
-            "(scaling 1), check the dose against the planning system"
-        ]
+        # Required with pixel data (Type 1C): the stored integers have no unit without it,
+        # and taking them as Gy is wrong by the factor the writer chose (often 1e4-1e9).
+        raise InvalidInputError(
+            f"{name}: DoseGridScaling is missing (required with pixel data), so the stored "
+            "values cannot be turned into Gy; add it to the file as the planning system "
+            "wrote it"
+        )
     try:
         scaling = float(raw.split("\\")[0])
     except ValueError as error:
@@ -133,6 +179,21 @@ def _dose_scaling(dataset: RawDataset, name: str) -> tuple[float, list[str]]:
             "cannot be scaled"
         )
     return scaling, []
+
+
+def _check_plausible(
+    frames: NDArray[np.integer[Any]], scaling: float, factor: float, name: str
+) -> None:
+    """Refuse a dose whose largest value (Gy) no treatment can have."""
+    if frames.size == 0:
+        return
+    largest = max(abs(int(frames.max())), abs(int(frames.min()))) * scaling * factor
+    if not largest <= MAX_DOSE_GY:
+        raise InvalidInputError(
+            f"{name}: DoseGridScaling {scaling:g} makes the largest dose {largest:.3g} Gy, "
+            f"beyond the {MAX_DOSE_GY:g} Gy any treatment reaches; check DoseGridScaling "
+            "and DoseUnits"
+        )
 
 
 def _units_factor(
@@ -253,17 +314,19 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     Warns
     -----
     DoseWarning
-        DoseGridScaling missing (scaling 1 is used) or DoseUnits missing (Gy assumed).
+        DoseUnits missing (Gy assumed).
 
     Raises
     ------
     DicomReadError
         The file cannot be read.
     InvalidInputError
-        Not an RT Dose, no pixel data, invalid scaling or units, RELATIVE units without
+        Not an RT Dose, no pixel data, DoseGridScaling missing or invalid, a dose above
+        MAX_DOSE_GY (100 kGy: a wrong scaling), invalid units, RELATIVE units without
         ``prescription_gy``.
     GeometryError
-        The frames do not form a grid (offsets missing or inconsistent).
+        The frames do not form a grid (offsets missing or inconsistent), or the geometry
+        is absurd (coordinates beyond 100 m, more than 2**31 voxels).
     """
     name = os.fspath(path)
     if prescription_gy is not None and not (np.isfinite(prescription_gy) and prescription_gy > 0):
@@ -277,6 +340,7 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     factor, unit_notes = _units_factor(dataset, name, prescription_gy)
     notes += unit_notes
     frames = _frames_in_order(_stored_frames(dataset, name, grid.shape), positions, grid)
+    _check_plausible(frames, scaling, factor, name)
     dose = np.multiply(frames, scaling * factor, dtype=np.float64)  # the one dose array
     dose.flags.writeable = False  # DoseGrid keeps it as it is, without a copy
     for note in notes:

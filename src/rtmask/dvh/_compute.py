@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask._errors import GeometryWarning, InvalidInputError, OnInvalid, RtmaskError
+from rtmask._errors import (
+    GeometryError,
+    GeometryWarning,
+    InvalidInputError,
+    OnInvalid,
+    RtmaskError,
+)
+from rtmask._limits import MAX_DVH_LATTICE_VOXELS, MAX_DVH_SAMPLES
 from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
 from rtmask.dvh._histogram import DVH, cumulative_curve
@@ -153,13 +160,26 @@ def _plane_lattice(
         if np.any(index < 0) or np.any(index > np.array(grid.shape[1:]) - 1):
             return _aligned_lattice(grid, planes, index, wanted)
         spacing = min(dose_row_mm, dose_column_mm, wanted)
+    in_plane_mm = np.ptp(contours.along_axes[:, 1:], axis=0) + 2 * spacing
+    _check_lattice_size(planes.size, in_plane_mm / spacing + 1)
+    # Only the in-plane part is used: one voxel spans the normal (a grid that is sized).
+    along_normal_mm = float(np.ptp(contours.along_axes[:, 0])) + 2 * spacing
     in_plane = ImageGrid.covering(
         extremes,
-        spacing_mm=(spacing, spacing, spacing),
+        spacing_mm=(along_normal_mm, spacing, spacing),
         orientation=grid.orientation,
         margin_mm=spacing,
     )
     return _with_planes(grid, planes, in_plane.origin_mm, (spacing, spacing), in_plane.shape)
+
+
+def _check_lattice_size(n_planes: int, in_plane: FloatArray) -> None:
+    """Refuse a lattice of ``n_planes`` x ``(2,)`` voxels beyond MAX_DVH_LATTICE_VOXELS."""
+    if not float(np.prod(in_plane)) * n_planes <= MAX_DVH_LATTICE_VOXELS:
+        raise GeometryError(
+            f"the calculation grid would have {n_planes} x {in_plane[0]:.3g} x "
+            f"{in_plane[1]:.3g} voxels, more than the limit of {MAX_DVH_LATTICE_VOXELS:.3g}"
+        )
 
 
 def _aligned_lattice(
@@ -173,7 +193,9 @@ def _aligned_lattice(
     per_voxel = np.maximum(np.ceil(np.array([dose_row_mm, dose_column_mm]) / wanted_mm - 1e-9), 1)
     low = np.floor(index.min(axis=0)) - 1.0  # a dose voxel centre, a voxel beyond the ROI
     high = np.ceil(index.max(axis=0)) + 1.0
-    shape = np.rint((high - low) * per_voxel).astype(int)
+    extent = (high - low) * per_voxel  # voxels along rows and columns: sized first
+    _check_lattice_size(planes.size, extent)
+    shape = np.rint(extent).astype(int)
     first = low + 0.5 / per_voxel  # dose index of the lattice's voxel [0, 0]
     origin = grid.index_to_patient([[0.0, first[0], first[1]]])[0]
     spacing = (dose_row_mm / float(per_voxel[0]), dose_column_mm / float(per_voxel[1]))
@@ -198,6 +220,27 @@ def _with_planes(
         columns=shape[2],
         frame_of_reference_uid=grid.frame_of_reference_uid,
     )
+
+
+def _check_samples(
+    label: str, fractions: NDArray[np.generic], thickness_mm: FloatArray, sub_slab_mm: float
+) -> None:
+    """Refuse an ROI whose dose samples (covered voxels x sub-slabs) exceed the limit.
+
+    Each slab is sampled in sub-slabs no thicker than ``sub_slab_mm`` (:func:`_sample`):
+    contour planes absurdly far apart would make billions.
+    """
+    sub_slabs = np.maximum(np.ceil(thickness_mm / sub_slab_mm - 1e-9), 1)
+    if float(sub_slabs.sum()) * fractions.shape[1] * fractions.shape[2] <= MAX_DVH_SAMPLES:
+        return  # even a fully covered lattice is small enough: no need to count
+    covered = np.count_nonzero(fractions.reshape(fractions.shape[0], -1), axis=1)
+    samples = float(sub_slabs @ covered)
+    if samples > MAX_DVH_SAMPLES:
+        raise InvalidInputError(
+            f"{label}: no DVH: its slabs (up to {float(thickness_mm.max()):.4g} mm thick) "
+            f"cut into dose frames need {samples:.3g} dose samples, more than the limit of "
+            f"{MAX_DVH_SAMPLES:.3g}; check the positions of its contour planes"
+        )
 
 
 def _samples_per_side(samples: int, lattice: ImageGrid) -> int:
@@ -288,7 +331,15 @@ def compute_dvh(
     planes = contours.planes()
     frame_mm = float(dose.grid.spacing_mm[0])
     lower, upper = slab_faces(planes, end_caps, frame_mm)
-    lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    label = f"ROI {roi.number} {roi.name!r}"
+    try:  # sized before anything is allocated
+        lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    except GeometryError as error:
+        span = float(np.ptp(contours.along_axes[:, 1:], axis=0).max())
+        raise InvalidInputError(
+            f"{label}: no DVH: {error}; the structure spans {span:.4g} mm in-plane - check "
+            "its coordinates, or give a coarser resolution_mm"
+        ) from error
     boundary = _boundary_range(dose, contours, planes, lower, upper)
     del contours  # every vertex is done with: memory for the samples
     per_side = _samples_per_side(samples, lattice)
@@ -303,7 +354,8 @@ def compute_dvh(
         mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
     else:  # 1 sample: the binary mask
         mask = rasterize(roi, lattice, **options)
-    label = f"ROI {roi.number} {roi.name!r}"
+    sub_slab_mm = frame_mm if dose.grid.shape[0] > 1 else math.inf
+    _check_samples(label, mask.array, upper - lower, sub_slab_mm)
     messages = list(mask.warnings)
     gap_warning = uneven_gap_warning(planes, label)
     if gap_warning is not None:
@@ -331,8 +383,8 @@ def compute_dvh(
     if any_outside:  # counted at 0 Gy, or left out with no volume (and never the extremes)
         if not count_outside and outside.all():
             raise InvalidInputError(
-                f"{label} lies entirely outside the dose grid; check the frame of reference "
-                "or use count_outside=True"
+                f"{label} lies entirely outside the dose grid of {dose.source or 'the dose'}; "
+                "check that both belong to one frame of reference, or use count_outside=True"
             )
         np.copyto(doses, 0.0, where=outside)
         if not count_outside:
@@ -351,7 +403,12 @@ def compute_dvh(
     )
     if boundary is not None:
         extremes = (min(extremes[0], boundary[0]), max(extremes[1], boundary[1]))
-    edges, curve = cumulative_curve(doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads)
+    try:
+        edges, curve = cumulative_curve(
+            doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{label}: {error}") from error
     for message in messages:
         logger.debug(message)
     return DVH(

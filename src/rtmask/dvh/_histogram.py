@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
+from rtmask._limits import MAX_DVH_BINS
 
 __all__ = ["DVH", "REPORT_STATS", "cumulative_curve"]
 
@@ -83,7 +84,14 @@ def cumulative_curve(
         if doses.size
         else 0.0
     )
-    sums = np.zeros((2, int(np.floor(reach / bin_width_gy)) + 2))
+    bins = np.floor(reach / bin_width_gy) + 2  # sized before it is allocated
+    if not bins <= MAX_DVH_BINS:
+        raise InvalidInputError(
+            f"doses up to {reach:.4g} Gy in bins of {bin_width_gy:g} Gy need {bins:.3g} bins, "
+            f"more than the limit of {MAX_DVH_BINS}; check the dose or give a wider "
+            "bin_width_gy"
+        )
+    sums = np.zeros((2, int(bins)))
     points: list[tuple[FloatArray, FloatArray]] = []  # doses and weights of point samples
     top = 0.0
     scratch = _Scratch.of(min(doses.size, _BLOCK))

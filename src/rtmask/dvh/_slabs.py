@@ -40,7 +40,7 @@ def slab_faces(
     ``planes_mm``: ``(P,)`` increasing plane positions. A lone plane gets a slab
     ``single_plane_mm`` thick, centred on it.
     """
-    if planes_mm.size == 1:
+    if planes_mm.size <= 1:  # a lone plane, or none (empty faces)
         return planes_mm - single_plane_mm / 2, planes_mm + single_plane_mm / 2
     half_gaps = np.diff(planes_mm) / 2
     outward = half_gaps[[0, -1]] if end_caps is EndCaps.HALF else np.zeros(2)

@@ -119,11 +119,22 @@ def _newell(points: FloatArray) -> FloatArray:
 
 
 def _common_normal(contours: Sequence[Contour]) -> FloatArray | None:
-    """Unit normal of the largest contour, its largest component positive; None if flat."""
+    """Unit normal of the largest planar contour, its largest component positive.
+
+    A contour that is not planar (one vertex moved off its plane) cannot set the normal
+    for the others; when none is planar the largest sets it. None when all are flat.
+    """
     vectors = [_newell(contour.points_mm) for contour in contours]
-    largest = max(vectors, key=lambda v: float(np.linalg.norm(v)))
-    length = float(np.linalg.norm(largest))
-    if length == 0.0:
+    lengths = [float(np.linalg.norm(v)) for v in vectors]
+    planar = [
+        length
+        if length > 0.0 and np.ptp(contour.points_mm @ (v / length)) <= PARALLEL_TOLERANCE_MM
+        else 0.0
+        for contour, v, length in zip(contours, vectors, lengths, strict=True)
+    ]
+    chosen = int(np.argmax(planar)) if max(planar) > 0.0 else int(np.argmax(lengths))
+    largest, length = vectors[chosen], lengths[chosen]
+    if not length > 0.0:
         return None
     normal = largest / length
     if normal[int(np.argmax(np.abs(normal)))] < 0:
@@ -153,17 +164,23 @@ def _polygonal(geometry: Any) -> Any:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def _valid_polygon(uv: FloatArray) -> Any:
-    """A valid shapely geometry for a ring ``(N, 2)``.
+def _valid_polygon(uv: FloatArray, label: str) -> Any:
+    """A valid shapely geometry for a ring ``(N, 2)`` of ROI ``label``.
 
     Self-intersections and keyhole cuts are resolved by :func:`shapely.make_valid`, which
     keeps the faces of the ring's own edges by even-odd parity (a keyhole gives its ring).
+    A ring GEOS refuses (coordinates so large that they overflow) is an InvalidInputError.
     """
     shapely = _shapely()
 
-    polygon = shapely.Polygon(uv)
-    if not polygon.is_valid:
-        polygon = _polygonal(shapely.make_valid(polygon))
+    try:
+        polygon = shapely.Polygon(uv)
+        if not polygon.is_valid:
+            polygon = _polygonal(shapely.make_valid(polygon))
+    except shapely.errors.GEOSException as error:
+        raise InvalidInputError(
+            f"ROI {label}: a contour's area cannot be computed ({error}); check its coordinates"
+        ) from error
     return polygon
 
 
@@ -216,6 +233,30 @@ def _plane_geometry(
             layer = layer.symmetric_difference(polygon)
         result = result.symmetric_difference(layer)
     return result, messages
+
+
+def _placed(
+    roi: ROI, normal: FloatArray, label: str, messages: list[str]
+) -> list[tuple[float, Contour]]:
+    """The closed contours that lie in a plane normal to ``normal``, with its position.
+
+    The others (not planar, or not parallel) are left out with a sentence in ``messages``.
+    """
+    placed: list[tuple[float, Contour]] = []
+    for index, contour in enumerate(roi.contours):
+        if not (contour.geometric_type.encloses_volume and contour.n_points >= 3):
+            continue
+        along = contour.points_mm @ normal
+        spread = float(along.max() - along.min())
+        if not spread <= PARALLEL_TOLERANCE_MM:
+            messages.append(
+                f"ROI {label}: contour {index + 1} spans {spread:.2f} mm along the normal "
+                f"{np.round(normal, 4).tolist()} (not planar or not parallel to the others); "
+                "left out"
+            )
+            continue
+        placed.append((float(along.mean()), contour))
+    return placed
 
 
 def _thicknesses(
@@ -277,8 +318,13 @@ def contour_volume(
             f"ROI {label}: {skipped} closed contour(s) with fewer than 3 points left out"
         )
     normal = _common_normal(closed) if closed else None
-    if normal is None:
-        messages.append(f"ROI {label}: no closed contour encloses an area; volume 0")
+    placed = [] if normal is None else _placed(roi, normal, label, messages)
+    if not placed:  # nothing flat, or every contour left out (their planes collapsed)
+        messages.append(
+            f"ROI {label}: no closed contour encloses an area; volume 0"
+            if normal is None
+            else f"ROI {label}: every closed contour was left out; volume 0"
+        )
         return ContourVolume(
             roi_number=roi.number,
             roi_name=roi.name,
@@ -290,21 +336,8 @@ def contour_volume(
             convention=_CONVENTIONS[end_caps],
             warnings=tuple(messages),
         )
+    assert normal is not None  # placed holds contours only when there is a normal
     u_axis, v_axis = _in_plane_axes(normal)
-    placed: list[tuple[float, Contour]] = []
-    for index, contour in enumerate(roi.contours):
-        if not (contour.geometric_type.encloses_volume and contour.n_points >= 3):
-            continue
-        along = contour.points_mm @ normal
-        spread = float(along.max() - along.min())
-        if spread > PARALLEL_TOLERANCE_MM:
-            messages.append(
-                f"ROI {label}: contour {index + 1} spans {spread:.2f} mm along the normal "
-                f"{np.round(normal, 4).tolist()} (not planar or not parallel to the others); "
-                "left out"
-            )
-            continue
-        placed.append((float(along.mean()), contour))
     placed.sort(key=lambda item: item[0])
     groups: list[list[tuple[float, Contour]]] = []
     for item in placed:
@@ -321,7 +354,7 @@ def contour_volume(
         }
         for _, contour in group:
             uv = np.column_stack([contour.points_mm @ u_axis, contour.points_mm @ v_axis])
-            polygons[contour.geometric_type].append(_valid_polygon(uv))
+            polygons[contour.geometric_type].append(_valid_polygon(uv, label))
         geometry, overlaps = _plane_geometry(
             polygons[GeometricType.CLOSED_PLANAR],
             polygons[GeometricType.CLOSEDPLANAR_XOR],

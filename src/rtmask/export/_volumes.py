@@ -26,8 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._atomic import atomic_path
-from rtmask._errors import GeometryWarning
+from rtmask._errors import GeometryError, GeometryWarning
 from rtmask._gzip import write_gzip
+from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._npz import NPZ_AFFINE_KEY, NPZ_ROI_PREFIX, NPZ_SLICE_POSITIONS_KEY
 from rtmask.geometry import ImageGrid
 
@@ -147,6 +148,16 @@ def write_nifti(
         raise ValueError(f"cannot write {path} as NIfTI: the name must end in .nii.gz or .nii")
     data = storable_array(array)
     _check_shape(data, grid, path)
+    # NIfTI-1 holds dimensions as int16 and the affine as float32: refuse what they cannot.
+    if max(grid.shape) > NIFTI1_MAX_DIMENSION:
+        raise GeometryError(
+            f"cannot write {path}: NIfTI-1 holds at most {NIFTI1_MAX_DIMENSION} voxels per "
+            f"axis, the grid has {grid.shape} (slices, rows, columns); write NRRD or NumPy"
+        )
+    if not np.all(np.isfinite(grid.nifti_affine().astype(np.float32))):
+        raise GeometryError(
+            f"cannot write {path}: its affine is not finite in the file's float32 numbers"
+        )
     _warn_if_non_uniform(grid, path)
     # Fortran order of (i, j, k) = (column, row, slice) is the C order of the array itself.
     header = _nifti_header(data, grid, intent=intent)

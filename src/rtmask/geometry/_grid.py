@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import GeometryError
 from rtmask._gaps import median, wide_gaps
+from rtmask._limits import MAX_COORDINATE_MM, MAX_EXTENT_MM, MAX_GRID_VOXELS, voxel_count
 
 __all__ = ["ImageGrid", "slice_order"]
 
@@ -64,6 +65,19 @@ def _cross(u: FloatArray, v: FloatArray) -> FloatArray:
     u0, u1, u2 = u.tolist()
     v0, v1, v2 = v.tolist()
     return np.array([u1 * v2 - u2 * v1, u2 * v0 - u0 * v2, u0 * v1 - u1 * v0])
+
+
+def _check_reach(affine: FloatArray, shape: tuple[int, ...]) -> None:
+    """Refuse a grid whose corner voxel centres lie where no patient can be."""
+    k, r, c = (n - 1 for n in shape)
+    corners = np.array([[i, j, m, 1.0] for i in (0, k) for j in (0, r) for m in (0, c)])
+    reach = float(np.abs(corners @ affine[:3].T).max())
+    limit = MAX_COORDINATE_MM + MAX_EXTENT_MM
+    if not reach <= limit:
+        raise GeometryError(
+            f"the grid's voxels reach {reach:.3g} mm from the origin, beyond the {limit:g} mm "
+            "any image of a patient stays within; check the position and spacing"
+        )
 
 
 def _unit_directions(orientation: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -120,6 +134,12 @@ class ImageGrid:
     slice_positions_mm
         ``(slices,)`` signed distance of each slice plane along the unit normal, strictly
         increasing. Defaults to the positions implied by the affine (uniform spacing).
+
+    Raises
+    ------
+    GeometryError
+        An invalid shape or affine, more than :data:`rtmask._limits.MAX_GRID_VOXELS`
+        voxels, or corner voxels beyond the coordinates any patient can have (200 m).
     """
 
     shape: tuple[int, int, int]
@@ -138,10 +158,22 @@ class ImageGrid:
     def __post_init__(self) -> None:
         shape = tuple(int(n) for n in self.shape)
         if len(shape) != 3 or min(shape) < 1:
-            raise GeometryError(f"grid shape must be 3 positive integers, got {self.shape}")
+            raise GeometryError(
+                f"grid shape must be 3 positive numbers of (slices, rows, columns), got "
+                f"{self.shape}; the image or dose header's Rows, Columns or frames are wrong"
+            )
+        if voxel_count(shape) > MAX_GRID_VOXELS:
+            raise GeometryError(
+                f"a grid of {' x '.join(map(str, shape))} voxels exceeds the limit of "
+                f"{MAX_GRID_VOXELS:.3g} voxels; check the Rows, Columns and number of slices"
+            )
         affine = np.asarray(self.affine, dtype=np.float64)
         if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-            raise GeometryError("grid affine must be a finite 4x4 matrix")
+            raise GeometryError(
+                "grid affine must be a finite 4x4 matrix; the position, orientation or "
+                "spacing it was built from is not finite"
+            )
+        _check_reach(affine, shape)
         if np.any(np.abs(affine[3] - _LAST_ROW) > 1e-8 + 1e-5 * _LAST_ROW):  # as np.allclose
             raise GeometryError(f"grid affine's last row must be [0, 0, 0, 1], got {affine[3]}")
         if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
@@ -204,7 +236,9 @@ class ImageGrid:
         row_dir, column_dir, normal = _unit_directions(orientation)
         positions = np.asarray(positions_mm, dtype=np.float64).reshape(-1, 3)
         if positions.shape[0] == 0 or not np.all(np.isfinite(positions)):
-            raise GeometryError("image positions must be finite and at least one")
+            raise GeometryError(
+                "image positions (ImagePositionPatient) must be finite numbers, at least one"
+            )
         spacing = np.asarray(pixel_spacing_mm, dtype=np.float64).reshape(-1)
         if spacing.shape != (2,) or not np.all(spacing > 0):
             raise GeometryError(f"pixel spacing must be 2 positive numbers, got {spacing}")
@@ -316,11 +350,21 @@ class ImageGrid:
         if points.shape[0] == 0:
             raise GeometryError("cannot build a grid covering no points")
         spacing = np.asarray(spacing_mm, dtype=np.float64).reshape(3)
+        if not np.all(spacing > 0):
+            raise GeometryError(f"spacing must be 3 positive numbers, got {spacing.tolist()}")
         axes = np.stack([normal, column_dir, row_dir])  # (3 axes, xyz)
         coordinates = points @ np.ascontiguousarray(axes.T)  # (N, [slice, row, column]) mm
         low = coordinates.min(axis=0) - margin_mm
         high = coordinates.max(axis=0) + margin_mm
-        shape = np.maximum(np.ceil((high - low) / spacing - 1e-9).astype(int) + 1, 1)
+        counts = np.maximum(np.ceil((high - low) / spacing - 1e-9) + 1, 1)  # sized first
+        if not float(np.prod(counts)) <= MAX_GRID_VOXELS:
+            raise GeometryError(
+                f"a grid covering points {(high - low).max():.4g} mm apart at "
+                f"{spacing.min():g} mm spacing would have {float(np.prod(counts)):.3g} "
+                f"voxels, more than the limit of {MAX_GRID_VOXELS:.3g}; check the points' "
+                "coordinates or give a larger spacing_mm"
+            )
+        shape = counts.astype(int)
         centre = (low + high) / 2
         first = centre - (shape - 1) * spacing / 2
         return cls.from_explicit(
@@ -525,10 +569,17 @@ class ImageGrid:
         """Return a uniform grid spanning the same slices (default: the median gap)."""
         gaps = self.slice_gaps_mm
         step = float(spacing_mm) if spacing_mm else median(gaps) if gaps.size else 1.0
-        if step <= 0:
-            raise GeometryError(f"slice spacing must be positive, got {step}")
+        if not (np.isfinite(step) and step > 0):
+            raise GeometryError(f"slice spacing must be a positive number of mm, got {step}")
         extent = float(self.slice_positions_mm[-1] - self.slice_positions_mm[0])
-        n_slices = int(np.floor(extent / step + 1e-6)) + 1
+        slices = np.floor(extent / step + 1e-6) + 1  # sized before it becomes an integer
+        if not slices * self.shape[1] * self.shape[2] <= MAX_GRID_VOXELS:
+            raise GeometryError(
+                f"resampling {extent:.4g} mm of slices {step:g} mm apart gives {slices:.3g} "
+                f"slices of {self.shape[1]} x {self.shape[2]} voxels, more than the limit of "
+                f"{MAX_GRID_VOXELS:.3g} voxels; give a larger slice spacing"
+            )
+        n_slices = int(slices)
         affine = np.array(self.affine, copy=True)
         affine[:3, 0] = self.normal * step
         affine[:3, 3] = self.index_to_patient([[0.0, 0.0, 0.0]])[0]

@@ -179,7 +179,8 @@ def _assign_exact(
     tolerance: float,
     result: PlaneAssignment,
 ) -> None:
-    nearest = np.clip(np.rint(grid.slice_index_of(planes)).astype(np.int64), 0, positions.size - 1)
+    index = np.clip(grid.slice_index_of(planes), 0, positions.size - 1)  # then no overflow
+    nearest = np.rint(index).astype(np.int64)
     offsets = planes - positions[nearest]
     for item, slice_index, offset in zip(placed, nearest, offsets, strict=True):
         if abs(offset) <= tolerance:

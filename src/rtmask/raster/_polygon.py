@@ -100,8 +100,10 @@ def polygons_box(
     low_corners: NDArray[np.float64], high_corners: NDArray[np.float64], shape: tuple[int, int]
 ) -> PixelBox:
     """The union of :func:`polygon_box` of polygons with ``(K, 2)`` extremes."""
-    low = np.maximum(_first_pixel_at_or_after(low_corners), 0)
-    high = np.minimum(_first_pixel_at_or_after(high_corners), shape)
+    # Clipped to just beyond the plane before they become integers: no overflow.
+    limit = np.array(shape, dtype=np.float64) + 1.0
+    low = np.maximum(_first_pixel_at_or_after(np.clip(low_corners, -1.0, limit)), 0)
+    high = np.minimum(_first_pixel_at_or_after(np.clip(high_corners, -1.0, limit)), shape)
     kept = np.all(high > low, axis=1)  # boxes that hold a pixel
     if not kept.any():
         return PixelBox(0, 0, 0, 0)
@@ -128,8 +130,10 @@ def _crossings(
     start: NDArray[np.float64], end: NDArray[np.float64], box: PixelBox
 ) -> tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]]:
     """Edge, row and first-inside column (clipped to the box) of every edge/row crossing."""
-    v_low = np.minimum(start[:, 0], end[:, 0])
-    v_high = np.maximum(start[:, 0], end[:, 0])
+    # Rows and columns are clipped to just beyond the box before they become integers,
+    # so that no coordinate, however far, overflows the index arithmetic.
+    v_low = np.clip(np.minimum(start[:, 0], end[:, 0]), box.row0 - 1, box.row1 + 1)
+    v_high = np.clip(np.maximum(start[:, 0], end[:, 0]), box.row0 - 1, box.row1 + 1)
     row_first = np.maximum(_first_pixel_at_or_after(v_low), box.row0)
     row_stop = np.minimum(_first_pixel_at_or_after(v_high), box.row1)
     counts = np.maximum(row_stop - row_first, 0)
@@ -142,6 +146,7 @@ def _crossings(
     with np.errstate(divide="ignore", invalid="ignore"):  # edges along a row never cross one
         slope = (end[:, 1] - u0) / (end[:, 0] - v0)  # columns per row
     u = u0[edge] + (rows - v0[edge]) * slope[edge]
+    np.clip(u, box.col0 - 1, box.col1 + 1, out=u)
     columns = np.clip(_first_pixel_at_or_after(u), box.col0, box.col1)
     return edge, rows, columns
 

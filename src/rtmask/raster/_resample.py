@@ -44,7 +44,12 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
     array = cast(
         "NDArray[np.bool_] | NDArray[np.float32]", sparse_zeros(target.shape, mask.array.dtype)
     )
-    array[valid] = mask.array[source_index[valid]]
+    # Slice by slice, and only from slices that hold voxels: no temporary the size of the
+    # target, and the untouched slices of the sparse array cost no memory.
+    filled = np.flatnonzero(valid)
+    filled = filled[mask.voxels_per_slice[source_index[filled]] > 0]
+    for k in filled.tolist():
+        array[k] = mask.array[source_index[k]]
     note = (
         f"ROI {mask.roi.number} {mask.roi.name!r}: resampled from {source.shape[0]} native "
         f"slices to {target.shape[0]} uniform slices of {target.spacing_mm[0]:.3g} mm "

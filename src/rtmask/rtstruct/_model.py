@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 
 __all__ = ["ROI", "Contour", "GeometricType", "StructureSet"]
 
+#: Why a contour is unusable, as the problems state it (see rtmask._limits for 100 m).
+_UNUSABLE = "NaN, infinite, beyond 100 m, missing or not numbers"
+
 
 class GeometricType(str, Enum):
     """DICOM ContourGeometricType (PS3.3 C.8.8.6.1, CP-2037 for CLOSEDPLANAR_XOR)."""
@@ -280,15 +283,15 @@ class StructureSet:
             if dropped and not roi.contours:
                 problems.append(
                     f"{source}{label} is empty: all {len(dropped)} of its contours have "
-                    "unusable coordinates (NaN, infinite, missing or not numbers) and were "
-                    "dropped; fix them in the planning system and export again"
+                    f"unusable coordinates ({_UNUSABLE}) and were dropped; fix them in the "
+                    "planning system and export again"
                 )
             elif dropped:
                 problems.append(
                     f"{source}{label}: contour(s) {positions} have unusable coordinates "
-                    "(NaN, infinite, missing or not numbers) and were dropped, so the ROI's "
-                    "shape is incomplete (a dropped hole is filled, a dropped island "
-                    "missing); fix them in the planning system and export again"
+                    f"({_UNUSABLE}) and were dropped, so the ROI's shape is incomplete (a "
+                    "dropped hole is filled, a dropped island missing); fix them in the planning "
+                    "system and export again"
                 )
             elif not roi.contours:
                 problems.append(f"{source}{label} has no contours")

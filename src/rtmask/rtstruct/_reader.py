@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from rtmask._dicom import RTSTRUCT_SOP_CLASS, int_or_none
 from rtmask._errors import InvalidInputError, OnInvalid, StructureSetWarning
+from rtmask._limits import MAX_COORDINATE_MM
 from rtmask._rawdicom import RawDataset, raw_from_dataset, read_raw
 from rtmask.rtstruct._model import ROI, Contour, GeometricType, StructureSet
 
@@ -192,8 +193,18 @@ def _read_contours(
                 f"holds {points.shape[0]} points; using the data",
                 number,
             )
-        if not np.isfinite(points).all():
-            report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
+        # The largest |coordinate|: NaN when one is NaN.
+        largest = max(float(points.max()), -float(points.min())) if points.size else 0.0
+        if not largest <= MAX_COORDINATE_MM:
+            if np.isfinite(points).all():
+                report.add(
+                    f"{where}: coordinates up to {largest:.3g} mm, beyond the "
+                    f"{MAX_COORDINATE_MM:g} mm ({MAX_COORDINATE_MM / 1000:g} m) any patient "
+                    "coordinate stays within; contour dropped",
+                    number,
+                )
+            else:
+                report.add(f"{where}: NaN or infinite coordinates; contour dropped", number)
             dropped.append(index + 1)
             continue
         contours.append(
