@@ -16,7 +16,13 @@ from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
-from rtmask.cli._options import add_roi_option, add_rule_option, link_message
+from rtmask.cli._options import (
+    add_roi_map_option,
+    add_roi_option,
+    add_rule_option,
+    link_message,
+    read_roi_map_option,
+)
 from rtmask.cli._output import print_error, print_warning
 from rtmask.convert import (
     ConversionOptions,
@@ -24,6 +30,7 @@ from rtmask.convert import (
     OutputFormat,
     convert_masks,
     convert_structure_set,
+    select_rois,
 )
 from rtmask.discovery import (
     ImageSeries,
@@ -37,6 +44,7 @@ from rtmask.dose import read_dose_grid
 from rtmask.export import safe_folder_name
 from rtmask.geometry import ImageGrid
 from rtmask.masks import read_seg
+from rtmask.names import RoiMap
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
@@ -77,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="folder of the image series (default: found in INPUT's tree)",
     )
     add_roi_option(parser)
+    add_roi_map_option(parser)
     add_rule_option(parser)
     parser.add_argument(
         "--format",
@@ -144,6 +153,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "go with --resample, --dose-grid or --grid-spacing",
         )
         return 2
+    roi_map = read_roi_map_option(args.roi_map, console)
+    if isinstance(roi_map, int):
+        return roi_map
     return convert_command(
         args.input,
         args.output,
@@ -158,6 +170,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         grid_spacing_mm=args.grid_spacing_mm,
         verbose=args.verbose,
         overlay=args.overlay,
+        roi_map=roi_map,
     )
 
 
@@ -174,6 +187,7 @@ class _Options:
     dose_grid_path: Path | None
     grid_spacing_mm: float | None
     overlay: bool = False
+    roi_map: RoiMap | None = None
 
     @property
     def own_grid(self) -> bool:
@@ -251,6 +265,7 @@ def convert_command(
     grid_spacing_mm: float | None = None,
     verbose: bool = False,
     overlay: bool = False,
+    roi_map: RoiMap | None = None,
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
     if not input_path.exists():
@@ -273,6 +288,7 @@ def convert_command(
         dose_grid_path=dose_grid,
         grid_spacing_mm=grid_spacing_mm,
         overlay=overlay,
+        roi_map=roi_map,
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
@@ -294,8 +310,13 @@ def convert_command(
             problems.append(str(error))
             continue
         if report is None:
+            wanted = " ".join(roi_patterns)
+            if roi_map is not None:
+                wanted = f"{wanted!r} or the map {roi_map.source}" if wanted else roi_map.source
+            else:
+                wanted = repr(wanted)
             problems.append(
-                f"{job.path}: no ROI matches {' '.join(roi_patterns)!r}; ROIs are "
+                f"{job.path}: no ROI matches {wanted}; ROIs are "
                 f"{', '.join(repr(n) for n in structure_set.roi_names)}"
             )
             continue
@@ -376,7 +397,7 @@ def _convert_one(
             )
             + ")"
         )
-    rois = structure_set.select(options.roi_patterns)
+    rois, _ = select_rois(structure_set, options.roi_patterns, options.roi_map)
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
@@ -417,6 +438,7 @@ def _convert_one(
             series=job.series,
             image_series=grid_note,
             progress=lambda roi: progress.advance(task),
+            roi_map=options.roi_map,
         )
 
 
@@ -459,7 +481,7 @@ def _print_reports(reports: Sequence[ConversionReport], console: Console, verbos
             )
             table.add_row(
                 str(row.roi_number),
-                escape(row.name),
+                escape(row.name if row.canonical is None else f"{row.name} -> {row.canonical}"),
                 escape(row.file or "-"),
                 "-" if row.voxel_count is None else f"{row.voxel_count:.0f}",
                 "-" if row.volume_cm3 is None else f"{row.volume_cm3:.3f}",

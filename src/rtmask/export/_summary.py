@@ -23,6 +23,7 @@ ROI_STATUSES = ("written", "empty", "no volume", "failed", "not selected")
 CSV_COLUMNS = (
     "roi_number",
     "name",
+    "canonical",
     "file",
     "color",
     "interpreted_type",
@@ -59,6 +60,8 @@ class SummaryRow:
         ``no volume`` (only points or open contours), ``failed``, ``not selected``.
     warnings
         One sentence per problem met with this ROI.
+    canonical
+        The ROI's canonical name under a ROI map (``--roi-map``), None without one.
     """
 
     roi_number: int
@@ -71,6 +74,7 @@ class SummaryRow:
     volume_cm3: float | None
     status: str
     warnings: tuple[str, ...] = ()
+    canonical: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ROI_STATUSES:
@@ -120,6 +124,7 @@ def _row_json(row: SummaryRow) -> dict[str, object]:
     return {
         "roi_number": row.roi_number,
         "name": row.name,
+        "canonical": row.canonical,
         "file": row.file,
         "color": list(row.color) if row.color is not None else None,
         "interpreted_type": row.interpreted_type,
@@ -211,6 +216,7 @@ def write_summary(
             [
                 _csv_cell(row.roi_number),
                 _csv_cell(row.name),
+                _csv_cell(row.canonical),
                 _csv_cell(row.file),
                 ",".join(str(c) for c in row.color) if row.color is not None else "",
                 _csv_cell(row.interpreted_type),
