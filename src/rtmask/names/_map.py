@@ -260,8 +260,9 @@ def _yaml_entries(text: str, source: str) -> list[tuple[str, list[str], int | No
     if root is None:
         raise RoiMapError(f"{source}: the ROI map is empty")
     if not isinstance(root, yaml.MappingNode):
+        kind = "list" if isinstance(root, yaml.SequenceNode) else "single value"
         raise RoiMapError(
-            f"{source}: a YAML ROI map is a mapping 'canonical: [pattern, ...]', not a {root.id}"
+            f"{source}: a YAML ROI map is a mapping 'canonical: [pattern, ...]', not a {kind}"
         )
     entries: list[tuple[str, list[str], int | None]] = []
     for key, value in root.value:
