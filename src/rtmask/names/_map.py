@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from rtmask.errors import RoiMapError
+from rtmask.names._safe import safe_stem, unsafe_reason
 
 __all__ = ["RoiMap", "RoiPattern", "load_roi_map"]
 
@@ -165,18 +166,12 @@ class RoiMap:
 
 def _unsafe_reason(canonical: str) -> str | None:
     """Why ``canonical`` cannot be a file stem as it stands, or None when it can."""
-    if not canonical.strip():
-        return "it is empty"
-    from rtmask.export._names import sanitize_name  # noqa: PLC0415 - keeps names light
-
-    safe = sanitize_name(canonical)
-    if safe != canonical:
-        suggestion = f" (e.g. {safe!r})" if safe else ""
-        return (
-            "it is not a safe file name: use letters, digits and - _ . + ( ), no path "
-            f"separator, no leading dot{suggestion}"
-        )
-    return None
+    reason = unsafe_reason(canonical)
+    if reason is None:
+        return None
+    safe = safe_stem(canonical)
+    suggestion = f" (e.g. {safe!r})" if safe and safe != canonical else ""
+    return f"not a safe file name: {reason}{suggestion}"
 
 
 def _build(entries: Sequence[tuple[str, list[str], int | None]], source: str) -> RoiMap:

@@ -16,6 +16,7 @@ from pathlib import Path
 from rtmask.errors import RoiMapError
 from rtmask.names._map import RoiMap
 from rtmask.names._normalise import normalise_name, tg263_match
+from rtmask.names._safe import safe_stem
 
 __all__ = [
     "NameCount",
@@ -159,8 +160,6 @@ def suggest_map(counts: Iterable[NameCount]) -> str:
     """
     import yaml  # noqa: PLC0415 - only when a map is written
 
-    from rtmask.export._names import sanitize_name  # noqa: PLC0415
-
     groups: dict[str, list[NameCount]] = {}
     for count in counts:
         if not count.name.strip():
@@ -170,7 +169,7 @@ def suggest_map(counts: Iterable[NameCount]) -> str:
     taken: set[str] = set()
     for number, members in enumerate(groups.values(), start=1):
         tg263 = next((m.tg263 for m in members if m.tg263), None)
-        base = tg263 or sanitize_name(members[0].name) or f"ROI_group_{number}"
+        base = tg263 or safe_stem(members[0].name) or f"ROI_group_{number}"
         canonical, counter = base, 2
         while canonical.casefold() in taken:
             canonical, counter = f"{base}_{counter}", counter + 1
