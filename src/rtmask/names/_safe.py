@@ -21,40 +21,38 @@ _WINDOWS_RESERVED = frozenset(
 )
 
 
-def _allowed(character: str) -> bool:
-    return character in _KEPT_PUNCTUATION or unicodedata.category(character)[0] in "LNM"
+def safe_stem(text: str) -> str:
+    """A safe stem made from free text (``"L Lung"`` -> ``"L_Lung"``); may return ``""``."""
+    characters: list[str] = []
+    for character in unicodedata.normalize("NFC", text):
+        category = unicodedata.category(character)
+        keep = (
+            character in _KEPT_PUNCTUATION
+            or category[0] in "LN"
+            or (category[0] == "M" and bool(characters) and characters[-1] != "_")
+        )
+        characters.append(character if keep else "_")
+    name = re.sub(r"\.{2,}", ".", re.sub(r"_{2,}", "_", "".join(characters)))
+    name = name.lstrip("._-").rstrip("._")
+    name = name.encode("utf-8")[:_MAX_BYTES].decode("utf-8", errors="ignore").rstrip("._")
+    head, dot, tail = name.partition(".")
+    if head.upper() in _WINDOWS_RESERVED:
+        name = f"{head}_{dot}{tail}"
+    return name
 
 
 def unsafe_reason(name: str) -> str | None:
     """Why ``name`` cannot be a file stem as it stands (one phrase), None when it can."""
     if not name.strip():
         return "it is empty"
-    bad = sorted({c for c in name if not _allowed(c)})
+    safe = safe_stem(name)
+    if safe == name:
+        return None
+    bad = sorted({c for c in name if c not in _KEPT_PUNCTUATION and not c.isalnum()})
     if bad:
         shown = ", ".join(repr(c) for c in bad[:5])
         return f"it holds {shown}; use letters, digits and - _ . + ( ) only (no path separator)"
-    if name != unicodedata.normalize("NFC", name):
-        return "it is not in Unicode NFC form"
-    if name[0] in "._-" or name[-1] in "._" or "__" in name or ".." in name:
-        return "it starts with . _ or -, ends with . or _, or has a run of _ or ."
-    if unicodedata.category(name[0])[0] == "M":
-        return "it starts with a combining mark"
-    if len(name.encode("utf-8")) > _MAX_BYTES:
-        return f"it is longer than {_MAX_BYTES} bytes of UTF-8"
-    if name.partition(".")[0].upper() in _WINDOWS_RESERVED:
-        return "it is a Windows device name"
-    return None
-
-
-def safe_stem(text: str) -> str:
-    """A safe stem made from free text (``"L Lung"`` -> ``"L_Lung"``); may return ``""``."""
-    name = "".join(c if _allowed(c) else "_" for c in unicodedata.normalize("NFC", text))
-    name = re.sub(r"\.{2,}", ".", re.sub(r"_{2,}", "_", name))
-    name = name.lstrip("._-").rstrip("._")
-    while name and unicodedata.category(name[0])[0] == "M":
-        name = name[1:].lstrip("._-")
-    name = name.encode("utf-8")[:_MAX_BYTES].decode("utf-8", errors="ignore").rstrip("._")
-    if name.partition(".")[0].upper() in _WINDOWS_RESERVED:
-        head, dot, tail = name.partition(".")
-        name = f"{head}_{dot}{tail}"
-    return name
+    return (
+        "no leading . _ or -, no trailing . or _, no runs of _ or ., at most "
+        f"{_MAX_BYTES} bytes, NFC form, not a Windows device name"
+    )
