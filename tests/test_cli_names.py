@@ -321,3 +321,24 @@ def test_dvh_with_a_map_carries_the_canonical_name(
         ("heart", "Heart"),
         ("Body", ""),
     ]
+
+
+def test_convert_a_seg_with_a_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("highdicom")
+    ct = write_ct_series(tmp_path / "case" / "ct", GRID)
+    rtstruct = write_rtstruct(tmp_path / "case" / "RS.dcm", _rois(["L Lung", "Body"]), ct)
+    code, _, _ = _run(
+        capsys, "convert", str(rtstruct), "-o", str(tmp_path / "seg"), "--format", "seg"
+    )
+    assert code == 0
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text("Lung_L: ['L*Lung*']\n", encoding="utf-8")
+    out = tmp_path / "back"
+    code, _, _ = _run(
+        capsys, "convert", str(tmp_path / "seg" / "segmentation.dcm"), "--image",
+        str(tmp_path / "case" / "ct"), "-o", str(out), "--roi-map", str(roi_map),
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["Lung_L.nii.gz"]
+    rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rois"]
+    assert [(r["name"], r["canonical"]) for r in rows] == [("L Lung", "Lung_L")]

@@ -310,13 +310,8 @@ def convert_command(
             problems.append(str(error))
             continue
         if report is None:
-            wanted = " ".join(roi_patterns)
-            if roi_map is not None:
-                wanted = f"{wanted!r} or the map {roi_map.source}" if wanted else roi_map.source
-            else:
-                wanted = repr(wanted)
             problems.append(
-                f"{job.path}: no ROI matches {wanted}; ROIs are "
+                f"{job.path}: no ROI matches {_wanted(options)}; ROIs are "
                 f"{', '.join(repr(n) for n in structure_set.roi_names)}"
             )
             continue
@@ -341,16 +336,14 @@ def _convert_seg(
         return f"{job.path}: {job.link_message}"
     try:
         masks = read_seg(job.path, job.series)
-        if options.roi_patterns:
-            wanted = {
-                roi.number
-                for roi in StructureSet(rois=tuple(m.roi for m in masks)).select(
-                    options.roi_patterns
-                )
-            }
+        canonical: dict[int, str] = {}
+        if options.roi_patterns or options.roi_map is not None:
+            segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(job.path))
+            chosen, canonical = select_rois(segments, options.roi_patterns, options.roi_map)
+            wanted = {roi.number for roi in chosen}
             masks = [mask for mask in masks if mask.roi.number in wanted]
             if not masks:
-                return f"{job.path}: no segment matches {' '.join(options.roi_patterns)!r}"
+                return f"{job.path}: no segment matches {_wanted(options)}"
         note = f"{job.link_message}; images in {job.series.files[0].parent}"
         console.print(
             f"[bold]{escape(str(job.path))}[/bold] (DICOM SEG) -> {escape(str(folder))}  "
@@ -364,9 +357,18 @@ def _convert_seg(
             output_format=options.output_format,
             series=job.series,
             image_series=note,
+            canonical=canonical,
         )
     except RtmaskError as error:
         return str(error)
+
+
+def _wanted(options: _Options) -> str:
+    """What --roi and --roi-map asked for, in words."""
+    patterns = repr(" ".join(options.roi_patterns)) if options.roi_patterns else ""
+    if options.roi_map is None:
+        return patterns
+    return f"{patterns} or the map {options.roi_map.source}" if patterns else options.roi_map.source
 
 
 def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:

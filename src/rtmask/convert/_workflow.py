@@ -8,7 +8,7 @@ DICOM SEG) the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -359,6 +359,7 @@ def convert_masks(
     output_format: OutputFormat = "nifti",
     series: ImageSeries | None = None,
     image_series: str | None = None,
+    canonical: Mapping[int, str] | None = None,
 ) -> ConversionReport:
     """Write existing masks (e.g. read from a DICOM SEG) into ``folder`` with a summary.
 
@@ -376,23 +377,36 @@ def convert_masks(
         The image series the masks are on (for ``"seg"``).
     image_series
         Description of the image series, for the summary.
+    canonical
+        ROI number -> canonical name (:meth:`rtmask.names.RoiMap.resolve`): those masks'
+        files are named by it and their rows carry it.
     """
+    canonical = dict(canonical or {})
     if not masks:
         raise RtmaskError(f"{source}: no masks to write")
     if output_format == "seg" and series is None:
         raise RtmaskError(f"{source}: a DICOM SEG needs the image series the masks are on")
     folder.mkdir(parents=True, exist_ok=True)
     grid = masks[0].grid
-    stems = safe_file_stems([mask.roi for mask in masks])
+    stems = canonical_stems(safe_file_stems([mask.roi for mask in masks]), canonical)
     results = _Results(source, Containers(output_format))
     for mask in masks:
-        _write_one_mask(mask, folder, stems[mask.roi.number], output_format, results)
+        number = mask.roi.number
+        _write_one_mask(
+            mask, folder, stems[number], output_format, results, canonical=canonical.get(number)
+        )
     info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
     return results.finish(folder, grid, series, info)
 
 
 def _write_one_mask(
-    mask: Mask, folder: Path, stem: str, output_format: OutputFormat, results: _Results
+    mask: Mask,
+    folder: Path,
+    stem: str,
+    output_format: OutputFormat,
+    results: _Results,
+    *,
+    canonical: str | None = None,
 ) -> None:
     """Write one existing mask's file (or keep it for the container) and its row."""
     roi = mask.roi
@@ -408,7 +422,14 @@ def _write_one_mask(
     if status == "empty":
         results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r} is empty")
     results.rows.append(
-        summary_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings)
+        summary_row(
+            roi,
+            file=file,
+            mask=mask,
+            status=status,
+            warnings=mask.warnings,
+            canonical=canonical,
+        )
     )
     results.containers.add(mask, stem)
 
