@@ -161,6 +161,11 @@ def test_suggest_map_round_trip(
         groups[row["group"]].add(roi_map.canonical(row["name"]))
     assert all(len(found) == 1 for found in groups.values())
     assert roi_map.canonical("Lt_Lung_1") == "Lung_L"
+    # P3 holds two ROIs named Heart: the entry is flagged for the person editing the map.
+    lines = suggested.read_text(encoding="utf-8").splitlines()
+    flagged = [lines[i + 1] for i, line in enumerate(lines) if line.startswith("# CHECK")]
+    assert [line.split(":")[0] for line in flagged] == ["Heart"]
+    assert "# CHECK: 1 structure set(s)" in "\n".join(lines)
     code, out, _ = _run(
         capsys, "names", str(archive), "--json", "--roi-map", str(suggested), "--unmapped"
     )

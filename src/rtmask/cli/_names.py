@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if roi_map is not None:
         problems.extend(map_conflicts(sources, roi_map))
     if args.suggest_map is not None:
-        _write_text(args.suggest_map, suggest_map(counts))
+        _write_text(args.suggest_map, suggest_map(counts, sources))
         console.print(f"suggested ROI map: {escape(str(args.suggest_map))}")
     rows = [c for c in counts if c.canonical is None] if args.unmapped else counts
     if args.csv is not None:

@@ -151,12 +151,25 @@ def _exact_pattern(name: str) -> str:
     return name
 
 
-def suggest_map(counts: Iterable[NameCount]) -> str:
+def _shared_sets(structure_sets: Iterable[StructureSetNames]) -> Counter[str]:
+    """Group -> number of structure sets holding two or more ROIs of that group."""
+    shared: Counter[str] = Counter()
+    for item in structure_sets:
+        groups = Counter(normalise_name(name) for _, name in item.rois if name.strip())
+        shared.update(group for group, n in groups.items() if n > 1)
+    return shared
+
+
+def suggest_map(
+    counts: Iterable[NameCount], structure_sets: Iterable[StructureSetNames] = ()
+) -> str:
     """A starting YAML ROI map: one entry per group, every name of the group a pattern.
 
     The canonical name of a group is its TG-263 name when it has one, else its most used
     name made a safe file name. The text loads with :func:`load_roi_map` and maps every
     name it lists; it is meant to be edited by a person (TG-263 names are suggestions).
+    A group that two ROIs of one of ``structure_sets`` belong to (``Lung_L`` beside
+    ``L Lung``) would be a conflict there: a comment above its entry says so.
     """
     import yaml  # noqa: PLC0415 - only when a map is written
 
@@ -165,9 +178,11 @@ def suggest_map(counts: Iterable[NameCount]) -> str:
         if not count.name.strip():
             continue  # an empty name cannot be a pattern; the map cannot name it
         groups.setdefault(count.group, []).append(count)
-    document: dict[str, list[str]] = {}
+    shared = _shared_sets(structure_sets)
+    parts: list[str] = []
     taken: set[str] = set()
-    for number, members in enumerate(groups.values(), start=1):
+    n_patterns = 0
+    for number, (group, members) in enumerate(groups.items(), start=1):
         tg263 = next((m.tg263 for m in members if m.tg263), None)
         base = tg263 or safe_stem(members[0].name) or f"ROI_group_{number}"
         canonical, counter = base, 2
@@ -180,15 +195,26 @@ def suggest_map(counts: Iterable[NameCount]) -> str:
             if member.name.casefold() not in seen:
                 seen.add(member.name.casefold())
                 patterns.append(_exact_pattern(member.name))
-        document[canonical] = patterns
-    used = Counter(len(p) for p in document.values())
+        n_patterns += len(patterns)
+        if shared[group]:
+            parts.append(
+                f"# CHECK: {shared[group]} structure set(s) hold two ROIs of this group; "
+                "split it, or they are a conflict\n"
+            )
+        parts.append(
+            yaml.safe_dump(
+                {canonical: patterns},
+                sort_keys=False,
+                allow_unicode=True,
+                default_flow_style=None,
+                width=100,
+            )
+        )
     header = (
         "# ROI map suggested by `rtmask names --suggest-map`: one entry per group of names\n"
         "# (same words after normalisation), named by its TG-263 name where one matches.\n"
-        f"# {len(document)} canonical names, {sum(k * v for k, v in used.items())} patterns. "
+        f"# {len(groups)} canonical names, {n_patterns} patterns. "
         "Check and edit before use:\n"
         "# a pattern is an exact name (case-insensitive), a glob (* ? [) or 're:' + regex.\n"
     )
-    return header + yaml.safe_dump(
-        document, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100
-    )
+    return header + "".join(parts)
