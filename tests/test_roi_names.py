@@ -173,6 +173,7 @@ def test_yaml_and_csv_maps_give_the_same_map(tmp_path: Path) -> None:
         "Lung_L,re:^lung[ _-]?l(ef)?t$\n\nHeart,heart\n",
         encoding="utf-8",
     )
+    csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())  # as spreadsheets save
     from_yaml, from_csv = load_roi_map(yaml_path), load_roi_map(csv_path)
     assert from_yaml.canonical_names == from_csv.canonical_names == ("Lung_L", "Heart")
     for name, expected in [("lung left", "Lung_L"), ("L_Lung", "Lung_L"), ("HEART", "Heart")]:

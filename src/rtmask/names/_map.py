@@ -229,7 +229,7 @@ def load_roi_map(path: str | Path) -> RoiMap:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is no column
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise RoiMapError(f"{path}: cannot read the ROI map: {reason}") from None
