@@ -347,3 +347,52 @@ def test_convert_a_seg_with_a_map(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert sorted(p.name for p in out.glob("*.nii.gz")) == ["Lung_L.nii.gz"]
     rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rois"]
     assert [(r["name"], r["canonical"]) for r in rows] == [("L Lung", "Lung_L")]
+
+
+def test_names_lists_an_unreadable_structure_set_and_counts_the_rest(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    root = tmp_path / "archive"
+    shutil.copytree(archive, root)
+    broken = root / "P4" / "RS_broken.dcm"
+    broken.write_bytes((archive / "P1" / "RS0.dcm").read_bytes()[:900])
+    code, out, err = _run(capsys, "names", str(root), "--json")
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert str(broken) in errors[0]
+    rows = json.loads(out)["names"]
+    assert {r["name"]: (r["structure_sets"], r["patients"]) for r in rows} == _expected_counts()
+    code, _, err = _run(capsys, "names", str(root / "P1" / "RS0.dcm"))
+    assert code == 1
+    assert "not a folder" in err
+
+
+def test_convert_structure_set_with_a_map_in_python(tmp_path: Path) -> None:
+    from rtmask.convert import convert_structure_set
+    from rtmask.errors import RoiMapError
+    from rtmask.names import RoiMap
+    from rtmask.rtstruct import read_rtstruct
+
+    ct = write_ct_series(tmp_path / "ct", GRID)
+    rtstruct = write_rtstruct(tmp_path / "RS.dcm", _rois(["L Lung", "Lung_L_2", "Body"]), ct)
+    structure_set = read_rtstruct(rtstruct)
+    good = RoiMap.from_patterns({"Lung_L": ["L Lung"], "Outline": ["body"]})
+    report = convert_structure_set(structure_set, GRID, tmp_path / "out", roi_map=good)
+    assert [(r.name, r.canonical, r.status, r.file) for r in report.rows] == [
+        ("L Lung", "Lung_L", "written", "Lung_L.nii.gz"),
+        ("Lung_L_2", None, "not selected", None),
+        ("Body", "Outline", "written", "Outline.nii.gz"),
+    ]
+    # An unmapped ROI whose own file name is a canonical name gets its number appended.
+    clash = RoiMap.from_patterns({"Body": ["L Lung"]})
+    report = convert_structure_set(
+        structure_set, GRID, tmp_path / "clash", roi_map=clash, rois=structure_set.rois
+    )
+    assert [r.file for r in report.rows] == ["Body.nii.gz", "Lung_L_2.nii.gz", "Body_3.nii.gz"]
+    bad = RoiMap.from_patterns({"Lung_L": ["L*Lung*", "lung_l*"]})
+    with pytest.raises(RoiMapError, match=r"ROI 1 'L Lung' and ROI 2 'Lung_L_2' all map"):
+        convert_structure_set(structure_set, GRID, tmp_path / "bad", roi_map=bad)
+    assert not (tmp_path / "bad").exists()
