@@ -25,6 +25,7 @@ __all__ = [
     "MissingReferenceError",
     "OnInvalid",
     "OverlapWarning",
+    "RoiMapError",
     "RtmaskError",
     "RtmaskWarning",
     "SeriesNotFoundError",
@@ -57,6 +58,10 @@ class MissingReferenceError(RtmaskError, LookupError):
 
 class SeriesNotFoundError(MissingReferenceError):
     """The image series a structure set was drawn on cannot be found."""
+
+
+class RoiMapError(RtmaskError, ValueError):
+    """A ROI map (``--roi-map``) is unusable, or maps a structure set's ROIs ambiguously."""
 
 
 class MissingDependencyError(RtmaskError, ImportError):

@@ -18,7 +18,13 @@ from rich.table import Table
 from rtmask._errors import GeometryError, RtmaskError
 from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
-from rtmask.cli._options import add_roi_option, add_rule_option, link_message
+from rtmask.cli._options import (
+    add_roi_map_option,
+    add_roi_option,
+    add_rule_option,
+    link_message,
+    read_roi_map_option,
+)
 from rtmask.cli._output import located, print_error, print_warning, reword
 from rtmask.convert import (
     ConversionOptions,
@@ -26,6 +32,7 @@ from rtmask.convert import (
     OutputFormat,
     convert_masks,
     convert_structure_set,
+    select_rois,
 )
 from rtmask.discovery import (
     ImageSeries,
@@ -39,6 +46,7 @@ from rtmask.dose import read_dose_grid
 from rtmask.export import safe_folder_name
 from rtmask.geometry import ImageGrid
 from rtmask.masks import read_seg
+from rtmask.names import RoiMap
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
 
@@ -86,6 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="folder of the image series (default: found in INPUT's tree)",
     )
     add_roi_option(parser)
+    add_roi_map_option(parser)
     add_rule_option(parser)
     parser.add_argument(
         "--format",
@@ -153,6 +162,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "go with --resample, --dose-grid or --grid-spacing",
         )
         return 2
+    roi_map = read_roi_map_option(args.roi_map, console)
+    if isinstance(roi_map, int):
+        return roi_map
     return convert_command(
         args.input,
         args.output,
@@ -167,6 +179,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         grid_spacing_mm=args.grid_spacing_mm,
         verbose=args.verbose,
         overlay=args.overlay,
+        roi_map=roi_map,
     )
 
 
@@ -183,6 +196,7 @@ class _Options:
     dose_grid_path: Path | None
     grid_spacing_mm: float | None
     overlay: bool = False
+    roi_map: RoiMap | None = None
 
     @property
     def own_grid(self) -> bool:
@@ -263,6 +277,7 @@ def convert_command(
     grid_spacing_mm: float | None = None,
     verbose: bool = False,
     overlay: bool = False,
+    roi_map: RoiMap | None = None,
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
     if not input_path.exists():
@@ -285,6 +300,7 @@ def convert_command(
         dose_grid_path=dose_grid,
         grid_spacing_mm=grid_spacing_mm,
         overlay=overlay,
+        roi_map=roi_map,
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
@@ -307,7 +323,7 @@ def convert_command(
             continue
         if report is None:
             problems.append(
-                f"{job.path}: no ROI matches {' '.join(roi_patterns)!r}; ROIs are "
+                f"{job.path}: no ROI matches {_wanted(options)}; ROIs are "
                 f"{', '.join(repr(n) for n in structure_set.roi_names)}"
             )
             continue
@@ -332,16 +348,14 @@ def _convert_seg(
         return f"{job.path}: {job.link_message}"
     try:
         masks = read_seg(job.path, job.series)
-        if options.roi_patterns:
-            wanted = {
-                roi.number
-                for roi in StructureSet(rois=tuple(m.roi for m in masks)).select(
-                    options.roi_patterns
-                )
-            }
+        canonical: dict[int, str] = {}
+        if options.roi_patterns or options.roi_map is not None:
+            segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(job.path))
+            chosen, canonical = select_rois(segments, options.roi_patterns, options.roi_map)
+            wanted = {roi.number for roi in chosen}
             masks = [mask for mask in masks if mask.roi.number in wanted]
             if not masks:
-                return f"{job.path}: no segment matches {' '.join(options.roi_patterns)!r}"
+                return f"{job.path}: no segment matches {_wanted(options)}"
         note = f"{job.link_message}; images in {job.series.files[0].parent}"
         console.print(
             f"[bold]{escape(str(job.path))}[/bold] (DICOM SEG) -> {escape(str(folder))}  "
@@ -355,9 +369,18 @@ def _convert_seg(
             output_format=options.output_format,
             series=job.series,
             image_series=note,
+            canonical=canonical,
         )
     except RtmaskError as error:
         return str(error)
+
+
+def _wanted(options: _Options) -> str:
+    """What --roi and --roi-map asked for, in words."""
+    patterns = repr(" ".join(options.roi_patterns)) if options.roi_patterns else ""
+    if options.roi_map is None:
+        return patterns
+    return f"{patterns} or the map {options.roi_map.source}" if patterns else options.roi_map.source
 
 
 def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:
@@ -388,7 +411,7 @@ def _convert_one(
             )
             + ")"
         )
-    rois = structure_set.select(options.roi_patterns)
+    rois, _ = select_rois(structure_set, options.roi_patterns, options.roi_map)
     if not rois:
         return None
     grid, slice_mode, grid_note = _grid_for(structure_set, job, options)
@@ -436,6 +459,7 @@ def _convert_one(
             series=job.series,
             image_series=grid_note,
             progress=lambda roi: progress.advance(task),
+            roi_map=options.roi_map,
         )
 
 
@@ -481,7 +505,7 @@ def _print_reports(reports: Sequence[ConversionReport], console: Console, verbos
             )
             table.add_row(
                 str(row.roi_number),
-                escape(row.name),
+                escape(row.name if row.canonical is None else f"{row.name} -> {row.canonical}"),
                 escape(row.file or "-"),
                 "-" if row.voxel_count is None else f"{row.voxel_count:.0f}",
                 "-" if row.volume_cm3 is None else f"{row.volume_cm3:.3f}",

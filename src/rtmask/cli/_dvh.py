@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import add_roi_option
+from rtmask.cli._options import add_roi_map_option, add_roi_option, read_roi_map_option
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
+from rtmask.convert._select import select_rois
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
@@ -49,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("structure_set", type=Path, metavar="STRUCTURE_SET", help="RTSTRUCT file")
     parser.add_argument("dose", type=Path, metavar="DOSE", help="RTDOSE file")
     add_roi_option(parser)
+    add_roi_map_option(parser)
     parser.add_argument(
         "--stats",
         default=",".join(DEFAULT_STATS),
@@ -183,7 +185,7 @@ def _embedded_entry(
 
 def _select(args: argparse.Namespace, rois: tuple[ROI, ...], console: Console) -> list[ROI]:
     """The ROIs to compute; ROIs named by --roi that enclose no volume are errors."""
-    if not args.roi:
+    if not args.roi and args.roi_map is None:
         return [roi for roi in rois if roi.encloses_volume]
     chosen = []
     for roi in rois:
@@ -202,17 +204,23 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.resolution is not None and not (math.isfinite(args.resolution) and args.resolution > 0):
         raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
     stats = _check_stats(args.stats, args.prescription)
+    roi_map = read_roi_map_option(args.roi_map, console)
+    if isinstance(roi_map, int):
+        return roi_map
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
-    selected = structure_set.select(args.roi)
-    if args.roi and not selected:
+    selected, canonical = select_rois(structure_set, args.roi, roi_map)
+    if (args.roi or roi_map is not None) and not selected:
+        wanted = " or ".join(
+            [*([str(args.roi)] if args.roi else []), *([roi_map.source] if roi_map else [])]
+        )
         raise RtmaskError(
-            f"{args.structure_set}: no ROI matches {args.roi}; "
+            f"{args.structure_set}: no ROI matches {wanted}; "
             f"ROIs are {list(structure_set.roi_names)}"
         )
     dose = read_dose(args.dose, prescription_gy=args.prescription)
     embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
     rois = _select(args, selected, console)
-    failed = len(rois) < len(selected) and bool(args.roi)
+    failed = len(rois) < len(selected) and bool(args.roi or roi_map)
     # What the reader could not use fails the command, as in convert.
     for warning in structure_set.warnings:
         print_warning(console, f"{args.structure_set}: {warning}")
@@ -240,6 +248,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 if isinstance(dvh, RtmaskError):
                     raise dvh
                 entry = dvh.to_dict(stats)
+                if roi_map is not None:  # beside the name, as in convert's summary
+                    entry = {"number": entry.pop("number"), "name": entry.pop("name")} | {
+                        "canonical": canonical.get(roi.number),
+                        **entry,
+                    }
             except RtmaskError as error:
                 print_error(console, located(reword(str(error), CLI_WORDING), args.structure_set))
                 failed = True
@@ -289,9 +302,12 @@ def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
         for source, values in (("", entry), ("  embedded", entry.get("embedded"))):
             if values is None or (source and "embedded" not in entry):
                 continue
+            name = entry["name"]
+            if entry.get("canonical"):
+                name = f"{name} -> {entry['canonical']}"
             table.add_row(
                 "" if source else str(entry["number"]),
-                source.strip() if source else escape(entry["name"]),
+                source.strip() if source else escape(name),
                 _fmt(values["volume_cm3"]),
                 _fmt(values["min_gy"]),
                 _fmt(values["mean_gy"]),

@@ -49,6 +49,7 @@ COMMANDS = {
     "volumes": "_volumes",
     "dvh": "_dvh",
     "dose-sum": "_dose_sum",
+    "names": "_names",
     "demo": "_demo",
 }
 

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rich.console import Console
+
+from rtmask.cli._output import print_error
 from rtmask.discovery import SeriesLink
+from rtmask.errors import RoiMapError
 from rtmask.raster import CombinationRule
 
-__all__ = ["IMAGE_HINT", "add_roi_option", "add_rule_option", "link_message"]
+if TYPE_CHECKING:
+    from rtmask.names import RoiMap
+
+__all__ = [
+    "IMAGE_HINT",
+    "add_roi_map_option",
+    "add_roi_option",
+    "add_rule_option",
+    "link_message",
+    "read_roi_map_option",
+]
 
 #: How ``convert``, ``volumes`` and ``dvh`` are given the image series explicitly.
 IMAGE_HINT = "pass --image DIR with the series it was made on"
@@ -22,6 +38,32 @@ def add_roi_option(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only these ROIs: exact names (case-insensitive) or glob patterns",
     )
+
+
+def add_roi_map_option(parser: argparse.ArgumentParser) -> None:
+    """``--roi-map FILE``: canonical ROI names from a YAML or CSV map."""
+    parser.add_argument(
+        "--roi-map",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "map ROI names onto canonical names (YAML 'canonical: [pattern, ...]' or CSV "
+            "'canonical,pattern'); only mapped ROIs (and --roi ones) are selected"
+        ),
+    )
+
+
+def read_roi_map_option(path: Path | None, console: Console) -> RoiMap | int | None:
+    """The map of ``--roi-map``: None without one, exit code 2 after one line when unusable."""
+    if path is None:
+        return None
+    from rtmask.names import load_roi_map  # noqa: PLC0415 - only with --roi-map
+
+    try:
+        return load_roi_map(path)
+    except RoiMapError as error:
+        print_error(console, f"--roi-map: {error}")
+        return 2
 
 
 def add_rule_option(parser: argparse.ArgumentParser) -> None:

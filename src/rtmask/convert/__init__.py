@@ -15,7 +15,7 @@ from rtmask.convert._options import (
     OutputFormat,
 )
 from rtmask.convert._report import ConversionReport
-from rtmask.convert._select import RoiPlan, plan_rois
+from rtmask.convert._select import RoiPlan, plan_rois, select_rois
 from rtmask.convert._workflow import convert_masks, convert_structure_set
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "convert_masks",
     "convert_structure_set",
     "plan_rois",
+    "select_rois",
 ]

@@ -38,7 +38,13 @@ class ConversionReport:
 
 
 def summary_row(
-    roi: ROI, *, file: str | None, mask: Mask | None, status: str, warnings: Sequence[str]
+    roi: ROI,
+    *,
+    file: str | None,
+    mask: Mask | None,
+    status: str,
+    warnings: Sequence[str],
+    canonical: str | None = None,
 ) -> SummaryRow:
     """The summary row of ``roi``: its file, voxel count and volume (from ``mask``), status."""
     return SummaryRow(
@@ -52,6 +58,7 @@ def summary_row(
         volume_cm3=None if mask is None else mask.volume_cm3,
         status=status,
         warnings=tuple(warnings),
+        canonical=canonical,
     )
 
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rtmask.rtstruct import ROI, StructureSet
 
-__all__ = ["RoiPlan", "plan_rois"]
+if TYPE_CHECKING:
+    from rtmask.names import RoiMap
+
+__all__ = ["RoiPlan", "canonical_stems", "plan_rois", "select_rois"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,3 +75,45 @@ def _plan(roi: ROI, structure_set: StructureSet) -> RoiPlan:
         )
         return RoiPlan(roi=roi, status="no volume", problems=tuple(problems), notes=(note,))
     return RoiPlan(roi=roi, status=None, problems=tuple(problems))
+
+
+def select_rois(
+    structure_set: StructureSet, patterns: Sequence[str] = (), roi_map: RoiMap | None = None
+) -> tuple[tuple[ROI, ...], dict[int, str]]:
+    """The ROIs ``--roi`` and ``--roi-map`` select, and the canonical name of each mapped one.
+
+    Without a map, the ROIs matching ``patterns`` (all when there are none). With a map,
+    the ROIs it maps plus those matching ``patterns`` (a ROI that the map leaves out is
+    selected only when ``--roi`` names it), in file order.
+
+    Raises
+    ------
+    RoiMapError
+        When the map is ambiguous for this structure set (see :meth:`RoiMap.resolve`).
+    """
+    if roi_map is None:
+        return structure_set.select(patterns), {}
+    canonical = roi_map.resolve(
+        ((roi.number, roi.name) for roi in structure_set.rois), source=str(structure_set.source)
+    )
+    named = {roi.number for roi in structure_set.select(patterns)} if patterns else set()
+    rois = tuple(r for r in structure_set.rois if r.number in canonical or r.number in named)
+    return rois, canonical
+
+
+def canonical_stems(stems: dict[int, str], canonical: dict[int, str]) -> dict[int, str]:
+    """File stems with mapped ROIs named by their canonical name (already safe names).
+
+    A ROI outside the map whose own stem equals a canonical name (case-insensitively) gets
+    ``_<ROI number>`` appended, so the canonical file keeps its name.
+    """
+    taken = {name.casefold() for name in canonical.values()}
+    result = {}
+    for number, stem in stems.items():
+        if number in canonical:
+            result[number] = canonical[number]
+        elif stem.casefold() in taken:
+            result[number] = f"{stem}_{number}"
+        else:
+            result[number] = stem
+    return result

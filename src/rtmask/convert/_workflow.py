@@ -8,9 +8,10 @@ DICOM SEG) the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from rtmask.convert._report import (
     structure_set_info,
     summary_row,
 )
-from rtmask.convert._select import RoiPlan, plan_rois
+from rtmask.convert._select import RoiPlan, canonical_stems, plan_rois, select_rois
 from rtmask.discovery import ImageSeries, read_slices
 from rtmask.errors import RtmaskError
 from rtmask.export import (
@@ -42,6 +43,9 @@ from rtmask.export._overlay import OverlayMask
 from rtmask.geometry import ImageGrid
 from rtmask.raster import Mask, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet
+
+if TYPE_CHECKING:
+    from rtmask.names import RoiMap
 
 __all__ = ["convert_masks", "convert_structure_set"]
 
@@ -114,6 +118,7 @@ class _Work:
     stems: dict[int, str]  # file name stem of each ROI number
     overlay_slices: tuple[int, ...]  # the slices of target_grid the overlay shows
     series: ImageSeries | None
+    canonical: dict[int, str] = field(default_factory=dict)  # ROI number -> canonical name
 
 
 def _uneven_slices_note(source: str, grid: ImageGrid) -> str:
@@ -136,6 +141,7 @@ def convert_structure_set(
     series: ImageSeries | None = None,
     image_series: str | None = None,
     progress: Callable[[ROI], None] | None = None,
+    roi_map: RoiMap | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -161,6 +167,10 @@ def convert_structure_set(
         Description of the image series (or other grid source), for the summary.
     progress
         Called once per ROI after it is done.
+    roi_map
+        Canonical ROI names (:func:`rtmask.names.load_roi_map`): a mapped ROI's file is
+        named by its canonical name and its summary row carries it (``canonical``); with
+        ``rois`` None, only the mapped ROIs are converted.
 
     Returns
     -------
@@ -171,6 +181,9 @@ def convert_structure_set(
     ------
     RtmaskError
         ``output_format="seg"`` without the image series, or with resampling.
+    RoiMapError
+        ``roi_map`` maps two ROIs onto one canonical name, or one ROI onto two (nothing is
+        written).
     """
     if options.slice_mode != "exact":
         series = None  # the grid is not the series' own: nothing to reference or draw on
@@ -179,6 +192,10 @@ def convert_structure_set(
             f"{structure_set.source}: a DICOM SEG is made on the image series the contours "
             "were drawn on; give that series, without resampling or another grid"
         )
+    canonical: dict[int, str] = {}
+    if roi_map is not None:
+        mapped, canonical = select_rois(structure_set, (), roi_map)
+        rois = mapped if rois is None else rois
     folder.mkdir(parents=True, exist_ok=True)
     source = str(structure_set.source)
     target_grid = grid.with_uniform_slices(options.resample_mm) if options.resample_mm else grid
@@ -195,9 +212,17 @@ def convert_structure_set(
         if options.overlay
         else ()
     )
-    stems = safe_file_stems(structure_set.rois)
+    stems = canonical_stems(safe_file_stems(structure_set.rois), canonical)
     work = _Work(
-        structure_set, grid, target_grid, folder, options, stems, tuple(overlay_slices), series
+        structure_set,
+        grid,
+        target_grid,
+        folder,
+        options,
+        stems,
+        tuple(overlay_slices),
+        series,
+        canonical,
     )
     _convert_rois(plans, work, results, progress)
     info = structure_set_info(structure_set, target_grid, image_series)
@@ -227,7 +252,14 @@ def _convert_rois(
         if plan.status is not None:
             warnings = () if plan.status == "not selected" else plan.roi.warnings
             results.rows.append(
-                summary_row(plan.roi, file=None, mask=None, status=plan.status, warnings=warnings)
+                summary_row(
+                    plan.roi,
+                    file=None,
+                    mask=None,
+                    status=plan.status,
+                    warnings=warnings,
+                    canonical=work.canonical.get(plan.roi.number),
+                )
             )
         else:
             _collect(plan.roi, next(outcomes), work, results)
@@ -243,7 +275,14 @@ def _collect(roi: ROI, outcome: _Outcome, work: _Work, results: _Results) -> Non
     if isinstance(outcome, (RtmaskError, OSError)):
         results.problems.append(f"{source}: {label}: {_failure_text(outcome)}")
         results.rows.append(
-            summary_row(roi, file=None, mask=None, status="failed", warnings=roi.warnings)
+            summary_row(
+                roi,
+                file=None,
+                mask=None,
+                status="failed",
+                warnings=roi.warnings,
+                canonical=work.canonical.get(roi.number),
+            )
         )
         return
     row, mask = outcome
@@ -269,7 +308,12 @@ def _convert_roi(roi: ROI, work: _Work) -> tuple[SummaryRow, Mask]:
     status = "written" if mask.voxel_count > 0 else "empty"
     file = write_mask_file(mask, work.folder, work.stems[roi.number], options.output_format)
     row = summary_row(
-        roi, file=file, mask=mask, status=status, warnings=(*roi.warnings, *mask.warnings)
+        roi,
+        file=file,
+        mask=mask,
+        status=status,
+        warnings=(*roi.warnings, *mask.warnings),
+        canonical=work.canonical.get(roi.number),
     )
     return row, mask
 
@@ -315,6 +359,7 @@ def convert_masks(
     output_format: OutputFormat = "nifti",
     series: ImageSeries | None = None,
     image_series: str | None = None,
+    canonical: Mapping[int, str] | None = None,
 ) -> ConversionReport:
     """Write existing masks (e.g. read from a DICOM SEG) into ``folder`` with a summary.
 
@@ -332,23 +377,36 @@ def convert_masks(
         The image series the masks are on (for ``"seg"``).
     image_series
         Description of the image series, for the summary.
+    canonical
+        ROI number -> canonical name (:meth:`rtmask.names.RoiMap.resolve`): those masks'
+        files are named by it and their rows carry it.
     """
+    canonical = dict(canonical or {})
     if not masks:
         raise RtmaskError(f"{source}: no masks to write")
     if output_format == "seg" and series is None:
         raise RtmaskError(f"{source}: a DICOM SEG needs the image series the masks are on")
     folder.mkdir(parents=True, exist_ok=True)
     grid = masks[0].grid
-    stems = safe_file_stems([mask.roi for mask in masks])
+    stems = canonical_stems(safe_file_stems([mask.roi for mask in masks]), canonical)
     results = _Results(source, Containers(output_format))
     for mask in masks:
-        _write_one_mask(mask, folder, stems[mask.roi.number], output_format, results)
+        number = mask.roi.number
+        _write_one_mask(
+            mask, folder, stems[number], output_format, results, canonical=canonical.get(number)
+        )
     info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
     return results.finish(folder, grid, series, info)
 
 
 def _write_one_mask(
-    mask: Mask, folder: Path, stem: str, output_format: OutputFormat, results: _Results
+    mask: Mask,
+    folder: Path,
+    stem: str,
+    output_format: OutputFormat,
+    results: _Results,
+    *,
+    canonical: str | None = None,
 ) -> None:
     """Write one existing mask's file (or keep it for the container) and its row."""
     roi = mask.roi
@@ -364,7 +422,14 @@ def _write_one_mask(
     if status == "empty":
         results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r} is empty")
     results.rows.append(
-        summary_row(roi, file=file, mask=mask, status=status, warnings=mask.warnings)
+        summary_row(
+            roi,
+            file=file,
+            mask=mask,
+            status=status,
+            warnings=mask.warnings,
+            canonical=canonical,
+        )
     )
     results.containers.add(mask, stem)
 

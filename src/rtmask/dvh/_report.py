@@ -180,10 +180,14 @@ def write_dvh_entries_csv(
     """Write :meth:`DVH.to_dict` entries as CSV; an ``"embedded"`` entry adds its columns.
 
     Entries of ``rtmask dvh --embedded`` carry ``"embedded"`` (the planning system's values,
-    or None): then every row gets ``embedded_<column>`` cells, empty where None.
+    or None): then every row gets ``embedded_<column>`` cells, empty where None. Entries of
+    ``rtmask dvh --roi-map`` carry ``"canonical"``: then a ``canonical`` column follows
+    ``name``.
     """
     main = [key for key, _, _ in _MAIN]
-    header = ["number", "name", *main, *(f"{n}_{stat_unit(n).lower()}" for n in stats)]
+    canonical = any("canonical" in entry for entry in entries)
+    names = ["number", "name", *(["canonical"] if canonical else [])]
+    header = [*names, *main, *(f"{n}_{stat_unit(n).lower()}" for n in stats)]
     embedded = any("embedded" in entry for entry in entries)
     if embedded:
         header += [f"embedded_{key}" for key in main]
@@ -192,7 +196,7 @@ def write_dvh_entries_csv(
         writer = csv.writer(f)
         writer.writerow(header)
         for entry in entries:
-            row: list[Any] = [entry["number"], entry["name"]]
+            row: list[Any] = [entry.get(key) for key in names]
             row += [entry[key] for key in main] + [entry["stats"][n] for n in stats]
             if embedded:
                 other = entry.get("embedded")

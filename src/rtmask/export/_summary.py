@@ -59,6 +59,8 @@ class SummaryRow:
         ``no volume`` (only points or open contours), ``failed``, ``not selected``.
     warnings
         One sentence per problem met with this ROI.
+    canonical
+        The ROI's canonical name under a ROI map (``--roi-map``), None without one.
     """
 
     roi_number: int
@@ -71,6 +73,7 @@ class SummaryRow:
     volume_cm3: float | None
     status: str
     warnings: tuple[str, ...] = ()
+    canonical: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ROI_STATUSES:
@@ -116,10 +119,11 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def _row_json(row: SummaryRow) -> dict[str, object]:
+def _row_json(row: SummaryRow, *, mapped: bool = False) -> dict[str, object]:
     return {
         "roi_number": row.roi_number,
         "name": row.name,
+        **({"canonical": row.canonical} if mapped else {}),
         "file": row.file,
         "color": list(row.color) if row.color is not None else None,
         "interpreted_type": row.interpreted_type,
@@ -187,14 +191,17 @@ def write_summary(
     ``color`` as ``[r, g, b]`` and ``null`` for missing values, plus ``"overlay":
     "overlay.png"`` when a picture was written. CSV (UTF-8): the columns of
     :data:`CSV_COLUMNS`, ``color`` as ``r,g,b``, missing values empty, warnings joined by
-    ``" | "``. Names are written as they are in the file.
+    ``" | "``. Names are written as they are in the file. When a row has a canonical name
+    (a ROI map was used), every row has ``canonical`` after ``name``, in both files.
     """
     folder = Path(folder)
+    # A ROI map was used: every row says its canonical name (None when the map has none).
+    mapped = any(row.canonical is not None for row in rows)
     document = {
         "structure_set": _jsonable(dict(structure_set)),
         **({} if overlay is None else {"overlay": overlay}),
         "volume_convention": volume_convention,
-        "rois": [_row_json(row) for row in rows],
+        "rois": [_row_json(row, mapped=mapped) for row in rows],
     }
     json_path = folder / "summary.json"
     with atomic_path(json_path) as temporary:
@@ -205,12 +212,13 @@ def write_summary(
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([*CSV_COLUMNS[:2], "canonical", *CSV_COLUMNS[2:]] if mapped else CSV_COLUMNS)
     for row in rows:
         writer.writerow(
             [
                 _csv_cell(row.roi_number),
                 _csv_cell(row.name),
+                *([_csv_cell(row.canonical)] if mapped else []),
                 _csv_cell(row.file),
                 ",".join(str(c) for c in row.color) if row.color is not None else "",
                 _csv_cell(row.interpreted_type),
