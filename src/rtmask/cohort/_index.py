@@ -1,0 +1,462 @@
+"""Indexing an archive into a DuckDB database, incrementally.
+
+Each file's header result is cached (as JSON) with its size and modification time; a
+rerun reads only files that are new or changed and drops what was deleted, then rebuilds
+the ``files``, ``series`` and ``rt_objects`` tables from the cache (the grouping into
+series and the links depend on the whole archive). ``rois`` rows belong to one file and
+are replaced only for the files read. Everything happens in one transaction: an
+interrupted run leaves the previous index as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtmask._errors import DicomReadError, InvalidInputError
+from rtmask.cohort._rows import (
+    Row,
+    decode_result,
+    duplicates,
+    encode_result,
+    file_row,
+    mark_skipped,
+    relative,
+    roi_rows,
+    rt_object_row,
+    series_row,
+    volumes_by_number,
+)
+from rtmask.cohort._schema import CACHE_TABLE, INFO_TABLE, SCHEMA_VERSION, TABLES, create_statements
+from rtmask.cohort._walk import FileEntry, FolderProblem, walk_archive
+from rtmask.discovery import (
+    ImageHeader,
+    RTObject,
+    SkippedFile,
+    build_inventory,
+    link_image_series,
+    read_header,
+)
+
+__all__ = ["IndexReport", "connect", "index_archive"]
+
+#: DuckDB's database files carry this magic at byte 8.
+_DUCKDB_MAGIC = b"DUCK"
+
+Result = ImageHeader | RTObject | SkippedFile
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexReport:
+    """What one :func:`index_archive` run did.
+
+    Parameters
+    ----------
+    index_path
+        The database written.
+    files
+        Files found under the root.
+    files_read
+        Files whose headers (or contours, for ``volumes``) were read in this run; 0 when
+        nothing changed.
+    files_removed
+        Files indexed before and gone now.
+    series, rt_objects, rois
+        Rows of those tables after the run.
+    problems
+        One line each: unreadable files, folder problems (symbolic link loops), RT objects
+        whose SOPInstanceUID another file has too.
+    seconds
+        Wall time of the run.
+    """
+
+    index_path: Path
+    files: int
+    files_read: int
+    files_removed: int
+    series: int
+    rt_objects: int
+    rois: int
+    problems: tuple[str, ...]
+    seconds: float
+
+
+def _duckdb() -> Any:
+    from rtmask._optional import import_optional  # noqa: PLC0415 - only when indexing
+
+    return import_optional("duckdb", extra="cohort", feature="archive indexes")
+
+
+def _check_database_file(path: Path) -> None:
+    """Raise when ``path`` exists and is not a DuckDB database (it is never overwritten)."""
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a folder; give the index a file name (*.duckdb)")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as stream:
+        head = stream.read(12)
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise InvalidInputError(
+            f"{path}: not a DuckDB database, so not an rtmask index; it was left as it is: "
+            "give another index path, or remove the file"
+        )
+
+
+def connect(path: Path | str, *, read_only: bool) -> Any:
+    """A DuckDB connection to an index file, with one clear error when it cannot be opened."""
+    duckdb = _duckdb()
+    path = Path(path)
+    if read_only and not path.is_file():
+        raise InvalidInputError(
+            f"{path}: no such index; create it with 'rtmask index ROOT -o {path}'"
+        )
+    _check_database_file(path)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InvalidInputError(
+            f"{path}: cannot open the index ({detail}); is another rtmask index running on it?"
+        ) from error
+
+
+def _tables(con: Any) -> set[str]:
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _prepare(con: Any, path: Path, root: Path) -> None:
+    """Create the tables of a new index, or rebuild those of another schema version."""
+    tables = _tables(con)
+    if INFO_TABLE not in tables:
+        if tables:
+            raise InvalidInputError(
+                f"{path}: a DuckDB database but not an rtmask index (tables: "
+                f"{', '.join(sorted(tables)[:5])}); it was left as it is: give another index path"
+            )
+    else:
+        info = dict(con.execute(f"SELECT key, value FROM {INFO_TABLE}").fetchall())
+        if info.get("schema_version") == SCHEMA_VERSION:
+            return
+        for table in (*TABLES, CACHE_TABLE, INFO_TABLE):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in create_statements():
+        con.execute(statement)
+    _set_info(con, root)
+
+
+def _set_info(con: Any, root: Path) -> None:
+    con.execute(f"DELETE FROM {INFO_TABLE}")
+    _insert_rows(
+        con,
+        INFO_TABLE,
+        ["key", "value"],
+        [
+            {"key": "schema_version", "value": SCHEMA_VERSION},
+            {"key": "root", "value": str(root)},
+        ],
+    )
+
+
+def _insert_rows(con: Any, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+    """Insert rows column-wise in one statement (DuckDB's executemany is row by row, slow)."""
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(f"unnest(${i + 1})" for i in range(len(columns)))
+    con.execute(
+        f"INSERT INTO {table} ({names}) SELECT {values}",
+        [[row[c] for row in rows] for c in columns],
+    )
+
+
+def _insert(con: Any, table: str, rows: Sequence[Row]) -> None:
+    _insert_rows(con, table, [name for name, _, _ in TABLES[table]], rows)
+
+
+def _delete_paths(con: Any, table: str, paths: Iterable[str]) -> None:
+    listed = sorted(paths)
+    if listed:
+        con.execute(f"DELETE FROM {table} WHERE list_contains($1, path)", [listed])
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a run has to do: files to read, files gone, ROI volumes to fill in."""
+
+    read: list[FileEntry]
+    removed: set[str]
+    volumes_for: set[str]
+    problems_changed: bool
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.read or self.removed or self.volumes_for or self.problems_changed)
+
+
+def _plan(
+    con: Any, entries: Sequence[FileEntry], problems: Sequence[FolderProblem], volumes: bool
+) -> tuple[_Plan, dict[str, tuple[str, str]]]:
+    """Compare the walk with the cache; also returns the cache (path -> kind, payload)."""
+    cached = {
+        str(path): (int(size), int(mtime), str(kind), str(payload))
+        for path, size, mtime, kind, payload in con.execute(
+            f"SELECT path, size, mtime_ns, kind, payload FROM {CACHE_TABLE}"
+        ).fetchall()
+    }
+    read = []
+    for entry in entries:
+        known = cached.get(entry.rel)
+        # A file that could not be opened (permissions) is tried again on every run.
+        retry = known is not None and known[2] == "SkippedFile" and '"cannot be opened' in known[3]
+        if known is None or known[:2] != (entry.size, entry.mtime_ns) or retry:
+            read.append(entry)
+    present = {e.rel for e in entries}
+    removed = set(cached) - present
+    stored = set(con.execute("SELECT path, reason FROM files WHERE size IS NULL").fetchall())
+    problems_changed = stored != {(p.rel, p.reason) for p in problems}
+    volumes_for: set[str] = set()
+    if volumes:
+        pending = con.execute(
+            "SELECT DISTINCT path FROM rois WHERE volume_cm3 IS NULL AND volume_error IS NULL"
+        ).fetchall()
+        volumes_for = {str(p[0]) for p in pending} & present
+        volumes_for -= {e.rel for e in read}
+    plan = _Plan(read, removed, volumes_for, problems_changed)
+    return plan, {path: (kind, payload) for path, (_, _, kind, payload) in cached.items()}
+
+
+def _read(
+    entries: Sequence[FileEntry], progress: Callable[[int, int], None] | None
+) -> dict[str, Result]:
+    results: dict[str, Result] = {}
+    for done, entry in enumerate(entries, 1):
+        results[entry.rel] = read_header(entry.path)
+        if progress is not None:
+            progress(done, len(entries))
+    return results
+
+
+def _rois_of(rt_object: RTObject, root: Path, volumes: bool, problems: list[str]) -> list[Row]:
+    """The ``rois`` rows of one structure set (with volumes when asked)."""
+    try:
+        rows = roi_rows(rt_object, root)
+    except DicomReadError as error:
+        problems.append(f"{rt_object.path}: ROIs not indexed: {error}")
+        return []
+    if volumes:
+        found, failure = volumes_by_number(rt_object.path)
+        for row in rows:
+            volume, reason = found.get(row["ROINumber"], (None, failure or "ROI has no contours"))
+            row["volume_cm3"], row["volume_error"] = volume, reason
+    return rows
+
+
+def _canonical_names(con: Any, canonical: Callable[[str], str | None] | None) -> None:
+    """Fill ``rois.canonical`` from a name mapping (NULL everywhere without one)."""
+    if canonical is None:
+        con.execute("UPDATE rois SET canonical = NULL WHERE canonical IS NOT NULL")
+        return
+    names = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT ROIName FROM rois WHERE ROIName IS NOT NULL"
+        ).fetchall()
+    ]
+    mapped = [canonical(name) for name in names]
+    con.execute("UPDATE rois SET canonical = NULL")
+    if names:
+        con.execute(
+            "UPDATE rois SET canonical = m.canonical FROM (SELECT unnest($1) AS name, "
+            "unnest($2) AS canonical) AS m WHERE rois.ROIName = m.name",
+            [names, mapped],
+        )
+
+
+def _rebuild(
+    con: Any,
+    root: Path,
+    entries: Sequence[FileEntry],
+    folder_problems: Sequence[FolderProblem],
+    results: dict[str, Result],
+) -> list[str]:
+    """Rewrite ``files``, ``series`` and ``rt_objects`` from every file's result."""
+    inventory = build_inventory(results.values(), n_files=len(entries))
+    rows = {e.rel: file_row(e.rel, e.size, e.mtime_ns, results.get(e.rel)) for e in entries}
+    for skipped in inventory.skipped:
+        row = rows.get(relative(skipped.path, root))
+        if row is not None:
+            mark_skipped(row, skipped)
+    for problem in folder_problems:
+        row = file_row(problem.rel, None, None, None)
+        row.update(status="skipped" if problem.kind != "unreadable" else "unreadable")
+        row.update(reason=problem.reason, skip_kind=problem.kind)
+        rows[problem.rel] = row
+    instances = Counter(
+        r.series_instance_uid for r in results.values() if isinstance(r, ImageHeader)
+    )
+    rt_objects = inventory.rt_objects
+    copies = duplicates(rt_objects, root)
+    rt_rows = [
+        rt_object_row(
+            o,
+            link_image_series(o, inventory.image_series, related=rt_objects),
+            copies.get(id(o)),
+            root,
+        )
+        for o in rt_objects
+    ]
+    for table in TABLES:
+        if table != "rois":
+            con.execute(f"DELETE FROM {table}")
+    _insert(con, "files", sorted(rows.values(), key=lambda r: str(r["path"])))
+    _insert(
+        con,
+        "series",
+        [series_row(s, instances[s.series_instance_uid], root) for s in inventory.image_series],
+    )
+    _insert(con, "rt_objects", sorted(rt_rows, key=lambda r: str(r["path"])))
+    problems = [f"{p.rel}: {p.reason}" for p in folder_problems]
+    problems += [
+        f"{r['path']}: {r['reason']}" for r in rows.values() if r["status"] == "unreadable"
+    ]
+    problems += [
+        f"{r['path']}: {r['Modality']} with the SOPInstanceUID of {r['duplicate_of']} "
+        "(a copy, or two objects sharing one UID)"
+        for r in rt_rows
+        if r["duplicate_of"] is not None
+    ]
+    return problems
+
+
+def index_archive(
+    root: Path | str,
+    index_path: Path | str,
+    *,
+    volumes: bool = False,
+    canonical: Callable[[str], str | None] | None = None,
+    parquet_dir: Path | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexReport:
+    """Index the DICOM files under ``root`` into the DuckDB database ``index_path``.
+
+    Parameters
+    ----------
+    root
+        The archive folder (walked recursively; symbolic links to folders followed once).
+    index_path
+        The database, created when missing, updated incrementally when it is an index.
+    volumes
+        Fill ``rois.volume_cm3`` with each ROI's contour volume (reads the contours).
+    canonical
+        A ROI name mapping (``name -> canonical name or None``) for ``rois.canonical``.
+    parquet_dir
+        Also write every table as ``<table>.parquet`` into this folder.
+    progress
+        Called as ``progress(done, total)`` after each file read.
+
+    Raises
+    ------
+    InvalidInputError
+        ``index_path`` is not a DuckDB database (or not an rtmask index), or is locked.
+    DicomReadError
+        ``root`` is not a folder.
+    MissingDependencyError
+        DuckDB is not installed (``pip install 'rtmask[cohort]'``).
+    """
+    start = time.perf_counter()
+    root, index_path = Path(root), Path(index_path)
+    if not root.is_dir():
+        raise DicomReadError(f"{root}: no such folder; give the archive's folder")
+    entries, folder_problems = walk_archive(root)
+    con = connect(index_path, read_only=False)
+    committed = False
+    try:
+        con.execute("BEGIN TRANSACTION")
+        _prepare(con, index_path, root)
+        plan, cached = _plan(con, entries, folder_problems, volumes)
+        read = _read(plan.read, progress)
+        if plan.nothing:
+            problems = [
+                f"{p}: {r}"
+                for p, r in con.execute(
+                    "SELECT path, reason FROM files WHERE status = 'unreadable' OR "
+                    "size IS NULL ORDER BY path"
+                ).fetchall()
+            ]
+        else:
+            touched = {e.rel for e in plan.read} | plan.removed
+            _delete_paths(con, CACHE_TABLE, touched)
+            _insert_rows(
+                con,
+                CACHE_TABLE,
+                ["path", "size", "mtime_ns", "kind", "payload"],
+                [
+                    dict(
+                        zip(("kind", "payload"), encode_result(read[e.rel], root), strict=True),
+                        path=e.rel,
+                        size=e.size,
+                        mtime_ns=e.mtime_ns,
+                    )
+                    for e in plan.read
+                ],
+            )
+            results = {
+                e.rel: read[e.rel] if e.rel in read else decode_result(*cached[e.rel], root)
+                for e in entries
+            }
+            problems = _rebuild(con, root, entries, folder_problems, results)
+            redo = touched | plan.volumes_for
+            _delete_paths(con, "rois", redo)
+            rois: list[Row] = []
+            for rel in sorted(redo - plan.removed):
+                result = results.get(rel)
+                if isinstance(result, RTObject) and result.modality == "RTSTRUCT":
+                    rois += _rois_of(result, root, volumes, problems)
+            _insert(con, "rois", rois)
+        _canonical_names(con, canonical)
+        _set_info(con, root)
+        counts = {
+            t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+            for t in ("series", "rt_objects", "rois")
+        }
+        con.execute("COMMIT")
+        committed = True
+        if parquet_dir is not None:
+            export_parquet(con, Path(parquet_dir))
+    except BaseException:
+        if not committed:
+            con.execute("ROLLBACK")  # the index stays as the previous run left it
+        raise
+    finally:
+        con.close()
+    return IndexReport(
+        index_path=index_path,
+        files=len(entries),
+        files_read=len(plan.read) + len(plan.volumes_for),
+        files_removed=len(plan.removed),
+        series=counts["series"],
+        rt_objects=counts["rt_objects"],
+        rois=counts["rois"],
+        problems=tuple(problems),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def export_parquet(con: Any, folder: Path) -> list[Path]:
+    """Write every public table as ``<table>.parquet`` in ``folder`` (each atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in TABLES:
+        final = folder / f"{table}.parquet"
+        partial = folder / f".{table}.parquet.{os.getpid()}.partial"
+        quoted = str(partial).replace("'", "''")
+        con.execute(f"COPY {table} TO '{quoted}' (FORMAT parquet)")
+        partial.replace(final)
+        written.append(final)
+    return written
