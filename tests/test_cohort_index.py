@@ -492,3 +492,56 @@ def test_readme_documents_every_table_and_column() -> None:
         assert f"- `{table}`: " in readme
         for name, kind, _ in columns:
             assert f"  - `{name}` ({kind}): " in readme
+
+
+def test_an_interrupted_run_leaves_the_previous_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "archive"
+    _case(root / "P1", "P1")
+    index = tmp_path / "index.duckdb"
+    index_archive(root, index)
+    before = _snapshot(index)
+    (root / "P1" / "RS.dcm").unlink()
+    _case(root / "P2", "P2")
+
+    def interrupted(*args: object, **kwargs: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    import rtmask.cohort._index as module
+
+    monkeypatch.setattr(module, "_rebuild", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        index_archive(root, index)
+    assert _snapshot(index) == before
+    monkeypatch.undo()
+    report = index_archive(root, index)
+    assert report.files_removed == 1
+    assert _rows(index, "SELECT DISTINCT PatientID FROM rois") == [("P2",)]
+
+
+def test_broken_links_are_rows_not_failures(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    _case(root / "P1", "P1")
+    (root / "P1" / "gone.dcm").symlink_to(root / "nowhere.dcm")
+    (root / "linked").symlink_to(root / "P1")  # a folder link followed once, not twice
+    index = tmp_path / "index.duckdb"
+    report = index_archive(root, index)
+    rows = dict(_rows(index, "SELECT path, skip_kind FROM files WHERE size IS NULL"))
+    assert rows == {"P1/gone.dcm": "broken_link", "linked": "symlink_repeat"}
+    assert report.files == len(_dicom_files(root))
+    assert any("gone.dcm" in p for p in report.problems)
+
+
+def test_roi_map_option_states_when_maps_are_unavailable(
+    tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        import rtmask.names  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("rtmask.names is present: ROI maps are tested with it")
+    code = main(["index", str(archive), "-o", str(tmp_path / "i.duckdb"), "--roi-map", "m.yaml"])
+    assert code == 1
+    assert "ROI maps" in capsys.readouterr().err

@@ -116,33 +116,48 @@ def connect(path: Path | str, *, read_only: bool) -> Any:
             f"{path}: no such index; create it with 'rtmask index ROOT -o {path}'"
         )
     _check_database_file(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidInputError(
-            f"{path}: cannot open the index ({detail}); is another rtmask index running on it?"
-        ) from error
+        detail = " ".join(str(error).split()) or type(error).__name__
+        hint = (
+            "another program (an rtmask index run?) has it open; wait for it or close it"
+            if "lock" in detail.lower()
+            else "check the path and the permissions"
+        )
+        raise InvalidInputError(f"{path}: cannot open the index ({detail}); {hint}") from error
 
 
 def _tables(con: Any) -> set[str]:
-    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    rows = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
     return {str(r[0]) for r in rows}
 
 
-def _prepare(con: Any, path: Path, root: Path) -> None:
-    """Create the tables of a new index, or rebuild those of another schema version."""
-    tables = _tables(con)
-    if INFO_TABLE not in tables:
+def _schema_version(con: Any, path: Path) -> str | None:
+    """The index's schema version; None for a new (empty) database.
+
+    Run outside a transaction: a failing query would abort it.
+    """
+    try:
+        info = dict(con.execute(f"SELECT key, value FROM {INFO_TABLE}").fetchall())
+    except _duckdb().CatalogException:
+        tables = _tables(con)
         if tables:
             raise InvalidInputError(
                 f"{path}: a DuckDB database but not an rtmask index (tables: "
                 f"{', '.join(sorted(tables)[:5])}); it was left as it is: give another index path"
-            )
-    else:
-        info = dict(con.execute(f"SELECT key, value FROM {INFO_TABLE}").fetchall())
-        if info.get("schema_version") == SCHEMA_VERSION:
-            return
+            ) from None
+        return None
+    return str(info.get("schema_version"))
+
+
+def _prepare(con: Any, version: str | None, root: Path) -> None:
+    """Create the tables of a new index, or rebuild those of another schema version."""
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None:
         for table in (*TABLES, CACHE_TABLE, INFO_TABLE):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     for statement in create_statements():
@@ -201,20 +216,20 @@ class _Plan:
 
 def _plan(
     con: Any, entries: Sequence[FileEntry], problems: Sequence[FolderProblem], volumes: bool
-) -> tuple[_Plan, dict[str, tuple[str, str]]]:
-    """Compare the walk with the cache; also returns the cache (path -> kind, payload)."""
+) -> _Plan:
+    """Compare the walk with the cache (sizes and times only, the headers stay put)."""
     cached = {
-        str(path): (int(size), int(mtime), str(kind), str(payload))
-        for path, size, mtime, kind, payload in con.execute(
-            f"SELECT path, size, mtime_ns, kind, payload FROM {CACHE_TABLE}"
+        str(path): (int(size), int(mtime), bool(retry))
+        for path, size, mtime, retry in con.execute(
+            f"SELECT path, size, mtime_ns, kind = 'SkippedFile' AND "
+            f"payload LIKE '%\"cannot be opened%' FROM {CACHE_TABLE}"
         ).fetchall()
     }
     read = []
     for entry in entries:
         known = cached.get(entry.rel)
         # A file that could not be opened (permissions) is tried again on every run.
-        retry = known is not None and known[2] == "SkippedFile" and '"cannot be opened' in known[3]
-        if known is None or known[:2] != (entry.size, entry.mtime_ns) or retry:
+        if known is None or known != (entry.size, entry.mtime_ns, False):
             read.append(entry)
     present = {e.rel for e in entries}
     removed = set(cached) - present
@@ -227,8 +242,17 @@ def _plan(
         ).fetchall()
         volumes_for = {str(p[0]) for p in pending} & present
         volumes_for -= {e.rel for e in read}
-    plan = _Plan(read, removed, volumes_for, problems_changed)
-    return plan, {path: (kind, payload) for path, (_, _, kind, payload) in cached.items()}
+    return _Plan(read, removed, volumes_for, problems_changed)
+
+
+def _cached_results(con: Any, root: Path, skip: set[str]) -> dict[str, Result]:
+    """The cached header results of every file not in ``skip``."""
+    rows = con.execute(f"SELECT path, kind, payload FROM {CACHE_TABLE}").fetchall()
+    return {
+        str(path): decode_result(str(kind), str(payload), root)
+        for path, kind, payload in rows
+        if path not in skip
+    }
 
 
 def _read(
@@ -236,7 +260,7 @@ def _read(
 ) -> dict[str, Result]:
     results: dict[str, Result] = {}
     for done, entry in enumerate(entries, 1):
-        results[entry.rel] = read_header(entry.path)
+        results[entry.rel] = read_header(Path(entry.path))
         if progress is not None:
             progress(done, len(entries))
     return results
@@ -260,7 +284,9 @@ def _rois_of(rt_object: RTObject, root: Path, volumes: bool, problems: list[str]
 def _canonical_names(con: Any, canonical: Callable[[str], str | None] | None) -> None:
     """Fill ``rois.canonical`` from a name mapping (NULL everywhere without one)."""
     if canonical is None:
-        con.execute("UPDATE rois SET canonical = NULL WHERE canonical IS NOT NULL")
+        mapped = con.execute("SELECT count(*) FROM rois WHERE canonical IS NOT NULL").fetchall()
+        if mapped[0][0]:
+            con.execute("UPDATE rois SET canonical = NULL")
         return
     names = [
         str(r[0])
@@ -334,6 +360,47 @@ def _rebuild(
     return problems
 
 
+def _update(
+    con: Any,
+    root: Path,
+    *,
+    entries: Sequence[FileEntry],
+    folder_problems: Sequence[FolderProblem],
+    plan: _Plan,
+    read: dict[str, Result],
+    volumes: bool,
+) -> list[str]:
+    """Write what changed: the cache, the rebuilt tables and the ROIs of the files read."""
+    touched = {e.rel for e in plan.read} | plan.removed
+    cached = _cached_results(con, root, touched)
+    _delete_paths(con, CACHE_TABLE, touched)
+    _insert_rows(
+        con,
+        CACHE_TABLE,
+        ["path", "size", "mtime_ns", "kind", "payload"],
+        [
+            dict(
+                zip(("kind", "payload"), encode_result(read[e.rel], root), strict=True),
+                path=e.rel,
+                size=e.size,
+                mtime_ns=e.mtime_ns,
+            )
+            for e in plan.read
+        ],
+    )
+    results = {e.rel: read[e.rel] if e.rel in read else cached[e.rel] for e in entries}
+    problems = _rebuild(con, root, entries, folder_problems, results)
+    redo = touched | plan.volumes_for
+    _delete_paths(con, "rois", redo)
+    rois: list[Row] = []
+    for rel in sorted(redo - plan.removed):
+        result = results.get(rel)
+        if isinstance(result, RTObject) and result.modality == "RTSTRUCT":
+            rois += _rois_of(result, root, volumes, problems)
+    _insert(con, "rois", rois)
+    return problems
+
+
 def index_archive(
     root: Path | str,
     index_path: Path | str,
@@ -375,11 +442,13 @@ def index_archive(
         raise DicomReadError(f"{root}: no such folder; give the archive's folder")
     entries, folder_problems = walk_archive(root)
     con = connect(index_path, read_only=False)
-    committed = False
+    begun = committed = False
     try:
+        version = _schema_version(con, index_path)
         con.execute("BEGIN TRANSACTION")
-        _prepare(con, index_path, root)
-        plan, cached = _plan(con, entries, folder_problems, volumes)
+        begun = True
+        _prepare(con, version, root)
+        plan = _plan(con, entries, folder_problems, volumes)
         read = _read(plan.read, progress)
         if plan.nothing:
             problems = [
@@ -390,47 +459,33 @@ def index_archive(
                 ).fetchall()
             ]
         else:
-            touched = {e.rel for e in plan.read} | plan.removed
-            _delete_paths(con, CACHE_TABLE, touched)
-            _insert_rows(
+            problems = _update(
                 con,
-                CACHE_TABLE,
-                ["path", "size", "mtime_ns", "kind", "payload"],
-                [
-                    dict(
-                        zip(("kind", "payload"), encode_result(read[e.rel], root), strict=True),
-                        path=e.rel,
-                        size=e.size,
-                        mtime_ns=e.mtime_ns,
-                    )
-                    for e in plan.read
-                ],
+                root,
+                entries=entries,
+                folder_problems=folder_problems,
+                plan=plan,
+                read=read,
+                volumes=volumes,
             )
-            results = {
-                e.rel: read[e.rel] if e.rel in read else decode_result(*cached[e.rel], root)
-                for e in entries
-            }
-            problems = _rebuild(con, root, entries, folder_problems, results)
-            redo = touched | plan.volumes_for
-            _delete_paths(con, "rois", redo)
-            rois: list[Row] = []
-            for rel in sorted(redo - plan.removed):
-                result = results.get(rel)
-                if isinstance(result, RTObject) and result.modality == "RTSTRUCT":
-                    rois += _rois_of(result, root, volumes, problems)
-            _insert(con, "rois", rois)
+            _set_info(con, root)
         _canonical_names(con, canonical)
-        _set_info(con, root)
-        counts = {
-            t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
-            for t in ("series", "rt_objects", "rois")
-        }
+        counts = dict(
+            zip(
+                ("series", "rt_objects", "rois"),
+                con.execute(
+                    "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM rt_objects), "
+                    "(SELECT count(*) FROM rois)"
+                ).fetchall()[0],
+                strict=True,
+            )
+        )
         con.execute("COMMIT")
         committed = True
         if parquet_dir is not None:
             export_parquet(con, Path(parquet_dir))
     except BaseException:
-        if not committed:
+        if begun and not committed:
             con.execute("ROLLBACK")  # the index stays as the previous run left it
         raise
     finally:

@@ -9,11 +9,10 @@ folders (name starting with ``.``) are ignored, as discovery does.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from rtmask.cohort._rows import relative
 
 __all__ = ["FileEntry", "FolderProblem", "walk_archive"]
 
@@ -22,7 +21,7 @@ __all__ = ["FileEntry", "FolderProblem", "walk_archive"]
 class FileEntry:
     """A regular file found: path, path relative to the root, size and mtime in ns."""
 
-    path: Path
+    path: str
     rel: str
     size: int
     mtime_ns: int
@@ -44,11 +43,10 @@ def _link_problem(
     try:
         target = os.path.realpath(entry.path, strict=True)
     except (OSError, RuntimeError) as error:
-        detail = getattr(error, "strerror", None) or str(error)
+        if getattr(error, "errno", None) == errno.ENOENT:
+            return FolderProblem(rel, "broken_link", "symbolic link to a missing file or folder")
         return FolderProblem(
-            rel,
-            "symlink_loop",
-            f"symbolic link that loops or leads nowhere ({detail}); not followed",
+            rel, "symlink_loop", "symbolic link that loops onto itself; not followed"
         )
     if not Path(target).is_dir():
         return None
@@ -74,16 +72,17 @@ def walk_archive(root: Path) -> tuple[list[FileEntry], list[FolderProblem]]:
     problems: list[FolderProblem] = []
     real_root = os.path.realpath(root)
     visited = {real_root: ""}
-    stack = [(root, real_root)]
+    # (folder, its path relative to the root with a trailing "/" or "", its real path)
+    stack = [(str(root), "", real_root)]
     while stack:
-        folder, real = stack.pop()
+        folder, prefix, real = stack.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as error:
             problems.append(
                 FolderProblem(
-                    relative(folder, root),
+                    prefix.rstrip("/") or ".",
                     "unreadable",
                     f"folder cannot be read ({error.strerror}); check the permissions",
                 )
@@ -93,8 +92,7 @@ def walk_archive(root: Path) -> tuple[list[FileEntry], list[FolderProblem]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
-            rel = relative(path, root)
+            rel = prefix + entry.name
             target = real + os.sep + entry.name
             if entry.is_symlink():
                 found = _link_problem(entry, rel, real, visited)
@@ -105,10 +103,10 @@ def walk_archive(root: Path) -> tuple[list[FileEntry], list[FolderProblem]]:
             try:
                 if entry.is_dir():
                     visited[target] = rel
-                    subfolders.append((path, target))
+                    subfolders.append((entry.path, rel + "/", target))
                 elif entry.is_file():
                     stat = entry.stat()
-                    files.append(FileEntry(path, rel, stat.st_size, stat.st_mtime_ns))
+                    files.append(FileEntry(entry.path, rel, stat.st_size, stat.st_mtime_ns))
             except OSError as error:
                 problems.append(
                     FolderProblem(rel, "unreadable", f"cannot be read ({error.strerror})")
