@@ -545,3 +545,55 @@ def test_roi_map_option_states_when_maps_are_unavailable(
     code = main(["index", str(archive), "-o", str(tmp_path / "i.duckdb"), "--roi-map", "m.yaml"])
     assert code == 1
     assert "ROI maps" in capsys.readouterr().err
+
+
+def test_volumes_that_cannot_be_computed_are_null_with_the_reason(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    grid = _grid(HFS)
+    ct = write_ct_series(root / "CT", grid, patient_id="V1")
+    one_plane = cylinder_contours(grid, grid.index_to_patient([2.0, 7.5, 9.5])[0], 4.0, 1.0)
+    rois = [
+        RoiSpec(number=1, name="Flat", contours=((one_plane[0], "CLOSED_PLANAR"),)),
+        RoiSpec(number=2, name="Empty"),
+    ]
+    write_rtstruct(root / "RS.dcm", rois, ct)
+    index = tmp_path / "index.duckdb"
+    index_archive(root, index, volumes=True)
+    rows = {
+        name: (volume, error)
+        for name, volume, error in _rows(
+            index, "SELECT ROIName, volume_cm3, volume_error FROM rois"
+        )
+    }
+    assert rows["Empty"] == (None, "no contours")
+    assert rows["Flat"][0] is None
+    assert "one plane" in rows["Flat"][1] or "thickness" in rows["Flat"][1]
+
+
+def test_plain_values_are_json_safe() -> None:
+    import datetime as dt
+    import decimal
+    import uuid
+
+    from rtmask.cohort import plain_value
+
+    values = [
+        float("inf"),
+        decimal.Decimal("1.5"),
+        uuid.UUID(int=1),
+        b"\x01\xff",
+        dt.timedelta(seconds=90),
+        {"a": [dt.date(2020, 1, 2), float("nan")]},
+        dt.datetime(2020, 1, 2, 3, 4, 5),
+    ]
+    assert json.dumps([plain_value(v) for v in values], allow_nan=False) == json.dumps(
+        [
+            None,
+            1.5,
+            "00000000-0000-0000-0000-000000000001",
+            "01ff",
+            90.0,
+            {"a": ["2020-01-02", None]},
+            "2020-01-02T03:04:05",
+        ]
+    )
