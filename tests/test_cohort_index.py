@@ -312,6 +312,19 @@ def test_incremental_reindex_reads_only_what_changed(tmp_path: Path) -> None:
     assert first.files_read == first.files == len(_dicom_files(root)) + 2  # + junk, truncated
     again = index_archive(root, index)
     assert (again.files_read, again.files_removed) == (0, 0)
+    assert again.problems == first.problems
+    assert len(first.problems) == 4  # truncated file, copy, two folder links
+    # Without the stamp of the last run, the index's own records say the same.
+    stamp = tmp_path / "index.duckdb.stamp.json"
+    stamp.unlink()
+    assert index_archive(root, index).files_read == 0
+    assert stamp.is_file()
+    # An index changed by someone else is not trusted to the stamp: its records decide.
+    with duckdb.connect(str(index)) as con:
+        con.execute("DELETE FROM rois WHERE path = 'P1/RS.dcm'")
+    os.utime(index, ns=(5, 5))
+    again = index_archive(root, index)
+    assert (again.files_read, again.rois) == (0, first.rois - 3)
     before = _rows(index, "SELECT path, ROIName FROM rois ORDER BY ALL")
 
     # Change P2's structure set (a renamed ROI), delete P4's, add a new patient's case.

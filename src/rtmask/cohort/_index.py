@@ -33,6 +33,7 @@ from rtmask.cohort._rows import (
     volumes_by_number,
 )
 from rtmask.cohort._schema import CACHE_TABLE, INFO_TABLE, SCHEMA_VERSION, TABLES, create_statements
+from rtmask.cohort._stamp import archive_digest, read_stamp, remove_stamp, write_stamp
 from rtmask.cohort._walk import FileEntry, FolderProblem, walk_archive
 from rtmask.discovery import (
     ImageHeader,
@@ -208,10 +209,20 @@ class _Plan:
     removed: set[str]
     volumes_for: set[str]
     problems_changed: bool
+    stored_problems: list[str]
 
     @property
     def nothing(self) -> bool:
         return not (self.read or self.removed or self.volumes_for or self.problems_changed)
+
+
+#: The problems an index holds, as :func:`_rebuild` reports them (path, line, is a folder).
+_STORED_PROBLEMS = (
+    "SELECT path, reason, size IS NULL FROM files WHERE status = 'unreadable' OR size IS NULL "
+    "UNION ALL SELECT path, Modality || ' with the SOPInstanceUID of ' || duplicate_of || "
+    "' (a copy, or two objects sharing one UID)', false FROM rt_objects "
+    "WHERE duplicate_of IS NOT NULL ORDER BY 1"
+)
 
 
 def _plan(
@@ -233,8 +244,9 @@ def _plan(
             read.append(entry)
     present = {e.rel for e in entries}
     removed = set(cached) - present
-    stored = set(con.execute("SELECT path, reason FROM files WHERE size IS NULL").fetchall())
-    problems_changed = stored != {(p.rel, p.reason) for p in problems}
+    stored = con.execute(_STORED_PROBLEMS).fetchall()
+    folder_rows = {(str(path), str(reason)) for path, reason, folder in stored if folder}
+    problems_changed = folder_rows != {(p.rel, p.reason) for p in problems}
     volumes_for: set[str] = set()
     if volumes:
         pending = con.execute(
@@ -242,7 +254,7 @@ def _plan(
         ).fetchall()
         volumes_for = {str(p[0]) for p in pending} & present
         volumes_for -= {e.rel for e in read}
-    return _Plan(read, removed, volumes_for, problems_changed)
+    return _Plan(read, removed, volumes_for, problems_changed, [f"{p}: {r}" for p, r, _ in stored])
 
 
 def _cached_results(con: Any, root: Path, skip: set[str]) -> dict[str, Result]:
@@ -357,7 +369,7 @@ def _rebuild(
         for r in rt_rows
         if r["duplicate_of"] is not None
     ]
-    return problems
+    return sorted(problems)
 
 
 def _update(
@@ -441,6 +453,49 @@ def index_archive(
     if not root.is_dir():
         raise DicomReadError(f"{root}: no such folder; give the archive's folder")
     entries, folder_problems = walk_archive(root)
+    digest = archive_digest(root, entries, folder_problems, volumes)
+    known = read_stamp(index_path, digest) if canonical is None and parquet_dir is None else None
+    if known is not None:  # the archive and the index are as the last run left them
+        read, removed = 0, 0
+    else:
+        remove_stamp(index_path)
+        read, removed, known = _run(
+            root,
+            index_path,
+            entries,
+            folder_problems,
+            volumes=volumes,
+            canonical=canonical,
+            parquet_dir=parquet_dir,
+            progress=progress,
+        )
+        if canonical is None:
+            write_stamp(index_path, digest, known)
+    return IndexReport(
+        index_path=index_path,
+        files=len(entries),
+        files_read=read,
+        files_removed=removed,
+        series=int(known["series"]),
+        rt_objects=int(known["rt_objects"]),
+        rois=int(known["rois"]),
+        problems=tuple(str(p) for p in known["problems"]),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _run(
+    root: Path,
+    index_path: Path,
+    entries: Sequence[FileEntry],
+    folder_problems: Sequence[FolderProblem],
+    *,
+    volumes: bool,
+    canonical: Callable[[str], str | None] | None,
+    parquet_dir: Path | str | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, int, dict[str, Any]]:
+    """Bring the index up to date in one transaction: (files read, files removed, report)."""
     con = connect(index_path, read_only=False)
     begun = committed = False
     try:
@@ -451,13 +506,7 @@ def index_archive(
         plan = _plan(con, entries, folder_problems, volumes)
         read = _read(plan.read, progress)
         if plan.nothing:
-            problems = [
-                f"{p}: {r}"
-                for p, r in con.execute(
-                    "SELECT path, reason FROM files WHERE status = 'unreadable' OR "
-                    "size IS NULL ORDER BY path"
-                ).fetchall()
-            ]
+            problems = plan.stored_problems
         else:
             problems = _update(
                 con,
@@ -470,16 +519,10 @@ def index_archive(
             )
             _set_info(con, root)
         _canonical_names(con, canonical)
-        counts = dict(
-            zip(
-                ("series", "rt_objects", "rois"),
-                con.execute(
-                    "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM rt_objects), "
-                    "(SELECT count(*) FROM rois)"
-                ).fetchall()[0],
-                strict=True,
-            )
-        )
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM rt_objects), "
+            "(SELECT count(*) FROM rois)"
+        ).fetchall()[0]
         con.execute("COMMIT")
         committed = True
         if parquet_dir is not None:
@@ -490,16 +533,11 @@ def index_archive(
         raise
     finally:
         con.close()
-    return IndexReport(
-        index_path=index_path,
-        files=len(entries),
-        files_read=len(plan.read) + len(plan.volumes_for),
-        files_removed=len(plan.removed),
-        series=counts["series"],
-        rt_objects=counts["rt_objects"],
-        rois=counts["rois"],
-        problems=tuple(problems),
-        seconds=time.perf_counter() - start,
+    report = dict(zip(("series", "rt_objects", "rois"), map(int, counts), strict=True))
+    return (
+        len(plan.read) + len(plan.volumes_for),
+        len(plan.removed),
+        {**report, "problems": list(problems)},
     )
 
 
