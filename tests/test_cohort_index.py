@@ -610,3 +610,14 @@ def test_plain_values_are_json_safe() -> None:
             "2020-01-02T03:04:05",
         ]
     )
+
+
+def test_an_index_inside_the_archive_is_not_indexed(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    _case(root / "P1", "P1")
+    files = len(_dicom_files(root))
+    index = root / "index.duckdb"
+    first = index_archive(root, index)
+    assert first.files == files  # the index and its stamp left out
+    assert index_archive(root, index).files_read == 0
+    assert _rows(index, "SELECT count(*) FROM files WHERE path LIKE 'index.duckdb%'") == [(0,)]

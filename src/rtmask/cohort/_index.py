@@ -452,7 +452,8 @@ def index_archive(
     root, index_path = Path(root), Path(index_path)
     if not root.is_dir():
         raise DicomReadError(f"{root}: no such folder; give the archive's folder")
-    entries, folder_problems = walk_archive(root)
+    own = [index_path.with_name(index_path.name + e) for e in ("", ".wal", ".stamp.json")]
+    entries, folder_problems = walk_archive(root, exclude=own)
     digest = archive_digest(root, entries, folder_problems, volumes)
     known = read_stamp(index_path, digest) if canonical is None and parquet_dir is None else None
     if known is not None:  # the archive and the index are as the last run left them

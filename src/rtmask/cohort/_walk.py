@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,14 @@ def _link_problem(
     return target
 
 
-def walk_archive(root: Path) -> tuple[list[FileEntry], list[FolderProblem]]:
-    """Every file under ``root`` (sorted by relative path) and the folder problems met."""
+def walk_archive(
+    root: Path, *, exclude: Collection[Path] = ()
+) -> tuple[list[FileEntry], list[FolderProblem]]:
+    """Every file under ``root`` (sorted by relative path) and the folder problems met.
+
+    ``exclude``: files left out (the index itself when it lies inside the archive).
+    """
+    excluded = {str(Path(os.path.realpath(p.parent)) / p.name) for p in exclude}
     files: list[FileEntry] = []
     problems: list[FolderProblem] = []
     real_root = os.path.realpath(root)
@@ -104,7 +111,7 @@ def walk_archive(root: Path) -> tuple[list[FileEntry], list[FolderProblem]]:
                 if entry.is_dir():
                     visited[target] = rel
                     subfolders.append((entry.path, rel + "/", target))
-                elif entry.is_file():
+                elif entry.is_file() and target not in excluded:
                     stat = entry.stat()
                     files.append(FileEntry(entry.path, rel, stat.st_size, stat.st_mtime_ns))
             except OSError as error:
