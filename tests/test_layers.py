@@ -44,6 +44,7 @@ RANKS = {
     "masks": 4,
     "synthetic": 4,
     "convert": 5,
+    "cohort": 5,
     "cli": 6,
 }
 

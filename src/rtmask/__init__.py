@@ -7,6 +7,11 @@ The public API, in data-flow order::
     mask = rtmask.rasterize(structure_set.roi("GTV"), series.grid)
     rtmask.write_nifti(mask.array, mask.grid, "GTV.nii.gz")
 
+an archive indexed into DuckDB (``rtmask index ROOT -o INDEX.duckdb``, needs rtmask[cohort])::
+
+    con = rtmask.open_index("INDEX.duckdb")            # read-only DuckDB connection
+    con.sql("SELECT ROIName, count(*) FROM rois GROUP BY ROIName").show()
+
 and the way back, masks to DICOM::
 
     masks = rtmask.read_masks("masks/", series)        # NIfTI/NRRD folder, labelmap, npz, SEG
@@ -35,6 +40,7 @@ from rtmask.errors import (
 )
 
 if TYPE_CHECKING:
+    from rtmask.cohort import open_index
     from rtmask.convert import convert_structure_set
     from rtmask.discovery import (
         ImageSeries,
@@ -75,6 +81,7 @@ __all__ = [
     "StructureSet",
     "convert_structure_set",
     "link_image_series",
+    "open_index",
     "rasterize",
     "rasterize_all",
     "read_image_series",
@@ -112,6 +119,7 @@ _LAZY: dict[str, str] = {
         "rtmask.export",
     ),
     "convert_structure_set": "rtmask.convert",
+    "open_index": "rtmask.cohort",
     "read_masks": "rtmask.masks",
 }
 

@@ -49,6 +49,8 @@ COMMANDS = {
     "volumes": "_volumes",
     "dvh": "_dvh",
     "dose-sum": "_dose_sum",
+    "index": "_index",
+    "query": "_query",
     "names": "_names",
     "demo": "_demo",
 }

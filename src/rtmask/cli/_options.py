@@ -40,13 +40,14 @@ def add_roi_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_roi_map_option(parser: argparse.ArgumentParser) -> None:
+def add_roi_map_option(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
     """``--roi-map FILE``: canonical ROI names from a YAML or CSV map."""
     parser.add_argument(
         "--roi-map",
         type=Path,
         metavar="FILE",
-        help=(
+        help=help_text
+        or (
             "map ROI names onto canonical names (YAML 'canonical: [pattern, ...]' or CSV "
             "'canonical,pattern'); only mapped ROIs (and --roi ones) are selected"
         ),

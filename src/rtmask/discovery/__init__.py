@@ -8,17 +8,27 @@ exception, :func:`read_slices`, reads the pixels of a few chosen slices (for pic
 
 from rtmask.discovery._link import SeriesLink, contours_on_slices, link_image_series
 from rtmask.discovery._pixels import read_slices
-from rtmask.discovery._scan import Inventory, RTObject, read_image_series, scan
-from rtmask.discovery._series import ImageSeries, SkippedFile
+from rtmask.discovery._scan import (
+    Inventory,
+    RTObject,
+    build_inventory,
+    read_header,
+    read_image_series,
+    scan,
+)
+from rtmask.discovery._series import ImageHeader, ImageSeries, SkippedFile
 
 __all__ = [
+    "ImageHeader",
     "ImageSeries",
     "Inventory",
     "RTObject",
     "SeriesLink",
     "SkippedFile",
+    "build_inventory",
     "contours_on_slices",
     "link_image_series",
+    "read_header",
     "read_image_series",
     "read_slices",
     "scan",

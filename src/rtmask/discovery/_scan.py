@@ -34,7 +34,7 @@ from rtmask.discovery._series import (
     image_header,
 )
 
-__all__ = ["Inventory", "RTObject", "read_image_series", "scan"]
+__all__ = ["Inventory", "RTObject", "build_inventory", "read_header", "read_image_series", "scan"]
 
 logger = logging.getLogger(__name__)
 
@@ -511,19 +511,45 @@ def scan(
     """
     skipped: list[SkippedFile] = []
     files = _files(paths, skipped)
+    results: list[ImageHeader | RTObject | SkippedFile] = list(skipped)
+    for index, path in enumerate(files):
+        results.append(read_header(path))
+        if progress is not None:
+            progress(index + 1, len(files))
+    return build_inventory(results, n_files=len(files))
+
+
+def read_header(path: Path) -> ImageHeader | RTObject | SkippedFile:
+    """Read one file's headers: an image header, an RT object, or why it is not used.
+
+    The per-file step of :func:`scan`, for callers that read files one at a time (an
+    incremental index); :func:`build_inventory` then groups the results. Never raises
+    for a bad file: it becomes a :class:`SkippedFile`.
+    """
+    result = _read_one(path)
+    if isinstance(result, SkippedFile):
+        logger.debug("skipped %s: %s", path, result.reason)
+    return result
+
+
+def build_inventory(
+    results: Iterable[ImageHeader | RTObject | SkippedFile], *, n_files: int
+) -> Inventory:
+    """Group per-file results of :func:`read_header` into an :class:`Inventory`.
+
+    Images are stacked into series (duplicates and odd geometries skipped with a reason,
+    as :func:`scan` does); ``n_files`` is the number of files looked at.
+    """
     headers: list[ImageHeader] = []
     rt_objects: list[RTObject] = []
-    for index, path in enumerate(files):
-        result = _read_one(path)
+    skipped: list[SkippedFile] = []
+    for result in results:
         if isinstance(result, ImageHeader):
             headers.append(result)
         elif isinstance(result, RTObject):
             rt_objects.append(result)
         else:
-            logger.debug("skipped %s: %s", path, result.reason)
             skipped.append(result)
-        if progress is not None:
-            progress(index + 1, len(files))
     series, more_skipped = assemble_series(headers)
     skipped.extend(more_skipped)
     return Inventory(
@@ -533,7 +559,7 @@ def scan(
         plans=tuple(o for o in rt_objects if o.modality == "RTPLAN"),
         segmentations=tuple(o for o in rt_objects if o.modality == "SEG"),
         skipped=tuple(sorted(skipped, key=lambda s: s.path)),
-        n_files=len(files),
+        n_files=n_files,
     )
 
 

@@ -115,6 +115,7 @@ class ImageHeader:
     series_number: int | None
     study_date: str | None
     study_description: str | None
+    sop_class_uid: str | None = None
 
     @property
     def geometry_key(self) -> tuple[object, ...]:
@@ -198,6 +199,7 @@ def image_header(dataset: RawDataset, path: Path) -> ImageHeader | SkippedFile:
         series_number=dataset.integer("SeriesNumber"),
         study_date=dataset.text("StudyDate"),
         study_description=dataset.text("StudyDescription"),
+        sop_class_uid=dataset.text("SOPClassUID"),
     )
 
 
