@@ -175,7 +175,10 @@ def _commands(rng: np.random.Generator, case: Path, has_dose: bool) -> list[list
     if rng.random() < 0.2:
         commands.append(["info", str(inp)])
     if has_dose:
-        commands.append(["dvh", rs, rd, "--json"])
+        dvh_options = _pick(
+            rng, [[], [], ["--embedded"], ["--prescription", "14"], ["--end-caps", "none"]]
+        )
+        commands.append(["dvh", rs, rd, "--json", *dvh_options])
         if rng.random() < 0.3:
             commands.append(["dvh", rs, rd, "--csv", str(out / "dvh.csv")])
         sum_options = _pick(rng, [[], ["--scale", "1", "0.5"], ["--bits", "16"]])
