@@ -397,6 +397,13 @@ def mutate_delete_element(rng: np.random.Generator, target: Target) -> str:
             holder, keyword, where = found
             del holder[keyword]
             _save(ds, path)
+            if kind == "ct" and rng.random() < 0.4:  # a series-wide defect
+                for other in target.ct_files:
+                    ds = _read(other)
+                    if keyword in ds:
+                        del ds[keyword]
+                        _save(ds, other)
+                return f"ct/*: deleted {where} from every slice"
             return f"{_rel(path, target)}: deleted {where}"
     return f"{_rel(path, target)}: nothing to delete"
 
@@ -446,6 +453,12 @@ def mutate_absurd_value(rng: np.random.Generator, target: Target) -> str:
         holder[tag] = _raw(tag, vr, text, bool(implicit))
         _save(ds, path)
         shown = text if len(text) < 80 else text[:60] + "..."
+        if kind == "ct" and how == "all" and rng.random() < 0.4:  # a series-wide defect
+            for other in target.ct_files:
+                ds = _read(other)
+                ds[tag] = _raw(tag, vr, text, bool(implicit))
+                _save(ds, other)
+            return f"ct/*: {where} = {shown!r} in every slice"
         return f"{_rel(path, target)}: {where} = {shown!r}"
     return f"{_rel(path, target)}: nothing to change"
 
