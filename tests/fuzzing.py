@@ -570,6 +570,19 @@ def _finish(job: _Running, run: _Settings, timed_out: bool) -> CaseResult:
     return result
 
 
+def _preload() -> None:
+    """Import every command and writer once, so that each forked case starts warm."""
+    import importlib
+
+    from rtmask.cli._main import COMMANDS
+
+    for module in COMMANDS.values():
+        importlib.import_module(f"rtmask.cli.{module}")
+    for name in ("rtmask.dose", "rtmask.dvh", "rtmask.export", "rtmask.masks", "highdicom"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def run_cases(
     seed: int,
     indices: Sequence[int],
@@ -591,6 +604,7 @@ def run_cases(
             result = run_case(seed, index, seeds, root, timeout_s=timeout_s)
             yield result
         return
+    _preload()
     running: dict[int, _Running] = {}
     settings = _Settings(seed, seeds, root, timeout_s, memory_bytes)
     while pending or running:
