@@ -425,6 +425,7 @@ def mutate_absurd_value(rng: np.random.Generator, target: Target) -> str:
             continue
         holder, keyword, where = found
         tag = tag_for_keyword(keyword)
+        values, index = [], 0
         if how == "int":
             text = _pick(rng, ABSURD_INTEGERS)
             if vr == "US":  # binary: a huge or zero value, never text
@@ -452,7 +453,8 @@ def mutate_absurd_value(rng: np.random.Generator, target: Target) -> str:
             text = "\\".join(values)
         holder[tag] = _raw(tag, vr, text, bool(implicit))
         _save(ds, path)
-        shown = text if len(text) < 80 else text[:60] + "..."
+        shown = values[index] if values else text
+        shown = shown if len(shown) < 80 else shown[:60] + "..."
         if kind == "ct" and how == "all" and rng.random() < 0.4:  # a series-wide defect
             for other in target.ct_files:
                 ds = _read(other)
