@@ -222,12 +222,16 @@ REQUIRED = {
 }
 
 #: Absurd values, by the kind of element they go into.
-ABSURD_NUMBERS = ["nan", "inf", "-inf", "1e38", "1e308", "-9.9e15", "0", "-1", "-0.0", "1e-300"]
+ABSURD_NUMBERS = [
+    *("nan", "inf", "-inf", "1e38", "-1e38", "1e308", "1e19", "1e20", "-9.9e15", "3e9"),
+    *("0", "-1", "-0.0", "1e-300"),
+]
 ABSURD_TEXT = ["", "one", "1.5", "-", "1e999", " ", "0x10"]
 ABSURD_INTEGERS = ["0", "-1", "65535", "2147483647", "-2147483648", "99999999", "1.5", "one", ""]
 
 ABSURD_TARGETS = {
     "rtstruct": [
+        ("ROIContourSequence.ContourSequence.ContourData", "DS", "point"),
         ("ROIContourSequence.ContourSequence.ContourData", "DS", "point"),
         ("ROIContourSequence.ContourSequence.ContourData", "DS", "all"),
         ("ROIContourSequence.ContourSequence.NumberOfContourPoints", "IS", "int"),
