@@ -39,3 +39,26 @@ def test_dvh_output_file_that_cannot_be_written_is_refused_first(
     assert line.startswith(f"error: {option} {target}: ")
     assert line.endswith(expected)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("content", [b"", b"NRRD0004\n"])
+def test_empty_nrrd_mask_is_an_unreadable_file(
+    seed: Seed, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    # Fuzz finding: an empty .nrrd among the masks let pynrrd's StopIteration escape
+    # `to-rtstruct` as "RuntimeError: generator raised StopIteration".
+    from rtmask import InvalidInputError, read_image_series, read_masks
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "Body.nrrd").write_bytes(content)
+    series = read_image_series(seed.folder / "ct")
+    with pytest.raises(InvalidInputError, match=r"Body\.nrrd: not a readable NRRD file"):
+        read_masks(masks, series)
+    output = tmp_path / "RS.dcm"
+    code = main(["to-rtstruct", str(masks), "--image", str(seed.folder / "ct"), "-o", str(output)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in captured.err
+    assert "Body.nrrd: not a readable NRRD file" in captured.err
+    assert not output.exists()
