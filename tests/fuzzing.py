@@ -660,20 +660,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Replay one case (``--case``) or run many (``--cases``) outside pytest."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--case", type=int, help="replay this one case, unisolated")
+    parser.add_argument("--case", type=int, help="replay this one case in this process")
     parser.add_argument("--cases", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--real", action="store_true", help="also use ../shared/data")
     parser.add_argument("--keep", type=Path, help="folder to work in (kept)")
     parser.add_argument("--report", type=Path, help="write every result as JSON lines here")
+    parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap")
     args = parser.parse_args(argv)
+    memory_bytes = int(args.memory_gb * GIB)
     import tempfile
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="rtmask-fuzz-"))
     root.mkdir(parents=True, exist_ok=True)
     seeds = write_seeds(root / "seeds", real=args.real)
     if args.case is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, resource.RLIM_INFINITY))
         result = run_case(
             args.seed,
             args.case,
@@ -695,6 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root,
         jobs=args.jobs,
         timeout_s=args.timeout,
+        memory_bytes=memory_bytes,
         keep=args.keep is not None,
     ):
         results.append(result)
