@@ -20,9 +20,9 @@ Cases are deterministic: case ``i`` of seed ``s`` draws everything from
     python tests/fuzzing.py --seed 0 --case 17 --keep /tmp/case17
 
 which writes the damaged input, prints the mutations and commands, and runs them.
-Each case runs in a forked child with a time limit per command and an address-space cap,
-so a segmentation fault, an endless loop or a runaway allocation is a reported failure,
-not a dead test run.
+Each case runs in a forked child with a time limit per command and a cap on the address
+space it may add (4 GB), so a segmentation fault, an endless loop or a runaway allocation
+is a reported failure, not a dead test run.
 """
 
 from __future__ import annotations
@@ -467,12 +467,10 @@ class _Settings:
 def _child(write: int, run: _Settings, index: int) -> None:
     """Body of the forked child: cap memory, run the case, report through the pipe."""
     import faulthandler
-    import resource
 
     # A fatal signal dumps the Python stack here; the parent reads where it died.
     faulthandler.enable(file=_crash_file(run.root, index).open("w"), all_threads=False)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (run.memory_bytes, run.memory_bytes))
+    cap_address_space(run.memory_bytes)
     handle = os.fdopen(write, "w", buffering=1)
 
     def progress(text: str) -> None:
@@ -494,6 +492,27 @@ def _child(write: int, run: _Settings, index: int) -> None:
         result = CaseResult(seed=run.seed, index=index, source="?", failures=[failure])
         handle.write(json.dumps({"result": result.to_json()}) + "\n")
     handle.flush()
+
+
+def cap_address_space(extra_bytes: int) -> None:
+    """Let this process grow its address space by ``extra_bytes`` at most (RLIMIT_AS).
+
+    The cap is relative to what the process already maps (a pytest process that ran the
+    whole suite may map several GB), so every case gets the same room.
+    """
+    import resource
+
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+        current = pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        current = 0
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = current + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _crash_file(root: Path, index: int) -> Path:
@@ -667,7 +686,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="also use ../shared/data")
     parser.add_argument("--keep", type=Path, help="folder to work in (kept)")
     parser.add_argument("--report", type=Path, help="write every result as JSON lines here")
-    parser.add_argument("--memory-gb", type=float, default=4.0, help="address-space cap")
+    parser.add_argument(
+        "--memory-gb", type=float, default=4.0, help="address space a case may add (GB)"
+    )
     args = parser.parse_args(argv)
     memory_bytes = int(args.memory_gb * GIB)
     import tempfile
@@ -676,9 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     seeds = write_seeds(root / "seeds", real=args.real)
     if args.case is not None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, resource.RLIM_INFINITY))
+        cap_address_space(memory_bytes)
         result = run_case(
             args.seed,
             args.case,
