@@ -1,6 +1,6 @@
 """Mutation fuzzing: damaged inputs must give rtmask's own errors, never a crash or a stray file.
 
-The default budget (:data:`DEFAULT_CASES` cases on the synthetic seed, about 15 s) runs in
+The default budget (:data:`DEFAULT_CASES` cases on the synthetic seed, about 12 s) runs in
 every test run. A long run also damages the real files in ``../shared/data`` when present::
 
     python -m pytest tests/test_fuzz.py --fuzz-cases 2000 --fuzz-jobs 2 --fuzz-report fuzz.jsonl
@@ -29,7 +29,7 @@ import fuzz_inputs
 import fuzzing
 from fuzzing import CaseResult, Failure, Seed, Target
 
-DEFAULT_CASES = 40
+DEFAULT_CASES = 32
 
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
