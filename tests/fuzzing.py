@@ -420,6 +420,8 @@ def run_case(
         pydicom.config.settings.reading_validation_mode = pydicom.config.WARN
         pydicom.config.settings.writing_validation_mode = pydicom.config.RAISE
         before = _snapshot(case)
+        if progress:  # so that a case whose process dies still says what it was
+            progress("case " + json.dumps({"source": chosen.name, "mutations": result.mutations}))
         previous = signal.signal(signal.SIGALRM, _on_alarm)
         os.chdir(case / "cwd")
         try:
@@ -474,7 +476,10 @@ def _child(write: int, run: _Settings, index: int) -> None:
     handle = os.fdopen(write, "w", buffering=1)
 
     def progress(text: str) -> None:
-        handle.write(json.dumps({"command": text}) + "\n")
+        if text.startswith("case "):
+            handle.write(json.dumps({"case": json.loads(text[5:])}) + "\n")
+        else:
+            handle.write(json.dumps({"command": text}) + "\n")
 
     try:
         result = run_case(
@@ -576,6 +581,10 @@ def _finish(job: _Running, run: _Settings, timed_out: bool) -> CaseResult:
             return CaseResult.from_json(message["result"])
     last = next((m["command"] for m in reversed(messages) if "command" in m), "?")
     result = CaseResult(seed=run.seed, index=job.index, source="?")
+    for message in messages:
+        if "case" in message:
+            result.source = message["case"]["source"]
+            result.mutations = list(message["case"]["mutations"])
     if timed_out:
         result.failures.append(Failure("timeout", last, "the case was killed (no answer)"))
     elif os.WIFSIGNALED(status):
@@ -704,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seeds,
             root,
             timeout_s=args.timeout,
-            progress=lambda c: print("rtmask", c, flush=True),
+            progress=lambda c: print(c if c.startswith("case ") else f"rtmask {c}", flush=True),
         )
         print("\n".join(result.mutations))
         print(describe(distinct([result]), tracebacks=True) or "no failure")

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -212,13 +213,18 @@ def test_failures_are_grouped_by_type_and_location() -> None:
 def test_a_dying_or_hanging_case_is_a_failure_not_a_dead_run(
     monkeypatch: pytest.MonkeyPatch, synthetic_seed: Seed, tmp_path: Path
 ) -> None:
-    def die(*args: object, **kwargs: object) -> CaseResult:
+    def die(*args: object, progress: Callable[[str], None], **kwargs: object) -> CaseResult:
+        progress('case {"source": "synthetic", "mutations": ["truncate: RS.dcm: ..."]}')
+        progress("volumes RS.dcm")
         os.kill(os.getpid(), signal.SIGSEGV)
         raise AssertionError  # pragma: no cover
 
     monkeypatch.setattr(fuzzing, "run_case", die)
     (died,) = fuzzing.run_cases(0, [0], [synthetic_seed], tmp_path, timeout_s=5)
-    assert [(f.kind, f.message) for f in died.failures] == [("crash", "SIGSEGV (the process died)")]
+    assert [(f.kind, f.command, f.message) for f in died.failures] == [
+        ("crash", "volumes RS.dcm", "SIGSEGV (the process died)")
+    ]
+    assert (died.source, died.mutations) == ("synthetic", ["truncate: RS.dcm: ..."])
 
     def hang(*args: object, **kwargs: object) -> CaseResult:
         time.sleep(60)
