@@ -196,6 +196,18 @@ def _select(args: argparse.Namespace, rois: tuple[ROI, ...], console: Console) -
     return chosen
 
 
+def _check_output(option: str, path: Path | None) -> None:
+    """Refuse an output file that cannot be written before any DVH is computed."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise RtmaskError(f"{option} {path}: is a folder; give a file name")
+    if not Path(path).parent.is_dir():
+        raise RtmaskError(
+            f"{option} {path}: the folder {Path(path).parent} does not exist; create it first"
+        )
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
     for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
@@ -203,6 +215,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raise RtmaskError(f"{path}: no such file; give an {kind} file")
     if args.resolution is not None and not (math.isfinite(args.resolution) and args.resolution > 0):
         raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
+    for option, output in (("--csv", args.csv), ("--plot", args.plot)):
+        _check_output(option, output)
     stats = _check_stats(args.stats, args.prescription)
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):

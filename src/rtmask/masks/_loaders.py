@@ -250,7 +250,8 @@ def load_nrrd(path: Path) -> LoadedVolume:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pynrrd warns about harmless header details
             data, header = nrrd.read(str(path), index_order="C")
-    except (*_READ_ERRORS, nrrd.NRRDError) as error:
+    except (*_READ_ERRORS, nrrd.NRRDError, StopIteration) as error:
+        # pynrrd raises StopIteration for an empty file (its header reader runs out of lines).
         raise _unreadable(path, error, "NRRD") from error
     data = np.asarray(data)
     _check_kind(data, path)
