@@ -219,6 +219,37 @@ def _file_name(kind: FileNames, index: int) -> str:
     return f"CT_{index + 1:04d}.dcm"
 
 
+def _stored_ct_values(grid: ImageGrid, hu: ArrayLike | None) -> NDArray[np.uint16]:
+    """Stored CT values (HU + 1024, little-endian uint16) of ``hu`` or the default phantom."""
+    values = _default_hu(grid) if hu is None else np.asarray(hu)
+    if values.shape != grid.shape:
+        raise ValueError(f"hu has shape {values.shape}, the grid {grid.shape}")
+    return (np.clip(np.rint(values), -1024, 65535 - 1024).astype(np.int64) + 1024).astype("<u2")
+
+
+def _ct_series(ds: Dataset, *, series_uid: str, position: str, frame_uid: str) -> None:
+    """The CT series, frame of reference and equipment attributes of one slice."""
+    ds.Modality = "CT"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = "rtmask synthetic CT"
+    ds.PatientPosition = position
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = _MANUFACTURER
+    ds.AcquisitionNumber = 1
+
+
+def _ct_plane(ds: Dataset, grid: ImageGrid, k: int, origin_mm: NDArray[np.float64]) -> None:
+    """The image plane attributes of slice ``k`` of ``grid``, its voxel [0, 0] at ``origin_mm``."""
+    spacing = grid.spacing_mm
+    ds.ImagePositionPatient = _ds_list(origin_mm)
+    ds.ImageOrientationPatient = _ds_list(grid.orientation)
+    ds.PixelSpacing = _ds_list(spacing[1:])
+    ds.SliceThickness = format_ds(spacing[0])
+    ds.SliceLocation = format_ds(grid.slice_positions_mm[k])
+
+
 def write_ct_series(
     folder: Path,
     grid: ImageGrid,
@@ -268,11 +299,7 @@ def write_ct_series(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n_slices = grid.shape[0]
-    values = _default_hu(grid) if hu is None else np.asarray(hu)
-    if values.shape != grid.shape:
-        raise ValueError(f"hu has shape {values.shape}, the grid {grid.shape}")
-    stored = (np.clip(np.rint(values), -1024, 65535 - 1024).astype(np.int64) + 1024).astype("<u2")
-
+    stored = _stored_ct_values(grid, hu)
     rng = np.random.default_rng(seed)
     name_order = _order("shuffled" if file_names == "shuffled" else "ordered", n_slices, rng)
     number_order = _order(instance_numbers, n_slices, rng)
@@ -284,8 +311,6 @@ def write_ct_series(
     axial = abs(float(grid.normal[2])) > 0.999
     date, time = _now()
     origins = grid.slice_origins_mm()
-    spacing = grid.spacing_mm
-
     files: list[Path] = []
     for k in range(n_slices):
         ds = Dataset()
@@ -302,21 +327,9 @@ def write_ct_series(
             date=date,
             time=time,
         )
-        ds.Modality = "CT"
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = 1
-        ds.SeriesDescription = "rtmask synthetic CT"
-        ds.PatientPosition = position
-        ds.FrameOfReferenceUID = frame_uid
-        ds.PositionReferenceIndicator = ""
-        ds.Manufacturer = _MANUFACTURER
-        ds.AcquisitionNumber = 1
+        _ct_series(ds, series_uid=series_uid, position=position, frame_uid=frame_uid)
         ds.InstanceNumber = int(number_order[k]) + 1
-        ds.ImagePositionPatient = _ds_list(origins[k])
-        ds.ImageOrientationPatient = _ds_list(grid.orientation)
-        ds.PixelSpacing = _ds_list(spacing[1:])
-        ds.SliceThickness = format_ds(spacing[0])
-        ds.SliceLocation = format_ds(grid.slice_positions_mm[k])
+        _ct_plane(ds, grid, k, origins[k])
         ds.KVP = "120"
         _set_ct_pixels(ds, stored[k])
         path = folder / _file_name(file_names, int(name_order[k]))
