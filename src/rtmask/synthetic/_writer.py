@@ -466,6 +466,59 @@ def _contour_item(
     return item
 
 
+def _structure_set_roi(roi: RoiSpec, frame_uid: str) -> Dataset:
+    """The StructureSetROISequence item of one ROI."""
+    item = Dataset()
+    item.ROINumber = roi.number
+    item.ReferencedFrameOfReferenceUID = frame_uid
+    item.ROIName = roi.name
+    item.ROIGenerationAlgorithm = roi.generation_algorithm
+    return item
+
+
+def _roi_contour(
+    roi: RoiSpec,
+    ct: CTSeries,
+    overrides: Mapping[tuple[int, int], int],
+    *,
+    reference_images: bool,
+    number_format: str | None,
+    implicit_vr: bool,
+) -> Dataset:
+    """The ROIContourSequence item of one ROI (no ContourSequence without contours)."""
+    roi_contour = Dataset()
+    roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
+    if roi.contours:
+        roi_contour.ContourSequence = DicomSequence(
+            [
+                _contour_item(
+                    points,
+                    geometric_type=geometric_type,
+                    number=index + 1,
+                    declared_points=overrides.get((roi.number, index), len(points)),
+                    reference=reference,
+                    number_format=number_format,
+                    implicit_vr=implicit_vr,
+                )
+                for index, (points, geometric_type, reference) in enumerate(
+                    _placed_contours(roi, ct, reference_images=reference_images)
+                )
+            ]
+        )
+    roi_contour.ReferencedROINumber = roi.number
+    return roi_contour
+
+
+def _observation(roi: RoiSpec, observation_number: int) -> Dataset:
+    """The RTROIObservationsSequence item of one ROI."""
+    observation = Dataset()
+    observation.ObservationNumber = observation_number
+    observation.ReferencedROINumber = roi.number
+    observation.RTROIInterpretedType = roi.interpreted_type
+    observation.ROIInterpreter = ""
+    return observation
+
+
 def write_rtstruct(
     path: Path,
     rois: Sequence[RoiSpec],
@@ -534,41 +587,18 @@ def write_rtstruct(
 
     roi_items, contour_items, observation_items = [], [], []
     for observation_number, roi in enumerate(rois, start=1):
-        item = Dataset()
-        item.ROINumber = roi.number
-        item.ReferencedFrameOfReferenceUID = frame_uid
-        item.ROIName = roi.name
-        item.ROIGenerationAlgorithm = roi.generation_algorithm
-        roi_items.append(item)
-
-        roi_contour = Dataset()
-        roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
-        if roi.contours:
-            roi_contour.ContourSequence = DicomSequence(
-                [
-                    _contour_item(
-                        points,
-                        geometric_type=geometric_type,
-                        number=index + 1,
-                        declared_points=overrides.get((roi.number, index), len(points)),
-                        reference=reference,
-                        number_format=raw_numbers,
-                        implicit_vr=not preamble,
-                    )
-                    for index, (points, geometric_type, reference) in enumerate(
-                        _placed_contours(roi, ct, reference_images=reference_images)
-                    )
-                ]
+        roi_items.append(_structure_set_roi(roi, frame_uid))
+        contour_items.append(
+            _roi_contour(
+                roi,
+                ct,
+                overrides,
+                reference_images=reference_images,
+                number_format=raw_numbers,
+                implicit_vr=not preamble,
             )
-        roi_contour.ReferencedROINumber = roi.number
-        contour_items.append(roi_contour)
-
-        observation = Dataset()
-        observation.ObservationNumber = observation_number
-        observation.ReferencedROINumber = roi.number
-        observation.RTROIInterpretedType = roi.interpreted_type
-        observation.ROIInterpreter = ""
-        observation_items.append(observation)
+        )
+        observation_items.append(_observation(roi, observation_number))
     ds.StructureSetROISequence = DicomSequence(roi_items)
     ds.ROIContourSequence = DicomSequence(contour_items)
     ds.RTROIObservationsSequence = DicomSequence(observation_items)
