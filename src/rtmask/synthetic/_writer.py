@@ -639,6 +639,39 @@ def _placed_contours(
 
 
 # ----------------------------------------------------------------------------- RTDOSE
+def _stored_dose(
+    dose_gy: ArrayLike, grid: ImageGrid, bits: int
+) -> tuple[NDArray[np.unsignedinteger], str]:
+    """Stored dose values and DoseGridScaling (the maximum dose uses the full range)."""
+    if bits not in (16, 32):
+        raise ValueError(f"bits must be 16 or 32, got {bits}")
+    dose = np.asarray(dose_gy, dtype=np.float64)
+    if dose.shape != grid.shape:
+        raise ValueError(f"dose_gy has shape {dose.shape}, the grid {grid.shape}")
+    if not np.all(np.isfinite(dose)) or dose.min() < 0:
+        raise ValueError("dose_gy must be finite and non-negative")
+    top = 2**bits - 1
+    max_dose = float(dose.max())
+    scaling_text = format_ds(max_dose / (top - 1) if max_dose > 0 else 1.0)
+    scaling = float(scaling_text)
+    stored = np.clip(np.rint(dose / scaling), 0, top).astype("<u4" if bits == 32 else "<u2")
+    return stored, scaling_text
+
+
+def _frame_offsets(
+    grid: ImageGrid, order: NDArray[np.intp], offsets: Literal["relative", "absolute"]
+) -> NDArray[np.float64]:
+    """GridFrameOffsetVector of the frames in ``order``, relative or absolute."""
+    positions: NDArray[np.float64] = grid.slice_positions_mm[order]
+    frame_offsets: NDArray[np.float64] = positions - positions[0]
+    if offsets == "absolute":
+        first_origin = grid.slice_origins_mm()[order[0]]
+        frame_offsets = frame_offsets + float(first_origin @ grid.normal)
+    elif offsets != "relative":
+        raise ValueError(f"offsets must be 'relative' or 'absolute', got {offsets!r}")
+    return frame_offsets
+
+
 def write_rtdose(
     path: Path,
     grid: ImageGrid,
@@ -686,27 +719,10 @@ def write_rtdose(
         ``path``.
     """
     path = Path(path)
-    if bits not in (16, 32):
-        raise ValueError(f"bits must be 16 or 32, got {bits}")
-    dose = np.asarray(dose_gy, dtype=np.float64)
-    if dose.shape != grid.shape:
-        raise ValueError(f"dose_gy has shape {dose.shape}, the grid {grid.shape}")
-    if not np.all(np.isfinite(dose)) or dose.min() < 0:
-        raise ValueError("dose_gy must be finite and non-negative")
-    top = 2**bits - 1
-    max_dose = float(dose.max())
-    scaling_text = format_ds(max_dose / (top - 1) if max_dose > 0 else 1.0)
-    scaling = float(scaling_text)
-    stored = np.clip(np.rint(dose / scaling), 0, top).astype("<u4" if bits == 32 else "<u2")
-
+    stored, scaling_text = _stored_dose(dose_gy, grid, bits)
     order = np.arange(grid.shape[0])[::-1] if reverse_frames else np.arange(grid.shape[0])
-    positions = grid.slice_positions_mm[order]
     first_origin = grid.slice_origins_mm()[order[0]]
-    frame_offsets = positions - positions[0]
-    if offsets == "absolute":
-        frame_offsets = frame_offsets + float(first_origin @ grid.normal)
-    elif offsets != "relative":
-        raise ValueError(f"offsets must be 'relative' or 'absolute', got {offsets!r}")
+    frame_offsets = _frame_offsets(grid, order, offsets)
 
     ds, _, _ = _new_rt_object(
         ct,
