@@ -123,3 +123,43 @@ def test_the_dvh_report_imports_the_model_not_the_reverse() -> None:
     report = _module_level_imports(SRC / "dvh" / "_report.py")
     assert "rtmask.dvh._histogram" in report
     assert not {m for m in model if m.startswith("rtmask.dvh")}
+
+
+#: The longest a function may be, def line to last line, docstring included.
+MAX_FUNCTION_LINES = 100
+
+
+def _long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int]]:
+    """``(name, lines)`` of every function (methods and nested ones too) over ``limit``."""
+    return [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_the_line_count_sees_a_long_function() -> None:
+    body = "".join(f"    x{k} = {k}\n" for k in range(99))
+    source = f"class A:\n    def short(self) -> None:\n        pass\n\n\ndef f() -> None:\n{body}"
+    assert _long_functions(source) == []  # f: def line + 99 = 100 lines
+    assert _long_functions(source + "    x = 0\n") == [("f", 101)]
+    nested = "def outer() -> None:\n" + _indented(body + "    y = 0\n")
+    assert _long_functions("def g() -> None:\n" + _indented(nested)) == [
+        ("g", 102),
+        ("outer", 101),
+    ]
+
+
+def _indented(text: str) -> str:
+    return "".join("    " + line for line in text.splitlines(keepends=True))
+
+
+def test_no_function_is_over_100_lines() -> None:
+    too_long = [
+        f"{path.relative_to(SRC)}: {name} ({lines} lines)"
+        for path in sorted(SRC.rglob("*.py"))
+        for name, lines in _long_functions(path.read_text(encoding="utf-8"))
+    ]
+    assert too_long == [], "split these where a name can say what the part does"

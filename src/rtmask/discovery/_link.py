@@ -169,29 +169,32 @@ def _with_warnings(message: str, warnings: Sequence[str]) -> str:
     return "; ".join([message, *warnings])
 
 
-def _link(
+def _link_by_series_uid(rt_object: RTObject, series: Sequence[ImageSeries]) -> SeriesLink | None:
+    """Link by the referenced series UID, the best of the series that carry it."""
+    referenced = set(rt_object.referenced_series_uids)
+    by_series = [s for s in series if s.series_instance_uid in referenced]
+    if not by_series:
+        return None
+    best = max(
+        by_series, key=lambda s: (_instance_hits(rt_object, s), _fit(rt_object, s), s.n_slices)
+    )
+    warnings = _checks(rt_object, best, by_uid=True)
+    message = f"linked by referenced series UID {best.series_instance_uid}"
+    return SeriesLink(
+        series=best,
+        method="series_uid",
+        message=_with_warnings(message, warnings),
+        warnings=tuple(warnings),
+    )
+
+
+def _link_through_references(
     rt_object: RTObject,
     series: Sequence[ImageSeries],
     related: Sequence[RTObject],
     depth: int,
-) -> SeriesLink:
-    # 1. Referenced series UID.
-    referenced = set(rt_object.referenced_series_uids)
-    by_series = [s for s in series if s.series_instance_uid in referenced]
-    if by_series:
-        best = max(
-            by_series, key=lambda s: (_instance_hits(rt_object, s), _fit(rt_object, s), s.n_slices)
-        )
-        warnings = _checks(rt_object, best, by_uid=True)
-        message = f"linked by referenced series UID {best.series_instance_uid}"
-        return SeriesLink(
-            series=best,
-            method="series_uid",
-            message=_with_warnings(message, warnings),
-            warnings=tuple(warnings),
-        )
-
-    # 1b. RTDOSE -> RTPLAN -> RTSTRUCT -> series, through the objects found with it.
+) -> SeriesLink | None:
+    """Link through the RT objects it references (RTDOSE -> RTPLAN -> RTSTRUCT -> series)."""
     if depth < 3:
         for target in related:
             if target is not rt_object and target.sop_instance_uid in rt_object.referenced_rt_uids:
@@ -204,82 +207,118 @@ def _link(
                         message=f"linked through the {target.modality} it references "
                         f"({target.path.name}): {inner.message}",
                     )
+    return None
 
-    # 2. Referenced image instance UIDs.
-    if rt_object.referenced_sop_instance_uids:
-        ranked = sorted(
-            series, key=lambda s: (_instance_hits(rt_object, s), _fit(rt_object, s), s.n_slices)
-        )
-        if ranked and _instance_hits(rt_object, ranked[-1]):
-            best = ranked[-1]
-            hits = _instance_hits(rt_object, best)
-            total = len(rt_object.referenced_sop_instance_uids)
-            message = (
-                f"linked by {hits} of {total} referenced image UIDs to series "
-                f"{best.series_instance_uid}"
-            )
-            if rt_object.referenced_series_uids:
-                message += f" ({_missing_reason(rt_object)})"
-            warnings = _checks(rt_object, best, by_uid=False)
-            return SeriesLink(
-                series=best,
-                method="instance_uids",
-                message=_with_warnings(message, warnings),
-                warnings=tuple(warnings),
-            )
 
-    why = _missing_reason(rt_object)
+def _link_by_instance_uids(rt_object: RTObject, series: Sequence[ImageSeries]) -> SeriesLink | None:
+    """Link to the series holding most of the referenced image instance UIDs."""
+    if not rt_object.referenced_sop_instance_uids:
+        return None
+    ranked = sorted(
+        series, key=lambda s: (_instance_hits(rt_object, s), _fit(rt_object, s), s.n_slices)
+    )
+    if not ranked or not _instance_hits(rt_object, ranked[-1]):
+        return None
+    best = ranked[-1]
+    hits = _instance_hits(rt_object, best)
+    total = len(rt_object.referenced_sop_instance_uids)
+    message = (
+        f"linked by {hits} of {total} referenced image UIDs to series {best.series_instance_uid}"
+    )
+    if rt_object.referenced_series_uids:
+        message += f" ({_missing_reason(rt_object)})"
+    warnings = _checks(rt_object, best, by_uid=False)
+    return SeriesLink(
+        series=best,
+        method="instance_uids",
+        message=_with_warnings(message, warnings),
+        warnings=tuple(warnings),
+    )
+
+
+def _link_by_frame_of_reference(
+    rt_object: RTObject, series: Sequence[ImageSeries], why: str
+) -> SeriesLink | None:
+    """Link by the same frame of reference, best geometric fit, then most slices."""
     n_points = rt_object.contour_plane_points_mm.shape[0]
-
-    # 3. Same frame of reference, best geometric fit, then most slices.
     frame_uid = rt_object.frame_of_reference_uid
     same_frame = [s for s in series if frame_uid and s.frame_of_reference_uid == frame_uid]
-    if same_frame:
-        best = max(same_frame, key=lambda s: (_fit(rt_object, s), s.n_slices))
-        fit = _fit(rt_object, best)
-        message = f"linked by frame of reference {frame_uid} ({why})"
-        if n_points:
-            hits = contours_on_slices(rt_object.contour_plane_points_mm, best.grid)
-            message += f"; {hits} of {n_points} contours lie on its slices"
-        warnings = [
-            w
-            for w in _checks(rt_object, best, by_uid=False)
-            if "do not lie on a slice" not in w or not n_points
-        ]
-        if n_points and fit < GEOMETRY_MIN_FIT:
-            warnings.append(
-                f"only {fit:.0%} of the contours lie on the slices of series "
-                f"{best.series_instance_uid}; check that it is the right series"
-            )
-        return SeriesLink(
-            series=best,
-            method="frame_of_reference",
-            message=_with_warnings(message, warnings),
-            warnings=tuple(warnings),
-        )
-
-    # 4. Same patient and slices that hold the contour planes: a guess.
+    if not same_frame:
+        return None
+    best = max(same_frame, key=lambda s: (_fit(rt_object, s), s.n_slices))
+    fit = _fit(rt_object, best)
+    message = f"linked by frame of reference {frame_uid} ({why})"
     if n_points:
-        same_patient = [s for s in series if s.patient_id == rt_object.patient_id]
-        guess = max(same_patient, key=lambda s: (_fit(rt_object, s), s.n_slices), default=None)
-        if guess is not None and _fit(rt_object, guess) >= GEOMETRY_MIN_FIT:
-            hits = contours_on_slices(rt_object.contour_plane_points_mm, guess.grid)
-            warning = (
-                f"guessed by geometry only: {hits} of {n_points} contours lie on the slices of "
-                f"series {guess.series_instance_uid} of the same patient, but no UID links them "
-                f"({why}, frame of reference {frame_uid or 'not given'} not found); check it, "
-                "or give the image series it was made on"
-            )
-            differ = [w for w in _checks(rt_object, guess, by_uid=False) if "frames of" in w]
-            warnings = [warning, *differ]
-            return SeriesLink(
-                series=guess,
-                method="geometry",
-                message="; ".join(warnings),
-                warnings=tuple(warnings),
-            )
+        hits = contours_on_slices(rt_object.contour_plane_points_mm, best.grid)
+        message += f"; {hits} of {n_points} contours lie on its slices"
+    warnings = [
+        w
+        for w in _checks(rt_object, best, by_uid=False)
+        if "do not lie on a slice" not in w or not n_points
+    ]
+    if n_points and fit < GEOMETRY_MIN_FIT:
+        warnings.append(
+            f"only {fit:.0%} of the contours lie on the slices of series "
+            f"{best.series_instance_uid}; check that it is the right series"
+        )
+    return SeriesLink(
+        series=best,
+        method="frame_of_reference",
+        message=_with_warnings(message, warnings),
+        warnings=tuple(warnings),
+    )
 
-    # 5. Nothing fits.
+
+def _link_by_geometry(
+    rt_object: RTObject, series: Sequence[ImageSeries], why: str
+) -> SeriesLink | None:
+    """Guess a series of the same patient whose slices hold the contour planes."""
+    n_points = rt_object.contour_plane_points_mm.shape[0]
+    if not n_points:
+        return None
+    frame_uid = rt_object.frame_of_reference_uid
+    same_patient = [s for s in series if s.patient_id == rt_object.patient_id]
+    guess = max(same_patient, key=lambda s: (_fit(rt_object, s), s.n_slices), default=None)
+    if guess is None or _fit(rt_object, guess) < GEOMETRY_MIN_FIT:
+        return None
+    hits = contours_on_slices(rt_object.contour_plane_points_mm, guess.grid)
+    warning = (
+        f"guessed by geometry only: {hits} of {n_points} contours lie on the slices of "
+        f"series {guess.series_instance_uid} of the same patient, but no UID links them "
+        f"({why}, frame of reference {frame_uid or 'not given'} not found); check it, "
+        "or give the image series it was made on"
+    )
+    differ = [w for w in _checks(rt_object, guess, by_uid=False) if "frames of" in w]
+    warnings = [warning, *differ]
+    return SeriesLink(
+        series=guess,
+        method="geometry",
+        message="; ".join(warnings),
+        warnings=tuple(warnings),
+    )
+
+
+def _link(
+    rt_object: RTObject,
+    series: Sequence[ImageSeries],
+    related: Sequence[RTObject],
+    depth: int,
+) -> SeriesLink:
+    """Try each way of linking in turn, most trustworthy first."""
+    found = (
+        _link_by_series_uid(rt_object, series)
+        or _link_through_references(rt_object, series, related, depth)
+        or _link_by_instance_uids(rt_object, series)
+    )
+    if found is not None:
+        return found
+    why = _missing_reason(rt_object)
+    found = _link_by_frame_of_reference(rt_object, series, why) or _link_by_geometry(
+        rt_object, series, why
+    )
+    if found is not None:
+        return found
+    frame_uid = rt_object.frame_of_reference_uid
     frame = f", frame of reference {frame_uid} not found" if frame_uid else ""
     return SeriesLink(
         series=None,

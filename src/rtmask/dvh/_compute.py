@@ -42,7 +42,7 @@ from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
 from rtmask.dvh._histogram import DVH, cumulative_curve
 from rtmask.dvh._planes import sample_shifted
-from rtmask.dvh._sampling import _sample
+from rtmask.dvh._sampling import _sample, _Samples
 from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
 from rtmask.geometry import ImageGrid
 from rtmask.raster import CombinationRule, rasterize
@@ -267,6 +267,121 @@ def _boundary_range(
     return (float(inside.min()), float(inside.max())) if inside.size else None
 
 
+def _slabs_and_lattice(
+    label: str, roi: ROI, dose: DoseGrid, end_caps: EndCaps, resolution_mm: float | None
+) -> tuple[FloatArray, FloatArray, FloatArray, ImageGrid, tuple[float, float] | None]:
+    """Contour planes, their slab faces, the calculation lattice and the boundary dose range.
+
+    The lattice is sized before anything is allocated; the contours are done with after
+    this (memory for the samples).
+    """
+    contours = _Contours.of(roi, dose.grid)
+    planes = contours.planes()
+    lower, upper = slab_faces(planes, end_caps, float(dose.grid.spacing_mm[0]))
+    try:
+        lattice = _plane_lattice(dose, planes, contours, resolution_mm)
+    except GeometryError as error:
+        span = float(np.ptp(contours.along_axes[:, 1:], axis=0).max())
+        raise InvalidInputError(
+            f"{label}: no DVH: {error}; the structure spans {span:.4g} mm in-plane - check "
+            "its coordinates, or give a coarser resolution_mm"
+        ) from error
+    boundary = _boundary_range(dose, contours, planes, lower, upper)
+    return planes, lower, upper, lattice, boundary
+
+
+def _raster_options(
+    rule: CombinationRule | str, lower: FloatArray, upper: FloatArray, on_invalid: OnInvalid
+) -> dict[str, Any]:
+    """Keyword arguments of the rasteriser: exact planes, tolerance half the thinnest slab."""
+    return {
+        "rule": rule,
+        "slice_mode": "exact",
+        "plane_tolerance_mm": max(_MERGE_MM, 0.5 * float(np.min(upper - lower))),
+        "on_invalid": on_invalid,
+    }
+
+
+def _warn_uneven_gap(planes: FloatArray, label: str, messages: list[str]) -> None:
+    """Warn about (and note in ``messages``) an unusually wide gap between contour planes."""
+    gap_warning = uneven_gap_warning(planes, label)
+    if gap_warning is not None:
+        messages.append(gap_warning)
+        warnings.warn(gap_warning, GeometryWarning, stacklevel=3)
+
+
+def _warn_outside(
+    label: str,
+    found: _Samples,
+    outside: NDArray[np.bool_],
+    count_outside: bool,
+    messages: list[str],
+) -> float:
+    """The volume (cm3) outside the dose grid, warned about (and noted) when there is any."""
+    outside_cm3 = float(found.weights[outside].sum()) if outside.any() else 0.0
+    if outside_cm3 > 0:
+        share = 100.0 * outside_cm3 / float(found.weights.sum())
+        action = "counted at 0 Gy" if count_outside else "left out of the DVH"
+        messages.append(
+            f"{label}: {outside_cm3:.3f} cm3 ({share:.1f} %) lies outside the dose grid "
+            f"and is {action}"
+        )
+        warnings.warn(messages[-1], GeometryWarning, stacklevel=3)
+    return outside_cm3
+
+
+def _zero_outside(
+    label: str, dose: DoseGrid, found: _Samples, outside: NDArray[np.bool_], count_outside: bool
+) -> float:
+    """Put the samples outside the dose grid at 0 Gy (with no volume unless counted); cm3 used."""
+    used_cm3 = float(found.weights.sum())
+    if not outside.any():
+        return used_cm3
+    if not count_outside and outside.all():
+        raise InvalidInputError(
+            f"{label} lies entirely outside the dose grid of {dose.source or 'the dose'}; "
+            "check that both belong to one frame of reference, or use count_outside=True"
+        )
+    np.copyto(found.doses, 0.0, where=outside)
+    if not count_outside:
+        np.copyto(found.weights, 0.0, where=outside)
+        np.copyto(found.full, False, where=outside)
+        used_cm3 = float(found.weights.sum())
+    return used_cm3
+
+
+def _extremes(
+    found: _Samples,
+    outside: NDArray[np.bool_],
+    boundary: tuple[float, float] | None,
+    count_outside: bool,
+) -> tuple[float, float]:
+    """Dmin and Dmax over the fully covered voxels (or all used ones) and the boundary."""
+    any_outside = bool(outside.any())
+    if count_outside and any_outside:  # 0 Gy is one of the doses
+        boundary = (min(boundary[0], 0.0), max(boundary[1], 0.0)) if boundary else (0.0, 0.0)
+    used: NDArray[np.bool_] | bool = found.full if np.any(found.full) else True
+    if used is True and any_outside and not count_outside:
+        used = ~outside
+    extremes = (
+        float(np.min(found.doses, where=used, initial=np.inf)),
+        float(np.max(found.doses, where=used, initial=-np.inf)),
+    )
+    if boundary is not None:
+        extremes = (min(extremes[0], boundary[0]), max(extremes[1], boundary[1]))
+    return extremes
+
+
+def _curve(label: str, found: _Samples, bin_width_gy: float) -> tuple[FloatArray, FloatArray]:
+    """The cumulative curve of the samples: dose bin edges (Gy) and volumes (cm3)."""
+    try:
+        return cumulative_curve(
+            found.doses, found.weights, bin_width_gy=bin_width_gy, spreads_gy=found.spreads
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{label}: {error}") from error
+
+
 def compute_dvh(
     roi: ROI,
     dose: DoseGrid,
@@ -327,88 +442,31 @@ def compute_dvh(
     end_caps = EndCaps(end_caps)
     if samples < 1:
         raise ValueError(f"samples must be a positive number, got {samples}")
-    contours = _Contours.of(roi, dose.grid)
-    planes = contours.planes()
-    frame_mm = float(dose.grid.spacing_mm[0])
-    lower, upper = slab_faces(planes, end_caps, frame_mm)
     label = f"ROI {roi.number} {roi.name!r}"
-    try:  # sized before anything is allocated
-        lattice = _plane_lattice(dose, planes, contours, resolution_mm)
-    except GeometryError as error:
-        span = float(np.ptp(contours.along_axes[:, 1:], axis=0).max())
-        raise InvalidInputError(
-            f"{label}: no DVH: {error}; the structure spans {span:.4g} mm in-plane - check "
-            "its coordinates, or give a coarser resolution_mm"
-        ) from error
-    boundary = _boundary_range(dose, contours, planes, lower, upper)
-    del contours  # every vertex is done with: memory for the samples
+    planes, lower, upper, lattice, boundary = _slabs_and_lattice(
+        label, roi, dose, end_caps, resolution_mm
+    )
     per_side = _samples_per_side(samples, lattice)
-    options: dict[str, Any] = {
-        "rule": rule,
-        "slice_mode": "exact",
-        "plane_tolerance_mm": max(_MERGE_MM, 0.5 * float(np.min(upper - lower))),
-        "on_invalid": on_invalid,
-    }
+    options = _raster_options(rule, lower, upper, on_invalid)
     partial: PartialVoxels | None = None
     if per_side > 1:
         mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
     else:  # 1 sample: the binary mask
         mask = rasterize(roi, lattice, **options)
-    sub_slab_mm = frame_mm if dose.grid.shape[0] > 1 else math.inf
+    sub_slab_mm = float(dose.grid.spacing_mm[0]) if dose.grid.shape[0] > 1 else math.inf
     _check_samples(label, mask.array, upper - lower, sub_slab_mm)
     messages = list(mask.warnings)
-    gap_warning = uneven_gap_warning(planes, label)
-    if gap_warning is not None:
-        messages.append(gap_warning)
-        warnings.warn(gap_warning, GeometryWarning, stacklevel=2)
+    _warn_uneven_gap(planes, label, messages)
     found = _sample(dose, lattice, mask.array, lower, upper, partial=partial)
     if found.doses.size == 0:
         raise InvalidInputError(
             f"{label}: no calculation voxel lies in the structure; give a finer resolution_mm"
         )
     outside = np.isnan(found.doses)
-    any_outside = bool(outside.any())
-    outside_cm3 = float(found.weights[outside].sum()) if any_outside else 0.0
-    total_cm3 = float(found.weights.sum())
-    if outside_cm3 > 0:
-        share = 100.0 * outside_cm3 / total_cm3
-        action = "counted at 0 Gy" if count_outside else "left out of the DVH"
-        messages.append(
-            f"{label}: {outside_cm3:.3f} cm3 ({share:.1f} %) lies outside the dose grid "
-            f"and is {action}"
-        )
-        warnings.warn(messages[-1], GeometryWarning, stacklevel=2)
-    doses, weights, spreads, full = found.doses, found.weights, found.spreads, found.full
-    used_cm3 = total_cm3
-    if any_outside:  # counted at 0 Gy, or left out with no volume (and never the extremes)
-        if not count_outside and outside.all():
-            raise InvalidInputError(
-                f"{label} lies entirely outside the dose grid of {dose.source or 'the dose'}; "
-                "check that both belong to one frame of reference, or use count_outside=True"
-            )
-        np.copyto(doses, 0.0, where=outside)
-        if not count_outside:
-            np.copyto(weights, 0.0, where=outside)
-            np.copyto(full, False, where=outside)
-            used_cm3 = float(weights.sum())
-    if count_outside and any_outside:  # 0 Gy is one of the doses
-        boundary = (min(boundary[0], 0.0), max(boundary[1], 0.0)) if boundary else (0.0, 0.0)
-    # Extremes over the fully covered voxels (or all used ones) and the boundary.
-    used: NDArray[np.bool_] | bool = full if np.any(full) else True
-    if used is True and any_outside and not count_outside:
-        used = ~outside
-    extremes = (
-        float(np.min(doses, where=used, initial=np.inf)),
-        float(np.max(doses, where=used, initial=-np.inf)),
-    )
-    if boundary is not None:
-        extremes = (min(extremes[0], boundary[0]), max(extremes[1], boundary[1]))
-    try:
-        edges, curve = cumulative_curve(
-            doses, weights, bin_width_gy=bin_width_gy, spreads_gy=spreads
-        )
-    except InvalidInputError as error:
-        raise InvalidInputError(f"{label}: {error}") from error
+    outside_cm3 = _warn_outside(label, found, outside, count_outside, messages)
+    used_cm3 = _zero_outside(label, dose, found, outside, count_outside)
+    extremes = _extremes(found, outside, boundary, count_outside)
+    edges, curve = _curve(label, found, bin_width_gy)
     for message in messages:
         logger.debug(message)
     return DVH(
@@ -416,7 +474,7 @@ def compute_dvh(
         volume_cm3=curve,
         min_gy=float(extremes[0]),
         max_gy=float(extremes[1]),
-        mean_gy=float(np.einsum("i,i->", doses, weights) / used_cm3),  # no BLAS threads
+        mean_gy=float(np.einsum("i,i->", found.doses, found.weights) / used_cm3),  # no BLAS
         roi_number=roi.number,
         roi_name=roi.name,
         color=roi.color,

@@ -275,6 +275,49 @@ def _thicknesses(
     return np.asarray(upper - lower)
 
 
+def _plane_groups(placed: list[tuple[float, Contour]]) -> list[list[tuple[float, Contour]]]:
+    """The placed contours sorted along the normal, those on one plane grouped together."""
+    placed.sort(key=lambda item: item[0])
+    groups: list[list[tuple[float, Contour]]] = []
+    for item in placed:
+        if groups and item[0] - groups[-1][0][0] <= MERGE_TOLERANCE_MM:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _plane_areas(
+    groups: list[list[tuple[float, Contour]]],
+    positions: FloatArray,
+    axes: tuple[FloatArray, FloatArray],
+    *,
+    rule: CombinationRule,
+    label: str,
+    messages: list[str],
+) -> FloatArray:
+    """The area (mm2) each group of contours encloses on its plane, overlaps noted."""
+    u_axis, v_axis = axes
+    areas = np.zeros(positions.size)
+    for k, group in enumerate(groups):
+        polygons: dict[GeometricType, list[Any]] = {
+            GeometricType.CLOSED_PLANAR: [],
+            GeometricType.CLOSEDPLANAR_XOR: [],
+        }
+        for _, contour in group:
+            uv = np.column_stack([contour.points_mm @ u_axis, contour.points_mm @ v_axis])
+            polygons[contour.geometric_type].append(_valid_polygon(uv, label))
+        geometry, overlaps = _plane_geometry(
+            polygons[GeometricType.CLOSED_PLANAR],
+            polygons[GeometricType.CLOSEDPLANAR_XOR],
+            rule,
+            f"ROI {label}, plane at {positions[k]:.2f} mm",
+        )
+        messages.extend(overlaps)
+        areas[k] = float(geometry.area)
+    return areas
+
+
 def contour_volume(
     roi: ROI,
     *,
@@ -337,32 +380,11 @@ def contour_volume(
             warnings=tuple(messages),
         )
     assert normal is not None  # placed holds contours only when there is a normal
-    u_axis, v_axis = _in_plane_axes(normal)
-    placed.sort(key=lambda item: item[0])
-    groups: list[list[tuple[float, Contour]]] = []
-    for item in placed:
-        if groups and item[0] - groups[-1][0][0] <= MERGE_TOLERANCE_MM:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
+    groups = _plane_groups(placed)
     positions = np.array([np.mean([p for p, _ in group]) for group in groups])
-    areas = np.zeros(positions.size)
-    for k, group in enumerate(groups):
-        polygons: dict[GeometricType, list[Any]] = {
-            GeometricType.CLOSED_PLANAR: [],
-            GeometricType.CLOSEDPLANAR_XOR: [],
-        }
-        for _, contour in group:
-            uv = np.column_stack([contour.points_mm @ u_axis, contour.points_mm @ v_axis])
-            polygons[contour.geometric_type].append(_valid_polygon(uv, label))
-        geometry, overlaps = _plane_geometry(
-            polygons[GeometricType.CLOSED_PLANAR],
-            polygons[GeometricType.CLOSEDPLANAR_XOR],
-            rule,
-            f"ROI {label}, plane at {positions[k]:.2f} mm",
-        )
-        messages.extend(overlaps)
-        areas[k] = float(geometry.area)
+    areas = _plane_areas(
+        groups, positions, _in_plane_axes(normal), rule=rule, label=label, messages=messages
+    )
     thicknesses = _thicknesses(positions, end_caps, single_plane_thickness_mm, label)
     gap_warning = uneven_gap_warning(positions, f"ROI {label}")
     if gap_warning is not None:

@@ -183,7 +183,6 @@ def write_overlay(
     )
     agg.FigureCanvasAgg(figure)
     axes = figure.subplots(n_rows, n_columns, squeeze=False)
-    level, width = window
     background = np.zeros((rows, columns), dtype=np.float32)
     colours = [
         tuple(c / 255 for c in (colour or PALETTE[i % len(PALETTE)]))
@@ -194,43 +193,18 @@ def write_overlay(
         if panel >= n_panels:
             ax.remove()
             continue
-        if images is None:
-            ax.imshow(background, cmap="gray", vmin=0.0, vmax=1.0, aspect=row_mm / column_mm)
-        else:
-            ax.imshow(
-                images[panel],
-                cmap="gray",
-                vmin=level - width / 2,
-                vmax=level + width / 2,
-                aspect=row_mm / column_mm,
-                interpolation="nearest",
-            )
-        for m, (_, _, array) in enumerate(masks):
-            shown[m] |= _draw_outline(ax, np.asarray(array[panel], dtype=np.float32), colours[m])
-        ax.set_xlim(-0.5, columns - 0.5)
-        ax.set_ylim(rows - 0.5, -0.5)
-        ax.set_axis_off()
-        k = indices[panel]
-        ax.set_title(
-            f"slice {k}   {grid.slice_positions_mm[k]:+.1f} mm",
-            fontsize=10,
-            color=_TEXT,
-            parse_math=False,
-            usetex=False,
+        image = background if images is None else images[panel]
+        drawn = _draw_panel(
+            ax,
+            image,
+            [array[panel] for _, _, array in masks],
+            colours,
+            window=None if images is None else window,
+            aspect=row_mm / column_mm,
+            title=f"slice {indices[panel]}   {grid.slice_positions_mm[indices[panel]]:+.1f} mm",
         )
-
-    caption = (
-        "outlines on black: no image on this grid"
-        if images is None
-        else f"window level {level:g} / width {width:g}"
-    )
-    figure.suptitle(
-        f"{title}\n{caption}; slice positions along the plane normal",
-        fontsize=12,
-        color=_TEXT,
-        parse_math=False,
-        usetex=False,
-    )
+        shown = [was or now for was, now in zip(shown, drawn, strict=True)]
+    _add_title(figure, title, None if images is None else window)
     if masks:
         _add_legend(figure, lines, masks=masks, colours=colours, shown=shown, height=height)
 
@@ -240,6 +214,60 @@ def write_overlay(
         warnings.filterwarnings("ignore", message="Glyph .* missing", category=UserWarning)
         figure.savefig(temporary, format="png", dpi=_DPI, facecolor=_BACKGROUND)
     return path
+
+
+def _draw_panel(
+    ax: Any,
+    image: NDArray[Any],
+    planes: Sequence[NDArray[Any]],
+    colours: Sequence[tuple[float, ...]],
+    *,
+    window: tuple[float, float] | None,
+    aspect: float,
+    title: str,
+) -> list[bool]:
+    """Draw one slice (black without a ``window``) with its outlines and title.
+
+    Returns whether each mask slice holds its ROI.
+    """
+    if window is None:
+        ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, aspect=aspect)
+    else:
+        level, width = window
+        ax.imshow(
+            image,
+            cmap="gray",
+            vmin=level - width / 2,
+            vmax=level + width / 2,
+            aspect=aspect,
+            interpolation="nearest",
+        )
+    drawn = [
+        _draw_outline(ax, np.asarray(plane, dtype=np.float32), colour)
+        for plane, colour in zip(planes, colours, strict=True)
+    ]
+    rows, columns = image.shape
+    ax.set_xlim(-0.5, columns - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10, color=_TEXT, parse_math=False, usetex=False)
+    return drawn
+
+
+def _add_title(figure: Any, title: str, window: tuple[float, float] | None) -> None:
+    """The figure title with a caption: the grey window, or that there is no image."""
+    caption = (
+        "outlines on black: no image on this grid"
+        if window is None
+        else f"window level {window[0]:g} / width {window[1]:g}"
+    )
+    figure.suptitle(
+        f"{title}\n{caption}; slice positions along the plane normal",
+        fontsize=12,
+        color=_TEXT,
+        parse_math=False,
+        usetex=False,
+    )
 
 
 def _check_shapes(

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from rtmask import __version__
@@ -180,6 +180,112 @@ def _geometry(ds: Dataset, dose: DoseGrid) -> None:
     ds.GridFrameOffsetVector = _ds_list(positions - positions[0])
 
 
+def _dose_type_and_sign(
+    name: str, dose: DoseGrid, bits: int, dose_type: str | None
+) -> tuple[str, bool]:
+    """DoseType and whether the values are stored signed; bad ``bits`` or signs refused."""
+    if bits not in (16, 32):
+        raise InvalidInputError(f"{name}: bits must be 16 or 32, got {bits}")
+    kind = (dose_type or dose.dose_type or "PHYSICAL").upper()
+    signed = bool(dose.dose_gy.min() < 0)
+    if signed and kind != "ERROR":
+        raise InvalidInputError(
+            f"{name}: the dose has negative values (min {dose.dose_gy.min():.4g} Gy); an RT "
+            "Dose stores them only with DoseType ERROR (pass dose_type='ERROR')"
+        )
+    return kind, signed
+
+
+def _series_and_equipment(
+    ds: Dataset,
+    first: DoseReference | None,
+    frame_uid: str,
+    series_number: int,
+    description: str,
+) -> None:
+    """The new RT Dose series, its frame of reference and the equipment (rtmask)."""
+    ds.Modality = "RTDOSE"
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = description
+    ds.OperatorsName = ""
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = first.position_reference_indicator if first else ""
+    ds.Manufacturer = _MANUFACTURER
+    ds.SoftwareVersions = __version__
+
+
+def _save(ds: Dataset, sop_uid: UID, final: Path) -> None:
+    """Write ``ds`` atomically as a Part 10 file, explicit VR little endian."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = RTDoseStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    with atomic_path(final) as temporary:
+        ds.save_as(temporary, enforce_file_format=True)
+
+
+def _frame_of_reference(name: str, dose: DoseGrid, first: DoseReference | None) -> str:
+    """The frame of reference UID: the first reference's, else the dose grid's."""
+    frame_uid = first.frame_of_reference_uid if first else dose.grid.frame_of_reference_uid
+    if not frame_uid:
+        raise GeometryError(
+            f"{name}: the dose grid has no frame of reference; give the RT Dose it was "
+            "computed from as reference, or a grid with frame_of_reference_uid"
+        )
+    return frame_uid
+
+
+def _summation(
+    name: str, plans: list[tuple[str, str]], summation_type: SummationType | None
+) -> str:
+    """DoseSummationType, checked against the number of plans (warned when none is known)."""
+    summation = summation_type or ("MULTI_PLAN" if len(plans) > 1 else "PLAN")
+    if summation not in ("PLAN", "MULTI_PLAN"):
+        raise InvalidInputError(
+            f"{name}: summation_type must be 'PLAN' or 'MULTI_PLAN', got {summation!r}"
+        )
+    if summation == "PLAN" and len(plans) > 1:
+        raise InvalidInputError(
+            f"{name}: DoseSummationType PLAN references one plan, but the references name "
+            f"{len(plans)}; use summation_type='MULTI_PLAN'"
+        )
+    if summation == "MULTI_PLAN" and len(plans) == 1:
+        raise InvalidInputError(
+            f"{name}: DoseSummationType MULTI_PLAN references two or more plans, but the "
+            "references name one; use summation_type='PLAN'"
+        )
+    if not plans:
+        note = (
+            f"{name}: no RT Plan is known, so the Referenced RT Plan Sequence that DICOM "
+            f"requires for DoseSummationType {summation} is left out; give the RT Dose the "
+            "dose was computed from as reference"
+        )
+        warnings.warn(note, DoseWarning, stacklevel=3)
+    return summation
+
+
+def _dose_pixel_module(ds: Dataset, *, bits: int, signed: bool) -> None:
+    """The image pixel attributes of the stored dose (one sample, grey, ``bits`` bits)."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if signed else 0
+
+
+def _plan_references(plans: list[tuple[str, str]]) -> DicomSequence:
+    """The Referenced RT Plan Sequence: one item per (SOP class, SOP instance) UID pair."""
+    items = []
+    for sop_class, instance in plans:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = instance
+        items.append(item)
+    return DicomSequence(items)
+
+
 def write_rtdose(
     dose: DoseGrid,
     path: str | os.PathLike[str],
@@ -244,97 +350,36 @@ def write_rtdose(
     """
     final = Path(path)
     name = os.fspath(final)
-    if bits not in (16, 32):
-        raise InvalidInputError(f"{name}: bits must be 16 or 32, got {bits}")
-    kind = (dose_type or dose.dose_type or "PHYSICAL").upper()
-    signed = bool(dose.dose_gy.min() < 0)
-    if signed and kind != "ERROR":
-        raise InvalidInputError(
-            f"{name}: the dose has negative values (min {dose.dose_gy.min():.4g} Gy); an RT "
-            "Dose stores them only with DoseType ERROR (pass dose_type='ERROR')"
-        )
+    kind, signed = _dose_type_and_sign(name, dose, bits, dose_type)
     references = _references(reference)
     _check_references(dose, references, name)
     first = references[0] if references else None
-    frame_uid = first.frame_of_reference_uid if first else dose.grid.frame_of_reference_uid
-    if not frame_uid:
-        raise GeometryError(
-            f"{name}: the dose grid has no frame of reference; give the RT Dose it was "
-            "computed from as reference, or a grid with frame_of_reference_uid"
-        )
+    frame_uid = _frame_of_reference(name, dose, first)
     plans = _plans(references)
-    summation = summation_type or ("MULTI_PLAN" if len(plans) > 1 else "PLAN")
-    if summation not in ("PLAN", "MULTI_PLAN"):
-        raise InvalidInputError(
-            f"{name}: summation_type must be 'PLAN' or 'MULTI_PLAN', got {summation!r}"
-        )
-    if summation == "PLAN" and len(plans) > 1:
-        raise InvalidInputError(
-            f"{name}: DoseSummationType PLAN references one plan, but the references name "
-            f"{len(plans)}; use summation_type='MULTI_PLAN'"
-        )
-    if summation == "MULTI_PLAN" and len(plans) == 1:
-        raise InvalidInputError(
-            f"{name}: DoseSummationType MULTI_PLAN references two or more plans, but the "
-            "references name one; use summation_type='PLAN'"
-        )
-    if not plans:
-        note = (
-            f"{name}: no RT Plan is known, so the Referenced RT Plan Sequence that DICOM "
-            f"requires for DoseSummationType {summation} is left out; give the RT Dose the "
-            "dose was computed from as reference"
-        )
-        warnings.warn(note, DoseWarning, stacklevel=2)
-
+    summation = _summation(name, plans, summation_type)
     stored, scaling_text = _stored_values(dose.dose_gy, bits, signed)
     date, time = _now()
     sop_uid = generate_uid()
-
     ds = Dataset()
     _patient_and_study(ds, first, date, time)
-    ds.Modality = "RTDOSE"
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = series_number
-    ds.SeriesDescription = description
-    ds.OperatorsName = ""
-    ds.FrameOfReferenceUID = frame_uid
-    ds.PositionReferenceIndicator = first.position_reference_indicator if first else ""
-    ds.Manufacturer = _MANUFACTURER
-    ds.SoftwareVersions = __version__
+    _series_and_equipment(ds, first, frame_uid, series_number, description)
     ds.InstanceNumber = 1
     ds.ContentDate, ds.ContentTime = date, time
     _geometry(ds, dose)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = bits
-    ds.HighBit = bits - 1
-    ds.PixelRepresentation = 1 if signed else 0
+    _dose_pixel_module(ds, bits=bits, signed=signed)
     ds.DoseUnits = "GY"
     ds.DoseType = kind
     ds.DoseSummationType = summation
     ds.DoseGridScaling = scaling_text
     if plans:
-        items = []
-        for sop_class, instance in plans:
-            item = Dataset()
-            item.ReferencedSOPClassUID = sop_class
-            item.ReferencedSOPInstanceUID = instance
-            items.append(item)
-        ds.ReferencedRTPlanSequence = DicomSequence(items)
+        ds.ReferencedRTPlanSequence = _plan_references(plans)
     ds.SOPClassUID = RTDoseStorage
     ds.SOPInstanceUID = sop_uid
     ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
     if _needs_utf8(ds):
         ds.SpecificCharacterSet = "ISO_IR 192"
     ds.PixelData = np.ascontiguousarray(stored).tobytes()
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTDoseStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    with atomic_path(final) as temporary:
-        ds.save_as(temporary, enforce_file_format=True)
+    _save(ds, sop_uid, final)
     logger.debug(
         "wrote RT Dose %s: %s, max %.4g Gy, scaling %s", name, dose.grid, dose.max_gy, scaling_text
     )

@@ -22,7 +22,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -439,6 +439,208 @@ def _existing_structure_set(path: Path, frame_uid: str, image: Dataset) -> Datas
     return existing
 
 
+def _frame_of_reference(series: ImageSeries) -> str:
+    """The series' FrameOfReferenceUID, which the structure set must refer to."""
+    frame_uid = series.frame_of_reference_uid or series.grid.frame_of_reference_uid
+    if not frame_uid:
+        raise GeometryError(
+            f"image series {series.series_instance_uid} has no FrameOfReferenceUID; an RT "
+            "Structure Set cannot refer to it"
+        )
+    return frame_uid
+
+
+def _checked_masks(
+    masks: Sequence[Mask], series: ImageSeries
+) -> tuple[list[Mask], list[SkippedROI], list[str]]:
+    """Check every mask; the non-empty ones, the empty ones as skipped ROIs, a note each."""
+    for mask in masks:
+        _check_mask(mask, series)
+    notes: list[str] = []
+    skipped: list[SkippedROI] = []
+    kept_masks: list[Mask] = []
+    for mask in masks:
+        if mask.voxel_count > 0:
+            kept_masks.append(mask)
+            continue
+        skipped.append(SkippedROI(number=mask.roi.number, name=mask.roi.name, reason="empty mask"))
+        notes.append(f"{_describe(mask)}: the mask is empty; no ROI written for it")
+    return kept_masks, skipped, notes
+
+
+def _image_sop_class(series: ImageSeries, image: Dataset) -> str:
+    """The SOP Class UID of the series' images, which every contour refers to."""
+    sop_class = text_or_none(image.get("SOPClassUID")) or text_or_none(
+        image.file_meta.get("MediaStorageSOPClassUID") if hasattr(image, "file_meta") else None
+    )
+    if sop_class is None:
+        raise InvalidInputError(
+            f"{series.files[0]}: the image has no SOP Class UID, so contours cannot refer to "
+            "it; check the image series"
+        )
+    return sop_class
+
+
+def _roi_names(
+    kept_masks: Sequence[Mask], old_rois: Sequence[Dataset], notes: list[str]
+) -> list[str]:
+    """All ROI names, kept ones first; a name used twice gets a note."""
+    names = [text_or_none(item.get("ROIName")) or "" for item in old_rois]
+    for mask in kept_masks:
+        if mask.roi.name.casefold() in {name.casefold() for name in names}:
+            notes.append(f"{_describe(mask)}: ROI name {mask.roi.name!r} is used twice")
+        names.append(mask.roi.name)
+    return names
+
+
+def _structure_set_header(
+    ds: Dataset,
+    *,
+    series: ImageSeries,
+    image: Dataset,
+    uids: tuple[str, str, str],
+    label: str,
+) -> None:
+    """SOP, series, frame of reference, equipment and structure set attributes (dated now)."""
+    sop_uid, series_uid, frame_uid = uids
+    ds.SOPClassUID = RTStructureSetStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.Modality = "RTSTRUCT"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = _next_series_number(series)
+    ds.SeriesDescription = label[:64]
+    ds.OperatorsName = ""
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = image.get("PositionReferenceIndicator") or ""
+    ds.Manufacturer = _MANUFACTURER
+    ds.SoftwareVersions = __version__
+    ds.InstanceNumber = 1
+    ds.StructureSetLabel = label[:16]
+    ds.StructureSetName = label[:64]
+    date, time = _now()
+    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
+    ds.StructureSetDate, ds.StructureSetTime = date, time
+
+
+def _in_utf8(ds: Dataset, texts: Sequence[str], source: Dataset | None) -> bool:
+    """Whether the output needs UTF-8: for ``texts``, the patient and study, or kept ROIs."""
+    texts = [
+        *texts,
+        *(str(ds.get(k, "")) for k in (*_PATIENT_STUDY_KEYWORDS, "DeidentificationMethod")),
+    ]
+    # Kept ROIs in another character set may hold any character: write them in UTF-8 too.
+    return _needs_utf8(texts) or (
+        source is not None and source.get("SpecificCharacterSet") not in (None, "", "ISO_IR 6")
+    )
+
+
+def _trace(
+    mask: Mask, series: ImageSeries, *, simplify_mm: float, keyholes: bool
+) -> tuple[Contour, ...]:
+    """The contours of a binary mask along its voxel edges (or simplified)."""
+    return trace_mask(
+        np.asarray(mask.array, dtype=np.bool_),
+        series.grid,
+        sop_instance_uids=series.sop_instance_uids,
+        simplify_mm=simplify_mm,
+        keyholes=keyholes,
+        occupied_slices=np.flatnonzero(mask.voxels_per_slice),
+    )
+
+
+@dataclass(slots=True)
+class _NewROIs:
+    """The ROI items of the output: those kept from an existing structure set, then new ones."""
+
+    roi_items: list[Dataset]
+    roi_contours: list[Dataset]
+    observations: list[Dataset]
+    observation_number: int
+    written: list[WrittenROI] = field(default_factory=list)
+    contour_items: list[Dataset] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, source: Dataset | None) -> _NewROIs:
+        """Start from the ROIs, contours and observations of ``source`` (if any)."""
+        observations = list(source.get("RTROIObservationsSequence", [])) if source else []
+        return cls(
+            roi_items=list(source.get("StructureSetROISequence", [])) if source else [],
+            roi_contours=list(source.get("ROIContourSequence", [])) if source else [],
+            observations=observations,
+            observation_number=max(
+                (int_or_none(item.get("ObservationNumber")) or 0 for item in observations),
+                default=0,
+            ),
+        )
+
+    def set_sequences(self, ds: Dataset) -> None:
+        """Put the ROI, ROI contour and observation sequences into ``ds`` (unapproved)."""
+        ds.StructureSetROISequence = DicomSequence(self.roi_items)
+        ds.ROIContourSequence = DicomSequence(self.roi_contours)
+        ds.RTROIObservationsSequence = DicomSequence(self.observations)
+        ds.ApprovalStatus = "UNAPPROVED"
+
+    def add(
+        self,
+        roi: ROI,
+        number: int,
+        contours: Sequence[Contour],
+        *,
+        sop_class: str,
+        frame_uid: str,
+        color: tuple[int, int, int],
+    ) -> None:
+        """Append a new ROI with its traced contours and a new observation."""
+        items = _contour_items(contours, sop_class)
+        self.contour_items += items
+        self.observation_number += 1
+        roi_item, roi_contour, observation = _roi_items(
+            roi,
+            number,
+            frame_uid=frame_uid,
+            color=color,
+            contours=items,
+            observation_number=self.observation_number,
+        )
+        self.roi_items.append(roi_item)
+        self.roi_contours.append(roi_contour)
+        self.observations.append(observation)
+        self.written.append(
+            WrittenROI(
+                number=number,
+                name=roi.name,
+                contours=len(contours),
+                points=sum(contour.n_points for contour in contours),
+            )
+        )
+
+
+def _save(
+    ds: Dataset,
+    final: Path,
+    new_contours: Sequence[Dataset],
+    *,
+    source: Dataset | None,
+    utf8: bool,
+) -> None:
+    """Write ``ds`` atomically as a Part 10 file, in explicit VR where it can be."""
+    # Explicit VR, unless a ContourData value outgrows its 16-bit length field (a contour
+    # of some 2000+ points) or the kept ROIs come from an implicit VR file.
+    longest = max((len(item.get_item(_CONTOUR_DATA).value) for item in new_contours), default=0)
+    implicit_vr = longest > _EXPLICIT_VR_MAX_LENGTH or bool(
+        source is not None and source.original_encoding[0]
+    )
+    _set_encoding(new_contours, implicit_vr)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = RTStructureSetStorage
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit_vr else ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.set_original_encoding(implicit_vr, True, ["UTF8"] if utf8 else "iso8859")
+    with atomic_path(final) as temporary:
+        ds.save_as(temporary, enforce_file_format=True)
+
+
 def write_rtstruct(
     masks: Sequence[Mask],
     series: ImageSeries,
@@ -494,32 +696,10 @@ def write_rtstruct(
         Empty masks skipped; ROI names used twice.
     """
     final = Path(path)
-    frame_uid = series.frame_of_reference_uid or series.grid.frame_of_reference_uid
-    if not frame_uid:
-        raise GeometryError(
-            f"image series {series.series_instance_uid} has no FrameOfReferenceUID; an RT "
-            "Structure Set cannot refer to it"
-        )
-    for mask in masks:
-        _check_mask(mask, series)
-    notes: list[str] = []
-    skipped: list[SkippedROI] = []
-    kept_masks: list[Mask] = []
-    for mask in masks:
-        if mask.voxel_count > 0:
-            kept_masks.append(mask)
-            continue
-        skipped.append(SkippedROI(number=mask.roi.number, name=mask.roi.name, reason="empty mask"))
-        notes.append(f"{_describe(mask)}: the mask is empty; no ROI written for it")
+    frame_uid = _frame_of_reference(series)
+    kept_masks, skipped, notes = _checked_masks(masks, series)
     image = read_dataset(series.files[0], headers_only=True)
-    sop_class = text_or_none(image.get("SOPClassUID")) or text_or_none(
-        image.file_meta.get("MediaStorageSOPClassUID") if hasattr(image, "file_meta") else None
-    )
-    if sop_class is None:
-        raise InvalidInputError(
-            f"{series.files[0]}: the image has no SOP Class UID, so contours cannot refer to "
-            "it; check the image series"
-        )
+    sop_class = _image_sop_class(series, image)
     source = None if existing is None else _existing_structure_set(Path(existing), frame_uid, image)
     old_rois = list(source.get("StructureSetROISequence", [])) if source else []
     if not kept_masks and not old_rois:
@@ -528,115 +708,34 @@ def write_rtstruct(
         )
     largest = max((int_or_none(item.get("ROINumber")) or 0 for item in old_rois), default=0)
     numbers = _roi_numbers(kept_masks, largest + 1 if source is not None else None)
-    names = [text_or_none(item.get("ROIName")) or "" for item in old_rois]
-    for mask in kept_masks:
-        if mask.roi.name.casefold() in {name.casefold() for name in names}:
-            notes.append(f"{_describe(mask)}: ROI name {mask.roi.name!r} is used twice")
-        names.append(mask.roi.name)
+    names = _roi_names(kept_masks, old_rois, notes)
     for note in notes:
         warnings.warn(f"{final}: {note}", StructureSetWarning, stacklevel=2)
-
-    date, time = _now()
     ds = Dataset()
     _patient_and_study(ds, image)
-    texts = [
-        *names,
-        label,
-        *(str(ds.get(k, "")) for k in (*_PATIENT_STUDY_KEYWORDS, "DeidentificationMethod")),
-    ]
-    # Kept ROIs in another character set may hold any character: write them in UTF-8 too.
-    utf8 = _needs_utf8(texts) or (
-        source is not None and source.get("SpecificCharacterSet") not in (None, "", "ISO_IR 6")
-    )
+    utf8 = _in_utf8(ds, [*names, label], source)
     if utf8:
         ds.SpecificCharacterSet = "ISO_IR 192"
     sop_uid, series_uid = generate_uid(), generate_uid()
-    ds.SOPClassUID = RTStructureSetStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = _next_series_number(series)
-    ds.SeriesDescription = label[:64]
-    ds.OperatorsName = ""
-    ds.FrameOfReferenceUID = frame_uid
-    ds.PositionReferenceIndicator = image.get("PositionReferenceIndicator") or ""
-    ds.Manufacturer = _MANUFACTURER
-    ds.SoftwareVersions = __version__
-    ds.InstanceNumber = 1
-    ds.StructureSetLabel = label[:16]
-    ds.StructureSetName = label[:64]
-    ds.StructureSetDate, ds.StructureSetTime = date, time
+    _structure_set_header(
+        ds, series=series, image=image, uids=(sop_uid, series_uid, frame_uid), label=label
+    )
     ds.ReferencedFrameOfReferenceSequence = _referenced_frames(
         series, sop_class, str(ds.StudyInstanceUID), frame_uid, source
     )
-
-    roi_items = list(old_rois)
-    contour_items = list(source.get("ROIContourSequence", [])) if source else []
-    observations = list(source.get("RTROIObservationsSequence", [])) if source else []
-    observation_number = max(
-        (int_or_none(item.get("ObservationNumber")) or 0 for item in observations), default=0
-    )
-    written: list[WrittenROI] = []
-    new_contours: list[Dataset] = []
+    new = _NewROIs.of(source)
     for index, (mask, number) in enumerate(zip(kept_masks, numbers, strict=True)):
-        contours = trace_mask(
-            np.asarray(mask.array, dtype=np.bool_),
-            series.grid,
-            sop_instance_uids=series.sop_instance_uids,
-            simplify_mm=simplify_mm,
-            keyholes=keyholes,
-            occupied_slices=np.flatnonzero(mask.voxels_per_slice),
-        )
-        items = _contour_items(contours, sop_class)
-        new_contours += items
-        observation_number += 1
+        contours = _trace(mask, series, simplify_mm=simplify_mm, keyholes=keyholes)
         color = mask.roi.color or _PALETTE[(len(old_rois) + index) % len(_PALETTE)]
-        roi_item, roi_contour, observation = _roi_items(
-            mask.roi,
-            number,
-            frame_uid=frame_uid,
-            color=color,
-            contours=items,
-            observation_number=observation_number,
-        )
-        roi_items.append(roi_item)
-        contour_items.append(roi_contour)
-        observations.append(observation)
-        written.append(
-            WrittenROI(
-                number=number,
-                name=mask.roi.name,
-                contours=len(contours),
-                points=sum(contour.n_points for contour in contours),
-            )
-        )
-    ds.StructureSetROISequence = DicomSequence(roi_items)
-    ds.ROIContourSequence = DicomSequence(contour_items)
-    ds.RTROIObservationsSequence = DicomSequence(observations)
-    ds.ApprovalStatus = "UNAPPROVED"
-
-    # Explicit VR, unless a ContourData value outgrows its 16-bit length field (a contour
-    # of some 2000+ points) or the kept ROIs come from an implicit VR file.
-    longest = max((len(item.get_item(_CONTOUR_DATA).value) for item in new_contours), default=0)
-    implicit_vr = longest > _EXPLICIT_VR_MAX_LENGTH or bool(
-        source is not None and source.original_encoding[0]
-    )
-    _set_encoding(new_contours, implicit_vr)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTStructureSetStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit_vr else ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.set_original_encoding(implicit_vr, True, ["UTF8"] if utf8 else "iso8859")
-    with atomic_path(final) as temporary:
-        ds.save_as(temporary, enforce_file_format=True)
-    logger.debug("wrote RT Structure Set %s: %d new ROIs", final, len(written))
+        new.add(mask.roi, number, contours, sop_class=sop_class, frame_uid=frame_uid, color=color)
+    new.set_sequences(ds)
+    _save(ds, final, new.contour_items, source=source, utf8=utf8)
+    logger.debug("wrote RT Structure Set %s: %d new ROIs", final, len(new.written))
     return RtstructWriteReport(
         path=final,
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
-        rois=tuple(written),
+        rois=tuple(new.written),
         skipped=tuple(skipped),
         kept=len(old_rois),
         warnings=tuple(notes),

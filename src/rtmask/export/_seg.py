@@ -341,6 +341,92 @@ def _check_fractional_memory(
         )
 
 
+def _drop_empty(masks: Sequence[Mask], name: str) -> tuple[list[Mask], list[SkippedSegment]]:
+    """The masks written as segments, and the empty ones skipped (each warned about)."""
+    written: list[Mask] = []
+    skipped: list[SkippedSegment] = []
+    for mask in masks:
+        if _is_written(mask):
+            written.append(mask)
+            continue
+        reason = "empty mask (no voxel inside its contours on this grid)"
+        skipped.append(
+            SkippedSegment(roi_number=mask.roi.number, roi_name=mask.roi.name, reason=reason)
+        )
+        warnings.warn(
+            f"{name}: ROI {mask.roi.number} {mask.roi.name!r} left out of the SEG: {reason}",
+            ContourWarning,
+            stacklevel=3,
+        )
+    if not written:
+        raise InvalidInputError(
+            f"{name}: every mask is empty; a SEG needs at least one non-empty segment"
+        )
+    return written, skipped
+
+
+def _plane_positions(hd: Any, headers: Sequence[Dataset], used: NDArray[np.intp]) -> list[Any]:
+    """The plane position of each source image used, in patient coordinates."""
+    return [
+        hd.PlanePositionSequence(
+            coordinate_system="PATIENT", image_position=headers[k].ImagePositionPatient
+        )
+        for k in used.tolist()
+    ]
+
+
+def _charset(descriptions: Sequence[Any], texts: Sequence[str]) -> dict[str, Any]:
+    """The character set option: UTF-8 when a segment label or text is not ASCII."""
+    texts = [d.SegmentLabel for d in descriptions] + list(texts)
+    options: dict[str, Any] = {}
+    if not all(text.isascii() for text in texts):
+        options["specific_character_set"] = "ISO_IR 192"
+    return options
+
+
+def _segmentation(hd: Any, name: str, **options: Any) -> Any:
+    """Build highdicom's Segmentation (one instance by rtmask); its errors are rtmask's."""
+    try:
+        # highdicom warns about the source images' metadata (e.g. a one-component
+        # PatientName); nothing the caller can act on for this file: logged instead.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            seg = hd.seg.Segmentation(
+                series_number=1,
+                instance_number=1,
+                manufacturer=_MANUFACTURER,
+                manufacturer_model_name=_MANUFACTURER,
+                software_versions=__version__,
+                device_serial_number="0",
+                max_fractional_value=_MAX_FRACTIONAL_VALUE,
+                omit_empty_frames=True,
+                **options,
+            )
+    except (ValueError, TypeError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidInputError(f"{name}: highdicom cannot build the SEG: {detail}") from error
+    for warning in caught:
+        logger.info("%s: highdicom: %s", name, warning.message)
+    return seg
+
+
+def _written_segments(
+    written: Sequence[Mask], descriptions: Sequence[Any]
+) -> tuple[WrittenSegment, ...]:
+    """Each segment written, numbered from 1 in order, with its ROI and label."""
+    return tuple(
+        WrittenSegment(
+            segment_number=number,
+            roi_number=mask.roi.number,
+            roi_name=mask.roi.name,
+            label=str(description.SegmentLabel),
+        )
+        for number, (mask, description) in enumerate(
+            zip(written, descriptions, strict=True), start=1
+        )
+    )
+
+
 def write_seg(
     masks: Sequence[Mask],
     series: ImageSeries,
@@ -396,94 +482,38 @@ def write_seg(
     name = os.fspath(final)
     fractional = _check_masks(masks, series, name)
     hd = import_optional("highdicom", extra="seg", feature="DICOM SEG files")
-
-    written: list[Mask] = []
-    skipped: list[SkippedSegment] = []
-    for mask in masks:
-        if _is_written(mask):
-            written.append(mask)
-            continue
-        reason = "empty mask (no voxel inside its contours on this grid)"
-        skipped.append(
-            SkippedSegment(roi_number=mask.roi.number, roi_name=mask.roi.name, reason=reason)
-        )
-        warnings.warn(
-            f"{name}: ROI {mask.roi.number} {mask.roi.name!r} left out of the SEG: {reason}",
-            ContourWarning,
-            stacklevel=2,
-        )
-    if not written:
-        raise InvalidInputError(
-            f"{name}: every mask is empty; a SEG needs at least one non-empty segment"
-        )
-
+    written, skipped = _drop_empty(masks, name)
     if fractional:
         planes = np.any([mask.voxels_per_slice > 0 for mask in written], axis=0)
         _check_fractional_memory(len(written), int(planes.sum()), series.grid.shape, name)
     headers = _source_headers(series)
     _fill_slice_thickness(headers, series, name)
     pixels, used = _stack(written, fractional)
-    positions = [
-        hd.PlanePositionSequence(
-            coordinate_system="PATIENT", image_position=headers[k].ImagePositionPatient
-        )
-        for k in used.tolist()
-    ]
+    positions = _plane_positions(hd, headers, used)
     descriptions = _descriptions(hd, written)
-    texts = [d.SegmentLabel for d in descriptions] + [label, content_description or ""]
-    options: dict[str, Any] = {}
-    if not all(text.isascii() for text in texts):
-        options["specific_character_set"] = "ISO_IR 192"
+    options = _charset(descriptions, [label, content_description or ""])
     sop_uid, series_uid = generate_uid(), generate_uid()
     segmentation_type = "FRACTIONAL" if fractional else "BINARY"
-    try:
-        # highdicom warns about the source images' metadata (e.g. a one-component
-        # PatientName); nothing the caller can act on for this file: logged instead.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            seg = hd.seg.Segmentation(
-                source_images=headers,
-                pixel_array=pixels,
-                segmentation_type=segmentation_type,
-                segment_descriptions=descriptions,
-                series_instance_uid=series_uid,
-                series_number=1,
-                sop_instance_uid=sop_uid,
-                instance_number=1,
-                manufacturer=_MANUFACTURER,
-                manufacturer_model_name=_MANUFACTURER,
-                software_versions=__version__,
-                device_serial_number="0",
-                fractional_type="OCCUPANCY" if fractional else None,
-                max_fractional_value=_MAX_FRACTIONAL_VALUE,
-                content_label=_content_label(label),
-                content_description=(
-                    _long_string(content_description) if content_description else None
-                ),
-                series_description=_long_string(label) or None,
-                plane_positions=positions,
-                omit_empty_frames=True,
-                **options,
-            )
-    except (ValueError, TypeError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InvalidInputError(f"{name}: highdicom cannot build the SEG: {detail}") from error
-    for warning in caught:
-        logger.info("%s: highdicom: %s", name, warning.message)
+    seg = _segmentation(
+        hd,
+        name,
+        source_images=headers,
+        pixel_array=pixels,
+        segmentation_type=segmentation_type,
+        segment_descriptions=descriptions,
+        series_instance_uid=series_uid,
+        sop_instance_uid=sop_uid,
+        fractional_type="OCCUPANCY" if fractional else None,
+        content_label=_content_label(label),
+        content_description=(_long_string(content_description) if content_description else None),
+        series_description=_long_string(label) or None,
+        plane_positions=positions,
+        **options,
+    )
     copy_deidentification(seg, headers[0])
     with atomic_path(final) as temporary:
         seg.save_as(temporary, enforce_file_format=True)
-    segments = tuple(
-        WrittenSegment(
-            segment_number=number,
-            roi_number=mask.roi.number,
-            roi_name=mask.roi.name,
-            label=str(description.SegmentLabel),
-        )
-        for number, (mask, description) in enumerate(
-            zip(written, descriptions, strict=True), start=1
-        )
-    )
+    segments = _written_segments(written, descriptions)
     logger.debug(
         "wrote SEG %s: %d segments, %d frames", name, len(segments), int(seg.NumberOfFrames)
     )

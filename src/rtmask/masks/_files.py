@@ -571,29 +571,38 @@ def read_masks(
     elif source.suffix.lower() == ".npz":
         masks = _read_npz(source, context)
     else:
-        kind = _dicom_kind(source)
-        if kind is None:
-            raise InvalidInputError(
-                f"{source}: not a mask file; give a folder of per-ROI masks, a .nii/.nii.gz/"
-                ".nrrd/.nhdr mask or labelmap, an rtmask .npz or a DICOM SEG"
-            )
-        sop_class, modality = kind
-        if sop_class not in _DICOM_SEG_SOP_CLASSES and modality.upper() != "SEG":
-            raise InvalidInputError(
-                f"{source}: a DICOM {modality or sop_class or 'object'}, not a segmentation "
-                "(DICOM SEG); give masks as files, a labelmap, an .npz or a DICOM SEG"
-            )
-        masks = _read_dicom_seg(source, series)
+        masks = _read_other_file(source, series)
         context.report(masks)
     if context.unchecked_slices:
-        files = context.unchecked_slices
-        which = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
-        warnings.warn(
-            f"{which}: the image series has non-uniform slice spacing and NIfTI/NRRD hold "
-            "only a mean spacing; matched by in-plane geometry, first and last slice position "
-            f"and slice count ({reference.shape[0]}), each file slice taken as the image "
-            "slice of the same index",
-            GeometryWarning,
-            stacklevel=2,
-        )
+        _warn_unchecked_slices(context.unchecked_slices, reference)
     return _override(masks, names, colors, source)
+
+
+def _read_other_file(source: Path, series: ImageSeries | None) -> list[Mask]:
+    """Read a file without a mask suffix: a DICOM SEG, or refused naming what it is."""
+    kind = _dicom_kind(source)
+    if kind is None:
+        raise InvalidInputError(
+            f"{source}: not a mask file; give a folder of per-ROI masks, a .nii/.nii.gz/"
+            ".nrrd/.nhdr mask or labelmap, an rtmask .npz or a DICOM SEG"
+        )
+    sop_class, modality = kind
+    if sop_class not in _DICOM_SEG_SOP_CLASSES and modality.upper() != "SEG":
+        raise InvalidInputError(
+            f"{source}: a DICOM {modality or sop_class or 'object'}, not a segmentation "
+            "(DICOM SEG); give masks as files, a labelmap, an .npz or a DICOM SEG"
+        )
+    return _read_dicom_seg(source, series)
+
+
+def _warn_unchecked_slices(files: Sequence[Path], reference: ImageGrid) -> None:
+    """Warn once that files with a mean slice spacing were matched slice by slice index."""
+    which = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
+    warnings.warn(
+        f"{which}: the image series has non-uniform slice spacing and NIfTI/NRRD hold "
+        "only a mean spacing; matched by in-plane geometry, first and last slice position "
+        f"and slice count ({reference.shape[0]}), each file slice taken as the image "
+        "slice of the same index",
+        GeometryWarning,
+        stacklevel=3,
+    )

@@ -302,6 +302,96 @@ def _usable_roi_items(
     return [(number, item) for _, number, item in usable], set(by_number)
 
 
+def _open(source: str | os.PathLike[str] | Dataset) -> tuple[str, RawDataset]:
+    """The source's name and its data set, refused when it is no RT Structure Set."""
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        dataset = read_raw(name)
+    else:
+        name = str(getattr(source, "filename", None) or "<dataset>")
+        dataset = raw_from_dataset(source, name=name)
+    if not _is_rtstruct(dataset):
+        modality = dataset.text("Modality") or "unknown"
+        raise InvalidInputError(
+            f"{name}: not an RT Structure Set (Modality {modality}); give an RTSTRUCT file"
+        )
+    return name, dataset
+
+
+def _observations_by_number(dataset: RawDataset) -> dict[int, RawDataset]:
+    """The first RTROIObservations item of each referenced ROI number."""
+    observations: dict[int, RawDataset] = {}
+    for observation_item in dataset.sequence("RTROIObservationsSequence"):
+        number = int_or_none(observation_item.text("ReferencedROINumber"))
+        if number is not None:
+            observations.setdefault(number, observation_item)
+    return observations
+
+
+def _check_roi_sequences(dataset: RawDataset, report: _Report) -> None:
+    """Report a missing StructureSetROISequence or ROIContourSequence."""
+    missing = [
+        k for k in ("StructureSetROISequence", "ROIContourSequence") if not dataset.sequence(k)
+    ]
+    if missing:
+        report.add(
+            f"no {' or '.join(missing)} (required); the file holds no ROIs - it may be "
+            "truncated or incompletely exported"
+        )
+
+
+def _read_roi(
+    number: int,
+    item: RawDataset,
+    roi_contour: RawDataset | None,
+    observation: RawDataset | None,
+    report: _Report,
+) -> ROI:
+    """One ROI from its StructureSetROI, ROIContour and RTROIObservations items."""
+    name_text = item.text("ROIName") or ""
+    label = f"ROI {number} {name_text!r}"
+    contours: list[Contour] = []
+    dropped: list[int] = []
+    color = None
+    if roi_contour is None:
+        report.add(f"{label}: no ROIContourSequence item; the ROI is empty", number)
+    else:
+        color = _color(roi_contour)
+        if "ContourSequence" not in roi_contour:
+            report.add(f"{label}: has no ContourSequence; the ROI is empty", number)
+        else:
+            contours, dropped = _read_contours(roi_contour, label, number, report)
+            if not contours:
+                report.add(f"{label}: no usable contours; the ROI is empty", number)
+    return ROI(
+        number=number,
+        name=name_text,
+        color=color,
+        interpreted_type=observation.text("RTROIInterpretedType")
+        if observation is not None
+        else None,
+        generation_algorithm=item.text("ROIGenerationAlgorithm"),
+        frame_of_reference_uid=item.text("ReferencedFrameOfReferenceUID"),
+        contours=tuple(contours),
+        dropped_contours=tuple(dropped),
+        warnings=tuple(report.per_roi.get(number, ())),
+    )
+
+
+def _check_duplicate_names(rois: list[ROI], report: _Report) -> None:
+    """Report ROI names used by several ROIs (compared without case)."""
+    folded: dict[str, list[int]] = {}
+    for roi in rois:
+        folded.setdefault(roi.name.casefold(), []).append(roi.number)
+    for numbers in folded.values():
+        if len(numbers) > 1:
+            names = rois[[r.number for r in rois].index(numbers[0])].name
+            report.add(
+                f"duplicate ROI name {names!r} used by ROIs {numbers}; output files "
+                "get the ROI number appended"
+            )
+
+
 def read_rtstruct(
     source: str | os.PathLike[str] | Dataset, *, on_invalid: OnInvalid = "warn"
 ) -> StructureSet:
@@ -324,87 +414,24 @@ def read_rtstruct(
     InvalidInputError
         The file is not an RT Structure Set, or a defect with ``on_invalid="raise"``.
     """
-    if isinstance(source, (str, os.PathLike)):
-        name = os.fspath(source)
-        dataset = read_raw(name)
-    else:
-        name = str(getattr(source, "filename", None) or "<dataset>")
-        dataset = raw_from_dataset(source, name=name)
-    if not _is_rtstruct(dataset):
-        modality = dataset.text("Modality") or "unknown"
-        raise InvalidInputError(
-            f"{name}: not an RT Structure Set (Modality {modality}); give an RTSTRUCT file"
-        )
+    name, dataset = _open(source)
     report = _Report(source=name, on_invalid=on_invalid)
     frame_uid, series_uids, image_uids = _referenced_uids(dataset)
 
     contours_by_number, repeated_contours = _roi_contours_by_number(dataset, report)
-    observations: dict[int, RawDataset] = {}
-    for observation_item in dataset.sequence("RTROIObservationsSequence"):
-        number = int_or_none(observation_item.text("ReferencedROINumber"))
-        if number is not None:
-            observations.setdefault(number, observation_item)
-
-    missing = [
-        k for k in ("StructureSetROISequence", "ROIContourSequence") if not dataset.sequence(k)
-    ]
-    if missing:
-        report.add(
-            f"no {' or '.join(missing)} (required); the file holds no ROIs - it may be "
-            "truncated or incompletely exported"
-        )
-    rois: list[ROI] = []
+    observations = _observations_by_number(dataset)
+    _check_roi_sequences(dataset, report)
     items, seen_numbers = _usable_roi_items(dataset, repeated_contours, report)
-    for number, item in items:
-        name_text = item.text("ROIName") or ""
-        label = f"ROI {number} {name_text!r}"
-        roi_contour = contours_by_number.get(number)
-        contours: list[Contour] = []
-        dropped: list[int] = []
-        color = None
-        if roi_contour is None:
-            report.add(f"{label}: no ROIContourSequence item; the ROI is empty", number)
-        else:
-            color = _color(roi_contour)
-            if "ContourSequence" not in roi_contour:
-                report.add(f"{label}: has no ContourSequence; the ROI is empty", number)
-            else:
-                contours, dropped = _read_contours(roi_contour, label, number, report)
-                if not contours:
-                    report.add(f"{label}: no usable contours; the ROI is empty", number)
-        observation = observations.get(number)
-        rois.append(
-            ROI(
-                number=number,
-                name=name_text,
-                color=color,
-                interpreted_type=observation.text("RTROIInterpretedType")
-                if observation is not None
-                else None,
-                generation_algorithm=item.text("ROIGenerationAlgorithm"),
-                frame_of_reference_uid=item.text("ReferencedFrameOfReferenceUID"),
-                contours=tuple(contours),
-                dropped_contours=tuple(dropped),
-                warnings=tuple(report.per_roi.get(number, ())),
-            )
-        )
+    rois = [
+        _read_roi(number, item, contours_by_number.get(number), observations.get(number), report)
+        for number, item in items
+    ]
     for number in sorted(set(contours_by_number) - seen_numbers):
         report.add(
             f"ROIContourSequence refers to ROI {number}, which StructureSetROISequence "
             "does not define; its contours are ignored"
         )
-
-    folded: dict[str, list[int]] = {}
-    for roi in rois:
-        folded.setdefault(roi.name.casefold(), []).append(roi.number)
-    for numbers in folded.values():
-        if len(numbers) > 1:
-            names = rois[[r.number for r in rois].index(numbers[0])].name
-            report.add(
-                f"duplicate ROI name {names!r} used by ROIs {numbers}; output files "
-                "get the ROI number appended"
-            )
-
+    _check_duplicate_names(rois, report)
     contour_uids = [
         c.referenced_sop_instance_uid
         for r in rois

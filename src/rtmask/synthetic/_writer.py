@@ -219,6 +219,37 @@ def _file_name(kind: FileNames, index: int) -> str:
     return f"CT_{index + 1:04d}.dcm"
 
 
+def _stored_ct_values(grid: ImageGrid, hu: ArrayLike | None) -> NDArray[np.uint16]:
+    """Stored CT values (HU + 1024, little-endian uint16) of ``hu`` or the default phantom."""
+    values = _default_hu(grid) if hu is None else np.asarray(hu)
+    if values.shape != grid.shape:
+        raise ValueError(f"hu has shape {values.shape}, the grid {grid.shape}")
+    return (np.clip(np.rint(values), -1024, 65535 - 1024).astype(np.int64) + 1024).astype("<u2")
+
+
+def _ct_series(ds: Dataset, *, series_uid: str, position: str, frame_uid: str) -> None:
+    """The CT series, frame of reference and equipment attributes of one slice."""
+    ds.Modality = "CT"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = "rtmask synthetic CT"
+    ds.PatientPosition = position
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = _MANUFACTURER
+    ds.AcquisitionNumber = 1
+
+
+def _ct_plane(ds: Dataset, grid: ImageGrid, k: int, origin_mm: NDArray[np.float64]) -> None:
+    """The image plane attributes of slice ``k`` of ``grid``, its voxel [0, 0] at ``origin_mm``."""
+    spacing = grid.spacing_mm
+    ds.ImagePositionPatient = _ds_list(origin_mm)
+    ds.ImageOrientationPatient = _ds_list(grid.orientation)
+    ds.PixelSpacing = _ds_list(spacing[1:])
+    ds.SliceThickness = format_ds(spacing[0])
+    ds.SliceLocation = format_ds(grid.slice_positions_mm[k])
+
+
 def write_ct_series(
     folder: Path,
     grid: ImageGrid,
@@ -268,11 +299,7 @@ def write_ct_series(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n_slices = grid.shape[0]
-    values = _default_hu(grid) if hu is None else np.asarray(hu)
-    if values.shape != grid.shape:
-        raise ValueError(f"hu has shape {values.shape}, the grid {grid.shape}")
-    stored = (np.clip(np.rint(values), -1024, 65535 - 1024).astype(np.int64) + 1024).astype("<u2")
-
+    stored = _stored_ct_values(grid, hu)
     rng = np.random.default_rng(seed)
     name_order = _order("shuffled" if file_names == "shuffled" else "ordered", n_slices, rng)
     number_order = _order(instance_numbers, n_slices, rng)
@@ -284,8 +311,6 @@ def write_ct_series(
     axial = abs(float(grid.normal[2])) > 0.999
     date, time = _now()
     origins = grid.slice_origins_mm()
-    spacing = grid.spacing_mm
-
     files: list[Path] = []
     for k in range(n_slices):
         ds = Dataset()
@@ -302,21 +327,9 @@ def write_ct_series(
             date=date,
             time=time,
         )
-        ds.Modality = "CT"
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = 1
-        ds.SeriesDescription = "rtmask synthetic CT"
-        ds.PatientPosition = position
-        ds.FrameOfReferenceUID = frame_uid
-        ds.PositionReferenceIndicator = ""
-        ds.Manufacturer = _MANUFACTURER
-        ds.AcquisitionNumber = 1
+        _ct_series(ds, series_uid=series_uid, position=position, frame_uid=frame_uid)
         ds.InstanceNumber = int(number_order[k]) + 1
-        ds.ImagePositionPatient = _ds_list(origins[k])
-        ds.ImageOrientationPatient = _ds_list(grid.orientation)
-        ds.PixelSpacing = _ds_list(spacing[1:])
-        ds.SliceThickness = format_ds(spacing[0])
-        ds.SliceLocation = format_ds(grid.slice_positions_mm[k])
+        _ct_plane(ds, grid, k, origins[k])
         ds.KVP = "120"
         _set_ct_pixels(ds, stored[k])
         path = folder / _file_name(file_names, int(name_order[k]))
@@ -453,6 +466,59 @@ def _contour_item(
     return item
 
 
+def _structure_set_roi(roi: RoiSpec, frame_uid: str) -> Dataset:
+    """The StructureSetROISequence item of one ROI."""
+    item = Dataset()
+    item.ROINumber = roi.number
+    item.ReferencedFrameOfReferenceUID = frame_uid
+    item.ROIName = roi.name
+    item.ROIGenerationAlgorithm = roi.generation_algorithm
+    return item
+
+
+def _roi_contour(
+    roi: RoiSpec,
+    ct: CTSeries,
+    overrides: Mapping[tuple[int, int], int],
+    *,
+    reference_images: bool,
+    number_format: str | None,
+    implicit_vr: bool,
+) -> Dataset:
+    """The ROIContourSequence item of one ROI (no ContourSequence without contours)."""
+    roi_contour = Dataset()
+    roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
+    if roi.contours:
+        roi_contour.ContourSequence = DicomSequence(
+            [
+                _contour_item(
+                    points,
+                    geometric_type=geometric_type,
+                    number=index + 1,
+                    declared_points=overrides.get((roi.number, index), len(points)),
+                    reference=reference,
+                    number_format=number_format,
+                    implicit_vr=implicit_vr,
+                )
+                for index, (points, geometric_type, reference) in enumerate(
+                    _placed_contours(roi, ct, reference_images=reference_images)
+                )
+            ]
+        )
+    roi_contour.ReferencedROINumber = roi.number
+    return roi_contour
+
+
+def _observation(roi: RoiSpec, observation_number: int) -> Dataset:
+    """The RTROIObservationsSequence item of one ROI."""
+    observation = Dataset()
+    observation.ObservationNumber = observation_number
+    observation.ReferencedROINumber = roi.number
+    observation.RTROIInterpretedType = roi.interpreted_type
+    observation.ROIInterpreter = ""
+    return observation
+
+
 def write_rtstruct(
     path: Path,
     rois: Sequence[RoiSpec],
@@ -521,41 +587,18 @@ def write_rtstruct(
 
     roi_items, contour_items, observation_items = [], [], []
     for observation_number, roi in enumerate(rois, start=1):
-        item = Dataset()
-        item.ROINumber = roi.number
-        item.ReferencedFrameOfReferenceUID = frame_uid
-        item.ROIName = roi.name
-        item.ROIGenerationAlgorithm = roi.generation_algorithm
-        roi_items.append(item)
-
-        roi_contour = Dataset()
-        roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
-        if roi.contours:
-            roi_contour.ContourSequence = DicomSequence(
-                [
-                    _contour_item(
-                        points,
-                        geometric_type=geometric_type,
-                        number=index + 1,
-                        declared_points=overrides.get((roi.number, index), len(points)),
-                        reference=reference,
-                        number_format=raw_numbers,
-                        implicit_vr=not preamble,
-                    )
-                    for index, (points, geometric_type, reference) in enumerate(
-                        _placed_contours(roi, ct, reference_images=reference_images)
-                    )
-                ]
+        roi_items.append(_structure_set_roi(roi, frame_uid))
+        contour_items.append(
+            _roi_contour(
+                roi,
+                ct,
+                overrides,
+                reference_images=reference_images,
+                number_format=raw_numbers,
+                implicit_vr=not preamble,
             )
-        roi_contour.ReferencedROINumber = roi.number
-        contour_items.append(roi_contour)
-
-        observation = Dataset()
-        observation.ObservationNumber = observation_number
-        observation.ReferencedROINumber = roi.number
-        observation.RTROIInterpretedType = roi.interpreted_type
-        observation.ROIInterpreter = ""
-        observation_items.append(observation)
+        )
+        observation_items.append(_observation(roi, observation_number))
     ds.StructureSetROISequence = DicomSequence(roi_items)
     ds.ROIContourSequence = DicomSequence(contour_items)
     ds.RTROIObservationsSequence = DicomSequence(observation_items)
@@ -596,6 +639,39 @@ def _placed_contours(
 
 
 # ----------------------------------------------------------------------------- RTDOSE
+def _stored_dose(
+    dose_gy: ArrayLike, grid: ImageGrid, bits: int
+) -> tuple[NDArray[np.unsignedinteger], str]:
+    """Stored dose values and DoseGridScaling (the maximum dose uses the full range)."""
+    if bits not in (16, 32):
+        raise ValueError(f"bits must be 16 or 32, got {bits}")
+    dose = np.asarray(dose_gy, dtype=np.float64)
+    if dose.shape != grid.shape:
+        raise ValueError(f"dose_gy has shape {dose.shape}, the grid {grid.shape}")
+    if not np.all(np.isfinite(dose)) or dose.min() < 0:
+        raise ValueError("dose_gy must be finite and non-negative")
+    top = 2**bits - 1
+    max_dose = float(dose.max())
+    scaling_text = format_ds(max_dose / (top - 1) if max_dose > 0 else 1.0)
+    scaling = float(scaling_text)
+    stored = np.clip(np.rint(dose / scaling), 0, top).astype("<u4" if bits == 32 else "<u2")
+    return stored, scaling_text
+
+
+def _frame_offsets(
+    grid: ImageGrid, order: NDArray[np.intp], offsets: Literal["relative", "absolute"]
+) -> NDArray[np.float64]:
+    """GridFrameOffsetVector of the frames in ``order``, relative or absolute."""
+    positions: NDArray[np.float64] = grid.slice_positions_mm[order]
+    frame_offsets: NDArray[np.float64] = positions - positions[0]
+    if offsets == "absolute":
+        first_origin = grid.slice_origins_mm()[order[0]]
+        frame_offsets = frame_offsets + float(first_origin @ grid.normal)
+    elif offsets != "relative":
+        raise ValueError(f"offsets must be 'relative' or 'absolute', got {offsets!r}")
+    return frame_offsets
+
+
 def write_rtdose(
     path: Path,
     grid: ImageGrid,
@@ -643,27 +719,10 @@ def write_rtdose(
         ``path``.
     """
     path = Path(path)
-    if bits not in (16, 32):
-        raise ValueError(f"bits must be 16 or 32, got {bits}")
-    dose = np.asarray(dose_gy, dtype=np.float64)
-    if dose.shape != grid.shape:
-        raise ValueError(f"dose_gy has shape {dose.shape}, the grid {grid.shape}")
-    if not np.all(np.isfinite(dose)) or dose.min() < 0:
-        raise ValueError("dose_gy must be finite and non-negative")
-    top = 2**bits - 1
-    max_dose = float(dose.max())
-    scaling_text = format_ds(max_dose / (top - 1) if max_dose > 0 else 1.0)
-    scaling = float(scaling_text)
-    stored = np.clip(np.rint(dose / scaling), 0, top).astype("<u4" if bits == 32 else "<u2")
-
+    stored, scaling_text = _stored_dose(dose_gy, grid, bits)
     order = np.arange(grid.shape[0])[::-1] if reverse_frames else np.arange(grid.shape[0])
-    positions = grid.slice_positions_mm[order]
     first_origin = grid.slice_origins_mm()[order[0]]
-    frame_offsets = positions - positions[0]
-    if offsets == "absolute":
-        frame_offsets = frame_offsets + float(first_origin @ grid.normal)
-    elif offsets != "relative":
-        raise ValueError(f"offsets must be 'relative' or 'absolute', got {offsets!r}")
+    frame_offsets = _frame_offsets(grid, order, offsets)
 
     ds, _, _ = _new_rt_object(
         ct,
