@@ -62,3 +62,105 @@ def test_empty_nrrd_mask_is_an_unreadable_file(
     assert "Traceback" not in captured.err
     assert "Body.nrrd: not a readable NRRD file" in captured.err
     assert not output.exists()
+
+
+def _damage_text(path: Path, text: bytes, replacement: bytes) -> None:
+    """Replace ``text`` by ``replacement`` (same length) in the bytes of ``path``."""
+    data = path.read_bytes()
+    assert len(text) == len(replacement)
+    assert text in data
+    path.write_bytes(data.replace(text, replacement))
+
+
+def _error_lines(err: str) -> list[str]:
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_damaged_uid_in_the_images_is_never_written_into_an_rtstruct(
+    seed: Seed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fuzz finding N1: an undecodable byte in the CT's FrameOfReferenceUID travelled into
+    # the RTSTRUCT written by to-rtstruct, and pydicom's UnicodeEncodeError escaped.
+    import shutil
+
+    import pydicom
+
+    case = tmp_path / "case"
+    shutil.copytree(seed.folder, case)
+    masks = tmp_path / "masks"
+    assert main(["convert", str(case / "RS.dcm"), "-o", str(masks)]) == 0
+    frame_uid = pydicom.dcmread(case / "RS.dcm").ReferencedFrameOfReferenceSequence[0]
+    uid = frame_uid.FrameOfReferenceUID.encode()
+    damaged = uid[:5] + b"\xac" + uid[6:]
+    for path in (case / "ct").iterdir():
+        _damage_text(path, uid, damaged)
+    capsys.readouterr()
+    output = tmp_path / "RS_new.dcm"
+    code = main(["to-rtstruct", str(masks), "--image", str(case / "ct"), "-o", str(output)])
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert code == 1
+    assert f"{output}: not written: FrameOfReferenceUID" in line
+    assert "is not a valid UID" in line
+    assert not output.exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_damaged_interpreted_type_is_reported_and_ignored(seed: Seed, tmp_path: Path) -> None:
+    # Fuzz finding N1: RTROIInterpretedType 'EXTE\ufffdNAL' went into summaries and back
+    # into written RTSTRUCTs.
+    from rtmask import read_rtstruct
+
+    path = tmp_path / "RS.dcm"
+    path.write_bytes((seed.folder / "RS.dcm").read_bytes())
+    _damage_text(path, b"EXTERNAL", b"EXTE\xd2NAL")
+    structure_set = read_rtstruct(path, on_invalid="ignore")
+    body = structure_set.roi("Body")
+    assert body.interpreted_type is None
+    assert any("RTROIInterpretedType 'EXTE" in w and "ignored" in w for w in body.warnings)
+    assert structure_set.roi("Marker").interpreted_type == "MARKER"
+
+
+def test_damaged_plan_reference_is_never_written_into_a_dose_sum(
+    seed: Seed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fuzz finding N1: a damaged UID of the RT Dose was copied into the summed dose.
+    import pydicom
+
+    dose = tmp_path / "RD.dcm"
+    dose.write_bytes((seed.folder / "RD.dcm").read_bytes())
+    uid = pydicom.dcmread(dose).StudyInstanceUID.encode()
+    _damage_text(dose, uid, uid[:7] + b"\xd2" + uid[8:])
+    output = tmp_path / "sum.dcm"
+    code = main(["dose-sum", str(dose), str(seed.folder / "RD.dcm"), "-o", str(output)])
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert code == 1
+    assert f"{output}: not written: StudyInstanceUID" in line
+    assert "is not a valid UID" in line
+    assert not output.exists()
+
+
+def test_seg_from_images_of_an_unknown_storage_class_is_one_error(
+    seed: Seed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fuzz finding N4: highdicom's KeyError escaped write_seg for an image SOPClassUID it
+    # has no entry for (one flipped byte: CT Image Storage ...1.1.2 -> ...1.1.23).
+    pytest.importorskip("highdicom")
+    import shutil
+
+    import pydicom
+
+    case = tmp_path / "case"
+    shutil.copytree(seed.folder, case)
+    for path in (case / "ct").iterdir():
+        ds = pydicom.dcmread(path)
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.23"
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.save_as(path)
+    out = tmp_path / "out"
+    code = main(["convert", str(case), "-o", str(out), "--format", "seg"])
+    err = capsys.readouterr().err
+    lines = _error_lines(err)
+    assert code == 1
+    assert any("1.2.840.10008.5.1.4.1.1.23" in line and "SOPClassUID" in line for line in lines)
+    assert not (out / "segmentation.dcm").exists()

@@ -8,6 +8,7 @@ walk the bytes themselves (:mod:`rtmask._rawdicom`), and ``import pydicom`` alon
 from __future__ import annotations
 
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rtmask._errors import DicomReadError
+from rtmask._errors import DicomReadError, InvalidInputError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -25,6 +26,7 @@ __all__ = [
     "RTPLAN_SOP_CLASS",
     "RTSTRUCT_SOP_CLASS",
     "SEGMENTATION_SOP_CLASS",
+    "check_values_to_write",
     "complete_deidentification",
     "copy_deidentification",
     "int_or_none",
@@ -206,3 +208,37 @@ def complete_deidentification(dataset: Dataset) -> None:
         "DeidentificationMethodCodeSequence"
     ):
         dataset.DeidentificationMethod = METHOD_NOT_STATED
+
+
+#: A UID as PS3.5 9.1 allows it: digits and dots, at most 64 characters.
+_UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")
+#: What a text value holds where the input had bytes that could not be decoded.
+_UNDECODABLE = "\ufffd"
+
+
+def check_values_to_write(dataset: Dataset, final: str | os.PathLike[str]) -> None:
+    """Refuse to write values taken from a damaged input: malformed UIDs, undecodable text.
+
+    Readers decode text with replacement characters, so a damaged byte in an input's UID or
+    code string would otherwise travel into the file written (an invalid UID, or a value
+    the character set cannot encode). Raises :class:`~rtmask.errors.InvalidInputError`
+    naming the file to be written and the attribute.
+    """
+    for element in dataset.iterall():
+        values = element.value if element.VM > 1 else [element.value]
+        for value in values:
+            if not isinstance(value, str) or not value:
+                continue
+            keyword = element.keyword or str(element.tag)
+            if element.VR == "UI" and (len(value) > 64 or not _UID_PATTERN.fullmatch(value)):
+                raise InvalidInputError(
+                    f"{os.fspath(final)}: not written: {keyword} {value!r}, taken from the "
+                    "input, is not a valid UID (the input file is damaged); repair or "
+                    "re-export the input"
+                )
+            if _UNDECODABLE in value:
+                raise InvalidInputError(
+                    f"{os.fspath(final)}: not written: {keyword} {value!r}, taken from the "
+                    "input, holds bytes that could not be decoded (the input file is "
+                    "damaged); repair or re-export the input"
+                )

@@ -28,7 +28,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from rtmask import __version__
 from rtmask._atomic import atomic_path
-from rtmask._dicom import complete_deidentification
+from rtmask._dicom import check_values_to_write, complete_deidentification
 from rtmask._errors import DoseWarning, GeometryError, InvalidInputError
 from rtmask.dose import DoseGrid, DoseReference, read_dose_reference
 
@@ -222,6 +222,7 @@ def _save(ds: Dataset, sop_uid: UID, final: Path) -> None:
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
+    check_values_to_write(ds, final)
     with atomic_path(final) as temporary:
         ds.save_as(temporary, enforce_file_format=True)
 

@@ -42,6 +42,7 @@ from rtmask import __version__
 from rtmask._atomic import atomic_path
 from rtmask._dicom import (
     RTSTRUCT_SOP_CLASS,
+    check_values_to_write,
     copy_deidentification,
     int_or_none,
     read_dataset,
@@ -637,6 +638,7 @@ def _save(
     meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit_vr else ExplicitVRLittleEndian
     ds.file_meta = meta
     ds.set_original_encoding(implicit_vr, True, ["UTF8"] if utf8 else "iso8859")
+    check_values_to_write(ds, final)
     with atomic_path(final) as temporary:
         ds.save_as(temporary, enforce_file_format=True)
 

@@ -38,7 +38,7 @@ from pydicom.uid import generate_uid
 
 from rtmask import __version__
 from rtmask._atomic import atomic_path
-from rtmask._dicom import copy_deidentification, read_dataset
+from rtmask._dicom import check_values_to_write, copy_deidentification, read_dataset
 from rtmask._errors import ContourWarning, GeometryError, GeometryWarning, InvalidInputError
 from rtmask._optional import import_optional
 from rtmask._seg_codes import DEFAULT_SEGMENT_CODES, RT_SEGMENT_CODES, CodedTerm
@@ -405,6 +405,14 @@ def _segmentation(hd: Any, name: str, **options: Any) -> Any:
     except (ValueError, TypeError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InvalidInputError(f"{name}: highdicom cannot build the SEG: {detail}") from error
+    except KeyError as error:  # highdicom's tables have no entry for the images' SOP class
+        images = options.get("source_images") or [None]
+        sop_class = getattr(images[0], "SOPClassUID", None)
+        raise InvalidInputError(
+            f"{name}: highdicom cannot build the SEG: the image series' SOPClassUID "
+            f"{sop_class} is not an image storage class it knows ({error}); a DICOM SEG needs "
+            "images of a standard storage class (use another --format)"
+        ) from error
     for warning in caught:
         logger.info("%s: highdicom: %s", name, warning.message)
     return seg
@@ -511,6 +519,7 @@ def write_seg(
         **options,
     )
     copy_deidentification(seg, headers[0])
+    check_values_to_write(seg, final)
     with atomic_path(final) as temporary:
         seg.save_as(temporary, enforce_file_format=True)
     segments = _written_segments(written, descriptions)

@@ -367,9 +367,7 @@ def _read_roi(
         number=number,
         name=name_text,
         color=color,
-        interpreted_type=observation.text("RTROIInterpretedType")
-        if observation is not None
-        else None,
+        interpreted_type=_interpreted_type(observation, label, number, report),
         generation_algorithm=item.text("ROIGenerationAlgorithm"),
         frame_of_reference_uid=item.text("ReferencedFrameOfReferenceUID"),
         contours=tuple(contours),
@@ -390,6 +388,21 @@ def _check_duplicate_names(rois: list[ROI], report: _Report) -> None:
                 f"duplicate ROI name {names!r} used by ROIs {numbers}; output files "
                 "get the ROI number appended"
             )
+
+
+def _interpreted_type(
+    observation: RawDataset | None, label: str, number: int, report: _Report
+) -> str | None:
+    """RTROIInterpretedType, or None (reported) when it cannot be a code string (CS).
+
+    A code string is at most 16 printable ASCII characters (PS3.5 6.2; lower case, which
+    some systems write, is let through); anything else is a damaged value.
+    """
+    text = None if observation is None else observation.text("RTROIInterpretedType")
+    if text is None or (text.isascii() and text.isprintable() and len(text) <= 16):
+        return text
+    report.add(f"{label}: RTROIInterpretedType {text!r} is not a valid code; ignored", number)
+    return None
 
 
 def read_rtstruct(
