@@ -17,7 +17,7 @@ from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.export._seg import SegWriteReport, write_seg
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._trace import contours_from_mask
-from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
+from rtmask.export._volumes import write_image_volume, write_nifti, write_npz, write_nrrd
 
 __all__ = [
     "DoseReferenceLike",
@@ -32,6 +32,7 @@ __all__ = [
     "ensure_inside",
     "safe_file_stems",
     "safe_folder_name",
+    "write_image_volume",
     "write_labelmap",
     "write_nifti",
     "write_npz",
