@@ -155,6 +155,7 @@ def test_uneven_slices_native_and_resampled(
     native = nib.load(tmp_path / "native" / "image.nii.gz")
     expected, affine = _sitk_series(folder / "ct")
     assert np.array_equal(np.asarray(native.dataobj), expected)  # the native slices
+    assert np.allclose(native.affine, affine, atol=1e-4)
     assert np.allclose(native.affine, nib.load(tmp_path / "native" / "Disc.nii.gz").affine)
 
     code, output = _run(
@@ -248,7 +249,8 @@ def test_rescale_is_applied_slice_by_slice_and_nrrd_has_it_too(
     out = tmp_path / "out"
     code, output = _run(capsys, "convert", str(folder), "-o", str(out), "--format", "nrrd")
     assert code == 0, output
-    assert (out / "image.nrrd").is_file() and not (out / "image.nii.gz").exists()
+    assert (out / "image.nrrd").is_file()
+    assert not (out / "image.nii.gz").exists()
     data, header = nrrd.read(str(out / "image.nrrd"), index_order="C")
     expected = hu.copy()
     expected[k] += 24
@@ -293,7 +295,8 @@ def test_multiframe_plan_dose_on_its_own_grid_and_on_the_image(
     facts = _summary(out)["dose"]
     assert facts["choice"] == "plan"
     assert facts["files"] == [str(folder / "RD0_PLAN.dcm")]
-    assert facts["on_image_grid"] is False and facts["coverage"] is None
+    assert facts["on_image_grid"] is False
+    assert facts["coverage"] is None
 
     on_image = tmp_path / "on_image"
     code, output = _run(capsys, "convert", str(folder), "-o", str(on_image), "--dose-on-image")
@@ -390,7 +393,8 @@ def test_a_roi_called_image_keeps_its_own_file(
     out = tmp_path / "out"
     code, output = _run(capsys, "convert", str(folder), "-o", str(out))
     assert code == 0, output
-    assert (out / "Image_roi.nii.gz").is_file() and (out / "image.nii.gz").is_file()
+    assert (out / "Image_roi.nii.gz").is_file()
+    assert (out / "image.nii.gz").is_file()
     (mask,) = read_masks(out, _sitk_free_grid(folder))
     assert mask.roi.name == "Image"
     assert mask.voxel_count > 0
@@ -419,8 +423,10 @@ def test_unreadable_slice_is_one_problem_and_the_masks_are_written(
     assert code == 1
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
-    assert "image.nii.gz not written" in output and broken.name in output
-    assert (out / "Disc.nii.gz").is_file() and not (out / "image.nii.gz").exists()
+    assert "image.nii.gz not written" in output
+    assert broken.name in output
+    assert (out / "Disc.nii.gz").is_file()
+    assert not (out / "image.nii.gz").exists()
     assert "image" not in _summary(out)
 
 
@@ -440,9 +446,11 @@ def test_library_options_and_dose_that_cannot_be_read(tmp_path: Path) -> None:
         series=series,
         dose=selection,
     )
-    assert report.image is None and report.dose is None
+    assert report.image is None
+    assert report.dose is None
     (problem,) = report.problems
-    assert "dose.nii.gz not written from" in problem and "RD0_PLAN.dcm" in problem
+    assert "dose.nii.gz not written from" in problem
+    assert "RD0_PLAN.dcm" in problem
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "Disc.nii.gz",
         "summary.csv",
