@@ -469,3 +469,25 @@ def test_lung1_image_equals_simpleitk(tmp_path: Path, capsys: pytest.CaptureFixt
     assert np.array_equal(np.asarray(image.dataobj), expected)
     assert np.allclose(image.affine, affine, atol=1e-3)
     assert np.allclose(nib.load(out / "GTV-1.nii.gz").affine, image.affine, atol=1e-6)
+
+
+def test_masks_on_the_dose_grid_keep_the_image_on_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, dose_grid, _ = _dose_case(tmp_path, ("PLAN",))
+    out = tmp_path / "out"
+    code, output = _run(
+        capsys, "convert", str(folder), "-o", str(out), "--dose-grid", str(folder / "RD0_PLAN.dcm")
+    )
+    assert code == 0, output
+    assert "keeps the image series' own grid" in output
+    image = nib.load(out / "image.nii.gz")
+    expected, affine = _sitk_series(folder / "ct")
+    assert np.array_equal(np.asarray(image.dataobj), expected)
+    assert np.allclose(image.affine, affine, atol=1e-4)
+    mask = nib.load(out / "Disc.nii.gz")
+    assert mask.shape == dose_grid.shape[::-1]
+    assert np.allclose(mask.affine, nib.load(out / "dose.nii.gz").affine, atol=1e-4)
+    summary = _summary(out)
+    assert summary["image"]["on_mask_grid"] is False
+    assert summary["dose"]["on_image_grid"] is False

@@ -304,6 +304,11 @@ def _write_volumes(
             uneven=uneven,
         )
         results.add_volume(IMAGE_STEM, outcome)
+        if outcome.path is not None and not on_mask_grid:
+            results.notes.append(
+                f"{results.source}: {outcome.path.name} keeps the image series' own grid; "
+                "the masks are on another grid"
+            )
     if dose is not None:
         on_image = work.options.dose_on_image and image_grid is not None
         if work.options.dose_on_image and image_grid is None:
