@@ -331,6 +331,14 @@ def test_beam_doses_alone_are_summed(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert facts["choice"] == "sum of 2 beam doses"
     assert len(facts["files"]) == 2
 
+    # --image names the series; the dose is still found in INPUT's tree.
+    given = tmp_path / "given"
+    code, output = _run(
+        capsys, "convert", str(folder), "-o", str(given), "--image", str(folder / "ct")
+    )
+    assert code == 0, output
+    assert _summary(given)["dose"]["choice"] == "sum of 2 beam doses"
+
     skipped = tmp_path / "skipped"
     code, _ = _run(capsys, "convert", str(folder), "-o", str(skipped), "--no-image", "--no-dose")
     assert code == 0

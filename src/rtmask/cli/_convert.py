@@ -279,13 +279,12 @@ def _jobs(
         problems.extend(_report_skipped(failed, console, verbose))
     jobs = []
     for rt_object in sources:
+        dose = choose_dose(rt_object, inventory) if rt_object.modality == "RTSTRUCT" else None
         if explicit is not None:
-            jobs.append(
-                _Job(rt_object.path, explicit, f"image series from {image}", rt_object.modality)
-            )
+            note = f"image series from {image}"
+            jobs.append(_Job(rt_object.path, explicit, note, rt_object.modality, dose))
             continue
         link = link_image_series(rt_object, inventory.image_series)
-        dose = choose_dose(rt_object, inventory) if rt_object.modality == "RTSTRUCT" else None
         jobs.append(_Job(rt_object.path, link.series, link_message(link), rt_object.modality, dose))
     return jobs, problems
 
