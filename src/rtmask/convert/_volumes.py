@@ -148,6 +148,13 @@ def choose_dose(structure_set: RTObject, inventory: Inventory) -> DoseSelection 
     return DoseSelection(files=(first.path,), choice=choice, link=link)
 
 
+def _failure(path: Path, error: Exception) -> str:
+    """Why ``path`` was not written: a file-system error in words, not ``[Errno 27]``."""
+    if isinstance(error, OSError) and not isinstance(error, RtmaskError) and error.strerror:
+        return f"{path} not written: {error.strerror.lower()} (no half-written file is left)"
+    return f"{path} not written: {error}"
+
+
 def _caught(messages: Sequence[warnings.WarningMessage]) -> tuple[str, ...]:
     return tuple(str(m.message) for m in messages if issubclass(m.category, GeometryWarning))
 
@@ -194,7 +201,7 @@ def write_image(
             warnings.simplefilter("always", GeometryWarning)
             dtype = write_image_volume(values, grid, path)
     except (RtmaskError, OSError, ValueError) as error:
-        return VolumeOutcome(None, None, problems=(f"{source}: {path.name} not written: {error}",))
+        return VolumeOutcome(None, None, problems=(f"{source}: {_failure(path, error)}",))
     facts: dict[str, object] = {
         "file": path.name,
         "series_uid": series.series_instance_uid,
@@ -278,7 +285,7 @@ def write_dose(
     except (RtmaskError, OSError, ValueError) as error:
         named = ", ".join(str(p) for p in selection.files)
         return VolumeOutcome(
-            None, None, problems=(f"{source}: {path.name} not written from {named}: {error}",)
+            None, None, problems=(f"{source}: {_failure(path, error)} (dose from {named})",)
         )
     facts: dict[str, object] = {
         "file": path.name,
