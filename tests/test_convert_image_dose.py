@@ -499,3 +499,31 @@ def test_masks_on_the_dose_grid_keep_the_image_on_its_own(
     summary = _summary(out)
     assert summary["image"]["on_mask_grid"] is False
     assert summary["dose"]["on_image_grid"] is False
+
+
+def test_a_late_fractional_slice_turns_the_whole_image_float(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rtmask.convert._volumes as volumes
+
+    monkeypatch.setattr(volumes, "_READ_SLICES", 3)  # the image is read 3 slices at a time
+    grid = _grid()
+    hu = _hu(grid)
+    folder, _ = _case(tmp_path, grid, hu=hu)
+    last = max(
+        (folder / "ct").iterdir(),
+        key=lambda p: (
+            np.asarray(pydicom.dcmread(p).ImagePositionPatient, dtype=float) @ grid.normal
+        ),
+    )
+    dataset = pydicom.dcmread(last)
+    dataset.RescaleSlope = "0.5"
+    dataset.save_as(last)
+    out = tmp_path / "out"
+    code, output = _run(capsys, "convert", str(folder), "-o", str(out))
+    assert code == 0, output
+    image = nib.load(out / "image.nii.gz")
+    assert image.get_data_dtype() == np.float32
+    expected = hu.astype(np.float64)
+    expected[-1] = (hu[-1] + 1024) * 0.5 - 1024
+    assert np.array_equal(np.asarray(image.dataobj).transpose(2, 1, 0), expected)

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from rtmask.discovery import ImageSeries, Inventory, RTObject, read_slices
 from rtmask.dose import DoseGrid, add_doses, read_dose, sample_dose
 from rtmask.errors import GeometryError, GeometryWarning, RtmaskError
-from rtmask.export import write_image_volume, write_nifti, write_nrrd
+from rtmask.export import image_storage_dtype, write_image_volume, write_nifti, write_nrrd
 from rtmask.geometry import ImageGrid
 from rtmask.raster import interpolate_slices
 
@@ -36,6 +36,8 @@ __all__ = [
 #: File name stems of the image and the dose (``image.nii.gz``, ``dose.nrrd``, ...).
 IMAGE_STEM = "image"
 DOSE_STEM = "dose"
+#: Image slices read at a time.
+_READ_SLICES = 16
 #: DoseSummationType values, most wanted first after PLAN (BEAM doses are summed).
 _SUMMATION_TYPES = (
     "PLAN",
@@ -159,6 +161,21 @@ def _caught(messages: Sequence[warnings.WarningMessage]) -> tuple[str, ...]:
     return tuple(str(m.message) for m in messages if issubclass(m.category, GeometryWarning))
 
 
+def _read_volume(series: ImageSeries) -> NDArray[np.int16] | NDArray[np.float32]:
+    """Every slice in modality units: int16 while that is lossless, else float32.
+
+    Read a few slices at a time, so a CT in HU never exists as float32 (half the memory).
+    """
+    n_slices = series.grid.shape[0]
+    volume: NDArray[Any] = np.empty(series.grid.shape, dtype=np.int16)
+    for first in range(0, n_slices, _READ_SLICES):
+        block = read_slices(series, range(first, min(n_slices, first + _READ_SLICES)))
+        if volume.dtype == np.int16 and image_storage_dtype(block) != np.int16:
+            volume = volume.astype(np.float32)  # the slices read so far are exact in both
+        volume[first : first + block.shape[0]] = block
+    return volume
+
+
 def write_image(
     series: ImageSeries,
     grid: ImageGrid,
@@ -193,7 +210,7 @@ def write_image(
         problem line naming the file that could not be read or written.
     """
     try:
-        values: NDArray[Any] = read_slices(series, range(series.grid.shape[0]))
+        values = _read_volume(series)
         resampled = not grid.equals(series.grid)
         if resampled:
             values = interpolate_slices(values, series.grid, grid)

@@ -278,7 +278,7 @@ def write_npz(
     return path
 
 
-def image_storage_dtype(values: NDArray[np.floating[Any]]) -> np.dtype[Any]:
+def image_storage_dtype(values: NDArray[Any]) -> np.dtype[Any]:
     """int16 when every value of ``values`` is a whole number within int16, else float32.
 
     The stored type of an image volume (:func:`write_image_volume`): int16 loses nothing
@@ -297,9 +297,7 @@ def image_storage_dtype(values: NDArray[np.floating[Any]]) -> np.dtype[Any]:
     return np.dtype(np.int16)
 
 
-def write_image_volume(
-    values: NDArray[np.floating[Any]], grid: ImageGrid, path: Path
-) -> np.dtype[Any]:
+def write_image_volume(values: NDArray[Any], grid: ImageGrid, path: Path) -> np.dtype[Any]:
     """Write an image volume in modality units as NIfTI or NRRD, int16 when lossless.
 
     Parameters

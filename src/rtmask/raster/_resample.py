@@ -71,7 +71,7 @@ def _check_same_plane(source: ImageGrid, target: ImageGrid) -> None:
 
 
 def interpolate_slices(
-    values: NDArray[np.floating[Any]], source: ImageGrid, target: ImageGrid
+    values: NDArray[Any], source: ImageGrid, target: ImageGrid
 ) -> NDArray[np.float32]:
     """Linear interpolation of an image along the plane normal onto ``target``'s slices.
 
