@@ -527,3 +527,69 @@ def test_a_late_fractional_slice_turns_the_whole_image_float(
     expected = hu.astype(np.float64)
     expected[-1] = (hu[-1] + 1024) * 0.5 - 1024
     assert np.array_equal(np.asarray(image.dataobj).transpose(2, 1, 0), expected)
+
+
+def _write_plan(path: Path, structure_set: Path, patient_id: str) -> str:
+    """A minimal RT Plan referring to ``structure_set``; returns its SOPInstanceUID."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, RTPlanStorage, generate_uid
+
+    rs = pydicom.dcmread(structure_set)
+    plan = Dataset()
+    plan.file_meta = FileMetaDataset()
+    plan.file_meta.MediaStorageSOPClassUID = RTPlanStorage
+    plan.SOPInstanceUID = plan.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    plan.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    plan.SOPClassUID = RTPlanStorage
+    plan.Modality = "RTPLAN"
+    plan.PatientID = patient_id
+    plan.StudyInstanceUID = rs.StudyInstanceUID
+    plan.SeriesInstanceUID = generate_uid()
+    plan.FrameOfReferenceUID = rs.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
+    plan.RTPlanLabel = "PLAN"
+    item = Dataset()
+    item.ReferencedSOPClassUID = rs.SOPClassUID
+    item.ReferencedSOPInstanceUID = rs.SOPInstanceUID
+    plan.ReferencedStructureSetSequence = [item]
+    plan.save_as(path, enforce_file_format=True)
+    return str(plan.SOPInstanceUID)
+
+
+def test_dose_follows_plan_references_and_leaves_other_plans_doses_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = _grid()
+    folder, ct = _case(tmp_path, grid)
+    other = write_rtstruct(folder / "RS_other.dcm", _rois(ct.grid, "Other"), ct)
+    ours = _write_plan(folder / "RP.dcm", folder / "RS.dcm", ct.patient_id)
+    theirs = _write_plan(folder / "RP_other.dcm", other, ct.patient_id)
+    dose_grid = ImageGrid.from_explicit(
+        origin_mm=tuple(grid.slice_origins_mm()[0]),
+        spacing_mm=(5.0, 4.0, 4.0),
+        shape=(4, 8, 10),
+        frame_of_reference_uid=ct.frame_of_reference_uid,
+    )
+    mine = np.full(dose_grid.shape, 2.0)
+    for name, plan_uid, value in (("RD_ours.dcm", ours, mine), ("RD_theirs.dcm", theirs, 7.0)):
+        write_rtdose(
+            folder / name,
+            dose_grid,
+            np.broadcast_to(value, dose_grid.shape),
+            ct,
+            referenced_plan_uid=plan_uid,
+        )
+    inventory = scan(folder)
+    by_name = {s.path.name: s for s in inventory.structure_sets}
+    chosen = choose_dose(by_name["RS.dcm"], inventory)
+    assert chosen is not None
+    assert chosen.files == (folder / "RD_ours.dcm",)
+    assert chosen.link.startswith("references")
+    other_choice = choose_dose(by_name["RS_other.dcm"], inventory)
+    assert other_choice is not None
+    assert other_choice.files == (folder / "RD_theirs.dcm",)
+    out = tmp_path / "out"
+    code, output = _run(capsys, "convert", str(folder), "-o", str(out))
+    assert code == 0, output
+    for sub, gray in (("RS", 2.0), ("RS_other", 7.0)):
+        values = np.asarray(nib.load(out / sub / "dose.nii.gz").dataobj)
+        assert np.allclose(values, gray, atol=1e-5), sub
