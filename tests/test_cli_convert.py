@@ -95,6 +95,7 @@ def test_convert_writes_masks_that_line_up_with_simpleitk(
     assert sorted(p.name for p in out.iterdir()) == [
         "Ring.nii.gz",
         "Sphere.nii.gz",
+        "image.nii.gz",  # the CT itself, since issue 13
         "summary.csv",
         "summary.json",
     ]
@@ -316,7 +317,9 @@ def test_duplicate_and_hostile_names_stay_inside_out(
     assert code == 0, output
     written = sorted(p.name for p in out.iterdir())
     assert all(p.is_file() for p in out.iterdir())
-    assert len([n for n in written if n.endswith(".nii.gz")]) == len(names)
+    # one mask per ROI, plus the image
+    assert len([n for n in written if n.endswith(".nii.gz")]) == len(names) + 1
+    assert "image.nii.gz" in written
     assert not (tmp_path / "x.nii.gz").exists()
     assert not (tmp_path / "deep" / "x.nii.gz").exists()
     assert not any(name.startswith(".") for name in written)

@@ -135,7 +135,8 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
     assert "'Vertebra'" in line
     written = sorted(p.name for p in out.glob("*.nii.gz"))
     expected = sorted(
-        f"{n}.nii.gz" for n in DEMO_WITH_VOLUME if n not in ("SpinalCord", "Vertebra")
+        [f"{n}.nii.gz" for n in DEMO_WITH_VOLUME if n not in ("SpinalCord", "Vertebra")]
+        + ["dose.nii.gz", "image.nii.gz"]  # the demo's CT and its dose, written beside
     )
     assert written == expected
     summary = json.loads((out / "summary.json").read_text())

@@ -219,7 +219,11 @@ def test_convert_with_a_map_names_files_by_canonical_name(
         str(roi_map),
     )  # fmt: skip
     assert code == 0
-    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["Heart.nii.gz", "Lung_L.nii.gz"]
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == [
+        "Heart.nii.gz",
+        "Lung_L.nii.gz",
+        "image.nii.gz",  # the image series, beside the masks
+    ]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = {r["name"]: r for r in summary["rois"]}
     assert rows["L Lung"]["canonical"] == "Lung_L"
@@ -247,6 +251,7 @@ def test_convert_with_a_map_names_files_by_canonical_name(
         "Body.nii.gz",
         "Heart.nii.gz",
         "Lung_L.nii.gz",
+        "image.nii.gz",
     ]
 
 
@@ -344,7 +349,7 @@ def test_convert_a_seg_with_a_map(tmp_path: Path, capsys: pytest.CaptureFixture[
         str(tmp_path / "case" / "ct"), "-o", str(out), "--roi-map", str(roi_map),
     )  # fmt: skip
     assert code == 0
-    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["Lung_L.nii.gz"]
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == ["Lung_L.nii.gz", "image.nii.gz"]
     rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["rois"]
     assert [(r["name"], r["canonical"]) for r in rows] == [("L Lung", "Lung_L")]
 

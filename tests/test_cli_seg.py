@@ -144,6 +144,12 @@ def test_seg_equals_nifti_and_comes_back_as_nifti_and_rtstruct(
     assert code == 0, output
     np.testing.assert_array_equal(_nifti(tmp_path / "back" / "Ring.nii.gz"), expected["Ring"])
     np.testing.assert_array_equal(_nifti(tmp_path / "back" / stem.name), expected["PTV 70/35"])
+    # The image series goes with the masks every way: NIfTI beside the SEG too.
+    assert summary["image"]["file"] == "image.nii.gz"
+    image = np.asarray(nib.load(tmp_path / "nii" / "image.nii.gz").dataobj)
+    for other in ("seg", "back"):
+        written = nib.load(tmp_path / other / "image.nii.gz")
+        np.testing.assert_array_equal(np.asarray(written.dataobj), image, err_msg=other)
 
     # SEG -> RTSTRUCT -> masks by the pixel-centre rule: the same voxels again.
     out = tmp_path / "from_seg.dcm"

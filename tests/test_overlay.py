@@ -121,6 +121,7 @@ def test_overlay_without_matplotlib_is_one_error_and_keeps_the_masks(
     assert sorted(p.name for p in out.iterdir()) == [
         "Disc.nii.gz",
         "PTV_x_50.nii.gz",
+        "image.nii.gz",  # the image series, beside the masks
         "summary.csv",
         "summary.json",
     ]

@@ -29,7 +29,9 @@ from rtmask.cli._output import located, print_error, print_warning, reword
 from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
+    DoseSelection,
     OutputFormat,
+    choose_dose,
     convert_masks,
     convert_structure_set,
     select_rois,
@@ -122,6 +124,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="also write overlay.png: ROI outlines on a few slices (needs rtmask[plot])",
     )
+    parser.add_argument(
+        "--no-image",
+        dest="write_image",
+        action="store_false",
+        help="do not write the image series (image.nii.gz; image.nrrd with --format nrrd)",
+    )
+    parser.add_argument(
+        "--no-dose",
+        dest="write_dose",
+        action="store_false",
+        help="do not write the linked RT Dose (dose.nii.gz, Gy; the PLAN dose, else the sum "
+        "of the BEAM doses)",
+    )
+    parser.add_argument(
+        "--dose-on-image",
+        action="store_true",
+        help="resample the dose trilinearly onto the image grid (0 Gy outside the dose grid)",
+    )
     grids = parser.add_mutually_exclusive_group()
     grids.add_argument(
         "--dose-grid",
@@ -180,6 +200,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         verbose=args.verbose,
         overlay=args.overlay,
         roi_map=roi_map,
+        write_image=args.write_image,
+        write_dose=args.write_dose,
+        dose_on_image=args.dose_on_image,
     )
 
 
@@ -197,6 +220,9 @@ class _Options:
     grid_spacing_mm: float | None
     overlay: bool = False
     roi_map: RoiMap | None = None
+    write_image: bool = True
+    write_dose: bool = True
+    dose_on_image: bool = False
 
     @property
     def own_grid(self) -> bool:
@@ -212,6 +238,7 @@ class _Job:
     series: ImageSeries | None
     link_message: str
     modality: str = "RTSTRUCT"
+    dose: DoseSelection | None = None
 
 
 def _report_skipped(skipped: Sequence[SkippedFile], console: Console, verbose: bool) -> list[str]:
@@ -252,13 +279,13 @@ def _jobs(
         problems.extend(_report_skipped(failed, console, verbose))
     jobs = []
     for rt_object in sources:
+        dose = choose_dose(rt_object, inventory) if rt_object.modality == "RTSTRUCT" else None
         if explicit is not None:
-            jobs.append(
-                _Job(rt_object.path, explicit, f"image series from {image}", rt_object.modality)
-            )
+            note = f"image series from {image}"
+            jobs.append(_Job(rt_object.path, explicit, note, rt_object.modality, dose))
             continue
         link = link_image_series(rt_object, inventory.image_series)
-        jobs.append(_Job(rt_object.path, link.series, link_message(link), rt_object.modality))
+        jobs.append(_Job(rt_object.path, link.series, link_message(link), rt_object.modality, dose))
     return jobs, problems
 
 
@@ -278,6 +305,9 @@ def convert_command(
     verbose: bool = False,
     overlay: bool = False,
     roi_map: RoiMap | None = None,
+    write_image: bool = True,
+    write_dose: bool = True,
+    dose_on_image: bool = False,
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
     if not input_path.exists():
@@ -301,6 +331,9 @@ def convert_command(
         grid_spacing_mm=grid_spacing_mm,
         overlay=overlay,
         roi_map=roi_map,
+        write_image=write_image,
+        write_dose=write_dose,
+        dose_on_image=dose_on_image,
     )
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
@@ -370,6 +403,7 @@ def _convert_seg(
             series=job.series,
             image_series=note,
             canonical=canonical,
+            write_image=options.write_image,
         )
     except RtmaskError as error:
         return str(error)
@@ -439,6 +473,9 @@ def _convert_one(
         resample_mm=options.resample_mm,
         slice_mode=slice_mode,
         overlay=options.overlay,
+        write_image=options.write_image,
+        write_dose=options.write_dose,
+        dose_on_image=options.dose_on_image,
     )
     with Progress(
         TextColumn("{task.description}"),
@@ -460,6 +497,7 @@ def _convert_one(
             image_series=grid_note,
             progress=lambda roi: progress.advance(task),
             roi_map=options.roi_map,
+            dose=job.dose,
         )
 
 
@@ -527,3 +565,6 @@ def _print_reports(reports: Sequence[ConversionReport], console: Console, verbos
         console.print(f"summary: {escape(', '.join(str(p) for p in report.summary_files))}")
         if report.overlay is not None:
             console.print(f"overlay: {escape(str(report.overlay))}")
+        for role, path in (("image", report.image), ("dose", report.dose)):
+            if path is not None:
+                console.print(f"{role}: {escape(str(path))}")

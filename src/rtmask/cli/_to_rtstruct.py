@@ -17,7 +17,7 @@ from rtmask._errors import RtmaskError
 from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import read_image_series
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
-from rtmask.masks import MASK_SUFFIXES, read_masks
+from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
 
 __all__ = ["add_parser", "parse_color", "run"]
 
@@ -119,10 +119,13 @@ def _mask_count(path: Path) -> int | None:
     """How many files a mask folder holds (for the progress bar), None otherwise."""
     if not path.is_dir():
         return None
+    volumes = non_mask_volumes(path)  # the image and dose rtmask convert writes
     count = sum(
         1
         for p in path.iterdir()
-        if not p.name.startswith(".") and p.name.lower().endswith(MASK_SUFFIXES)
+        if not p.name.startswith(".")
+        and p.name.lower().endswith(MASK_SUFFIXES)
+        and p.name not in volumes
     )
     return count or None
 

@@ -15,6 +15,7 @@ __all__ = [
     "OVERLAY_NAME",
     "SEG_FILE_NAME",
     "VOLUME_CONVENTION",
+    "VOLUME_SUFFIXES",
     "ConversionOptions",
     "OutputFormat",
 ]
@@ -33,6 +34,8 @@ NPZ_FILE_NAME = "masks.npz"
 LABELMAP_FILE_NAME = "labels.nii.gz"
 #: The one DICOM Segmentation written per structure set by ``output_format="seg"``.
 SEG_FILE_NAME = "segmentation.dcm"
+#: Suffix of the image and dose files by output format (NIfTI beside npz, labelmap, SEG).
+VOLUME_SUFFIXES = {"nrrd": ".nrrd"}
 #: The picture of ``overlay=True``.
 OVERLAY_NAME = "overlay.png"
 
@@ -60,6 +63,17 @@ class ConversionOptions:
         is one of the report's problems; the masks are written all the same.
     workers
         Threads that rasterise and write ROIs (default: the usable CPUs, at most 4).
+    write_image
+        Also write the image series (``image.nii.gz``; ``image.nrrd`` for ``nrrd``) in
+        modality units (HU for CT), int16 when lossless, else float32, in the masks' layout.
+        On the masks' grid (resampled linearly along the slices with ``resample_mm``);
+        with another grid (``slice_mode="slab"``) on the series' own grid.
+    write_dose
+        Also write the linked dose in Gy (``dose.nii.gz`` / ``dose.nrrd``) when a dose is
+        given to the conversion.
+    dose_on_image
+        Resample the dose trilinearly onto the image's grid (0 Gy outside the dose grid);
+        else the dose keeps its own grid.
     """
 
     rule: CombinationRule | str = CombinationRule.AUTO
@@ -69,6 +83,9 @@ class ConversionOptions:
     slice_mode: SliceMode = "exact"
     overlay: bool = False
     workers: int | None = None
+    write_image: bool = True
+    write_dose: bool = True
+    dose_on_image: bool = False
 
     def __post_init__(self) -> None:
         if self.output_format not in get_args(OutputFormat):

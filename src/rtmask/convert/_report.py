@@ -29,6 +29,8 @@ class ConversionReport:
     problems: tuple[str, ...]  # failures: each makes the command exit non-zero
     notes: tuple[str, ...]  # warnings that did not stop anything
     overlay: Path | None = None  # the overlay picture, when asked for and written
+    image: Path | None = None  # the image volume, when written
+    dose: Path | None = None  # the dose volume, when written
     uneven_slices: bool = False
 
     @property

@@ -20,6 +20,7 @@ from rtmask.convert._containers import Containers, write_mask_file
 from rtmask.convert._options import (
     OVERLAY_NAME,
     VOLUME_CONVENTION,
+    VOLUME_SUFFIXES,
     ConversionOptions,
     OutputFormat,
 )
@@ -30,6 +31,16 @@ from rtmask.convert._report import (
     summary_row,
 )
 from rtmask.convert._select import RoiPlan, canonical_stems, plan_rois, select_rois
+from rtmask.convert._volumes import (
+    DOSE_STEM,
+    IMAGE_STEM,
+    DoseSelection,
+    VolumeOutcome,
+    write_dose,
+)
+from rtmask.convert._volumes import (
+    write_image as write_image_file,
+)
 from rtmask.discovery import ImageSeries, read_slices
 from rtmask.errors import RtmaskError
 from rtmask.export import (
@@ -66,6 +77,14 @@ class _Results:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     overlay_masks: list[OverlayMask] = field(default_factory=list)
+    volumes: dict[str, VolumeOutcome] = field(default_factory=dict)
+
+    def add_volume(self, role: str, outcome: VolumeOutcome) -> None:
+        """Keep the image's or dose's facts for the summary, and its messages."""
+        self.problems.extend(outcome.problems)
+        self.notes.extend(outcome.notes)
+        if outcome.facts is not None:
+            self.volumes[role] = outcome
 
     def finish(
         self,
@@ -94,7 +113,9 @@ class _Results:
             structure_set=info,
             volume_convention=VOLUME_CONVENTION,
             overlay=None if overlay is None else overlay.name,
+            volumes={role: v.facts for role, v in self.volumes.items() if v.facts is not None},
         )
+        image, dose = self.volumes.get(IMAGE_STEM), self.volumes.get(DOSE_STEM)
         return ConversionReport(
             folder=folder,
             rows=tuple(rows),
@@ -103,6 +124,8 @@ class _Results:
             notes=tuple(self.notes),
             overlay=overlay,
             uneven_slices=uneven_slices,
+            image=None if image is None else image.path,
+            dose=None if dose is None else dose.path,
         )
 
 
@@ -142,6 +165,7 @@ def convert_structure_set(
     image_series: str | None = None,
     progress: Callable[[ROI], None] | None = None,
     roi_map: RoiMap | None = None,
+    dose: DoseSelection | None = None,
 ) -> ConversionReport:
     """Rasterise the selected ROIs onto ``grid`` and write them into ``folder``.
 
@@ -163,6 +187,9 @@ def convert_structure_set(
     series
         The image series ``grid`` belongs to (with ``slice_mode="exact"``): the DICOM SEG
         references its images and the overlay is drawn on its slices (else on black).
+        With ``options.write_image`` it is written as ``image.nii.gz`` (``image.nrrd``
+        for ``nrrd``; NIfTI beside ``npz``, labelmap and SEG output), on the masks' grid,
+        or on its own grid when the masks are on another one (``slice_mode="slab"``).
     image_series
         Description of the image series (or other grid source), for the summary.
     progress
@@ -171,6 +198,10 @@ def convert_structure_set(
         Canonical ROI names (:func:`rtmask.names.load_roi_map`): a mapped ROI's file is
         named by its canonical name and its summary row carries it (``canonical``); with
         ``rois`` None, only the mapped ROIs are converted.
+    dose
+        The linked dose (:func:`rtmask.convert.choose_dose`): with ``options.write_dose``
+        written in Gy as ``dose.nii.gz`` (``dose.nrrd``), on its own grid or, with
+        ``options.dose_on_image``, on the image's.
 
     Returns
     -------
@@ -185,6 +216,7 @@ def convert_structure_set(
         ``roi_map`` maps two ROIs onto one canonical name, or one ROI onto two (nothing is
         written).
     """
+    image = series if options.write_image else None
     if options.slice_mode != "exact":
         series = None  # the grid is not the series' own: nothing to reference or draw on
     if options.output_format == "seg" and (series is None or options.resample_mm):
@@ -213,6 +245,9 @@ def convert_structure_set(
         else ()
     )
     stems = canonical_stems(safe_file_stems(structure_set.rois), canonical)
+    volumes = image is not None or (dose is not None and options.write_dose)
+    if volumes and options.output_format in ("nifti", "nrrd"):
+        stems = _clear_of_volumes(stems)
     work = _Work(
         structure_set,
         grid,
@@ -225,9 +260,66 @@ def convert_structure_set(
         canonical,
     )
     _convert_rois(plans, work, results, progress)
+    _write_volumes(work, results, image, dose if options.write_dose else None, uneven=uneven)
     info = structure_set_info(structure_set, target_grid, image_series)
     draw = (lambda: _try_overlay(work, results)) if options.overlay else None
     return results.finish(folder, target_grid, series, info, draw, uneven_slices=uneven)
+
+
+def _clear_of_volumes(stems: dict[int, str]) -> dict[int, str]:
+    """Stems that never name ``image`` or ``dose`` (a ROI called "Image" gets "Image_roi")."""
+    used = {stem.casefold() for stem in stems.values()}
+    clear = {}
+    for number, stem in stems.items():
+        name = stem
+        if stem.casefold() in (IMAGE_STEM, DOSE_STEM):
+            name = f"{stem}_roi"
+            while name.casefold() in used:
+                name += "_"
+            used.add(name.casefold())
+        clear[number] = name
+    return clear
+
+
+def _write_volumes(
+    work: _Work,
+    results: _Results,
+    image: ImageSeries | None,
+    dose: DoseSelection | None,
+    *,
+    uneven: bool,
+) -> None:
+    """Write the image and the dose (each atomically) for the summary that follows."""
+    suffix = VOLUME_SUFFIXES.get(work.options.output_format, ".nii.gz")
+    on_mask_grid = work.options.slice_mode == "exact"
+    image_grid = None
+    if image is not None:
+        image_grid = work.target_grid if on_mask_grid else image.grid
+        outcome = write_image_file(
+            image,
+            image_grid,
+            work.folder / f"{IMAGE_STEM}{suffix}",
+            on_mask_grid=on_mask_grid,
+            source=results.source,
+            uneven=uneven,
+        )
+        results.add_volume(IMAGE_STEM, outcome)
+        if outcome.path is not None and not on_mask_grid:
+            results.notes.append(
+                f"{results.source}: {outcome.path.name} keeps the image series' own grid; "
+                "the masks are on another grid"
+            )
+    if dose is not None:
+        on_image = work.options.dose_on_image and image_grid is not None
+        if work.options.dose_on_image and image_grid is None:
+            results.notes.append(f"{results.source}: no image written: the dose keeps its own grid")
+        outcome = write_dose(
+            dose,
+            work.folder / f"{DOSE_STEM}{suffix}",
+            image_grid=image_grid if on_image else None,
+            source=results.source,
+        )
+        results.add_volume(DOSE_STEM, outcome)
 
 
 def _convert_rois(
@@ -360,6 +452,7 @@ def convert_masks(
     series: ImageSeries | None = None,
     image_series: str | None = None,
     canonical: Mapping[int, str] | None = None,
+    write_image: bool = False,
 ) -> ConversionReport:
     """Write existing masks (e.g. read from a DICOM SEG) into ``folder`` with a summary.
 
@@ -380,6 +473,9 @@ def convert_masks(
     canonical
         ROI number -> canonical name (:meth:`rtmask.names.RoiMap.resolve`): those masks'
         files are named by it and their rows carry it.
+    write_image
+        Also write ``series`` as ``image.nii.gz`` (``image.nrrd`` for ``nrrd``), as
+        :func:`convert_structure_set` does.
     """
     canonical = dict(canonical or {})
     if not masks:
@@ -389,12 +485,26 @@ def convert_masks(
     folder.mkdir(parents=True, exist_ok=True)
     grid = masks[0].grid
     stems = canonical_stems(safe_file_stems([mask.roi for mask in masks]), canonical)
+    image = series if write_image else None
+    if image is not None and output_format in ("nifti", "nrrd"):
+        stems = _clear_of_volumes(stems)
     results = _Results(source, Containers(output_format))
     for mask in masks:
         number = mask.roi.number
         _write_one_mask(
             mask, folder, stems[number], output_format, results, canonical=canonical.get(number)
         )
+    if image is not None:
+        suffix = VOLUME_SUFFIXES.get(output_format, ".nii.gz")
+        outcome = write_image_file(
+            image,
+            grid,
+            folder / f"{IMAGE_STEM}{suffix}",
+            on_mask_grid=True,
+            source=source,
+            uneven=not grid.is_uniform,
+        )
+        results.add_volume(IMAGE_STEM, outcome)
     info: dict[str, object] = {"source": source, "image_series": image_series, **grid_info(grid)}
     return results.finish(folder, grid, series, info)
 

@@ -17,7 +17,13 @@ from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.export._seg import SegWriteReport, write_seg
 from rtmask.export._summary import SummaryRow, write_summary
 from rtmask.export._trace import contours_from_mask
-from rtmask.export._volumes import write_nifti, write_npz, write_nrrd
+from rtmask.export._volumes import (
+    image_storage_dtype,
+    write_image_volume,
+    write_nifti,
+    write_npz,
+    write_nrrd,
+)
 
 __all__ = [
     "DoseReferenceLike",
@@ -30,8 +36,10 @@ __all__ = [
     "choose_overlay_slices",
     "contours_from_mask",
     "ensure_inside",
+    "image_storage_dtype",
     "safe_file_stems",
     "safe_folder_name",
+    "write_image_volume",
     "write_labelmap",
     "write_nifti",
     "write_npz",

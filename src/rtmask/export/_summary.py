@@ -163,6 +163,7 @@ def write_summary(
     structure_set: Mapping[str, object],
     volume_convention: str,
     overlay: str | None = None,
+    volumes: Mapping[str, Mapping[str, object]] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``folder/summary.json`` and ``folder/summary.csv`` (atomically).
 
@@ -179,6 +180,10 @@ def write_summary(
         How ``volume_cm3`` was computed, in words (e.g. ``"voxel count x voxel volume"``).
     overlay
         File name of the overlay picture in ``folder``, when one was written.
+    volumes
+        Other volumes written beside the masks, by role: ``{"image": {"file":
+        "image.nii.gz", ...}, "dose": {...}}``; each becomes a top-level key of the JSON
+        (so readers of the folder know which files are not masks).
 
     Returns
     -------
@@ -200,6 +205,7 @@ def write_summary(
     document = {
         "structure_set": _jsonable(dict(structure_set)),
         **({} if overlay is None else {"overlay": overlay}),
+        **{role: _jsonable(dict(facts)) for role, facts in (volumes or {}).items()},
         "volume_convention": volume_convention,
         "rois": [_row_json(row, mapped=mapped) for row in rows],
     }

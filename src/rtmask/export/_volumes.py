@@ -33,7 +33,9 @@ from rtmask._npz import NPZ_AFFINE_KEY, NPZ_ROI_PREFIX, NPZ_SLICE_POSITIONS_KEY
 from rtmask.geometry import ImageGrid
 
 __all__ = [
+    "image_storage_dtype",
     "storable_array",
+    "write_image_volume",
     "write_nifti",
     "write_npz",
     "write_nrrd",
@@ -42,6 +44,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _KEPT_INTEGER_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
+_INT16 = np.iinfo(np.int16)
+#: Slices examined at a time when deciding an image's stored type (bounded temporaries).
+_CHECK_SLICES = 16
 _NPZ_FORBIDDEN = frozenset("/\\\0")
 
 
@@ -271,3 +276,56 @@ def write_npz(
                 np.lib.format.write_array(member, data, allow_pickle=False)
     logger.debug("wrote %s", path)
     return path
+
+
+def image_storage_dtype(values: NDArray[Any]) -> np.dtype[Any]:
+    """int16 when every value of ``values`` is a whole number within int16, else float32.
+
+    The stored type of an image volume (:func:`write_image_volume`): int16 loses nothing
+    for CT in HU and most rescaled images; anything else (fractional rescale results, MR
+    values beyond 32767, NaN) keeps float32.
+    """
+    for first in range(0, values.shape[0], _CHECK_SLICES):
+        block = values[first : first + _CHECK_SLICES]
+        if block.size and not (
+            np.all(np.isfinite(block))
+            and float(block.min()) >= _INT16.min
+            and float(block.max()) <= _INT16.max
+            and np.array_equal(block, np.round(block))
+        ):
+            return np.dtype(np.float32)
+    return np.dtype(np.int16)
+
+
+def write_image_volume(values: NDArray[Any], grid: ImageGrid, path: Path) -> np.dtype[Any]:
+    """Write an image volume in modality units as NIfTI or NRRD, int16 when lossless.
+
+    Parameters
+    ----------
+    values
+        ``grid.shape`` values (e.g. HU), ``(slice, row, column)``.
+    grid
+        Where the voxels are; the layout is the masks' (:func:`write_nifti`,
+        :func:`write_nrrd`), so image and masks overlay voxel for voxel.
+    path
+        ``.nii.gz`` / ``.nii`` (NIfTI) or ``.nrrd``.
+
+    Returns
+    -------
+    numpy.dtype
+        The stored type: int16 when every value is a whole number within int16
+        (:func:`image_storage_dtype`), float32 otherwise.
+
+    Warns
+    -----
+    GeometryWarning
+        When the grid's slices are not uniformly spaced.
+    """
+    path = Path(path)
+    dtype = image_storage_dtype(values)
+    data = values.astype(dtype) if values.dtype != dtype else values
+    if path.name.lower().endswith(".nrrd"):
+        write_nrrd(data, grid, path)
+    else:
+        write_nifti(data, grid, path)
+    return dtype

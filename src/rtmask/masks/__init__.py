@@ -7,10 +7,12 @@ for ``rtmask.export`` writers (RTSTRUCT, SEG, NIfTI, ...).
 
 from rtmask.masks._files import MASK_SUFFIXES, read_masks, roi_name_of
 from rtmask.masks._seg import SegInfo, read_seg, read_seg_info
+from rtmask.masks._tables import non_mask_volumes
 
 __all__ = [
     "MASK_SUFFIXES",
     "SegInfo",
+    "non_mask_volumes",
     "read_masks",
     "read_seg",
     "read_seg_info",

@@ -43,6 +43,7 @@ from rtmask.masks._seg import read_seg
 from rtmask.masks._tables import (
     LabelInfo,
     color_tables_next_to,
+    non_mask_volumes,
     read_color_table,
     read_summary,
 )
@@ -260,9 +261,13 @@ def _binary_array(path: Path, context: _Context) -> NDArray[np.bool_]:
 def _read_folder(
     folder: Path, context: _Context, workers: int, color_table: Path | None
 ) -> list[Mask]:
-    """One ROI per mask file of ``folder`` (names from summary.json or the file names)."""
+    """One ROI per mask file of ``folder`` (names from summary.json or the file names).
+
+    The image and dose ``rtmask convert`` writes beside the masks are not masks.
+    """
+    volumes = non_mask_volumes(folder)
     files = sorted(
-        (p for p in folder.iterdir() if _is_mask_file(p)),
+        (p for p in folder.iterdir() if _is_mask_file(p) and p.name not in volumes),
         key=lambda p: (_natural_key(roi_name_of(p)), p.name),
     )
     if len(files) == 1:

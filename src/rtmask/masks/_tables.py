@@ -27,6 +27,7 @@ __all__ = [
     "LabelInfo",
     "SlicerSegment",
     "color_tables_next_to",
+    "non_mask_volumes",
     "read_color_table",
     "read_summary",
     "slicer_segments",
@@ -36,6 +37,12 @@ logger = logging.getLogger(__name__)
 
 #: The summary file ``rtmask convert`` writes next to its masks.
 SUMMARY_NAME = "summary.json"
+#: The roles of the volumes ``rtmask convert`` writes beside the masks (summary.json keys).
+VOLUME_ROLES = ("image", "dose")
+#: Their file names, recognised when there is no summary.json to say which they are.
+VOLUME_FILE_NAMES = frozenset(
+    f"{role}{suffix}" for role in VOLUME_ROLES for suffix in (".nii.gz", ".nii", ".nrrd")
+)
 #: Colour-table names looked for next to ``<stem>.<ext>``, in order of preference (ITK-SNAP
 #: first: its quoted labels keep spaces, which ``.ctbl`` names cannot hold).
 TABLE_SUFFIXES = (".itksnap.txt", ".txt", ".ctbl")
@@ -212,6 +219,29 @@ def read_summary(folder: Path) -> dict[str, LabelInfo]:
         if entry is not None:
             entries[entry[0]] = entry[1]
     return entries
+
+
+def non_mask_volumes(folder: Path) -> frozenset[str]:
+    """Names of the files in ``folder`` that are the image or the dose, not masks.
+
+    ``rtmask convert`` writes ``image.nii.gz`` and ``dose.nii.gz`` beside the masks and
+    names them in ``summary.json`` (top-level ``"image"`` and ``"dose"`` with a
+    ``"file"``): an rtmask summary decides (so a ROI really called "image" stays a
+    mask when no image was written); without one, those file names are the image and dose.
+    """
+    path = folder / SUMMARY_NAME
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        document = None  # read_summary warns about a damaged one
+    if not isinstance(document, Mapping) or not isinstance(document.get("rois"), list):
+        return frozenset(p.name for p in folder.iterdir() if p.name.lower() in VOLUME_FILE_NAMES)
+    names = set()
+    for role in VOLUME_ROLES:
+        entry = document.get(role)
+        if isinstance(entry, Mapping) and isinstance(entry.get("file"), str):
+            names.add(entry["file"])
+    return frozenset(names)
 
 
 def _header_int(header: Mapping[str, object], key: str, default: int, path: Path) -> int:

@@ -1,8 +1,8 @@
-"""Moving a mask from its native slices onto a uniform grid (``--resample``)."""
+"""Moving a mask (or an image) from its native slices onto a uniform grid (``--resample``)."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,7 +12,7 @@ from rtmask.geometry import ImageGrid
 from rtmask.raster._mask import Mask, slab_thicknesses_mm
 from rtmask.raster._memory import sparse_zeros
 
-__all__ = ["resample_slices"]
+__all__ = ["interpolate_slices", "resample_slices"]
 
 
 def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
@@ -28,12 +28,7 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
         When the in-plane geometry of ``target`` differs from the mask's grid.
     """
     source = mask.grid
-    if (
-        source.shape[1:] != target.shape[1:]
-        or not np.allclose(source.affine[:3, 1:3], target.affine[:3, 1:3], atol=1e-6)
-        or not np.allclose(source.normal, target.normal, atol=1e-6)
-    ):
-        raise GeometryError("resampling changes slice positions only: in-plane grids differ")
+    _check_same_plane(source, target)
     positions = source.slice_positions_mm
     half = slab_thicknesses_mm(source) / 2
     edges = np.concatenate(
@@ -64,3 +59,55 @@ def resample_slices(mask: Mask, target: ImageGrid) -> Mask:
         warnings=(*mask.warnings, note),
         slice_counts=counts,
     )
+
+
+def _check_same_plane(source: ImageGrid, target: ImageGrid) -> None:
+    if (
+        source.shape[1:] != target.shape[1:]
+        or not np.allclose(source.affine[:3, 1:3], target.affine[:3, 1:3], atol=1e-6)
+        or not np.allclose(source.normal, target.normal, atol=1e-6)
+    ):
+        raise GeometryError("resampling changes slice positions only: in-plane grids differ")
+
+
+def interpolate_slices(
+    values: NDArray[Any], source: ImageGrid, target: ImageGrid
+) -> NDArray[np.float32]:
+    """Linear interpolation of an image along the plane normal onto ``target``'s slices.
+
+    The image counterpart of :func:`resample_slices` (same in-plane grid, new slice
+    positions): each target slice is the linear blend of the two native slices around its
+    plane; a target plane beyond the first or last native slice takes that slice.
+
+    Parameters
+    ----------
+    values
+        ``source.shape`` image values, ``(slice, row, column)``.
+    source, target
+        The native grid and the uniform grid (``source.with_uniform_slices(mm)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``target.shape`` float32.
+
+    Raises
+    ------
+    GeometryError
+        When the in-plane geometry of ``target`` differs from ``source``.
+    """
+    _check_same_plane(source, target)
+    positions = source.slice_positions_mm
+    wanted = target.slice_positions_mm
+    result = np.empty(target.shape, dtype=np.float32)
+    if positions.size == 1:
+        result[:] = values[0]
+        return result
+    upper = np.clip(np.searchsorted(positions, wanted, side="right"), 1, positions.size - 1)
+    lower = upper - 1
+    weight = np.clip((wanted - positions[lower]) / (positions[upper] - positions[lower]), 0.0, 1.0)
+    for k in range(target.shape[0]):
+        below = np.asarray(values[lower[k]], dtype=np.float64)
+        above = np.asarray(values[upper[k]], dtype=np.float64)
+        result[k] = below + weight[k] * (above - below)
+    return result
