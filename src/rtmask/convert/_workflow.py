@@ -154,6 +154,31 @@ def _uneven_slices_note(source: str, grid: ImageGrid) -> str:
     )
 
 
+def _check_seg_source(
+    structure_set: StructureSet, options: ConversionOptions, series: ImageSeries | None
+) -> None:
+    """A DICOM SEG needs the image series itself: no resampling, no other grid."""
+    if options.output_format == "seg" and (series is None or options.resample_mm):
+        raise RtmaskError(
+            f"{structure_set.source}: a DICOM SEG is made on the image series the contours "
+            "were drawn on; give that series, without resampling or another grid"
+        )
+
+
+def _start(
+    structure_set: StructureSet, grid: ImageGrid, options: ConversionOptions
+) -> tuple[_Results, bool]:
+    """The results to collect into, with what is known before any ROI; True when uneven."""
+    source = str(structure_set.source)
+    results = _Results(source, Containers(options.output_format), overlay=options.overlay)
+    results.notes.extend(f"{source}: {w}" for w in structure_set.warnings)
+    uneven = not grid.is_uniform and not options.resample_mm
+    if uneven:
+        results.notes.append(_uneven_slices_note(source, grid))
+    results.problems.extend(structure_set.read_problems([], skipped=True))  # ROIs left out
+    return results, uneven
+
+
 def convert_structure_set(
     structure_set: StructureSet,
     grid: ImageGrid,
@@ -219,24 +244,14 @@ def convert_structure_set(
     image = series if options.write_image else None
     if options.slice_mode != "exact":
         series = None  # the grid is not the series' own: nothing to reference or draw on
-    if options.output_format == "seg" and (series is None or options.resample_mm):
-        raise RtmaskError(
-            f"{structure_set.source}: a DICOM SEG is made on the image series the contours "
-            "were drawn on; give that series, without resampling or another grid"
-        )
+    _check_seg_source(structure_set, options, series)
     canonical: dict[int, str] = {}
     if roi_map is not None:
         mapped, canonical = select_rois(structure_set, (), roi_map)
         rois = mapped if rois is None else rois
     folder.mkdir(parents=True, exist_ok=True)
-    source = str(structure_set.source)
     target_grid = grid.with_uniform_slices(options.resample_mm) if options.resample_mm else grid
-    results = _Results(source, Containers(options.output_format), overlay=options.overlay)
-    results.notes.extend(f"{source}: {w}" for w in structure_set.warnings)
-    uneven = not grid.is_uniform and not options.resample_mm
-    if uneven:
-        results.notes.append(_uneven_slices_note(source, grid))
-    results.problems.extend(structure_set.read_problems([], skipped=True))  # ROIs left out
+    results, uneven = _start(structure_set, grid, options)
     plans = plan_rois(structure_set, rois)
     # Only the overlay's few slices of each mask are kept, never whole masks.
     overlay_slices = (
@@ -245,20 +260,14 @@ def convert_structure_set(
         else ()
     )
     stems = canonical_stems(safe_file_stems(structure_set.rois), canonical)
-    volumes = image is not None or (dose is not None and options.write_dose)
-    if volumes and options.output_format in ("nifti", "nrrd"):
-        stems = _clear_of_volumes(stems)
+    if options.output_format in ("nifti", "nrrd") and (
+        image is not None or (dose is not None and options.write_dose)
+    ):
+        stems = _clear_of_volumes(stems)  # image.nii.gz and dose.nii.gz keep their names
     work = _Work(
-        structure_set,
-        grid,
-        target_grid,
-        folder,
-        options,
-        stems,
-        tuple(overlay_slices),
-        series,
+        structure_set, grid, target_grid, folder, options, stems, tuple(overlay_slices), series,
         canonical,
-    )
+    )  # fmt: skip
     _convert_rois(plans, work, results, progress)
     _write_volumes(work, results, image, dose if options.write_dose else None, uneven=uneven)
     info = structure_set_info(structure_set, target_grid, image_series)
