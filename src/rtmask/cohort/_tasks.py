@@ -9,7 +9,9 @@ when its ``summary.json`` exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,8 @@ CASE_COLUMNS = (
 #: makes every task sleep that many seconds first (time to kill a run mid-way).
 EXIT_HOOK = "RTMASK_TEST_EXIT_ON"
 DELAY_HOOK = "RTMASK_TEST_TASK_DELAY"
+#: The temporary names of :func:`rtmask._atomic.atomic_path`: ``.<name>.<8 hex>.tmp<suffix>``.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp[^/]*$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +175,7 @@ def run_case(task: CaseTask) -> CaseResult:
         )
     start = time.perf_counter()
     _test_hooks(task)
+    _remove_temporaries(task.folder)
     try:
         report = _convert(task)
     except RtmaskError as error:
@@ -190,6 +195,16 @@ def run_case(task: CaseTask) -> CaseResult:
         rois=written,
         seconds=time.perf_counter() - start,
     )
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete the hidden temporary files a killed run left in an unfinished case's folder."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _TEMPORARY.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _test_hooks(task: CaseTask) -> None:
