@@ -19,6 +19,8 @@ from rtmask.cohort import (
     CASE_COLUMNS,
     CaseIdentity,
     CaseOptions,
+    CaseResult,
+    DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
     case_folders,
@@ -28,6 +30,7 @@ from rtmask.cohort import (
 )
 from rtmask.cohort._executors import _sees
 from rtmask.cohort._tasks import DELAY_HOOK, EXIT_HOOK
+from rtmask.errors import MissingDependencyError
 
 CLI = [sys.executable, "-c", "import sys; from rtmask.cli import main; sys.exit(main())"]
 
@@ -251,3 +254,24 @@ def test_sees_reports_what_a_worker_misses(tmp_path: Path) -> None:
     missing = _sees(str(tmp_path / "nope"), str(tmp_path / "gone"))
     assert "ROOT" in missing
     assert "OUT" in missing
+
+
+def test_missing_dask_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingDependencyError, match=r"rtmask\[cohort\]"):
+        DaskExecutor("local:1", tmp_path, tmp_path).run([], lambda i, r: None)
+
+
+def test_cases_csv_is_refreshed_during_the_run(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    plan = plan_archive(archive.root, out, CaseOptions())
+    seen: list[int] = []
+
+    def look(result: CaseResult) -> None:  # called before the refresh of that result
+        path = out / "cases.csv"
+        seen.append(len(read_rows(out)) if path.exists() else -1)
+
+    convert_archive(plan, out, SerialExecutor(), progress=look, refresh_s=0.0)
+    planned = len(plan.rows)
+    # the rows known at planning from the start, then one more after each case
+    assert seen == [planned] * planned + [planned + n for n in range(len(plan.tasks))]

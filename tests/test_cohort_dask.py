@@ -19,7 +19,7 @@ from rtmask.cli import main
 from rtmask.cohort import CaseOptions, DaskExecutor, plan_archive
 from rtmask.cohort import _executors as executors
 from rtmask.cohort._tasks import DELAY_HOOK
-from rtmask.errors import MissingDependencyError, RtmaskError
+from rtmask.errors import RtmaskError
 
 distributed = pytest.importorskip("distributed")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -188,9 +188,3 @@ def test_blind_worker_is_one_clear_error(tmp_path: Path) -> None:
     assert "file system every worker shares" in str(caught.value)
     assert "2 workers" in str(caught.value)
     assert not list((tmp_path / "out").iterdir())  # the probe file is removed
-
-
-def test_missing_dask_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(MissingDependencyError, match=r"rtmask\[cohort\]"):
-        DaskExecutor("local:1", tmp_path, tmp_path).run([], lambda i, r: None)

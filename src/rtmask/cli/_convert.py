@@ -345,30 +345,20 @@ def convert_command(
         inventory = scan(input_path)
         count = len(inventory.structure_sets) + len(inventory.segmentations)
         if count > 1 or archive.layout is not None:
-            jobs_wanted = archive.jobs or usable_cpus()
-            case_options = CaseOptions(
-                conversion=ConversionOptions(
-                    rule=rule,
-                    output_format=cast("OutputFormat", output_format),
-                    fractional=fractional,
-                    resample_mm=resample_mm,
-                    overlay=overlay,
-                    # cases run in parallel: one ROI-writing thread each
-                    workers=1 if jobs_wanted > 1 or archive.scheduler else None,
-                ),
-                roi_patterns=tuple(roi_patterns),
+            options = _Options(
+                roi_patterns=roi_patterns,
+                rule=rule,
+                output_format=cast("OutputFormat", output_format),
+                fractional=fractional,
+                resample_mm=resample_mm,
+                dose_grid=None,
+                dose_grid_path=None,
+                grid_spacing_mm=None,
+                overlay=overlay,
                 roi_map=roi_map,
-                force=archive.force,
             )
-            return archive_command(
-                input_path,
-                output,
-                case_options,
-                console=console,
-                jobs=jobs_wanted,
-                scheduler=archive.scheduler,
-                layout=archive.layout,
-                inventory=inventory,
+            return _convert_archive(
+                input_path, output, inventory, options, archive, console=console
             )
     jobs, problems = _jobs(input_path, image, console, verbose, inventory)
     if not jobs:
@@ -419,6 +409,43 @@ def convert_command(
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
+
+
+def _convert_archive(
+    root: Path,
+    output: Path,
+    inventory: Inventory,
+    options: _Options,
+    archive: _ArchiveOptions,
+    *,
+    console: Console,
+) -> int:
+    """An archive of structure sets: one case each, through :mod:`rtmask.cohort`."""
+    jobs = archive.jobs or usable_cpus()
+    case_options = CaseOptions(
+        conversion=ConversionOptions(
+            rule=options.rule,
+            output_format=options.output_format,
+            fractional=options.fractional,
+            resample_mm=options.resample_mm,
+            overlay=options.overlay,
+            # cases run in parallel: one ROI-writing thread each
+            workers=1 if jobs > 1 or archive.scheduler else None,
+        ),
+        roi_patterns=tuple(options.roi_patterns),
+        roi_map=options.roi_map,
+        force=archive.force,
+    )
+    return archive_command(
+        root,
+        output,
+        case_options,
+        console=console,
+        jobs=jobs,
+        scheduler=archive.scheduler,
+        layout=archive.layout,
+        inventory=inventory,
+    )
 
 
 def _convert_seg(

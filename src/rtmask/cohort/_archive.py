@@ -208,7 +208,7 @@ def convert_archive(
             write_cases(ordered(), out, parquet=False)
             last_write = time.monotonic()
 
-    out.mkdir(parents=True, exist_ok=True)
+    write_cases(ordered(), out, parquet=False)  # from the start: the rows known now
     for row in plan.rows:
         if progress is not None:
             progress(row)
