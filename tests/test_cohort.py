@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -12,9 +13,11 @@ from pathlib import Path, PurePosixPath
 import nibabel as nib
 import numpy as np
 import pytest
+from rich.console import Console
 
 from cohort_archive import Archive, make_archive, read_rows
 from rtmask.cli import main
+from rtmask.cli._archive import archive_command
 from rtmask.cohort import (
     CASE_COLUMNS,
     CaseIdentity,
@@ -275,3 +278,16 @@ def test_cases_csv_is_refreshed_during_the_run(archive: Archive, tmp_path: Path)
     planned = len(plan.rows)
     # the rows known at planning from the start, then one more after each case
     assert seen == [planned] * planned + [planned + n for n in range(len(plan.tasks))]
+
+
+def test_the_progress_bar_on_a_terminal(archive: Archive, tmp_path: Path) -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, highlight=False)
+    code = archive_command(
+        archive.root, tmp_path / "out", CaseOptions(), console=console, jobs=1, layout="flat"
+    )
+    assert code == 1
+    text = screen.getvalue()
+    assert "cases/min" in text
+    assert "2 failed" in text
+    assert "converted 4, skipped 1, failed 2 of 7" in " ".join(text.split())

@@ -188,3 +188,14 @@ def test_blind_worker_is_one_clear_error(tmp_path: Path) -> None:
     assert "file system every worker shares" in str(caught.value)
     assert "2 workers" in str(caught.value)
     assert not list((tmp_path / "out").iterdir())  # the probe file is removed
+
+
+def test_no_worker_is_one_clear_error(tmp_path: Path) -> None:
+    class Empty:  # a scheduler no worker joins
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            raise TimeoutError(f"only 0 of {n} workers within {timeout} s")
+
+    executor = DaskExecutor("tcp://10.0.0.1:8786", tmp_path / "root", tmp_path / "out")
+    with pytest.raises(RtmaskError, match="no Dask worker joined the scheduler") as caught:
+        executor._check_workers(Empty())
+    assert "dask worker tcp://10.0.0.1:8786" in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,18 +76,21 @@ def archive_command(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed  {task.speed:.2f} cases/s"),
+        TextColumn("{task.fields[failed]} failed  {task.fields[rate]} cases/min"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal or console.quiet,
     ) as progress:
-        bar = progress.add_task("cases", total=total, failed=0)
+        bar = progress.add_task("cases", total=total, failed=0, rate="-")
+        start = time.monotonic()
 
         def advance(result: CaseResult) -> None:
             counts[result.status] = counts.get(result.status, 0) + 1
-            progress.update(bar, advance=1, failed=counts["failed"])
+            done = sum(counts.values())
+            rate = 60 * done / max(time.monotonic() - start, 1e-6)
+            progress.update(bar, advance=1, failed=counts["failed"], rate=f"{rate:.1f}")
 
         rows = convert_archive(plan, out, _executor(jobs, scheduler, root, out), progress=advance)
     return _report(rows, out, console)
