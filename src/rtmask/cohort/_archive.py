@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
-
+from rtmask._errors import DicomReadError
+from rtmask._rawdicom import read_raw
 from rtmask.cohort._cases import write_cases
 from rtmask.cohort._executors import Executor
 from rtmask.cohort._layout import CaseIdentity, Layout, case_folders
@@ -53,10 +53,9 @@ def _relative(path: Path, root: Path) -> str:
 def _study_date(path: Path) -> str:
     """StudyDate of a file's header ("" when it has none or cannot be read)."""
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyDate"])
-    except (OSError, ValueError, pydicom.errors.InvalidDicomError):
+        return read_raw(path, stop_before_pixels=True).text("StudyDate") or ""
+    except (DicomReadError, ValueError):
         return ""
-    return str(dataset.get("StudyDate", "") or "")
 
 
 def _row(
