@@ -291,3 +291,29 @@ def test_the_progress_bar_on_a_terminal(archive: Archive, tmp_path: Path) -> Non
     assert "cases/min" in text
     assert "2 failed" in text
     assert "converted 4, skipped 1, failed 2 of 7" in " ".join(text.split())
+
+
+def test_roi_selection_and_per_case_failures(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = CaseOptions(roi_patterns=("*lung*",))
+    plan = plan_archive(archive.root, out, options)
+    by_source = {task.structure_set: task for task in plan.tasks}
+    # a killed run's temporary file in an unfinished case, and a file where a case goes
+    unfinished = by_source["P001/RS_P001.dcm"].folder
+    unfinished.mkdir(parents=True)
+    (unfinished / ".Lung_L.0123abcd.tmp.nii.gz").write_bytes(b"half")
+    (unfinished / ".keep").write_text("not a temporary file of rtmask")
+    blocked = by_source["dotdot/RS_dotdot.dcm"].folder
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file in the way")
+    rows = {r.structure_set: r for r in convert_archive(plan, out, SerialExecutor())}
+    assert rows["P001/RS_P001.dcm"].status == "converted"
+    assert rows["P001/RS_P001.dcm"].rois_written == 1  # Lung_L, not the PTV
+    assert sorted(p.name for p in unfinished.iterdir() if p.name.startswith(".")) == [".keep"]
+    assert rows["con/RS_con.dcm"].rois_written == 1  # "lung left"
+    body = rows["sag/RS_sag.dcm"]
+    assert body.status == "failed"
+    assert "no ROI matches" in body.error
+    assert "'Body'" in body.error
+    assert rows["dotdot/RS_dotdot.dcm"].status == "failed"
+    assert "RS_dotdot.dcm" in rows["dotdot/RS_dotdot.dcm"].error
