@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -343,9 +344,16 @@ def test_batch_with_a_broken_structure_set_converts_the_rest(
     code, output = _run(capsys, "convert", str(folder), "-o", str(out))
     assert code == 1
     assert any(str(broken) in e for e in _errors(output))
-    subfolders = sorted(p.name for p in out.iterdir())
-    assert subfolders == ["RS", "RS_copy"]
-    assert (out / "RS" / "Sphere.nii.gz").exists()
+    # One structure set (the copy has its SOPInstanceUID): straight into OUT.
+    assert (out / "Sphere.nii.gz").exists()
+    assert (out / "summary.json").exists()
+    with (out / "cases.csv").open(newline="") as stream:
+        rows = {row["structure_set"]: row for row in csv.DictReader(stream)}
+    assert set(rows) == {"RS.dcm", "RS_copy.dcm", "RS_broken.dcm"}
+    assert rows["RS.dcm"]["status"] == "converted"
+    assert rows["RS_copy.dcm"]["status"] == "skipped"
+    assert "duplicate of RS.dcm" in rows["RS_copy.dcm"]["error"]
+    assert rows["RS_broken.dcm"]["status"] == "failed"
     assert not list(out.rglob(".*"))  # no temporary files left behind
 
 

@@ -8,6 +8,7 @@ unpacked by hand), independently of rtmask's reader, and compared with the NIfTI
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sys
@@ -182,10 +183,15 @@ def test_folder_with_rtstruct_and_seg_converts_both_and_info_lists_the_seg(
 
     code, output = _run(capsys, "convert", str(folder), "-o", str(tmp_path / "all"))
     assert code == 0, output
-    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["RS", "SEG"]
+    # Two cases (the archive layout): cases.csv names each one's folder.
+    with (tmp_path / "all" / "cases.csv").open(newline="") as stream:
+        outputs = {row["structure_set"]: row["output"] for row in csv.DictReader(stream)}
+    assert set(outputs) == {"RS.dcm", "SEG.dcm"}
+    assert outputs["RS.dcm"] != outputs["SEG.dcm"]
     for name in ("Ring.nii.gz",):
         np.testing.assert_array_equal(
-            _nifti(tmp_path / "all" / "SEG" / name), _nifti(tmp_path / "all" / "RS" / name)
+            _nifti(tmp_path / "all" / outputs["SEG.dcm"] / name),
+            _nifti(tmp_path / "all" / outputs["RS.dcm"] / name),
         )
 
 

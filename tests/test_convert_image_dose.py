@@ -6,6 +6,7 @@ values with the rescale applied by hand, and from scipy's trilinear interpolatio
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -588,8 +589,11 @@ def test_dose_follows_plan_references_and_leaves_other_plans_doses_alone(
     assert other_choice is not None
     assert other_choice.files == (folder / "RD_theirs.dcm",)
     out = tmp_path / "out"
-    code, output = _run(capsys, "convert", str(folder), "-o", str(out))
+    code, output = _run(capsys, "convert", str(folder), "-o", str(out), "--jobs", "1")
     assert code == 0, output
-    for sub, gray in (("RS", 2.0), ("RS_other", 7.0)):
-        values = np.asarray(nib.load(out / sub / "dose.nii.gz").dataobj)
-        assert np.allclose(values, gray, atol=1e-5), sub
+    # An archive of two structure sets: one case folder each, named in cases.csv.
+    with (out / "cases.csv").open(newline="") as handle:
+        cases = {row["structure_set"]: row["output"] for row in csv.DictReader(handle)}
+    for name, gray in (("RS.dcm", 2.0), ("RS_other.dcm", 7.0)):
+        values = np.asarray(nib.load(out / cases[name] / "dose.nii.gz").dataobj)
+        assert np.allclose(values, gray, atol=1e-5), name

@@ -44,8 +44,8 @@ RANKS = {
     "masks": 4,
     "synthetic": 4,
     "convert": 5,
-    "cohort": 5,
-    "cli": 6,
+    "cohort": 6,
+    "cli": 7,
 }
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from rtmask._errors import GeometryError, RtmaskError
 from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
+from rtmask.cli._archive import archive_command
 from rtmask.cli._options import (
     add_roi_map_option,
     add_roi_option,
@@ -26,6 +27,7 @@ from rtmask.cli._options import (
     read_roi_map_option,
 )
 from rtmask.cli._output import located, print_error, print_warning, reword
+from rtmask.cohort import CaseOptions, Layout, usable_cpus
 from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
@@ -38,6 +40,7 @@ from rtmask.convert import (
 )
 from rtmask.discovery import (
     ImageSeries,
+    Inventory,
     RTObject,
     SkippedFile,
     link_image_series,
@@ -124,6 +127,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="also write overlay.png: ROI outlines on a few slices (needs rtmask[plot])",
     )
+    grids = parser.add_mutually_exclusive_group()
+    grids.add_argument(
+        "--dose-grid",
+        type=Path,
+        metavar="RTDOSE",
+        help="make the masks on this RT Dose's grid instead of the image grid",
+    )
+    grids.add_argument(
+        "--grid-spacing",
+        type=float,
+        metavar="MM",
+        dest="grid_spacing_mm",
+        help="make the masks on an axial grid of MM voxels covering the structures",
+    )
+    _add_volume_options(parser)
+    _add_archive_options(parser)
+    return parser
+
+
+def _add_volume_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-image``, ``--no-dose``, ``--dose-on-image``: the volumes beside the masks."""
     parser.add_argument(
         "--no-image",
         dest="write_image",
@@ -142,21 +166,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="resample the dose trilinearly onto the image grid (0 Gy outside the dose grid)",
     )
-    grids = parser.add_mutually_exclusive_group()
-    grids.add_argument(
-        "--dose-grid",
-        type=Path,
-        metavar="RTDOSE",
-        help="make the masks on this RT Dose's grid instead of the image grid",
+
+
+def _add_archive_options(parser: argparse.ArgumentParser) -> None:
+    """``--layout``, ``--jobs``, ``--scheduler``, ``--force``: converting an archive."""
+    parser.add_argument(
+        "--layout",
+        choices=("patient", "flat"),
+        help="output folders of an archive: patient (OUT/<PatientID>/<StudyDate>_<study>/"
+        "<label>_<UID>/, the default for several structure sets) or flat "
+        "(OUT/<PatientID>_<label>_<UID>/); a single structure set goes into OUT unless given",
     )
-    grids.add_argument(
-        "--grid-spacing",
-        type=float,
-        metavar="MM",
-        dest="grid_spacing_mm",
-        help="make the masks on an axial grid of MM voxels covering the structures",
+    runners = parser.add_mutually_exclusive_group()
+    runners.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="convert an archive's structure sets in N processes (default: the usable CPUs)",
     )
-    return parser
+    runners.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the cases on a Dask cluster: tcp://HOST:PORT of a running scheduler, or "
+        "local:N for N local workers; INPUT and OUT must be on a file system the workers "
+        "share (needs rtmask[cohort])",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="convert again the cases whose summary.json exists (default: skip them)",
+    )
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -182,6 +221,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "go with --resample, --dose-grid or --grid-spacing",
         )
         return 2
+    if args.jobs is not None and args.jobs < 1:
+        print_error(console, "--jobs takes a positive number of processes")
+        return 2
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
         return roi_map
@@ -203,7 +245,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
         write_image=args.write_image,
         write_dose=args.write_dose,
         dose_on_image=args.dose_on_image,
+        archive=_ArchiveOptions(
+            jobs=args.jobs, scheduler=args.scheduler, layout=args.layout, force=args.force
+        ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ArchiveOptions:
+    """How an archive of several structure sets is run (see ``rtmask.cohort``)."""
+
+    jobs: int | None = None
+    scheduler: str | None = None
+    layout: Layout | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,14 +311,19 @@ def _report_skipped(skipped: Sequence[SkippedFile], console: Console, verbose: b
 
 
 def _jobs(
-    input_path: Path, image: Path | None, console: Console, verbose: bool
+    input_path: Path,
+    image: Path | None,
+    console: Console,
+    verbose: bool,
+    inventory: Inventory | None = None,
 ) -> tuple[list[_Job], list[str]]:
     """Find the structure sets and SEGs under ``input_path`` and their image series."""
     problems: list[str] = []
     explicit = read_image_series(image) if image is not None else None
     root = input_path if input_path.is_dir() else input_path.parent
     # With --image, a single file is all there is to scan.
-    inventory = scan(input_path if input_path.is_file() and explicit is not None else root)
+    if inventory is None:
+        inventory = scan(input_path if input_path.is_file() and explicit is not None else root)
     sources: Sequence[RTObject] = (*inventory.structure_sets, *inventory.segmentations)
     if input_path.is_file():
         resolved = input_path.resolve()
@@ -308,18 +368,18 @@ def convert_command(
     write_image: bool = True,
     write_dose: bool = True,
     dose_on_image: bool = False,
+    archive: _ArchiveOptions = _ArchiveOptions(),
 ) -> int:
-    """Convert every structure set under ``input_path`` into ``output``; returns the exit code."""
+    """Convert every structure set under ``input_path`` into ``output``; returns the exit code.
+
+    A folder holding several structure sets (or any folder with ``archive.layout``) is an
+    archive: one case per structure set through :mod:`rtmask.cohort`, unless the masks go
+    on one given grid (``image``, ``dose_grid``, ``grid_spacing_mm``).
+    """
     if not input_path.exists():
         raise RtmaskError(f"{input_path}: no such file or folder")
     if output_format == "seg":  # say so before any work, not after every mask is made
         import_optional("highdicom", extra="seg", feature="DICOM SEG files")
-    jobs, problems = _jobs(input_path, image, console, verbose)
-    if not jobs:
-        raise RtmaskError(
-            f"{input_path}: no RT Structure Set or DICOM SEG found (is this the right folder?)"
-        )
-    folders = _output_folders(jobs, output)
     options = _Options(
         roi_patterns=roi_patterns,
         rule=rule,
@@ -335,6 +395,20 @@ def convert_command(
         write_dose=write_dose,
         dose_on_image=dose_on_image,
     )
+    inventory = None
+    if input_path.is_dir() and image is None and dose_grid is None and grid_spacing_mm is None:
+        inventory = scan(input_path)
+        count = len(inventory.structure_sets) + len(inventory.segmentations)
+        if count > 1 or archive.layout is not None:
+            return _convert_archive(
+                input_path, output, inventory, options, archive, console=console
+            )
+    jobs, problems = _jobs(input_path, image, console, verbose, inventory)
+    if not jobs:
+        raise RtmaskError(
+            f"{input_path}: no RT Structure Set or DICOM SEG found (is this the right folder?)"
+        )
+    folders = _output_folders(jobs, output)
     reports: list[ConversionReport] = []
     for job, folder in zip(jobs, folders, strict=True):
         if job.modality == "SEG":
@@ -366,6 +440,46 @@ def convert_command(
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
+
+
+def _convert_archive(
+    root: Path,
+    output: Path,
+    inventory: Inventory,
+    options: _Options,
+    archive: _ArchiveOptions,
+    *,
+    console: Console,
+) -> int:
+    """An archive of structure sets: one case each, through :mod:`rtmask.cohort`."""
+    jobs = archive.jobs or usable_cpus()
+    case_options = CaseOptions(
+        conversion=ConversionOptions(
+            rule=options.rule,
+            output_format=options.output_format,
+            fractional=options.fractional,
+            resample_mm=options.resample_mm,
+            overlay=options.overlay,
+            write_image=options.write_image,
+            write_dose=options.write_dose,
+            dose_on_image=options.dose_on_image,
+            # cases run in parallel: one ROI-writing thread each
+            workers=1 if jobs > 1 or archive.scheduler else None,
+        ),
+        roi_patterns=tuple(options.roi_patterns),
+        roi_map=options.roi_map,
+        force=archive.force,
+    )
+    return archive_command(
+        root,
+        output,
+        case_options,
+        console=console,
+        jobs=jobs,
+        scheduler=archive.scheduler,
+        layout=archive.layout,
+        inventory=inventory,
+    )
 
 
 def _convert_seg(

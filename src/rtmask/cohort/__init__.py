@@ -1,23 +1,63 @@
-"""Cohorts: an index of a whole archive in DuckDB, queried with SQL.
+"""Cohorts: an index of a whole archive, and the same per-case tasks over all of it.
 
 :func:`index_archive` walks a folder tree with :mod:`rtmask.discovery` (headers only) and
-writes the tables ``files``, ``series``, ``rt_objects`` and ``rois`` (columns named by
-their DICOM keywords, as Imaging Data Commons' ``idc-index`` does); a rerun reads only
-new or changed files. :func:`open_index` returns the DuckDB connection. DuckDB is the
-optional extra ``rtmask[cohort]``, imported only when an index is opened.
+writes the DuckDB tables ``files``, ``series``, ``rt_objects`` and ``rois`` (columns named
+by their DICOM keywords, as Imaging Data Commons' ``idc-index`` does); a rerun reads only
+new or changed files. :func:`open_index` returns the DuckDB connection.
+
+:func:`plan_archive` finds every structure set (and SEG) under a folder and plans one
+:class:`CaseTask` per structure set (its output folder from :func:`case_folders`);
+:func:`convert_archive` runs them with an executor (:class:`SerialExecutor`,
+:class:`ProcessExecutor`, :class:`DaskExecutor`) and writes ``cases.csv``. A case is
+finished when its ``summary.json`` exists: reruns skip it.
+
+DuckDB and Dask are the optional extra ``rtmask[cohort]``, imported only when used.
 """
 
+from rtmask.cohort._archive import ArchivePlan, convert_archive, count_statuses, plan_archive
+from rtmask.cohort._cases import CASES_CSV, CASES_PARQUET, read_cases, write_cases
+from rtmask.cohort._executors import (
+    DaskExecutor,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    usable_cpus,
+)
 from rtmask.cohort._index import IndexReport, export_parquet, index_archive
+from rtmask.cohort._layout import LAYOUTS, CaseIdentity, Layout, case_folders
 from rtmask.cohort._query import QueryResult, open_index, plain_value, run_query
 from rtmask.cohort._schema import TABLES
+from rtmask.cohort._tasks import CASE_COLUMNS, CaseOptions, CaseResult, CaseTask, run_case
 
 __all__ = [
+    "CASES_CSV",
+    "CASES_PARQUET",
+    "CASE_COLUMNS",
+    "LAYOUTS",
     "TABLES",
+    "ArchivePlan",
+    "CaseIdentity",
+    "CaseOptions",
+    "CaseResult",
+    "CaseTask",
+    "DaskExecutor",
+    "Executor",
     "IndexReport",
+    "Layout",
+    "ProcessExecutor",
     "QueryResult",
+    "SerialExecutor",
+    "case_folders",
+    "convert_archive",
+    "count_statuses",
     "export_parquet",
     "index_archive",
     "open_index",
     "plain_value",
+    "plan_archive",
+    "read_cases",
+    "run_case",
     "run_query",
+    "usable_cpus",
+    "write_cases",
 ]

@@ -209,13 +209,6 @@ def write_summary(
         "volume_convention": volume_convention,
         "rois": [_row_json(row, mapped=mapped) for row in rows],
     }
-    json_path = folder / "summary.json"
-    with atomic_path(json_path) as temporary:
-        temporary.write_text(
-            json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-            encoding="utf-8",
-        )
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS[:2], "canonical", *CSV_COLUMNS[2:]] if mapped else CSV_COLUMNS)
@@ -238,4 +231,11 @@ def write_summary(
     csv_path = folder / "summary.csv"
     with atomic_path(csv_path) as temporary:
         temporary.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    # summary.json last: its presence marks a finished case (a rerun skips it).
+    json_path = folder / "summary.json"
+    with atomic_path(json_path) as temporary:
+        temporary.write_text(
+            json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
     return json_path, csv_path

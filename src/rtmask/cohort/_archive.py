@@ -1,0 +1,229 @@
+"""Convert a whole archive: plan one task per structure set, run them, write ``cases.csv``.
+
+Planning reads headers only (discovery's scan and links). A structure set (or SEG) whose
+SOPInstanceUID was already met in an earlier path is not converted twice: its row is
+``skipped`` and names the copy converted. A file discovery could not read is a ``failed``
+row. Everything else is a :class:`~rtmask.cohort._tasks.CaseTask` for an executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtmask._errors import DicomReadError
+from rtmask._rawdicom import read_raw
+from rtmask.cohort._cases import write_cases
+from rtmask.cohort._executors import Executor
+from rtmask.cohort._layout import CaseIdentity, Layout, case_folders
+from rtmask.cohort._tasks import CaseOptions, CaseResult, CaseTask
+from rtmask.convert import choose_dose
+from rtmask.discovery import Inventory, RTObject, link_image_series, scan
+
+__all__ = ["ArchivePlan", "convert_archive", "count_statuses", "plan_archive"]
+
+logger = logging.getLogger(__name__)
+
+#: Skipped-file kinds that may hide a structure set: each is a ``failed`` row.
+UNREADABLE_KINDS = frozenset({"unreadable", "truncated"})
+#: Seconds between refreshes of ``cases.csv`` during a run.
+REFRESH_S = 10.0
+
+Progress = Callable[[CaseResult], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchivePlan:
+    """What a run will do: the tasks, and the rows known without converting anything."""
+
+    tasks: tuple[CaseTask, ...]
+    rows: tuple[CaseResult, ...]  # unreadable files (failed) and duplicate copies (skipped)
+    layout: Layout
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _study_date(path: Path) -> str:
+    """StudyDate of a file's header ("" when it has none or cannot be read)."""
+    try:
+        return read_raw(path, stop_before_pixels=True).text("StudyDate") or ""
+    except (DicomReadError, ValueError):
+        return ""
+
+
+def _row(
+    rt_object: RTObject | None, source: str, status: str, error: str, output: str
+) -> CaseResult:
+    return CaseResult(
+        patient_id=(rt_object.patient_id or "") if rt_object is not None else "",
+        study_uid=(rt_object.study_instance_uid or "") if rt_object is not None else "",
+        structure_set=source,
+        structure_set_uid=(rt_object.sop_instance_uid or "") if rt_object is not None else "",
+        image_series_uid="",
+        link="none",
+        status=status,
+        error=error,
+        output=output,
+        rois_written=0,
+        seconds=0.0,
+    )
+
+
+def plan_archive(
+    root: Path,
+    out: Path,
+    options: CaseOptions,
+    *,
+    layout: Layout | None = None,
+    inventory: Inventory | None = None,
+) -> ArchivePlan:
+    """Find every structure set and SEG under ``root`` and plan its case.
+
+    Parameters
+    ----------
+    root
+        The archive (a folder tree; a single file works too).
+    out
+        The output folder.
+    options
+        How each case is converted.
+    layout
+        ``"patient"``, ``"flat"`` or ``"single"``; None: ``"single"`` for one structure
+        set, else ``"patient"``.
+    inventory
+        ``scan(root)`` when already made (else it is made here).
+    """
+    base = root if root.is_dir() else root.parent
+    if inventory is None:
+        inventory = scan(root)
+    sources = sorted(
+        (*inventory.structure_sets, *inventory.segmentations), key=lambda o: _relative(o.path, base)
+    )
+    kept: list[RTObject] = []
+    copies: list[tuple[RTObject, RTObject]] = []
+    first: dict[str, RTObject] = {}
+    for rt_object in sources:
+        uid = rt_object.sop_instance_uid
+        if uid and uid in first:
+            copies.append((rt_object, first[uid]))
+            continue
+        if uid:
+            first[uid] = rt_object
+        kept.append(rt_object)
+    chosen: Layout = layout or ("single" if len(kept) == 1 else "patient")
+    identities = [
+        CaseIdentity(
+            patient_id=o.patient_id or "",
+            study_date=_study_date(o.path),
+            study_uid=o.study_instance_uid or "",
+            label=o.label or o.path.stem,
+            sop_instance_uid=o.sop_instance_uid or "",
+        )
+        for o in kept
+    ]
+    folders = case_folders(identities, chosen)
+    tasks = []
+    output_of: dict[int, str] = {}
+    for rt_object, folder in zip(kept, folders, strict=True):
+        link = link_image_series(rt_object, inventory.image_series)
+        output = folder.as_posix()
+        output_of[id(rt_object)] = output
+        tasks.append(
+            CaseTask(
+                source=rt_object.path,
+                structure_set=_relative(rt_object.path, base),
+                folder=out / folder,
+                output=output,
+                modality=rt_object.modality,
+                series=link.series,
+                link=link.method,
+                link_message=link.message,
+                patient_id=rt_object.patient_id or "",
+                study_uid=rt_object.study_instance_uid or "",
+                structure_set_uid=rt_object.sop_instance_uid or "",
+                options=options,
+                dose=choose_dose(rt_object, inventory)
+                if rt_object.modality == "RTSTRUCT"
+                else None,
+            )
+        )
+    rows = [
+        _row(
+            copy,
+            _relative(copy.path, base),
+            "skipped",
+            f"duplicate of {_relative(original.path, base)} (same SOPInstanceUID "
+            f"{copy.sop_instance_uid}), which is converted",
+            output_of[id(original)],
+        )
+        for copy, original in copies
+    ]
+    rows.extend(
+        _row(None, _relative(s.path, base), "failed", f"{s.path}: {s.reason}", "")
+        for s in inventory.skipped
+        if s.kind in UNREADABLE_KINDS
+    )
+    return ArchivePlan(tasks=tuple(tasks), rows=tuple(rows), layout=chosen)
+
+
+def convert_archive(
+    plan: ArchivePlan,
+    out: Path,
+    executor: Executor,
+    *,
+    progress: Progress | None = None,
+    refresh_s: float = REFRESH_S,
+) -> list[CaseResult]:
+    """Run the plan's tasks with ``executor``; write ``out/cases.csv`` (and Parquet).
+
+    ``cases.csv`` is refreshed every ``refresh_s`` seconds during the run (a run killed
+    part-way leaves a valid one listing the cases done) and written in full at the end,
+    rows in the order of the structure set paths.
+
+    Returns
+    -------
+    list of CaseResult
+        Every row, in ``cases.csv``'s order.
+    """
+    results: dict[int, CaseResult] = {}
+    last_write = time.monotonic()
+
+    def ordered() -> list[CaseResult]:
+        rows = [*plan.rows, *results.values()]
+        return sorted(rows, key=lambda r: r.structure_set)
+
+    def on_result(index: int, result: CaseResult) -> None:
+        nonlocal last_write
+        results[index] = result
+        if result.status == "failed":
+            logger.info("failed: %s", result.error)
+        if progress is not None:
+            progress(result)
+        if time.monotonic() - last_write > refresh_s:
+            write_cases(ordered(), out, parquet=False)
+            last_write = time.monotonic()
+
+    write_cases(ordered(), out, parquet=False)  # from the start: the rows known now
+    for row in plan.rows:
+        if progress is not None:
+            progress(row)
+    executor.run(plan.tasks, on_result)
+    rows = ordered()
+    write_cases(rows, out)
+    return rows
+
+
+def count_statuses(rows: Sequence[CaseResult]) -> dict[str, int]:
+    """How many rows have each status."""
+    counts = {"converted": 0, "failed": 0, "skipped": 0}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts

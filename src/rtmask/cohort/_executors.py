@@ -1,0 +1,243 @@
+"""Run the same case tasks serially, in a process pool, or on a Dask cluster.
+
+An executor is chosen, never special-cased inside the tasks: each one calls
+``on_result(index, result)`` once per task, as the results arrive, and turns a worker that
+dies into a ``failed`` row of that case. Dask is imported only by :class:`DaskExecutor`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Protocol
+
+from rtmask._errors import RtmaskError
+from rtmask._optional import import_optional
+from rtmask.cohort._tasks import CaseResult, CaseTask, failed_result, run_case
+
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "usable_cpus",
+]
+
+ResultCallback = Callable[[int, CaseResult], None]
+#: Seconds to wait for a Dask scheduler to answer, and for its first worker.
+CONNECT_TIMEOUT_S = 10.0
+WORKER_DIED = (
+    "the worker process converting it died ({detail}); nothing was written under a final name"
+)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Executor(Protocol):
+    """Something that runs :func:`run_case` over tasks and reports each result."""
+
+    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+        """Run every task; call ``on_result(index, result)`` once for each."""
+
+
+class SerialExecutor:
+    """Every task in this process, one after the other."""
+
+    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+        """Run every task in order."""
+        for index, task in enumerate(tasks):
+            on_result(index, run_case(task))
+
+
+class ProcessExecutor:
+    """Tasks in ``jobs`` worker processes, at most ``jobs`` cases in flight (bounded memory).
+
+    A worker that dies (killed, out of memory, ``os._exit``) breaks the pool: the pool is
+    restarted, and each case that was in flight is run again alone in a fresh one-process
+    pool, so the case that kills its worker is found and reported failed while the others
+    are converted.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        # spawn: no threads or locks inherited from this process (rich's refresh thread).
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+        """Run every task; a dead worker fails only the case that killed it."""
+        pending = list(range(len(tasks)))
+        pending.reverse()  # popped from the end: task order
+        while pending:
+            suspects = self._run_until_broken(tasks, pending, on_result)
+            for index in suspects:
+                on_result(index, self._run_alone(tasks[index]))
+
+    def _run_until_broken(
+        self, tasks: Sequence[CaseTask], pending: list[int], on_result: ResultCallback
+    ) -> list[int]:
+        """Run pending tasks until done or the pool breaks; return the cases in flight then."""
+        in_flight: dict[Future[CaseResult], int] = {}
+        pool = self._pool(self.jobs)
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < self.jobs:
+                    index = pending.pop()
+                    in_flight[pool.submit(run_case, tasks[index])] = index
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in done:
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        broken = True
+                        continue
+                    index = in_flight.pop(future)
+                    if error is not None:  # e.g. a result that cannot be pickled
+                        detail = f"{tasks[index].source}: {type(error).__name__}: {error}"
+                        on_result(index, failed_result(tasks[index], detail))
+                    else:
+                        on_result(index, future.result())
+                if broken:
+                    return sorted(in_flight.values())
+            return []
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run_alone(self, task: CaseTask) -> CaseResult:
+        """Run one task in its own process; a death there is this case's failure."""
+        pool = self._pool(1)
+        try:
+            return pool.submit(run_case, task).result()
+        except BrokenProcessPool as error:
+            return failed_result(task, f"{task.source}: " + WORKER_DIED.format(detail=error))
+        finally:
+            pool.shutdown(wait=True)
+
+
+def _sees(root: str, probe: str) -> str:
+    """On a worker: empty when it sees ``root`` and the probe file, else what it misses."""
+    missing = []
+    if not Path(root).is_dir():
+        missing.append(f"ROOT {root}")
+    if not Path(probe).is_file():
+        missing.append(f"OUT {Path(probe).parent} (a file written there is not visible)")
+    return " and ".join(missing)
+
+
+class DaskExecutor:
+    """Tasks on a Dask distributed cluster.
+
+    Parameters
+    ----------
+    scheduler
+        ``tcp://HOST:PORT`` (or any address ``distributed.Client`` takes) of a running
+        scheduler, or ``local:N`` for a :class:`distributed.LocalCluster` of N worker
+        processes started here.
+    root, out
+        The archive and the output folder: every worker must see both (a shared file
+        system); :meth:`run` checks it before sending any case.
+    """
+
+    def __init__(self, scheduler: str, root: Path, out: Path) -> None:
+        self.scheduler = scheduler
+        self.root = root
+        self.out = out
+
+    def _client(self, distributed: Any) -> tuple[Any, Any]:
+        """Connect (or start a local cluster); one clear error when it cannot."""
+        if self.scheduler.startswith("local:"):
+            count = self.scheduler.partition(":")[2]
+            if not count.isdigit() or int(count) < 1:
+                raise RtmaskError(
+                    f"--scheduler {self.scheduler}: local:N takes a number of workers, e.g. local:2"
+                )
+            cluster = distributed.LocalCluster(
+                n_workers=int(count),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            return cluster, distributed.Client(cluster)
+        try:
+            client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise RtmaskError(
+                f"cannot reach the Dask scheduler at {self.scheduler} within "
+                f"{CONNECT_TIMEOUT_S:g} s ({type(error).__name__}); check the address and that "
+                "`dask scheduler` is running"
+            ) from error
+        return None, client
+
+    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+        """Check the workers see ROOT and OUT, then run every task (retried once)."""
+        distributed = import_optional(
+            "distributed", extra="cohort", feature="--scheduler (Dask) runs"
+        )
+        cluster, client = self._client(distributed)
+        try:
+            self._check_workers(client)
+            futures = {}
+            token = secrets.token_hex(4)
+            for index, task in enumerate(tasks):
+                future = client.submit(
+                    run_case, task, key=f"rtmask-case-{token}-{index}", retries=1, pure=False
+                )
+                futures[future] = index
+            for future in distributed.as_completed(futures):
+                index = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # KilledWorker, a lost connection
+                    result = failed_result(
+                        tasks[index],
+                        f"{tasks[index].source}: "
+                        + WORKER_DIED.format(detail=f"{type(error).__name__}: {error}"),
+                    )
+                on_result(index, result)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _check_workers(self, client: Any) -> None:
+        """One clear error when no worker is there or one cannot see ROOT or OUT."""
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S * 3)
+        except TimeoutError as error:
+            raise RtmaskError(
+                f"no Dask worker joined the scheduler {self.scheduler} within "
+                f"{CONNECT_TIMEOUT_S * 3:g} s; start one with `dask worker {self.scheduler}`"
+            ) from error
+        self.out.mkdir(parents=True, exist_ok=True)
+        probe = self.out / f".rtmask-probe-{secrets.token_hex(6)}"
+        probe.write_text("rtmask: checking that the Dask workers see OUT\n", encoding="utf-8")
+        try:
+            answers = client.run(_sees, str(self.root.resolve()), str(probe.resolve()))
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        blind = {worker: missing for worker, missing in answers.items() if missing}
+        if blind:
+            worker, missing = sorted(blind.items())[0]
+            raise RtmaskError(
+                f"Dask worker {worker} cannot see {missing}: ROOT and OUT must be on a file "
+                "system every worker shares, under the same paths"
+                + (f" ({len(blind)} workers affected)" if len(blind) > 1 else "")
+            )

@@ -1,0 +1,272 @@
+"""The per-case task: one structure set (or SEG) in, one small summary out.
+
+:func:`run_case` is a plain function of a picklable :class:`CaseTask`: it shares no state,
+so the same call runs in a loop, a process pool or on a Dask worker. It never raises for a
+bad case (the failure is the summary's ``error``) and writes through the conversion
+library, whose files are written atomically with ``summary.json`` last: a case is finished
+when its ``summary.json`` exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtmask._errors import RtmaskError
+from rtmask.convert import (
+    ConversionOptions,
+    ConversionReport,
+    DoseSelection,
+    convert_masks,
+    convert_structure_set,
+    select_rois,
+)
+from rtmask.discovery import ImageSeries
+from rtmask.masks import read_seg
+from rtmask.names import RoiMap
+from rtmask.rtstruct import StructureSet, read_rtstruct
+
+__all__ = [
+    "CASE_COLUMNS",
+    "SUMMARY_NAME",
+    "CaseOptions",
+    "CaseResult",
+    "CaseTask",
+    "failed_result",
+    "run_case",
+]
+
+#: The file whose presence marks a finished case.
+SUMMARY_NAME = "summary.json"
+#: The columns of ``cases.csv``, in order.
+CASE_COLUMNS = (
+    "patient_id",
+    "study_uid",
+    "structure_set",
+    "structure_set_uid",
+    "image_series_uid",
+    "link",
+    "status",
+    "error",
+    "output",
+    "rois_written",
+    "seconds",
+)
+#: Test hooks (environment variables read by the task): a task whose source file name
+#: contains the first one's value ends its process at once (a worker that dies); the second
+#: makes every task sleep that many seconds first (time to kill a run mid-way).
+EXIT_HOOK = "RTMASK_TEST_EXIT_ON"
+DELAY_HOOK = "RTMASK_TEST_TASK_DELAY"
+#: The temporary names of :func:`rtmask._atomic.atomic_path`: ``.<name>.<8 hex>.tmp<suffix>``.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp[^/]*$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseOptions:
+    """How every case of a run is converted (plain values: pickled with each task).
+
+    Parameters
+    ----------
+    conversion
+        The conversion library's options.
+    roi_patterns, roi_map
+        ROI selection, as ``--roi`` and ``--roi-map``.
+    force
+        Convert again a case whose ``summary.json`` exists (else it is skipped).
+    """
+
+    conversion: ConversionOptions = field(default_factory=ConversionOptions)
+    roi_patterns: tuple[str, ...] = ()
+    roi_map: RoiMap | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class CaseTask:
+    """One structure set (or DICOM SEG) to convert into one folder.
+
+    Parameters
+    ----------
+    source
+        The file.
+    structure_set
+        ``source`` relative to the archive root, POSIX style (for ``cases.csv``).
+    folder
+        The case folder (absolute); ``output`` is it relative to OUT.
+    modality
+        ``"RTSTRUCT"`` or ``"SEG"``.
+    series, link, link_message
+        The linked image series (None when none), the link method and its message.
+    patient_id, study_uid, structure_set_uid
+        Identity, for ``cases.csv``.
+    options
+        How to convert.
+    dose
+        The RT Dose linked to the structure set (:func:`rtmask.convert.choose_dose`),
+        written beside the masks unless the options say otherwise.
+    """
+
+    source: Path
+    structure_set: str
+    folder: Path
+    output: str
+    modality: str
+    series: ImageSeries | None
+    link: str
+    link_message: str
+    patient_id: str
+    study_uid: str
+    structure_set_uid: str
+    options: CaseOptions
+    dose: DoseSelection | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseResult:
+    """One row of ``cases.csv`` (see :data:`CASE_COLUMNS`)."""
+
+    patient_id: str
+    study_uid: str
+    structure_set: str
+    structure_set_uid: str
+    image_series_uid: str
+    link: str
+    status: str  # converted, failed or skipped
+    error: str
+    output: str
+    rois_written: int
+    seconds: float
+
+    def row(self) -> dict[str, str | int | float]:
+        """The row as a mapping of :data:`CASE_COLUMNS`."""
+        return {column: getattr(self, column) for column in CASE_COLUMNS}
+
+
+def _result(
+    task: CaseTask, status: str, *, error: str = "", rois: int = 0, seconds: float = 0.0
+) -> CaseResult:
+    return CaseResult(
+        patient_id=task.patient_id,
+        study_uid=task.study_uid,
+        structure_set=task.structure_set,
+        structure_set_uid=task.structure_set_uid,
+        image_series_uid=task.series.series_instance_uid if task.series is not None else "",
+        link=task.link,
+        status=status,
+        error=error,
+        output=task.output,
+        rois_written=rois,
+        seconds=round(seconds, 3),
+    )
+
+
+def failed_result(task: CaseTask, error: str) -> CaseResult:
+    """The row of a case that failed outside the task (e.g. its worker process died)."""
+    return _result(task, "failed", error=error)
+
+
+def run_case(task: CaseTask) -> CaseResult:
+    """Convert one case; never raises for a bad case (its row says what failed).
+
+    A case whose ``summary.json`` exists is ``skipped`` unless ``task.options.force``.
+    """
+    if not task.options.force and (task.folder / SUMMARY_NAME).is_file():
+        return _result(
+            task, "skipped", error=f"already converted ({task.output}/{SUMMARY_NAME} exists)"
+        )
+    start = time.perf_counter()
+    _test_hooks(task)
+    _remove_temporaries(task.folder)
+    try:
+        report = _convert(task)
+    except RtmaskError as error:
+        return _result(task, "failed", error=str(error), seconds=time.perf_counter() - start)
+    except (OSError, MemoryError, ValueError) as error:
+        return _result(
+            task,
+            "failed",
+            error=f"{task.source}: {type(error).__name__}: {error}",
+            seconds=time.perf_counter() - start,
+        )
+    written = sum(row.status == "written" for row in report.rows)
+    return _result(
+        task,
+        "failed" if report.problems else "converted",
+        error=" | ".join(report.problems),
+        rois=written,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete the hidden temporary files a killed run left in an unfinished case's folder."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _TEMPORARY.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _test_hooks(task: CaseTask) -> None:
+    """The test hooks of :data:`EXIT_HOOK` and :data:`DELAY_HOOK` (unset: nothing)."""
+    delay = os.environ.get(DELAY_HOOK)
+    if delay:
+        time.sleep(float(delay))
+    marker = os.environ.get(EXIT_HOOK)
+    if marker and marker in task.source.name:
+        os._exit(70)
+
+
+def _convert(task: CaseTask) -> ConversionReport:
+    """Read the case's file and write its folder; RtmaskError says why it cannot."""
+    series = task.series
+    if series is None:
+        raise RtmaskError(f"{task.source}: {task.link_message}")
+    options = task.options
+    note = f"{task.link_message}; images in {series.files[0].parent}"
+    if task.modality == "SEG":
+        masks = read_seg(task.source, series)
+        canonical: dict[int, str] = {}
+        if options.roi_patterns or options.roi_map is not None:
+            segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(task.source))
+            chosen, canonical = select_rois(segments, options.roi_patterns, options.roi_map)
+            wanted = {roi.number for roi in chosen}
+            masks = [mask for mask in masks if mask.roi.number in wanted]
+            if not masks:
+                raise RtmaskError(f"{task.source}: no segment matches the ROI selection")
+        return convert_masks(
+            masks,
+            task.folder,
+            source=str(task.source),
+            output_format=options.conversion.output_format,
+            series=series,
+            image_series=note,
+            canonical=canonical,
+            write_image=options.conversion.write_image,
+        )
+    structure_set = read_rtstruct(task.source, on_invalid="ignore")
+    if not structure_set.rois:
+        details = (*structure_set.skipped_rois, *structure_set.warnings) or ("nothing to convert",)
+        raise RtmaskError(f"{task.source}: the structure set holds no ROIs ({'; '.join(details)})")
+    rois, _ = select_rois(structure_set, options.roi_patterns, options.roi_map)
+    if not rois:
+        raise RtmaskError(
+            f"{task.source}: no ROI matches the selection; ROIs are "
+            + ", ".join(repr(name) for name in structure_set.roi_names)
+        )
+    return convert_structure_set(
+        structure_set,
+        series.grid,
+        task.folder,
+        options.conversion,
+        rois=rois,
+        series=series,
+        image_series=note,
+        roi_map=options.roi_map,
+        dose=task.dose,
+    )

@@ -1,0 +1,201 @@
+"""The archive run on a real Dask cluster: a scheduler and two workers started on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cohort_archive import Archive, make_archive, read_rows, tree
+from rtmask.cli import main
+from rtmask.cohort import CaseOptions, DaskExecutor, plan_archive
+from rtmask.cohort import _executors as executors
+from rtmask.cohort._tasks import DELAY_HOOK
+from rtmask.errors import RtmaskError
+
+distributed = pytest.importorskip("distributed")
+DASK = str(Path(sys.executable).with_name("dask"))
+NO_DASHBOARD = ("--no-dashboard", "--scheduler-file")  # followed by the file
+ONE_THREAD = ("--nworkers", "1", "--nthreads", "1")
+
+
+class Cluster:
+    """A scheduler and workers as subprocesses (each in its own process group)."""
+
+    def __init__(self, folder: Path, workers: int, env: dict[str, str]) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        file = folder / "scheduler.json"
+        self._start(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", *NO_DASHBOARD, str(file)],
+            env,
+        )
+        deadline = time.monotonic() + 30
+        while not file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)  # written at once, but let it finish
+        self.address = json.loads(file.read_text())["address"]
+        self.workers = [
+            self._start(
+                [DASK, "worker", *NO_DASHBOARD, str(file), *ONE_THREAD, "--host", "127.0.0.1"],
+                env,
+            )
+            for _ in range(workers)
+        ]
+        with distributed.Client(self.address, timeout=30) as client:
+            client.wait_for_workers(workers, timeout=60)
+
+    def _start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            self.kill(process)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    return make_archive(tmp_path_factory.mktemp("dask-archive"))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    started = Cluster(tmp_path, 2, {})
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def test_dask_gives_the_same_results_as_processes(
+    archive: Archive, cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    by_dask, by_jobs = tmp_path / "dask", tmp_path / "jobs"
+    code = main(["convert", str(archive.root), "-o", str(by_dask), "--scheduler", cluster.address])
+    assert code == 1, capsys.readouterr().err  # the broken and the orphan structure sets
+    assert main(["convert", str(archive.root), "-o", str(by_jobs), "--jobs", "2"]) == 1
+    capsys.readouterr()
+    dask_rows, jobs_rows = read_rows(by_dask), read_rows(by_jobs)
+    for rows in (dask_rows, jobs_rows):
+        for row in rows.values():
+            row.pop("seconds")
+    assert dask_rows == jobs_rows
+    assert {r["status"] for r in dask_rows.values()} == {"converted", "skipped", "failed"}
+    assert tree(by_dask) == tree(by_jobs)
+    assert not list(by_dask.rglob(".*"))  # the probe file is gone too
+
+
+def test_a_worker_killed_mid_run(archive: Archive, tmp_path: Path) -> None:
+    slow = Cluster(tmp_path, 2, {DELAY_HOOK: "0.8"})
+    out = tmp_path / "out"
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not list(out.rglob("summary.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the next cases are in progress
+        slow.kill(slow.workers[0])
+
+    killer = threading.Thread(target=kill_one_worker)
+    try:
+        killer.start()
+        code = main(["convert", str(archive.root), "-o", str(out), "--scheduler", slow.address])
+        killer.join()
+    finally:
+        slow.close()
+    assert slow.workers[0].returncode is not None
+    assert code == 1
+    rows = read_rows(out)
+    for source in archive.converted:
+        row = rows[source]
+        assert row["status"] in ("converted", "failed"), row
+        finished = (out / row["output"] / "summary.json").is_file()
+        assert finished == (row["status"] == "converted")
+    assert sum(rows[s]["status"] == "converted" for s in archive.converted) >= 3
+    assert not [p for p in out.rglob(".*") if p.parent != out]  # no half-written file
+
+
+def test_unreachable_scheduler_is_one_line(
+    archive: Archive,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 2.0)
+    start = time.monotonic()
+    code = main(
+        [
+            "convert",
+            str(archive.root),
+            "-o",
+            str(tmp_path / "o"),
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert time.monotonic() - start < 20
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in errors[0]
+    assert "Traceback" not in err
+
+
+def test_local_cluster_and_bad_local_spec(archive: Archive, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    plan = plan_archive(archive.root, out, CaseOptions())
+    results = []
+    DaskExecutor("local:1", archive.root, out).run(
+        plan.tasks[:2], lambda index, result: results.append((index, result.status))
+    )
+    assert sorted(results) == [(0, "converted"), (1, "converted")]
+    with pytest.raises(RtmaskError, match="local:N takes a number of workers"):
+        DaskExecutor("local:x", archive.root, out).run(plan.tasks, lambda i, r: None)
+
+
+def test_blind_worker_is_one_clear_error(tmp_path: Path) -> None:
+    class Blind:  # a client whose workers see neither ROOT nor OUT
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            pass
+
+        def run(self, function: object, root: str, probe: str) -> dict[str, str]:
+            return {"tcp://10.0.0.2:4000": f"ROOT {root}", "tcp://10.0.0.3:4000": "ROOT"}
+
+    executor = DaskExecutor("tcp://10.0.0.1:8786", tmp_path / "root", tmp_path / "out")
+    with pytest.raises(RtmaskError, match=r"tcp://10\.0\.0\.2:4000 cannot see ROOT") as caught:
+        executor._check_workers(Blind())
+    assert "file system every worker shares" in str(caught.value)
+    assert "2 workers" in str(caught.value)
+    assert not list((tmp_path / "out").iterdir())  # the probe file is removed
+
+
+def test_no_worker_is_one_clear_error(tmp_path: Path) -> None:
+    class Empty:  # a scheduler no worker joins
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            raise TimeoutError(f"only 0 of {n} workers within {timeout} s")
+
+    executor = DaskExecutor("tcp://10.0.0.1:8786", tmp_path / "root", tmp_path / "out")
+    with pytest.raises(RtmaskError, match="no Dask worker joined the scheduler") as caught:
+        executor._check_workers(Empty())
+    assert "dask worker tcp://10.0.0.1:8786" in str(caught.value)
