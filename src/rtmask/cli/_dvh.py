@@ -202,10 +202,15 @@ def _check_output(option: str, path: Path | None) -> None:
         return
     if Path(path).is_dir():
         raise RtmaskError(f"{option} {path}: is a folder; give a file name")
-    if not Path(path).parent.is_dir():
-        raise RtmaskError(
-            f"{option} {path}: the folder {Path(path).parent} does not exist; create it first"
-        )
+    parent = Path(path).parent
+    if not parent.is_dir():
+        # A file where a folder of the path should be, or a folder that is not there.
+        blocker = next((p for p in (parent, *parent.parents) if p.is_file()), None)
+        if blocker is not None:
+            raise RtmaskError(
+                f"{option} {path}: {blocker} is a file, not a folder; choose another path"
+            )
+        raise RtmaskError(f"{option} {path}: the folder {parent} does not exist; create it first")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
