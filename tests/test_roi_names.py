@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import rtmask.names
+from rtmask._safe_names import sanitize_name, unsafe_reason
 from rtmask.errors import RoiMapError, RtmaskError
-from rtmask.export._names import sanitize_name
 from rtmask.names import (
     NameCount,
     RoiMap,
@@ -22,7 +22,6 @@ from rtmask.names import (
     tg263_match,
     tg263_names,
 )
-from rtmask.names._safe import safe_stem, unsafe_reason
 
 TG263_CSV = Path(rtmask.names.__file__).with_name("tg263.csv")
 
@@ -243,9 +242,9 @@ def test_a_missing_or_unknown_map_file_is_named(tmp_path: Path) -> None:
         "ÿ" * 60, "COM1", "nul", "CON_", "COM1_.x", "x\u0301", "a b", "a\\b", "a:b", "_x", "x_",
     ],
 )  # fmt: skip
-def test_the_safe_name_rules_agree_with_the_exporters(name: str) -> None:
+def test_a_name_is_refused_exactly_when_the_rules_would_change_it(name: str) -> None:
     assert (unsafe_reason(name) is None) == (sanitize_name(name) == name)
-    assert sanitize_name(safe_stem(name)) == safe_stem(name)
+    assert sanitize_name(sanitize_name(name)) == sanitize_name(name)
 
 
 # ------------------------------------------------------------------ suggested map
