@@ -230,6 +230,11 @@ def _color(roi_contour: RawDataset) -> tuple[int, int, int] | None:
     return (r, g, b)
 
 
+def _number_problem(attribute: str, text: str | None, what_is_wrong: str) -> str:
+    """``no <attribute>`` when it is absent, else ``<attribute> '<text>'<what_is_wrong>``."""
+    return f"no {attribute}" if text is None else f"{attribute} {text!r}{what_is_wrong}"
+
+
 def _roi_contours_by_number(
     dataset: RawDataset, report: _Report
 ) -> tuple[dict[int, RawDataset], set[int]]:
@@ -241,13 +246,13 @@ def _roi_contours_by_number(
     contours_by_number: dict[int, RawDataset] = {}
     repeated: set[int] = set()
     for position, contour_item in enumerate(dataset.sequence("ROIContourSequence"), start=1):
-        number = int_or_none(contour_item.text("ReferencedROINumber"))
+        text = contour_item.text("ReferencedROINumber")
+        number = int_or_none(text)
         if number is None:
-            text = contour_item.text("ReferencedROINumber")
+            problem = _number_problem("ReferencedROINumber", text, "")
             report.add(
-                f"ROIContourSequence item {position} has "
-                + ("no ReferencedROINumber" if text is None else f"ReferencedROINumber {text!r}")
-                + ", which names no ROI; its contours are ignored"
+                f"ROIContourSequence item {position} has {problem}, which names no ROI; "
+                "its contours are ignored"
             )
         elif number in contours_by_number:
             repeated.add(number)
@@ -269,14 +274,13 @@ def _usable_roi_items(
     by_number: dict[int, list[tuple[int, RawDataset]]] = {}
     for position, item in enumerate(dataset.sequence("StructureSetROISequence")):
         name = item.text("ROIName") or ""
-        number = int_or_none(item.text("ROINumber"))
+        text = item.text("ROINumber")
+        number = int_or_none(text)
         if number is None:
-            text = item.text("ROINumber")
+            problem = _number_problem("ROINumber", text, " is not a whole number")
             report.add(
-                f"ROI {name!r}: "
-                + ("no ROINumber" if text is None else f"ROINumber {text!r} is not a whole number")
-                + "; its contours cannot be found and the ROI is skipped; fix the number in "
-                "the planning system and export again",
+                f"ROI {name!r}: {problem}; its contours cannot be found and the ROI is "
+                "skipped; fix the number in the planning system and export again",
                 skipped=True,
             )
             continue
