@@ -156,14 +156,17 @@ def _rows(index: Path, sql: str) -> list[tuple[object, ...]]:
         return list(con.execute(sql).fetchall())
 
 
+def _rows_by_key(index: Path, sql: str) -> dict[object, tuple[object, ...]]:
+    """The rows of ``sql`` by their first column, each with the other columns."""
+    return {row[0]: row[1:] for row in _rows(index, sql)}
+
+
 # ------------------------------------------------------------------------- the tables
 def test_files_table_lists_every_file_with_its_uids_and_status(
     archive: Path, indexed: Path
 ) -> None:
     written = _dicom_files(archive)
-    rows = {
-        r[0]: r[1:] for r in _rows(indexed, "SELECT path, SOPInstanceUID, status, size FROM files")
-    }
+    rows = _rows_by_key(indexed, "SELECT path, SOPInstanceUID, status, size FROM files")
     for rel, ds in written.items():
         uid, status, size = rows[rel]
         assert uid == ds.SOPInstanceUID
@@ -181,14 +184,11 @@ def test_files_table_lists_every_file_with_its_uids_and_status(
 
 def test_series_table_has_geometry_and_orientation(archive: Path, indexed: Path) -> None:
     written = _dicom_files(archive)
-    series = {
-        r[0]: r[1:]
-        for r in _rows(
-            indexed,
-            "SELECT SeriesInstanceUID, PatientID, instances, slices, Rows, Columns, "
-            "slice_spacing_mm, orientation, uniform_spacing, StudyDate FROM series",
-        )
-    }
+    series = _rows_by_key(
+        indexed,
+        "SELECT SeriesInstanceUID, PatientID, instances, slices, Rows, Columns, "
+        "slice_spacing_mm, orientation, uniform_spacing, StudyDate FROM series",
+    )
     cts = defaultdict(list)
     for ds in written.values():
         if ds.Modality == "CT":
@@ -209,14 +209,10 @@ def test_series_table_has_geometry_and_orientation(archive: Path, indexed: Path)
 
 def test_rt_objects_are_linked_and_the_copy_is_reported(archive: Path, indexed: Path) -> None:
     written = _dicom_files(archive)
-    rt = {
-        r[0]: r[1:]
-        for r in _rows(
-            indexed,
-            "SELECT path, Modality, SOPInstanceUID, image_series, link, duplicate_of "
-            "FROM rt_objects",
-        )
-    }
+    rt = _rows_by_key(
+        indexed,
+        "SELECT path, Modality, SOPInstanceUID, image_series, link, duplicate_of FROM rt_objects",
+    )
     expected = {
         rel: ds for rel, ds in written.items() if ds.Modality in ("RTSTRUCT", "RTDOSE", "RTPLAN")
     }
