@@ -230,9 +230,17 @@ def _color(roi_contour: RawDataset) -> tuple[int, int, int] | None:
     return (r, g, b)
 
 
-def _number_problem(attribute: str, text: str | None, what_is_wrong: str) -> str:
-    """``no <attribute>`` when it is absent, else ``<attribute> '<text>'<what_is_wrong>``."""
-    return f"no {attribute}" if text is None else f"{attribute} {text!r}{what_is_wrong}"
+def _whole_number(item: RawDataset, attribute: str, what_is_wrong: str) -> tuple[int | None, str]:
+    """The whole number ``item`` holds in ``attribute``, or None and the problem in words.
+
+    The problem is ``no <attribute>`` when it is absent, else
+    ``<attribute> '<text>'<what_is_wrong>``.
+    """
+    text = item.text(attribute)
+    number = int_or_none(text)
+    if number is not None:
+        return number, ""
+    return None, f"no {attribute}" if text is None else f"{attribute} {text!r}{what_is_wrong}"
 
 
 def _roi_contours_by_number(
@@ -246,10 +254,8 @@ def _roi_contours_by_number(
     contours_by_number: dict[int, RawDataset] = {}
     repeated: set[int] = set()
     for position, contour_item in enumerate(dataset.sequence("ROIContourSequence"), start=1):
-        text = contour_item.text("ReferencedROINumber")
-        number = int_or_none(text)
+        number, problem = _whole_number(contour_item, "ReferencedROINumber", "")
         if number is None:
-            problem = _number_problem("ReferencedROINumber", text, "")
             report.add(
                 f"ROIContourSequence item {position} has {problem}, which names no ROI; "
                 "its contours are ignored"
@@ -274,10 +280,8 @@ def _usable_roi_items(
     by_number: dict[int, list[tuple[int, RawDataset]]] = {}
     for position, item in enumerate(dataset.sequence("StructureSetROISequence")):
         name = item.text("ROIName") or ""
-        text = item.text("ROINumber")
-        number = int_or_none(text)
+        number, problem = _whole_number(item, "ROINumber", " is not a whole number")
         if number is None:
-            problem = _number_problem("ROINumber", text, " is not a whole number")
             report.add(
                 f"ROI {name!r}: {problem}; its contours cannot be found and the ROI is "
                 "skipped; fix the number in the planning system and export again",
