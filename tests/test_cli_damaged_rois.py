@@ -20,11 +20,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from conftest import changed_copy, run_cli
 from rtmask import ImageGrid, read_rtstruct
 from rtmask._errors import InvalidInputError, StructureSetWarning
-from rtmask.cli import main
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
-from rtmask.synthetic import write_demo_case as _write_demo_case
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DICOMRTTOOL = DATA / "dicomrttool-anon"
@@ -47,13 +46,6 @@ DEMO_ROIS = {
 DEMO_WITH_VOLUME = list(DEMO_ROIS.values())
 
 Damage = Callable[[Dataset], None]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return code, captured.out, captured.err
 
 
 def _errors(stderr: str) -> list[str]:
@@ -86,22 +78,10 @@ def _all_nan(ds: Dataset, number: int) -> int:
     return len(contours)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo case, written once; tests copy it."""
-    folder = tmp_path_factory.mktemp("demo")
-    _write_demo_case(folder)
-    return folder
-
-
 def _damaged_demo(demo: Path, tmp_path: Path, damage: Damage) -> tuple[Path, Path, Path]:
     """A copy of the demo case with ``damage`` done to its RTSTRUCT: (folder, RS, RD)."""
     folder = tmp_path / "case"
-    shutil.copytree(demo, folder)
-    rtstruct = folder / "RS_demo.dcm"
-    ds = pydicom.dcmread(rtstruct)
-    damage(ds)
-    ds.save_as(rtstruct)
+    rtstruct = changed_copy(demo, folder, "RS_demo.dcm", damage)
     return folder, rtstruct, folder / "RD_demo.dcm"
 
 
@@ -127,7 +107,7 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
 ) -> None:
     _, rtstruct, rtdose = _damaged_demo(demo, tmp_path, lambda ds: _renumber(ds, 6, 5))
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     (line,) = [e for e in _errors(err) if "share ROINumber 5" in e]
     assert str(rtstruct) in line
@@ -148,7 +128,7 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
         ["volumes", str(rtstruct), "--json"],
         ["dvh", str(rtstruct), str(rtdose), "--json"],
     ):
-        code, out_text, err = _run(capsys, *command)
+        code, out_text, err = run_cli(capsys, *command)
         assert code == 1, command
         assert any("'SpinalCord' and 'Vertebra' share ROINumber 5" in e for e in _errors(err))
         names = [r["name"] for r in json.loads(out_text)["rois"]]
@@ -179,13 +159,13 @@ def test_real_structure_set_with_spinal_cord_renumbered_to_body(
 
     rtstruct = _damaged_real(tmp_path, damage)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     (line,) = _errors(err)
     assert str(rtstruct) in line
     assert "ROIs 'BODY' and 'SpinalCord' share ROINumber 13" in line
     assert not list(out.glob("*.nii.gz"))  # above all, no BODY.nii.gz holding the cord
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     assert json.loads(out_text)["rois"] == []
     assert any("'BODY' and 'SpinalCord'" in e for e in _errors(err))
@@ -201,7 +181,7 @@ def test_two_contour_items_for_one_roi_are_refused(
 
     _, rtstruct, _ = _damaged_demo(demo, tmp_path, damage)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     errors = _errors(err)
     assert any(
@@ -256,7 +236,7 @@ def test_every_command_reports_an_roi_it_cannot_read(
         "dvh": ["dvh", str(rtstruct), str(rtdose), "--json"],
     }
     for name, command in commands.items():
-        code, out_text, err = _run(capsys, *command)
+        code, out_text, err = run_cli(capsys, *command)
         assert code == 1, name
         (line,) = _errors(err)
         assert line == f"error: {rtstruct}: {expected}" or line.startswith(
@@ -306,7 +286,7 @@ def test_real_structure_set_with_an_roi_that_cannot_be_read(
     rtstruct = _damaged_real(tmp_path, damage)
     out = tmp_path / "out"
     for command in (["convert", str(rtstruct), "-o", str(out)], ["volumes", str(rtstruct)]):
-        code, _, err = _run(capsys, *command)
+        code, _, err = run_cli(capsys, *command)
         assert code == 1, command
         (line,) = _errors(err)
         assert line.startswith(f"error: {rtstruct}: {expected}"), line
@@ -327,20 +307,20 @@ def test_an_roi_whose_contours_are_all_nan_fails_every_command(
         "unusable coordinates (NaN, infinite, beyond 100 m, missing or not numbers) and were "
         "dropped"
     )
-    code, out_text, err = _run(capsys, "dvh", str(rtstruct), str(rtdose), "--json")
+    code, out_text, err = run_cli(capsys, "dvh", str(rtstruct), str(rtdose), "--json")
     assert code == 1
     (line,) = [e for e in _errors(err) if "Heart" in e]
     assert line.startswith(expected)
     names = [r["name"] for r in json.loads(out_text)["rois"]]
     assert names == [n for n in DEMO_WITH_VOLUME if n != "Heart"]
 
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(expected)
     assert "has no contours" not in line
 
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(expected)
@@ -356,7 +336,7 @@ def test_real_roi_with_all_contours_nan(tmp_path: Path, capsys: pytest.CaptureFi
         counts.append(_all_nan(ds, int(ds.StructureSetROISequence[1].ROINumber)))
 
     rtstruct = _damaged_real(tmp_path, damage)
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(
@@ -395,7 +375,7 @@ def test_volumes_flags_a_dropped_hole_instead_of_counting_it_silently(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rtstruct, ring_mm2 = _ring_case(tmp_path)
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(f"error: {rtstruct}: ROI 1 'Ring': contour(s) 4 have unusable")
@@ -419,7 +399,7 @@ def test_real_square_with_its_hole_nan(tmp_path: Path, capsys: pytest.CaptureFix
     hole = ds.ROIContourSequence[0].ContourSequence[1]
     hole.ContourData = [float("nan"), *list(hole.ContourData)[1:]]
     ds.save_as(tmp_path / "rt.dcm")
-    code, out_text, err = _run(capsys, "volumes", str(tmp_path / "rt.dcm"), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(tmp_path / "rt.dcm"), "--json")
     assert code == 1
     assert any(
         e.startswith(f"error: {tmp_path / 'rt.dcm'}: ROI 1 'ROI-1': contour(s) 2 have unusable")

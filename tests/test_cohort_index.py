@@ -542,13 +542,25 @@ def test_broken_links_are_rows_not_failures(tmp_path: Path) -> None:
     assert any("gone.dcm" in p for p in report.problems)
 
 
+def _index_with_map(tmp_path: Path, archive: Path, map_text: str) -> tuple[int, Path, Path]:
+    """Run ``rtmask index`` on ``archive`` with a ROI map of ``map_text``: code, index, map."""
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text(map_text)
+    index = tmp_path / "i.duckdb"
+    return (
+        main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)]),
+        index,
+        roi_map,
+    )
+
+
 def test_roi_map_fills_the_canonical_column(
     tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    roi_map = tmp_path / "map.yaml"
-    roi_map.write_text('Lung_L: ["Lung_L", "L Lung"]\nExternal: ["re:^bod(y|ies)$"]\n')
-    index = tmp_path / "i.duckdb"
-    assert main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)]) == 0
+    code, index, _ = _index_with_map(
+        tmp_path, archive, 'Lung_L: ["Lung_L", "L Lung"]\nExternal: ["re:^bod(y|ies)$"]\n'
+    )
+    assert code == 0
     rows = set(_rows(index, "SELECT DISTINCT ROIName, canonical FROM rois"))
     # Expected from CASES: every ROI name written, mapped by the two entries above.
     expected_map = {"Lung_L": "Lung_L", "L Lung": "Lung_L", "Body": "External"}
@@ -562,10 +574,7 @@ def test_roi_map_fills_the_canonical_column(
 def test_broken_roi_map_is_one_line_and_exit_2(
     tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    roi_map = tmp_path / "map.yaml"
-    roi_map.write_text('Lung_L: ["re:(unclosed"]\n')
-    index = tmp_path / "i.duckdb"
-    code = main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)])
+    code, index, roi_map = _index_with_map(tmp_path, archive, 'Lung_L: ["re:(unclosed"]\n')
     err = capsys.readouterr().err
     assert code == 2
     assert str(roi_map) in err
