@@ -21,6 +21,9 @@ from pydicom.dataset import Dataset
 from rtmask.cli import main
 from rtmask.synthetic import write_demo_case
 
+#: The real sample files (absent on most machines: tests that use them skip).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 #: ImageOrientationPatient (row cosines, then column cosines) of the usual positions.
 HFS = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # head first supine (axial)
 HFP = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0)  # head first prone
@@ -99,6 +102,20 @@ def changed_copy(
     change(ds)
     ds.save_as(path)
     return path
+
+
+def copy_real(name: str, copy: Path, pattern: str = "*.dcm") -> Path:
+    """Copy the files ``pattern`` of ``name`` in ../shared/data into the folder ``copy``.
+
+    Returns the source folder; skips the test when it is absent.
+    """
+    source = SHARED_DATA / name
+    if not source.is_dir():
+        pytest.skip(f"real DICOM test data not found at {source} (../shared/data)")
+    copy.mkdir(exist_ok=True)
+    for path in source.glob(pattern):
+        shutil.copy(path, copy / path.name)
+    return source
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ alone: which ROIs can no longer be matched with their contours.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -20,14 +20,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from conftest import changed_copy, run_cli
+from conftest import changed_copy, copy_real, run_cli
 from rtmask import ImageGrid, read_rtstruct
 from rtmask._errors import InvalidInputError, StructureSetWarning
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DICOMRTTOOL = DATA / "dicomrttool-anon"
-RT_UTILS = DATA / "rt-utils-samples" / "mock_data"
 
 #: The demo's ROIs (number, name) in file order; Vertebra is the one damaged.
 DEMO_ROIS = {
@@ -70,6 +66,44 @@ def _renumber(ds: Dataset, old: int, new: int) -> None:
     _item(ds, "RTROIObservationsSequence", old).ReferencedROINumber = new
 
 
+def _unreadable_number_cases(number: int, name: str) -> list[Any]:
+    """Five ways to part ROI ``number`` (``name``) from its contours, each with its error."""
+
+    def roi(ds: Dataset) -> Dataset:
+        return _item(ds, "StructureSetROISequence", number)
+
+    def contours(ds: Dataset) -> Dataset:
+        return _item(ds, "ROIContourSequence", number)
+
+    not_whole = f"ROI {name!r}: ROINumber {{}} is not a whole number"
+    no_contours = f"ROI {number} {name!r} has no contours"
+    return [
+        pytest.param(
+            lambda ds: _raw_integer(roi(ds), "ROINumber", b"one "),
+            not_whole.format("'one'"),
+            id="one",
+        ),
+        pytest.param(
+            lambda ds: _raw_integer(roi(ds), "ROINumber", b"1.5 "),
+            not_whole.format("'1.5'"),
+            id="1.5",
+        ),
+        pytest.param(
+            lambda ds: delattr(roi(ds), "ROINumber"), f"ROI {name!r}: no ROINumber", id="deleted"
+        ),
+        pytest.param(
+            lambda ds: setattr(contours(ds), "ReferencedROINumber", 9999),
+            no_contours,
+            id="refers-to-9999",
+        ),
+        pytest.param(
+            lambda ds: delattr(contours(ds), "ReferencedROINumber"),
+            no_contours,
+            id="refers-to-none",
+        ),
+    ]
+
+
 def _all_nan(ds: Dataset, number: int) -> int:
     """Every ContourData of ROI ``number`` set to NaN; returns the number of contours."""
     contours = _item(ds, "ROIContourSequence", number).ContourSequence
@@ -87,13 +121,9 @@ def _damaged_demo(demo: Path, tmp_path: Path, damage: Damage) -> tuple[Path, Pat
 
 def _damaged_real(tmp_path: Path, damage: Damage) -> Path:
     """A copy of dicomrttool-anon with ``damage`` done to its RTSTRUCT; returns the RS."""
-    if not DICOMRTTOOL.is_dir():
-        pytest.skip(f"real DICOM test data not found at {DICOMRTTOOL} (../shared/data)")
     folder = tmp_path / "real"
-    folder.mkdir()
-    for ct in DICOMRTTOOL.glob("CT_*.dcm"):
-        shutil.copy(ct, folder / ct.name)
-    ds = pydicom.dcmread(DICOMRTTOOL / "RS_Body_SpinalCord.dcm")
+    source = copy_real("dicomrttool-anon", folder, "CT_*.dcm")
+    ds = pydicom.dcmread(source / "RS_Body_SpinalCord.dcm")
     damage(ds)
     ds.save_as(folder / "RS.dcm")
     return folder / "RS.dcm"
@@ -196,32 +226,7 @@ def test_two_contour_items_for_one_roi_are_refused(
 # ----------------------------------------------- item 4: every command reports the reader
 
 
-@pytest.mark.parametrize(
-    ("damage", "expected"),
-    [
-        (
-            lambda ds: _raw_integer(_item(ds, "StructureSetROISequence", 6), "ROINumber", b"one "),
-            "ROI 'Vertebra': ROINumber 'one' is not a whole number",
-        ),
-        (
-            lambda ds: _raw_integer(_item(ds, "StructureSetROISequence", 6), "ROINumber", b"1.5 "),
-            "ROI 'Vertebra': ROINumber '1.5' is not a whole number",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "StructureSetROISequence", 6), "ROINumber"),
-            "ROI 'Vertebra': no ROINumber",
-        ),
-        (
-            lambda ds: setattr(_item(ds, "ROIContourSequence", 6), "ReferencedROINumber", 9999),
-            "ROI 6 'Vertebra' has no contours",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "ROIContourSequence", 6), "ReferencedROINumber"),
-            "ROI 6 'Vertebra' has no contours",
-        ),
-    ],
-    ids=["one", "1.5", "deleted", "refers-to-9999", "refers-to-none"],
-)
+@pytest.mark.parametrize(("damage", "expected"), _unreadable_number_cases(6, "Vertebra"))
 def test_every_command_reports_an_roi_it_cannot_read(
     demo: Path,
     tmp_path: Path,
@@ -254,32 +259,7 @@ def test_every_command_reports_an_roi_it_cannot_read(
     assert not (tmp_path / "out" / "Vertebra.nii.gz").exists()
 
 
-@pytest.mark.parametrize(
-    ("damage", "expected"),
-    [
-        (
-            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"one "),
-            "ROI 'SpinalCord': ROINumber 'one' is not a whole number",
-        ),
-        (
-            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"1.5 "),
-            "ROI 'SpinalCord': ROINumber '1.5' is not a whole number",
-        ),
-        (
-            lambda ds: delattr(ds.StructureSetROISequence[1], "ROINumber"),
-            "ROI 'SpinalCord': no ROINumber",
-        ),
-        (
-            lambda ds: setattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber", 9999),
-            "ROI 23 'SpinalCord' has no contours",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber"),
-            "ROI 23 'SpinalCord' has no contours",
-        ),
-    ],
-    ids=["one", "1.5", "deleted", "refers-to-9999", "refers-to-none"],
-)
+@pytest.mark.parametrize(("damage", "expected"), _unreadable_number_cases(23, "SpinalCord"))
 def test_real_structure_set_with_an_roi_that_cannot_be_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Damage, expected: str
 ) -> None:
@@ -391,11 +371,8 @@ def test_volumes_flags_a_dropped_hole_instead_of_counting_it_silently(
 
 
 def test_real_square_with_its_hole_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not RT_UTILS.is_dir():
-        pytest.skip(f"real DICOM test data not found at {RT_UTILS} (../shared/data)")
-    for ct in RT_UTILS.glob("ct_*.dcm"):
-        shutil.copy(ct, tmp_path / ct.name)
-    ds = pydicom.dcmread(RT_UTILS / "rt.dcm")
+    source = copy_real("rt-utils-samples/mock_data", tmp_path, "ct_*.dcm")
+    ds = pydicom.dcmread(source / "rt.dcm")
     hole = ds.ROIContourSequence[0].ContourSequence[1]
     hole.ContourData = [float("nan"), *list(hole.ContourData)[1:]]
     ds.save_as(tmp_path / "rt.dcm")

@@ -18,10 +18,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from conftest import changed_copy, run_cli
+from conftest import changed_copy, copy_real, run_cli
 from rtmask import read_image_series
 
-DICOMRTTOOL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicomrttool-anon"
 OTHER = "SOMEONE-ELSE"
 
 Change = Callable[[Dataset], None]
@@ -110,12 +109,8 @@ def test_an_extra_slice_of_another_patient_on_an_existing_plane_is_left_out(
 
 
 def test_real_slice_of_another_patient(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not DICOMRTTOOL.is_dir():
-        pytest.skip(f"real DICOM test data not found at {DICOMRTTOOL} (../shared/data)")
     case = tmp_path / "case"
-    case.mkdir()
-    for path in DICOMRTTOOL.glob("*.dcm"):
-        shutil.copy(path, case / path.name)
+    copy_real("dicomrttool-anon", case)
     stranger = case / "CT_2.dcm"
     ds = pydicom.dcmread(stranger)
     own = str(ds.PatientID)
