@@ -1,17 +1,28 @@
 """Shared test helpers and options.
 
-The patient orientations the geometry tests run through: import them with ``from
-conftest import ...`` (pytest puts this folder on ``sys.path``). The fuzz test's budget
-options (see tests/test_fuzz.py).
+The patient orientations the geometry tests run through, and helpers for the tests of the
+command line (:func:`run_cli`, :func:`changed_copy`): import them with ``from conftest import
+...`` (pytest puts this folder on ``sys.path``). The ``demo`` fixture: the synthetic demo case,
+written once. The fuzz test's budget options (see tests/test_fuzz.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
+from pydicom.dataset import Dataset
+
+from rtmask.cli import main
+from rtmask.synthetic import write_demo_case
+
+#: The real sample files (absent on most machines: tests that use them skip).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 #: ImageOrientationPatient (row cosines, then column cosines) of the usual positions.
 HFS = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # head first supine (axial)
@@ -71,6 +82,48 @@ def rotated(about_x: float, about_y: float, about_z: float) -> tuple[float, ...]
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     rotation = rz @ ry @ rx
     return (*rotation[:, 0].tolist(), *rotation[:, 1].tolist())
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the command line with ``args``: exit code, stdout and stderr (never a traceback)."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    return code, captured.out, captured.err
+
+
+def changed_copy(
+    folder: Path, copy: Path, file_name: str, change: Callable[[Dataset], object]
+) -> Path:
+    """Copy ``folder`` to ``copy`` and ``change`` its DICOM file ``file_name``; returns it."""
+    shutil.copytree(folder, copy)
+    path = copy / file_name
+    ds = pydicom.dcmread(path)
+    change(ds)
+    ds.save_as(path)
+    return path
+
+
+def copy_real(name: str, copy: Path, pattern: str = "*.dcm") -> Path:
+    """Copy the files ``pattern`` of ``name`` in ../shared/data into the folder ``copy``.
+
+    Returns the source folder; skips the test when it is absent.
+    """
+    source = SHARED_DATA / name
+    if not source.is_dir():
+        pytest.skip(f"real DICOM test data not found at {source} (../shared/data)")
+    copy.mkdir(exist_ok=True)
+    for path in source.glob(pattern):
+        shutil.copy(path, copy / path.name)
+    return source
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo case, written once; tests copy it before changing anything."""
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo_case(folder)
+    return folder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,9 +9,9 @@ alone: which ROIs can no longer be matched with their contours.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -20,15 +20,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from conftest import changed_copy, copy_real, run_cli
 from rtmask import ImageGrid, read_rtstruct
 from rtmask._errors import InvalidInputError, StructureSetWarning
-from rtmask.cli import main
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
-from rtmask.synthetic import write_demo_case as _write_demo_case
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DICOMRTTOOL = DATA / "dicomrttool-anon"
-RT_UTILS = DATA / "rt-utils-samples" / "mock_data"
 
 #: The demo's ROIs (number, name) in file order; Vertebra is the one damaged.
 DEMO_ROIS = {
@@ -47,13 +42,6 @@ DEMO_ROIS = {
 DEMO_WITH_VOLUME = list(DEMO_ROIS.values())
 
 Damage = Callable[[Dataset], None]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return code, captured.out, captured.err
 
 
 def _errors(stderr: str) -> list[str]:
@@ -78,6 +66,44 @@ def _renumber(ds: Dataset, old: int, new: int) -> None:
     _item(ds, "RTROIObservationsSequence", old).ReferencedROINumber = new
 
 
+def _unreadable_number_cases(number: int, name: str) -> list[Any]:
+    """Five ways to part ROI ``number`` (``name``) from its contours, each with its error."""
+
+    def roi(ds: Dataset) -> Dataset:
+        return _item(ds, "StructureSetROISequence", number)
+
+    def contours(ds: Dataset) -> Dataset:
+        return _item(ds, "ROIContourSequence", number)
+
+    not_whole = f"ROI {name!r}: ROINumber {{}} is not a whole number"
+    no_contours = f"ROI {number} {name!r} has no contours"
+    return [
+        pytest.param(
+            lambda ds: _raw_integer(roi(ds), "ROINumber", b"one "),
+            not_whole.format("'one'"),
+            id="one",
+        ),
+        pytest.param(
+            lambda ds: _raw_integer(roi(ds), "ROINumber", b"1.5 "),
+            not_whole.format("'1.5'"),
+            id="1.5",
+        ),
+        pytest.param(
+            lambda ds: delattr(roi(ds), "ROINumber"), f"ROI {name!r}: no ROINumber", id="deleted"
+        ),
+        pytest.param(
+            lambda ds: setattr(contours(ds), "ReferencedROINumber", 9999),
+            no_contours,
+            id="refers-to-9999",
+        ),
+        pytest.param(
+            lambda ds: delattr(contours(ds), "ReferencedROINumber"),
+            no_contours,
+            id="refers-to-none",
+        ),
+    ]
+
+
 def _all_nan(ds: Dataset, number: int) -> int:
     """Every ContourData of ROI ``number`` set to NaN; returns the number of contours."""
     contours = _item(ds, "ROIContourSequence", number).ContourSequence
@@ -86,34 +112,18 @@ def _all_nan(ds: Dataset, number: int) -> int:
     return len(contours)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo case, written once; tests copy it."""
-    folder = tmp_path_factory.mktemp("demo")
-    _write_demo_case(folder)
-    return folder
-
-
 def _damaged_demo(demo: Path, tmp_path: Path, damage: Damage) -> tuple[Path, Path, Path]:
     """A copy of the demo case with ``damage`` done to its RTSTRUCT: (folder, RS, RD)."""
     folder = tmp_path / "case"
-    shutil.copytree(demo, folder)
-    rtstruct = folder / "RS_demo.dcm"
-    ds = pydicom.dcmread(rtstruct)
-    damage(ds)
-    ds.save_as(rtstruct)
+    rtstruct = changed_copy(demo, folder, "RS_demo.dcm", damage)
     return folder, rtstruct, folder / "RD_demo.dcm"
 
 
 def _damaged_real(tmp_path: Path, damage: Damage) -> Path:
     """A copy of dicomrttool-anon with ``damage`` done to its RTSTRUCT; returns the RS."""
-    if not DICOMRTTOOL.is_dir():
-        pytest.skip(f"real DICOM test data not found at {DICOMRTTOOL} (../shared/data)")
     folder = tmp_path / "real"
-    folder.mkdir()
-    for ct in DICOMRTTOOL.glob("CT_*.dcm"):
-        shutil.copy(ct, folder / ct.name)
-    ds = pydicom.dcmread(DICOMRTTOOL / "RS_Body_SpinalCord.dcm")
+    source = copy_real("dicomrttool-anon", folder, "CT_*.dcm")
+    ds = pydicom.dcmread(source / "RS_Body_SpinalCord.dcm")
     damage(ds)
     ds.save_as(folder / "RS.dcm")
     return folder / "RS.dcm"
@@ -127,7 +137,7 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
 ) -> None:
     _, rtstruct, rtdose = _damaged_demo(demo, tmp_path, lambda ds: _renumber(ds, 6, 5))
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     (line,) = [e for e in _errors(err) if "share ROINumber 5" in e]
     assert str(rtstruct) in line
@@ -149,7 +159,7 @@ def test_rois_sharing_a_number_are_refused_by_name_and_the_rest_converted(
         ["volumes", str(rtstruct), "--json"],
         ["dvh", str(rtstruct), str(rtdose), "--json"],
     ):
-        code, out_text, err = _run(capsys, *command)
+        code, out_text, err = run_cli(capsys, *command)
         assert code == 1, command
         assert any("'SpinalCord' and 'Vertebra' share ROINumber 5" in e for e in _errors(err))
         names = [r["name"] for r in json.loads(out_text)["rois"]]
@@ -180,13 +190,13 @@ def test_real_structure_set_with_spinal_cord_renumbered_to_body(
 
     rtstruct = _damaged_real(tmp_path, damage)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     (line,) = _errors(err)
     assert str(rtstruct) in line
     assert "ROIs 'BODY' and 'SpinalCord' share ROINumber 13" in line
     assert not list(out.glob("*.nii.gz"))  # above all, no BODY.nii.gz holding the cord
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     assert json.loads(out_text)["rois"] == []
     assert any("'BODY' and 'SpinalCord'" in e for e in _errors(err))
@@ -202,7 +212,7 @@ def test_two_contour_items_for_one_roi_are_refused(
 
     _, rtstruct, _ = _damaged_demo(demo, tmp_path, damage)
     out = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(out))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(out))
     assert code == 1
     errors = _errors(err)
     assert any(
@@ -217,32 +227,7 @@ def test_two_contour_items_for_one_roi_are_refused(
 # ----------------------------------------------- item 4: every command reports the reader
 
 
-@pytest.mark.parametrize(
-    ("damage", "expected"),
-    [
-        (
-            lambda ds: _raw_integer(_item(ds, "StructureSetROISequence", 6), "ROINumber", b"one "),
-            "ROI 'Vertebra': ROINumber 'one' is not a whole number",
-        ),
-        (
-            lambda ds: _raw_integer(_item(ds, "StructureSetROISequence", 6), "ROINumber", b"1.5 "),
-            "ROI 'Vertebra': ROINumber '1.5' is not a whole number",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "StructureSetROISequence", 6), "ROINumber"),
-            "ROI 'Vertebra': no ROINumber",
-        ),
-        (
-            lambda ds: setattr(_item(ds, "ROIContourSequence", 6), "ReferencedROINumber", 9999),
-            "ROI 6 'Vertebra' has no contours",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "ROIContourSequence", 6), "ReferencedROINumber"),
-            "ROI 6 'Vertebra' has no contours",
-        ),
-    ],
-    ids=["one", "1.5", "deleted", "refers-to-9999", "refers-to-none"],
-)
+@pytest.mark.parametrize(("damage", "expected"), _unreadable_number_cases(6, "Vertebra"))
 def test_every_command_reports_an_roi_it_cannot_read(
     demo: Path,
     tmp_path: Path,
@@ -257,7 +242,7 @@ def test_every_command_reports_an_roi_it_cannot_read(
         "dvh": ["dvh", str(rtstruct), str(rtdose), "--json"],
     }
     for name, command in commands.items():
-        code, out_text, err = _run(capsys, *command)
+        code, out_text, err = run_cli(capsys, *command)
         assert code == 1, name
         (line,) = _errors(err)
         assert line == f"error: {rtstruct}: {expected}" or line.startswith(
@@ -275,39 +260,14 @@ def test_every_command_reports_an_roi_it_cannot_read(
     assert not (tmp_path / "out" / "Vertebra.nii.gz").exists()
 
 
-@pytest.mark.parametrize(
-    ("damage", "expected"),
-    [
-        (
-            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"one "),
-            "ROI 'SpinalCord': ROINumber 'one' is not a whole number",
-        ),
-        (
-            lambda ds: _raw_integer(ds.StructureSetROISequence[1], "ROINumber", b"1.5 "),
-            "ROI 'SpinalCord': ROINumber '1.5' is not a whole number",
-        ),
-        (
-            lambda ds: delattr(ds.StructureSetROISequence[1], "ROINumber"),
-            "ROI 'SpinalCord': no ROINumber",
-        ),
-        (
-            lambda ds: setattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber", 9999),
-            "ROI 23 'SpinalCord' has no contours",
-        ),
-        (
-            lambda ds: delattr(_item(ds, "ROIContourSequence", 23), "ReferencedROINumber"),
-            "ROI 23 'SpinalCord' has no contours",
-        ),
-    ],
-    ids=["one", "1.5", "deleted", "refers-to-9999", "refers-to-none"],
-)
+@pytest.mark.parametrize(("damage", "expected"), _unreadable_number_cases(23, "SpinalCord"))
 def test_real_structure_set_with_an_roi_that_cannot_be_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Damage, expected: str
 ) -> None:
     rtstruct = _damaged_real(tmp_path, damage)
     out = tmp_path / "out"
     for command in (["convert", str(rtstruct), "-o", str(out)], ["volumes", str(rtstruct)]):
-        code, _, err = _run(capsys, *command)
+        code, _, err = run_cli(capsys, *command)
         assert code == 1, command
         (line,) = _errors(err)
         assert line.startswith(f"error: {rtstruct}: {expected}"), line
@@ -328,20 +288,20 @@ def test_an_roi_whose_contours_are_all_nan_fails_every_command(
         "unusable coordinates (NaN, infinite, beyond 100 m, missing or not numbers) and were "
         "dropped"
     )
-    code, out_text, err = _run(capsys, "dvh", str(rtstruct), str(rtdose), "--json")
+    code, out_text, err = run_cli(capsys, "dvh", str(rtstruct), str(rtdose), "--json")
     assert code == 1
     (line,) = [e for e in _errors(err) if "Heart" in e]
     assert line.startswith(expected)
     names = [r["name"] for r in json.loads(out_text)["rois"]]
     assert names == [n for n in DEMO_WITH_VOLUME if n != "Heart"]
 
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(expected)
     assert "has no contours" not in line
 
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(expected)
@@ -357,7 +317,7 @@ def test_real_roi_with_all_contours_nan(tmp_path: Path, capsys: pytest.CaptureFi
         counts.append(_all_nan(ds, int(ds.StructureSetROISequence[1].ROINumber)))
 
     rtstruct = _damaged_real(tmp_path, damage)
-    code, _, err = _run(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "convert", str(rtstruct), "-o", str(tmp_path / "out"))
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(
@@ -396,7 +356,7 @@ def test_volumes_flags_a_dropped_hole_instead_of_counting_it_silently(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rtstruct, ring_mm2 = _ring_case(tmp_path)
-    code, out_text, err = _run(capsys, "volumes", str(rtstruct), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(rtstruct), "--json")
     assert code == 1
     (line,) = _errors(err)
     assert line.startswith(f"error: {rtstruct}: ROI 1 'Ring': contour(s) 4 have unusable")
@@ -412,15 +372,12 @@ def test_volumes_flags_a_dropped_hole_instead_of_counting_it_silently(
 
 
 def test_real_square_with_its_hole_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not RT_UTILS.is_dir():
-        pytest.skip(f"real DICOM test data not found at {RT_UTILS} (../shared/data)")
-    for ct in RT_UTILS.glob("ct_*.dcm"):
-        shutil.copy(ct, tmp_path / ct.name)
-    ds = pydicom.dcmread(RT_UTILS / "rt.dcm")
+    source = copy_real("rt-utils-samples/mock_data", tmp_path, "ct_*.dcm")
+    ds = pydicom.dcmread(source / "rt.dcm")
     hole = ds.ROIContourSequence[0].ContourSequence[1]
     hole.ContourData = [float("nan"), *list(hole.ContourData)[1:]]
     ds.save_as(tmp_path / "rt.dcm")
-    code, out_text, err = _run(capsys, "volumes", str(tmp_path / "rt.dcm"), "--json")
+    code, out_text, err = run_cli(capsys, "volumes", str(tmp_path / "rt.dcm"), "--json")
     assert code == 1
     assert any(
         e.startswith(f"error: {tmp_path / 'rt.dcm'}: ROI 1 'ROI-1': contour(s) 2 have unusable")

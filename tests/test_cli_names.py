@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from rtmask import ImageGrid
-from rtmask.cli import main
 from rtmask.names import load_roi_map
 from rtmask.synthetic import (
     RoiSpec,
@@ -49,13 +49,6 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return code, captured.out, captured.err
-
-
 def _expected_counts() -> dict[str, tuple[int, int]]:
     """Name -> (structure sets, patients), counted here from ARCHIVE."""
     sets: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
@@ -71,7 +64,7 @@ def _expected_counts() -> dict[str, tuple[int, int]]:
 def test_names_counts_groups_and_tg263_names(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _run(capsys, "names", str(archive), "--json")
+    code, out, _ = run_cli(capsys, "names", str(archive), "--json")
     assert code == 0
     rows = json.loads(out)["names"]
     assert set(rows[0]) == {"name", "structure_sets", "patients", "group", "tg263", "canonical"}
@@ -94,7 +87,7 @@ def test_names_table_and_csv(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "names.csv"
-    code, out, _ = _run(capsys, "names", str(archive), "--csv", str(target))
+    code, out, _ = run_cli(capsys, "names", str(archive), "--csv", str(target))
     assert code == 0
     assert "Lt_Lung_1" in out
     assert "5 structure set(s)" in out
@@ -115,14 +108,14 @@ def test_names_with_a_map_gives_canonical_names_and_the_unmapped_ones(
         'Lung_L: ["Lung_L", "L*Lung*", "re:^lung[ _-]?l(ef)?t$"]\nCord: ["spinal*"]\n',
         encoding="utf-8",
     )
-    code, out, _ = _run(capsys, "names", str(archive), "--json", "--roi-map", str(roi_map))
+    code, out, _ = run_cli(capsys, "names", str(archive), "--json", "--roi-map", str(roi_map))
     assert code == 0
     canonical = {r["name"]: r["canonical"] for r in json.loads(out)["names"]}
     assert canonical["L Lung"] == canonical["Lung_L"] == canonical["LUNG LT"] == "Lung_L"
     assert canonical["lung left"] == canonical["Lt_Lung_1"] == "Lung_L"
     assert canonical["Spinal Cord"] == canonical["SpinalCord"] == "Cord"
     assert canonical["heart"] is None
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "names", str(archive), "--json", "--roi-map", str(roi_map), "--unmapped"
     )
     assert code == 0
@@ -135,10 +128,10 @@ def test_names_lists_structure_sets_the_map_makes_ambiguous(
 ) -> None:
     roi_map = tmp_path / "map.csv"
     roi_map.write_text("canonical,pattern\nCord,spinal*\n", encoding="utf-8")
-    code, _, err = _run(capsys, "names", str(archive), "--roi-map", str(roi_map))
+    code, _, err = run_cli(capsys, "names", str(archive), "--roi-map", str(roi_map))
     assert code == 0  # Spinal Cord and SpinalCord never meet in one structure set
     roi_map.write_text("canonical,pattern\nHeart,heart\n", encoding="utf-8")
-    code, _, err = _run(capsys, "names", str(archive), "--roi-map", str(roi_map))
+    code, _, err = run_cli(capsys, "names", str(archive), "--roi-map", str(roi_map))
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1  # P3's structure set: two ROIs named Heart
@@ -150,7 +143,7 @@ def test_suggest_map_round_trip(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     suggested = tmp_path / "suggested.yaml"
-    code, out, _ = _run(capsys, "names", str(archive), "--suggest-map", str(suggested), "--json")
+    code, out, _ = run_cli(capsys, "names", str(archive), "--suggest-map", str(suggested), "--json")
     assert code == 0
     rows = json.loads(out)["names"]
     roi_map = load_roi_map(suggested)
@@ -166,7 +159,7 @@ def test_suggest_map_round_trip(
     flagged = [lines[i + 1] for i, line in enumerate(lines) if line.startswith("# CHECK")]
     assert [line.split(":")[0] for line in flagged] == ["Heart"]
     assert "# CHECK: 1 structure set(s)" in "\n".join(lines)
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "names", str(archive), "--json", "--roi-map", str(suggested), "--unmapped"
     )
     assert json.loads(out)["names"] == []
@@ -192,7 +185,7 @@ def test_a_bad_map_is_one_line_and_exit_code_2(
         "convert": ["convert", str(rtstruct), "-o", str(tmp_path / "out")],
         "dvh": ["dvh", str(rtstruct), str(rtstruct)],
     }[command]
-    code, _, err = _run(capsys, *args, "--roi-map", str(roi_map))
+    code, _, err = run_cli(capsys, *args, "--roi-map", str(roi_map))
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
@@ -202,7 +195,7 @@ def test_a_bad_map_is_one_line_and_exit_code_2(
 
 
 def test_unmapped_needs_a_map(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "names", str(archive), "--unmapped")
+    code, _, err = run_cli(capsys, "names", str(archive), "--unmapped")
     assert code == 2
     assert "--roi-map" in err
 
@@ -214,7 +207,7 @@ def test_convert_with_a_map_names_files_by_canonical_name(
     roi_map = tmp_path / "map.yaml"
     roi_map.write_text('Lung_L: ["L*Lung*", "Lung_L"]\nHeart: [heart]\n', encoding="utf-8")
     out = tmp_path / "out"
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "convert", str(archive / "P1" / "RS1.dcm"), "-o", str(out), "--roi-map",
         str(roi_map),
     )  # fmt: skip
@@ -242,7 +235,7 @@ def test_convert_with_a_map_names_files_by_canonical_name(
     }
     # --roi adds ROIs the map leaves out; they keep their own file names.
     out2 = tmp_path / "out2"
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "convert", str(archive / "P1" / "RS1.dcm"), "-o", str(out2), "--roi-map",
         str(roi_map), "--roi", "body",
     )  # fmt: skip
@@ -259,7 +252,7 @@ def test_convert_without_a_map_writes_no_canonical_column(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code, _, _ = _run(capsys, "convert", str(archive / "P1" / "RS1.dcm"), "-o", str(out))
+    code, _, _ = run_cli(capsys, "convert", str(archive / "P1" / "RS1.dcm"), "-o", str(out))
     assert code == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert all("canonical" not in row for row in summary["rois"])
@@ -271,7 +264,7 @@ def test_convert_lists_a_structure_set_whose_rois_conflict_and_converts_the_rest
 ) -> None:
     roi_map = tmp_path / "map.yaml"
     roi_map.write_text("Heart: [heart]\nCord: ['re:spinal ?cord']\n", encoding="utf-8")
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "convert", str(archive / "P3" / "RS0.dcm"), "-o", str(tmp_path / "o3"),
         "--roi-map", str(roi_map),
     )  # fmt: skip
@@ -285,7 +278,7 @@ def test_convert_lists_a_structure_set_whose_rois_conflict_and_converts_the_rest
     both.mkdir()
     (both / "P3.dcm").write_bytes((archive / "P3" / "RS0.dcm").read_bytes())
     (both / "P2.dcm").write_bytes((archive / "P2" / "RS0.dcm").read_bytes())
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "convert", str(both), "-o", str(tmp_path / "o4"), "--roi-map", str(roi_map),
         "--grid-spacing", "2",
     )  # fmt: skip
@@ -305,7 +298,7 @@ def test_dvh_with_a_map_carries_the_canonical_name(
     dose = write_rtdose(tmp_path / "RD.dcm", GRID, np.full(GRID.shape, 2.0), ct)
     roi_map = tmp_path / "map.csv"
     roi_map.write_text("canonical,pattern\nLung_L,L*Lung*\nHeart,heart\n", encoding="utf-8")
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "dvh", str(rtstruct), str(dose), "--roi-map", str(roi_map), "--json",
         "--stats", "D50",
     )  # fmt: skip
@@ -318,7 +311,7 @@ def test_dvh_with_a_map_carries_the_canonical_name(
     assert list(entries[0])[:3] == ["number", "name", "canonical"]
     assert entries[0]["stats"]["D50"] == pytest.approx(2.0)
     target = tmp_path / "dvh.csv"
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "dvh", str(rtstruct), str(dose), "--roi-map", str(roi_map), "--csv",
         str(target), "--roi", "Body", "--stats", "D50",
     )  # fmt: skip
@@ -337,14 +330,14 @@ def test_convert_a_seg_with_a_map(tmp_path: Path, capsys: pytest.CaptureFixture[
     pytest.importorskip("highdicom")
     ct = write_ct_series(tmp_path / "case" / "ct", GRID)
     rtstruct = write_rtstruct(tmp_path / "case" / "RS.dcm", _rois(["L Lung", "Body"]), ct)
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "convert", str(rtstruct), "-o", str(tmp_path / "seg"), "--format", "seg"
     )
     assert code == 0
     roi_map = tmp_path / "map.yaml"
     roi_map.write_text("Lung_L: ['L*Lung*']\n", encoding="utf-8")
     out = tmp_path / "back"
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         capsys, "convert", str(tmp_path / "seg" / "segmentation.dcm"), "--image",
         str(tmp_path / "case" / "ct"), "-o", str(out), "--roi-map", str(roi_map),
     )  # fmt: skip
@@ -363,14 +356,14 @@ def test_names_lists_an_unreadable_structure_set_and_counts_the_rest(
     shutil.copytree(archive, root)
     broken = root / "P4" / "RS_broken.dcm"
     broken.write_bytes((archive / "P1" / "RS0.dcm").read_bytes()[:900])
-    code, out, err = _run(capsys, "names", str(root), "--json")
+    code, out, err = run_cli(capsys, "names", str(root), "--json")
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert str(broken) in errors[0]
     rows = json.loads(out)["names"]
     assert {r["name"]: (r["structure_sets"], r["patients"]) for r in rows} == _expected_counts()
-    code, _, err = _run(capsys, "names", str(root / "P1" / "RS0.dcm"))
+    code, _, err = run_cli(capsys, "names", str(root / "P1" / "RS0.dcm"))
     assert code == 1
     assert "not a folder" in err
 

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -59,6 +60,7 @@ FILE_COMMANDS: dict[str, Command] = {
         str(out),
     ],
 }
+ALL_COMMANDS = {**FOLDER_COMMANDS, **FILE_COMMANDS}
 SUFFIX = {"to-rtstruct": ".dcm", "dose-sum": ".dcm", "dvh --csv": ".csv", "dvh --plot": ".png"}
 
 
@@ -84,6 +86,33 @@ def _run(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, list
     return code, [line for line in captured.err.splitlines() if line.startswith("error:")]
 
 
+@dataclass(frozen=True)
+class Writer:
+    """One command that writes, ready to run on the demo case with any output path."""
+
+    name: str
+    case: tuple[Path, Path]
+    capsys: pytest.CaptureFixture[str]
+
+    def output_in(self, folder: Path) -> Path:
+        """The output the command is given in ``folder``: a folder, or a file with its suffix."""
+        if self.name in FOLDER_COMMANDS:
+            return folder / "out"
+        return folder / f"out{SUFFIX[self.name]}"
+
+    def run(self, out: Path) -> tuple[int, list[str]]:
+        """Run it writing to ``out``: the exit code and the error lines."""
+        return _run(self.capsys, ALL_COMMANDS[self.name](*self.case, out))
+
+
+@pytest.fixture(params=list(ALL_COMMANDS))
+def writer(
+    request: pytest.FixtureRequest, case: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> Writer:
+    """Each command that writes in turn."""
+    return Writer(str(request.param), case, capsys)
+
+
 def _blocked_outputs(name: str, tmp_path: Path) -> list[Path]:
     """Output paths that cannot be written because of the file ``tmp_path/blocker``."""
     blocker = tmp_path / "blocker"
@@ -92,29 +121,20 @@ def _blocked_outputs(name: str, tmp_path: Path) -> list[Path]:
     return [blocker / f"out{SUFFIX[name]}"]
 
 
-@pytest.mark.parametrize("name", [*FOLDER_COMMANDS, *FILE_COMMANDS])
-def test_an_output_path_blocked_by_a_file_gives_one_line(
-    name: str, case: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    command = {**FOLDER_COMMANDS, **FILE_COMMANDS}[name]
+def test_an_output_path_blocked_by_a_file_gives_one_line(writer: Writer, tmp_path: Path) -> None:
     (tmp_path / "blocker").write_bytes(b"precious")
-    for out in _blocked_outputs(name, tmp_path):
+    for out in _blocked_outputs(writer.name, tmp_path):
         before = _tree(tmp_path)
-        code, errors = _run(capsys, command(*case, out))
-        assert code in (1, 2), (name, out)
-        assert len(errors) == 1, (name, errors)
+        code, errors = writer.run(out)
+        assert code in (1, 2), (writer.name, out)
+        assert len(errors) == 1, (writer.name, errors)
         assert str(tmp_path / "blocker") in errors[0]
         assert "file" in errors[0]
         assert _tree(tmp_path) == before  # nothing written, the file untouched
 
 
-@pytest.mark.parametrize("name", [*FOLDER_COMMANDS, *FILE_COMMANDS])
 def test_a_full_disk_gives_one_line_and_no_file(
-    name: str,
-    case: tuple[Path, Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every write ends in a rename onto the final name; make that fail as a full disk would."""
 
@@ -122,8 +142,8 @@ def test_a_full_disk_gives_one_line_and_no_file(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", no_space)
-    out = tmp_path / "out" if name in FOLDER_COMMANDS else tmp_path / f"out{SUFFIX[name]}"
-    code, errors = _run(capsys, {**FOLDER_COMMANDS, **FILE_COMMANDS}[name](*case, out))
+    out = writer.output_in(tmp_path)
+    code, errors = writer.run(out)
     assert code == 1
     assert errors
     assert any(e.startswith(f"error: {out}") and "no space left on device" in e for e in errors)
@@ -185,13 +205,8 @@ def test_writes_failing_half_way_leave_only_complete_files(
     assert [p for p in demo.rglob("*") if p.is_file()] == []  # each CT slice is larger
 
 
-@pytest.mark.parametrize("name", [*FOLDER_COMMANDS, *FILE_COMMANDS])
 def test_an_output_folder_without_write_permission_gives_one_line(
-    name: str,
-    case: tuple[Path, Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As root chmod does not stop a write: creating any file under ``locked`` is refused."""
     locked = tmp_path / "locked"
@@ -212,8 +227,8 @@ def test_an_output_folder_without_write_permission_gives_one_line(
 
     monkeypatch.setattr(os, "open", refuse)
     monkeypatch.setattr(Path, "mkdir", refuse_mkdir)
-    out = locked / "out" if name in FOLDER_COMMANDS else locked / f"out{SUFFIX[name]}"
-    code, errors = _run(capsys, {**FOLDER_COMMANDS, **FILE_COMMANDS}[name](*case, out))
+    out = writer.output_in(locked)
+    code, errors = writer.run(out)
     assert code == 1
     (line,) = errors
     assert line.startswith(f"error: {out}")

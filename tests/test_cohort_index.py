@@ -156,14 +156,17 @@ def _rows(index: Path, sql: str) -> list[tuple[object, ...]]:
         return list(con.execute(sql).fetchall())
 
 
+def _rows_by_key(index: Path, sql: str) -> dict[object, tuple[object, ...]]:
+    """The rows of ``sql`` by their first column, each with the other columns."""
+    return {row[0]: row[1:] for row in _rows(index, sql)}
+
+
 # ------------------------------------------------------------------------- the tables
 def test_files_table_lists_every_file_with_its_uids_and_status(
     archive: Path, indexed: Path
 ) -> None:
     written = _dicom_files(archive)
-    rows = {
-        r[0]: r[1:] for r in _rows(indexed, "SELECT path, SOPInstanceUID, status, size FROM files")
-    }
+    rows = _rows_by_key(indexed, "SELECT path, SOPInstanceUID, status, size FROM files")
     for rel, ds in written.items():
         uid, status, size = rows[rel]
         assert uid == ds.SOPInstanceUID
@@ -181,14 +184,11 @@ def test_files_table_lists_every_file_with_its_uids_and_status(
 
 def test_series_table_has_geometry_and_orientation(archive: Path, indexed: Path) -> None:
     written = _dicom_files(archive)
-    series = {
-        r[0]: r[1:]
-        for r in _rows(
-            indexed,
-            "SELECT SeriesInstanceUID, PatientID, instances, slices, Rows, Columns, "
-            "slice_spacing_mm, orientation, uniform_spacing, StudyDate FROM series",
-        )
-    }
+    series = _rows_by_key(
+        indexed,
+        "SELECT SeriesInstanceUID, PatientID, instances, slices, Rows, Columns, "
+        "slice_spacing_mm, orientation, uniform_spacing, StudyDate FROM series",
+    )
     cts = defaultdict(list)
     for ds in written.values():
         if ds.Modality == "CT":
@@ -209,14 +209,10 @@ def test_series_table_has_geometry_and_orientation(archive: Path, indexed: Path)
 
 def test_rt_objects_are_linked_and_the_copy_is_reported(archive: Path, indexed: Path) -> None:
     written = _dicom_files(archive)
-    rt = {
-        r[0]: r[1:]
-        for r in _rows(
-            indexed,
-            "SELECT path, Modality, SOPInstanceUID, image_series, link, duplicate_of "
-            "FROM rt_objects",
-        )
-    }
+    rt = _rows_by_key(
+        indexed,
+        "SELECT path, Modality, SOPInstanceUID, image_series, link, duplicate_of FROM rt_objects",
+    )
     expected = {
         rel: ds for rel, ds in written.items() if ds.Modality in ("RTSTRUCT", "RTDOSE", "RTPLAN")
     }
@@ -546,13 +542,25 @@ def test_broken_links_are_rows_not_failures(tmp_path: Path) -> None:
     assert any("gone.dcm" in p for p in report.problems)
 
 
+def _index_with_map(tmp_path: Path, archive: Path, map_text: str) -> tuple[int, Path, Path]:
+    """Run ``rtmask index`` on ``archive`` with a ROI map of ``map_text``: code, index, map."""
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text(map_text)
+    index = tmp_path / "i.duckdb"
+    return (
+        main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)]),
+        index,
+        roi_map,
+    )
+
+
 def test_roi_map_fills_the_canonical_column(
     tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    roi_map = tmp_path / "map.yaml"
-    roi_map.write_text('Lung_L: ["Lung_L", "L Lung"]\nExternal: ["re:^bod(y|ies)$"]\n')
-    index = tmp_path / "i.duckdb"
-    assert main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)]) == 0
+    code, index, _ = _index_with_map(
+        tmp_path, archive, 'Lung_L: ["Lung_L", "L Lung"]\nExternal: ["re:^bod(y|ies)$"]\n'
+    )
+    assert code == 0
     rows = set(_rows(index, "SELECT DISTINCT ROIName, canonical FROM rois"))
     # Expected from CASES: every ROI name written, mapped by the two entries above.
     expected_map = {"Lung_L": "Lung_L", "L Lung": "Lung_L", "Body": "External"}
@@ -566,10 +574,7 @@ def test_roi_map_fills_the_canonical_column(
 def test_broken_roi_map_is_one_line_and_exit_2(
     tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    roi_map = tmp_path / "map.yaml"
-    roi_map.write_text('Lung_L: ["re:(unclosed"]\n')
-    index = tmp_path / "i.duckdb"
-    code = main(["index", str(archive), "-o", str(index), "--roi-map", str(roi_map)])
+    code, index, roi_map = _index_with_map(tmp_path, archive, 'Lung_L: ["re:(unclosed"]\n')
     err = capsys.readouterr().err
     assert code == 2
     assert str(roi_map) in err

@@ -30,6 +30,7 @@ RANKS = {
             "_parallel",
             "_dicom",
             "_rawdicom",
+            "_safe_names",
         ],
         0,
     ),

@@ -18,11 +18,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from conftest import changed_copy, copy_real, run_cli
 from rtmask import read_image_series
-from rtmask.cli import main
-from rtmask.synthetic import write_demo_case
 
-DICOMRTTOOL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicomrttool-anon"
 OTHER = "SOMEONE-ELSE"
 
 Change = Callable[[Dataset], None]
@@ -42,20 +40,6 @@ def _other_study(ds: Dataset) -> None:
     ds.StudyInstanceUID = generate_uid()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo_case(folder)
-    return folder
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.out + captured.err
-    return code, captured.out, captured.err
-
-
 def _warnings_naming(err: str, path: Path) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("warning:") and str(path) in line]
 
@@ -73,15 +57,11 @@ def test_a_slice_of_another_patient_is_named_and_left_out_when_more_disagrees(
     left_out: bool,
 ) -> None:
     case = tmp_path / "case"
-    shutil.copytree(demo, case)
-    stranger = case / "CT_0025.dcm"
-    ds = pydicom.dcmread(stranger)
-    change(ds)
-    ds.save_as(stranger)
+    stranger = changed_copy(demo, case, "CT_0025.dcm", change)
     slices = 49 if left_out else 50
 
     assert read_image_series(case).n_slices == slices
-    code, out, err = _run(capsys, "info", str(case), "--json")
+    code, out, err = run_cli(capsys, "info", str(case), "--json")
     assert code == 0
     report = json.loads(out)
     (series,) = report["patients"][0]["studies"][0]["image_series"]
@@ -94,14 +74,14 @@ def test_a_slice_of_another_patient_is_named_and_left_out_when_more_disagrees(
     assert [s["path"] for s in skipped] == ([str(stranger)] if left_out else [])
 
     out_folder = tmp_path / "out"
-    code, _, err = _run(capsys, "convert", str(case / "RS_demo.dcm"), "-o", str(out_folder))
+    code, _, err = run_cli(capsys, "convert", str(case / "RS_demo.dcm"), "-o", str(out_folder))
     assert len(_warnings_naming(err, stranger)) == 1
     summary = json.loads((out_folder / "summary.json").read_text())
     assert summary["structure_set"]["grid_shape"][0] == slices
     if not left_out:
         assert code == 0
 
-    code, _, err = _run(capsys, "volumes", str(case / "RS_demo.dcm"), "--json")
+    code, _, err = run_cli(capsys, "volumes", str(case / "RS_demo.dcm"), "--json")
     (line,) = _warnings_naming(err, stranger)
     assert f"PatientID {OTHER!r}" in line
 
@@ -123,24 +103,20 @@ def test_an_extra_slice_of_another_patient_on_an_existing_plane_is_left_out(
     (warning,) = series.warnings
     assert warning.startswith(f"{stranger}: CT image of another patient")
     assert "slice plane" in warning
-    code, _, err = _run(capsys, "convert", str(case / "RS_demo.dcm"), "-o", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "convert", str(case / "RS_demo.dcm"), "-o", str(tmp_path / "o"))
     assert code == 0
     assert len(_warnings_naming(err, stranger)) == 1
 
 
 def test_real_slice_of_another_patient(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not DICOMRTTOOL.is_dir():
-        pytest.skip(f"real DICOM test data not found at {DICOMRTTOOL} (../shared/data)")
     case = tmp_path / "case"
-    case.mkdir()
-    for path in DICOMRTTOOL.glob("*.dcm"):
-        shutil.copy(path, case / path.name)
+    copy_real("dicomrttool-anon", case)
     stranger = case / "CT_2.dcm"
     ds = pydicom.dcmread(stranger)
     own = str(ds.PatientID)
     ds.PatientID = OTHER
     ds.save_as(stranger)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "convert", str(case / "RS_Body_SpinalCord.dcm"), "-o", str(tmp_path / "out")
     )
     assert code == 0
@@ -152,6 +128,6 @@ def test_real_slice_of_another_patient(tmp_path: Path, capsys: pytest.CaptureFix
     ds.FrameOfReferenceUID = generate_uid()
     ds.save_as(stranger)
     assert read_image_series(case).n_slices == 3
-    _, _, err = _run(capsys, "volumes", str(case / "RS_Body_SpinalCord.dcm"), "--json")
+    _, _, err = run_cli(capsys, "volumes", str(case / "RS_Body_SpinalCord.dcm"), "--json")
     (line,) = _warnings_naming(err, stranger)
     assert "left out of the volume" in line

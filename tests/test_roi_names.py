@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import rtmask.names
+from rtmask._safe_names import sanitize_name, unsafe_reason
 from rtmask.errors import RoiMapError, RtmaskError
-from rtmask.export._names import sanitize_name
 from rtmask.names import (
     NameCount,
     RoiMap,
@@ -22,7 +22,6 @@ from rtmask.names import (
     tg263_match,
     tg263_names,
 )
-from rtmask.names._safe import safe_stem, unsafe_reason
 
 TG263_CSV = Path(rtmask.names.__file__).with_name("tg263.csv")
 
@@ -181,49 +180,43 @@ def test_yaml_and_csv_maps_give_the_same_map(tmp_path: Path) -> None:
     assert from_yaml.source == str(yaml_path)
 
 
+BAD_YAML_MAPS = [
+    ('Lung_L: ["re:lung(left"]\n', r"map\.yaml:1: pattern 're:lung\(left'.*regular expression"),
+    ('"../x": ["a"]\n', r"map\.yaml:1: canonical name '\.\./x': not a safe file name"),
+    ('ok: [a]\n"a/b": ["b"]\n', r"map\.yaml:2: canonical name 'a/b': not a safe file name"),
+    ('"": ["b"]\n', r"map\.yaml:1: canonical name '': not a safe file name: it is empty"),
+    ("Heart: [\n", r"map\.yaml:2: not valid YAML"),
+    ("- a\n- b\n", r"map\.yaml: a YAML ROI map is a mapping"),
+    ("Heart:\n", r"map\.yaml:1: canonical name 'Heart' has no patterns"),
+    ("Heart: [a]\nheart: [b]\n", r"map\.yaml:2: canonical names 'Heart' and 'heart'"),
+    ("Heart: [{a: 1}]\n", r"map\.yaml:1: the patterns of 'Heart' must be text"),
+    ("", r"map\.yaml: the ROI map is empty"),
+]
+BAD_CSV_MAPS = [
+    ("canonical,pattern\nHeart,heart\nLung,re:[\n", r"map\.csv:3: pattern 're:\['"),
+    ("canonical,pattern\n../x,heart\n", r"map\.csv:2: canonical name '\.\./x'"),
+    ("name,pattern\nHeart,heart\n", r"map\.csv:1: .*columns 'canonical' and 'pattern'"),
+    ("canonical,pattern\n", r"map\.csv: the ROI map has no rows"),
+    ("canonical,pattern\nHeart,\n", r"map\.csv:2: canonical name 'Heart' has an empty"),
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("file_name", "text", "expected"),
     [
-        ('Lung_L: ["re:lung(left"]\n', r"map\.yaml:1: pattern 're:lung\(left'.*regular expression"),
-        ('"../x": ["a"]\n', r"map\.yaml:1: canonical name '\.\./x': not a safe file name"),
-        ('ok: [a]\n"a/b": ["b"]\n', r"map\.yaml:2: canonical name 'a/b': not a safe file name"),
-        ('"": ["b"]\n', r"map\.yaml:1: canonical name '': not a safe file name: it is empty"),
-        ("Heart: [\n", r"map\.yaml:2: not valid YAML"),
-        ("- a\n- b\n", r"map\.yaml: a YAML ROI map is a mapping"),
-        ("Heart:\n", r"map\.yaml:1: canonical name 'Heart' has no patterns"),
-        ("Heart: [a]\nheart: [b]\n", r"map\.yaml:2: canonical names 'Heart' and 'heart'"),
-        ("Heart: [{a: 1}]\n", r"map\.yaml:1: the patterns of 'Heart' must be text"),
-        ("", r"map\.yaml: the ROI map is empty"),
+        *(("map.yaml", *case) for case in BAD_YAML_MAPS),
+        *(("map.csv", *case) for case in BAD_CSV_MAPS),
     ],
 )
-def test_a_bad_yaml_map_is_one_line_naming_the_file_and_line(
-    tmp_path: Path, text: str, expected: str
+def test_a_bad_map_is_one_line_naming_the_file_and_line(
+    tmp_path: Path, file_name: str, text: str, expected: str
 ) -> None:
-    path = tmp_path / "map.yaml"
+    path = tmp_path / file_name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RoiMapError, match=expected) as caught:
         load_roi_map(path)
     assert "\n" not in str(caught.value)
     assert str(path) in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("canonical,pattern\nHeart,heart\nLung,re:[\n", r"map\.csv:3: pattern 're:\['"),
-        ("canonical,pattern\n../x,heart\n", r"map\.csv:2: canonical name '\.\./x'"),
-        ("name,pattern\nHeart,heart\n", r"map\.csv:1: .*columns 'canonical' and 'pattern'"),
-        ("canonical,pattern\n", r"map\.csv: the ROI map has no rows"),
-        ("canonical,pattern\nHeart,\n", r"map\.csv:2: canonical name 'Heart' has an empty"),
-    ],
-)
-def test_a_bad_csv_map_is_one_line_naming_the_file_and_line(
-    tmp_path: Path, text: str, expected: str
-) -> None:
-    path = tmp_path / "map.csv"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(RoiMapError, match=expected):
-        load_roi_map(path)
 
 
 def test_a_missing_or_unknown_map_file_is_named(tmp_path: Path) -> None:
@@ -243,9 +236,9 @@ def test_a_missing_or_unknown_map_file_is_named(tmp_path: Path) -> None:
         "ÿ" * 60, "COM1", "nul", "CON_", "COM1_.x", "x\u0301", "a b", "a\\b", "a:b", "_x", "x_",
     ],
 )  # fmt: skip
-def test_the_safe_name_rules_agree_with_the_exporters(name: str) -> None:
+def test_a_name_is_refused_exactly_when_the_rules_would_change_it(name: str) -> None:
     assert (unsafe_reason(name) is None) == (sanitize_name(name) == name)
-    assert sanitize_name(safe_stem(name)) == safe_stem(name)
+    assert sanitize_name(sanitize_name(name)) == sanitize_name(name)
 
 
 # ------------------------------------------------------------------ suggested map

@@ -165,8 +165,14 @@ def _missing_reason(rt_object: RTObject) -> str:
     return "the file references no image series"
 
 
-def _with_warnings(message: str, warnings: Sequence[str]) -> str:
-    return "; ".join([message, *warnings])
+def _linked(series: ImageSeries, method: str, message: str, warnings: Sequence[str]) -> SeriesLink:
+    """A link to ``series`` whose message is ``message`` followed by the warnings."""
+    return SeriesLink(
+        series=series,
+        method=method,
+        message="; ".join([message, *warnings]),
+        warnings=tuple(warnings),
+    )
 
 
 def _link_by_series_uid(rt_object: RTObject, series: Sequence[ImageSeries]) -> SeriesLink | None:
@@ -180,12 +186,7 @@ def _link_by_series_uid(rt_object: RTObject, series: Sequence[ImageSeries]) -> S
     )
     warnings = _checks(rt_object, best, by_uid=True)
     message = f"linked by referenced series UID {best.series_instance_uid}"
-    return SeriesLink(
-        series=best,
-        method="series_uid",
-        message=_with_warnings(message, warnings),
-        warnings=tuple(warnings),
-    )
+    return _linked(best, "series_uid", message, warnings)
 
 
 def _link_through_references(
@@ -228,12 +229,7 @@ def _link_by_instance_uids(rt_object: RTObject, series: Sequence[ImageSeries]) -
     if rt_object.referenced_series_uids:
         message += f" ({_missing_reason(rt_object)})"
     warnings = _checks(rt_object, best, by_uid=False)
-    return SeriesLink(
-        series=best,
-        method="instance_uids",
-        message=_with_warnings(message, warnings),
-        warnings=tuple(warnings),
-    )
+    return _linked(best, "instance_uids", message, warnings)
 
 
 def _link_by_frame_of_reference(
@@ -261,12 +257,7 @@ def _link_by_frame_of_reference(
             f"only {fit:.0%} of the contours lie on the slices of series "
             f"{best.series_instance_uid}; check that it is the right series"
         )
-    return SeriesLink(
-        series=best,
-        method="frame_of_reference",
-        message=_with_warnings(message, warnings),
-        warnings=tuple(warnings),
-    )
+    return _linked(best, "frame_of_reference", message, warnings)
 
 
 def _link_by_geometry(

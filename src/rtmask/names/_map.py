@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rtmask._safe_names import sanitize_name, unsafe_reason
 from rtmask.errors import RoiMapError
-from rtmask.names._safe import safe_stem, unsafe_reason
 
 __all__ = ["RoiMap", "RoiPattern", "load_roi_map"]
 
@@ -169,7 +169,7 @@ def _unsafe_reason(canonical: str) -> str | None:
     reason = unsafe_reason(canonical)
     if reason is None:
         return None
-    safe = safe_stem(canonical)
+    safe = sanitize_name(canonical)
     suggestion = f" (e.g. {safe!r})" if safe and safe != canonical else ""
     return f"not a safe file name: {reason}{suggestion}"
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtmask._safe_names import sanitize_name
 from rtmask.errors import RoiMapError
 from rtmask.names._map import RoiMap
 from rtmask.names._normalise import normalise_name, tg263_match
-from rtmask.names._safe import safe_stem
 
 __all__ = [
     "NameCount",
@@ -184,7 +184,7 @@ def suggest_map(
     n_patterns = 0
     for number, (group, members) in enumerate(groups.items(), start=1):
         tg263 = next((m.tg263 for m in members if m.tg263), None)
-        base = tg263 or safe_stem(members[0].name) or f"ROI_group_{number}"
+        base = tg263 or sanitize_name(members[0].name) or f"ROI_group_{number}"
         canonical, counter = base, 2
         while canonical.casefold() in taken:
             canonical, counter = f"{base}_{counter}", counter + 1

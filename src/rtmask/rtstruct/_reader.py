@@ -230,6 +230,19 @@ def _color(roi_contour: RawDataset) -> tuple[int, int, int] | None:
     return (r, g, b)
 
 
+def _whole_number(item: RawDataset, attribute: str, what_is_wrong: str) -> tuple[int | None, str]:
+    """The whole number ``item`` holds in ``attribute``, or None and the problem in words.
+
+    The problem is ``no <attribute>`` when it is absent, else
+    ``<attribute> '<text>'<what_is_wrong>``.
+    """
+    text = item.text(attribute)
+    number = int_or_none(text)
+    if number is not None:
+        return number, ""
+    return None, f"no {attribute}" if text is None else f"{attribute} {text!r}{what_is_wrong}"
+
+
 def _roi_contours_by_number(
     dataset: RawDataset, report: _Report
 ) -> tuple[dict[int, RawDataset], set[int]]:
@@ -241,13 +254,11 @@ def _roi_contours_by_number(
     contours_by_number: dict[int, RawDataset] = {}
     repeated: set[int] = set()
     for position, contour_item in enumerate(dataset.sequence("ROIContourSequence"), start=1):
-        number = int_or_none(contour_item.text("ReferencedROINumber"))
+        number, problem = _whole_number(contour_item, "ReferencedROINumber", "")
         if number is None:
-            text = contour_item.text("ReferencedROINumber")
             report.add(
-                f"ROIContourSequence item {position} has "
-                + ("no ReferencedROINumber" if text is None else f"ReferencedROINumber {text!r}")
-                + ", which names no ROI; its contours are ignored"
+                f"ROIContourSequence item {position} has {problem}, which names no ROI; "
+                "its contours are ignored"
             )
         elif number in contours_by_number:
             repeated.add(number)
@@ -269,14 +280,11 @@ def _usable_roi_items(
     by_number: dict[int, list[tuple[int, RawDataset]]] = {}
     for position, item in enumerate(dataset.sequence("StructureSetROISequence")):
         name = item.text("ROIName") or ""
-        number = int_or_none(item.text("ROINumber"))
+        number, problem = _whole_number(item, "ROINumber", " is not a whole number")
         if number is None:
-            text = item.text("ROINumber")
             report.add(
-                f"ROI {name!r}: "
-                + ("no ROINumber" if text is None else f"ROINumber {text!r} is not a whole number")
-                + "; its contours cannot be found and the ROI is skipped; fix the number in "
-                "the planning system and export again",
+                f"ROI {name!r}: {problem}; its contours cannot be found and the ROI is "
+                "skipped; fix the number in the planning system and export again",
                 skipped=True,
             )
             continue
