@@ -34,7 +34,7 @@ from rtmask.convert import (
     DoseSelection,
     OutputFormat,
     choose_dose,
-    convert_masks,
+    convert_seg,
     convert_structure_set,
     select_rois,
 )
@@ -50,7 +50,6 @@ from rtmask.discovery import (
 from rtmask.dose import read_dose_grid
 from rtmask.export import safe_folder_name
 from rtmask.geometry import ImageGrid
-from rtmask.masks import read_seg
 from rtmask.names import RoiMap
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
@@ -284,6 +283,23 @@ class _Options:
         """True when the masks go on a grid other than the image series'."""
         return self.dose_grid is not None or self.grid_spacing_mm is not None
 
+    def conversion(
+        self, *, slice_mode: SliceMode = "exact", workers: int | None = None
+    ) -> ConversionOptions:
+        """The conversion library's options for these, on a grid read as ``slice_mode``."""
+        return ConversionOptions(
+            rule=self.rule,
+            output_format=self.output_format,
+            fractional=self.fractional,
+            resample_mm=self.resample_mm,
+            slice_mode=slice_mode,
+            overlay=self.overlay,
+            workers=workers,
+            write_image=self.write_image,
+            write_dose=self.write_dose,
+            dose_on_image=self.dose_on_image,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Job:
@@ -454,18 +470,8 @@ def _convert_archive(
     """An archive of structure sets: one case each, through :mod:`rtmask.cohort`."""
     jobs = archive.jobs or usable_cpus()
     case_options = CaseOptions(
-        conversion=ConversionOptions(
-            rule=options.rule,
-            output_format=options.output_format,
-            fractional=options.fractional,
-            resample_mm=options.resample_mm,
-            overlay=options.overlay,
-            write_image=options.write_image,
-            write_dose=options.write_dose,
-            dose_on_image=options.dose_on_image,
-            # cases run in parallel: one ROI-writing thread each
-            workers=1 if jobs > 1 or archive.scheduler else None,
-        ),
+        # cases run in parallel: one ROI-writing thread each
+        conversion=options.conversion(workers=1 if jobs > 1 or archive.scheduler else None),
         roi_patterns=tuple(options.roi_patterns),
         roi_map=options.roi_map,
         force=archive.force,
@@ -493,31 +499,26 @@ def _convert_seg(
         )
     if job.series is None:
         return f"{job.path}: {job.link_message}"
-    try:
-        masks = read_seg(job.path, job.series)
-        canonical: dict[int, str] = {}
-        if options.roi_patterns or options.roi_map is not None:
-            segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(job.path))
-            chosen, canonical = select_rois(segments, options.roi_patterns, options.roi_map)
-            wanted = {roi.number for roi in chosen}
-            masks = [mask for mask in masks if mask.roi.number in wanted]
-            if not masks:
-                return f"{job.path}: no segment matches {_wanted(options)}"
-        note = f"{job.link_message}; images in {job.series.files[0].parent}"
+    note = f"{job.link_message}; images in {job.series.files[0].parent}"
+
+    def announce() -> None:
         console.print(
             f"[bold]{escape(str(job.path))}[/bold] (DICOM SEG) -> {escape(str(folder))}  "
             f"({escape(note)})",
             soft_wrap=True,
         )
-        return convert_masks(
-            masks,
+
+    try:
+        return convert_seg(
+            job.path,
+            job.series,
             folder,
-            source=str(job.path),
-            output_format=options.output_format,
-            series=job.series,
+            options.conversion(),
+            roi_patterns=options.roi_patterns,
+            roi_map=options.roi_map,
             image_series=note,
-            canonical=canonical,
-            write_image=options.write_image,
+            selection=_wanted(options),
+            announce=announce,
         )
     except RtmaskError as error:
         return str(error)
@@ -580,17 +581,7 @@ def _convert_one(
         for warning in series.warnings:
             if warning not in irregular:
                 print_warning(console, f"image series {series.folder}: {warning}")
-    conversion = ConversionOptions(
-        rule=options.rule,
-        output_format=options.output_format,
-        fractional=options.fractional,
-        resample_mm=options.resample_mm,
-        slice_mode=slice_mode,
-        overlay=options.overlay,
-        write_image=options.write_image,
-        write_dose=options.write_dose,
-        dose_on_image=options.dose_on_image,
-    )
+    conversion = options.conversion(slice_mode=slice_mode)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -21,14 +21,13 @@ from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
     DoseSelection,
-    convert_masks,
+    convert_seg,
     convert_structure_set,
     select_rois,
 )
 from rtmask.discovery import ImageSeries
-from rtmask.masks import read_seg
 from rtmask.names import RoiMap
-from rtmask.rtstruct import StructureSet, read_rtstruct
+from rtmask.rtstruct import read_rtstruct
 
 __all__ = [
     "CASE_COLUMNS",
@@ -230,24 +229,14 @@ def _convert(task: CaseTask) -> ConversionReport:
     options = task.options
     note = f"{task.link_message}; images in {series.files[0].parent}"
     if task.modality == "SEG":
-        masks = read_seg(task.source, series)
-        canonical: dict[int, str] = {}
-        if options.roi_patterns or options.roi_map is not None:
-            segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(task.source))
-            chosen, canonical = select_rois(segments, options.roi_patterns, options.roi_map)
-            wanted = {roi.number for roi in chosen}
-            masks = [mask for mask in masks if mask.roi.number in wanted]
-            if not masks:
-                raise RtmaskError(f"{task.source}: no segment matches the ROI selection")
-        return convert_masks(
-            masks,
+        return convert_seg(
+            task.source,
+            series,
             task.folder,
-            source=str(task.source),
-            output_format=options.conversion.output_format,
-            series=series,
+            options.conversion,
+            roi_patterns=options.roi_patterns,
+            roi_map=options.roi_map,
             image_series=note,
-            canonical=canonical,
-            write_image=options.conversion.write_image,
         )
     structure_set = read_rtstruct(task.source, on_invalid="ignore")
     if not structure_set.rois:

@@ -3,8 +3,8 @@
 :func:`convert_structure_set` selects a structure set's ROIs, rasterises them onto a grid,
 writes one file per ROI (or one container: ``.npz``, labelmap, DICOM SEG) and a summary
 (``summary.json``, ``summary.csv``); :func:`convert_masks` writes masks that already exist
-(read from a DICOM SEG) the same way. Beside the masks they write the image series
-(``image.nii.gz``) and the dose :func:`choose_dose` links (``dose.nii.gz``). Both are
+the same way, and :func:`convert_seg` those of a DICOM SEG. Beside the masks they write the
+image series (``image.nii.gz``) and the dose :func:`choose_dose` links (``dose.nii.gz``). All are
 plain functions of objects, a folder and options that return a
 :class:`ConversionReport`: what ``rtmask convert`` runs once per structure set, and what a
 cohort's per-case task builds on.
@@ -19,7 +19,7 @@ from rtmask.convert._options import (
 from rtmask.convert._report import ConversionReport
 from rtmask.convert._select import RoiPlan, plan_rois, select_rois
 from rtmask.convert._volumes import DoseSelection, choose_dose
-from rtmask.convert._workflow import convert_masks, convert_structure_set
+from rtmask.convert._workflow import convert_masks, convert_seg, convert_structure_set
 
 __all__ = [
     "SEG_FILE_NAME",
@@ -31,6 +31,7 @@ __all__ = [
     "RoiPlan",
     "choose_dose",
     "convert_masks",
+    "convert_seg",
     "convert_structure_set",
     "plan_rois",
     "select_rois",

@@ -52,6 +52,7 @@ from rtmask.export import (
 )
 from rtmask.export._overlay import OverlayMask
 from rtmask.geometry import ImageGrid
+from rtmask.masks import read_seg
 from rtmask.raster import Mask, rasterize, resample_slices
 from rtmask.rtstruct import ROI, StructureSet
 
@@ -559,3 +560,62 @@ def _failure_text(error: RtmaskError | OSError) -> str:
         return str(error)
     where = f" {error.filename}" if error.filename is not None else ""
     return f"not written{where}: {error.strerror.lower()} (no half-written file is left)"
+
+
+def convert_seg(
+    path: Path,
+    series: ImageSeries,
+    folder: Path,
+    options: ConversionOptions,
+    *,
+    roi_patterns: Sequence[str] = (),
+    roi_map: RoiMap | None = None,
+    image_series: str | None = None,
+    selection: str = "the ROI selection",
+    announce: Callable[[], object] | None = None,
+) -> ConversionReport:
+    """Write the segments of the DICOM SEG ``path`` into ``folder`` like ROIs.
+
+    Parameters
+    ----------
+    path
+        The DICOM SEG file.
+    series
+        The image series its segments are on.
+    folder, image_series
+        As :func:`convert_masks`.
+    options
+        Its ``output_format`` and ``write_image`` apply.
+    roi_patterns, roi_map
+        Which segments (as :func:`select_rois`; none: all), and their canonical names.
+    selection
+        ``roi_patterns`` and ``roi_map`` in words, for the error when no segment matches.
+    announce
+        Called once the segments are read and chosen, before anything is written.
+
+    Raises
+    ------
+    RtmaskError
+        The SEG cannot be read, or no segment matches the selection.
+    """
+    masks = read_seg(path, series)
+    canonical: dict[int, str] = {}
+    if roi_patterns or roi_map is not None:
+        segments = StructureSet(rois=tuple(m.roi for m in masks), source=str(path))
+        chosen, canonical = select_rois(segments, roi_patterns, roi_map)
+        wanted = {roi.number for roi in chosen}
+        masks = [mask for mask in masks if mask.roi.number in wanted]
+        if not masks:
+            raise RtmaskError(f"{path}: no segment matches {selection}")
+    if announce is not None:
+        announce()
+    return convert_masks(
+        masks,
+        folder,
+        source=str(path),
+        output_format=options.output_format,
+        series=series,
+        image_series=image_series,
+        canonical=canonical,
+        write_image=options.write_image,
+    )
