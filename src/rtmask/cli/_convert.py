@@ -20,6 +20,7 @@ from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
 from rtmask.cli._archive import archive_command
 from rtmask.cli._options import (
+    add_output_option,
     add_roi_map_option,
     add_roi_option,
     add_rule_option,
@@ -88,9 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="RTSTRUCT file or folder")
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT", help="output folder (created)"
-    )
+    add_output_option(parser, "OUT", "output folder (created)")
     parser.add_argument(
         "--image",
         type=Path,

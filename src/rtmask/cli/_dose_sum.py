@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from rtmask._errors import InvalidInputError
 from rtmask._limits import MAX_DOSE_GY
+from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.dose import DoseGrid, add_doses, read_dose, scale_dose
 from rtmask.export import write_rtdose
@@ -50,9 +51,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("doses", nargs="+", type=Path, metavar="DOSE", help="RT Dose files")
-    parser.add_argument(
-        "-o", "--output", required=True, type=Path, metavar="SUM.dcm", help="RT Dose to write"
-    )
+    add_output_option(parser, "SUM.dcm", "RT Dose to write")
     parser.add_argument(
         "--scale",
         nargs="+",

@@ -13,7 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import add_roi_map_option, add_roi_option, read_roi_map_option
+from rtmask.cli._options import (
+    add_json_option,
+    add_roi_map_option,
+    add_roi_option,
+    read_roi_map_option,
+)
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
 from rtmask.convert._select import select_rois
 from rtmask.dose import read_dose
@@ -62,9 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     output = parser.add_mutually_exclusive_group()
-    output.add_argument(
-        "--json", action="store_true", help="print one JSON document on stdout instead of a table"
-    )
+    add_json_option(output)
     output.add_argument(
         "--csv", type=Path, metavar="FILE", help="also write one CSV row per ROI to FILE"
     )

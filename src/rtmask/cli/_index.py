@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rtmask.cli._options import add_roi_map_option, read_roi_map_option
+from rtmask.cli._options import add_output_option, add_roi_map_option, read_roi_map_option
 from rtmask.cli._output import print_warning, progress_bar
 from rtmask.cohort import index_archive
 
@@ -37,9 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument("root", type=Path, metavar="ROOT", help="the archive's folder")
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="INDEX", help="the .duckdb file"
-    )
+    add_output_option(parser, "INDEX", "the .duckdb file")
     parser.add_argument(
         "--volumes",
         action="store_true",

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import link_message
+from rtmask.cli._options import add_json_option, link_message
 from rtmask.cli._output import json_text
 from rtmask.discovery import ImageSeries, Inventory, RTObject, SeriesLink, link_image_series, scan
 from rtmask.geometry import ImageGrid
@@ -55,9 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "paths", nargs="+", type=Path, metavar="PATH", help="folder (walked recursively) or file"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON document on stdout instead of tables"
-    )
+    add_json_option(parser, "tables")
     return parser
 
 

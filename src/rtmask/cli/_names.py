@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rtmask._atomic import atomic_path
-from rtmask.cli._options import add_roi_map_option, read_roi_map_option
+from rtmask.cli._options import add_json_option, add_roi_map_option, read_roi_map_option
 from rtmask.cli._output import json_text, print_error, print_warning
 from rtmask.errors import RoiMapError, RtmaskError
 from rtmask.names import (
@@ -44,9 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument("root", type=Path, metavar="ROOT", help="folder tree to scan")
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON document on stdout instead of a table"
-    )
+    add_json_option(parser)
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
     add_roi_map_option(parser)
     parser.add_argument(

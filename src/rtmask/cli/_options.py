@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_HINT",
+    "add_json_option",
+    "add_output_option",
     "add_roi_map_option",
     "add_roi_option",
     "add_rule_option",
@@ -27,6 +29,20 @@ __all__ = [
 
 #: How ``convert``, ``volumes`` and ``dvh`` are given the image series explicitly.
 IMAGE_HINT = "pass --image DIR with the series it was made on"
+
+
+def add_output_option(parser: argparse.ArgumentParser, metavar: str, help_text: str) -> None:
+    """``-o/--output``: the (required) file or folder the command writes."""
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar=metavar, help=help_text)
+
+
+def add_json_option(parser: argparse._ActionsContainer, instead_of: str = "a table") -> None:
+    """``--json``: one JSON document on stdout instead of what is printed otherwise."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print one JSON document on stdout instead of {instead_of}",
+    )
 
 
 def add_roi_option(parser: argparse.ArgumentParser) -> None:

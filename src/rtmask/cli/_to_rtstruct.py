@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import read_image_series
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
@@ -64,9 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIR",
         help="folder of the image series the masks were made on",
     )
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="RS.dcm", help="RTSTRUCT file to write"
-    )
+    add_output_option(parser, "RS.dcm", "RTSTRUCT file to write")
     parser.add_argument(
         "--names",
         nargs="+",

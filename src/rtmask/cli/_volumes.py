@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import add_roi_option, add_rule_option, link_message
+from rtmask.cli._options import add_json_option, add_roi_option, add_rule_option, link_message
 from rtmask.cli._output import json_text, print_error, print_warning, reword
 from rtmask.discovery import ImageSeries, link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
@@ -70,9 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_roi_option(parser)
     add_rule_option(parser)
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON document on stdout instead of a table"
-    )
+    add_json_option(parser)
     return parser
 
 
