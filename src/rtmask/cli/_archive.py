@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-from rtmask.cli._output import print_error
+from rtmask.cli._output import print_error, progress_bar
 from rtmask.cohort import (
     CASES_CSV,
     CaseOptions,
@@ -72,16 +71,14 @@ def archive_command(
         soft_wrap=True,
     )
     counts = {"converted": 0, "failed": 0, "skipped": 0}
-    with Progress(
+    with progress_bar(
+        console,
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed  {task.fields[rate]} cases/min"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal or console.quiet,
     ) as progress:
         bar = progress.add_task("cases", total=total, failed=0, rate="-")
         start = time.monotonic()

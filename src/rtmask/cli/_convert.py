@@ -12,7 +12,6 @@ from typing import cast
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rtmask._errors import GeometryError, RtmaskError
@@ -27,7 +26,7 @@ from rtmask.cli._options import (
     link_message,
     read_roi_map_option,
 )
-from rtmask.cli._output import located, print_error, print_warning, reword
+from rtmask.cli._output import counting_bar, located, print_error, print_warning, reword
 from rtmask.cohort import CaseOptions, Layout, usable_cpus
 from rtmask.convert import (
     ConversionOptions,
@@ -581,15 +580,7 @@ def _convert_one(
             if warning not in irregular:
                 print_warning(console, f"image series {series.folder}: {warning}")
     conversion = options.conversion(slice_mode=slice_mode)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal or console.quiet,
-    ) as progress:
+    with counting_bar(console) as progress:
         task = progress.add_task("converting ROIs", total=len(structure_set.rois))
         return convert_structure_set(
             structure_set,

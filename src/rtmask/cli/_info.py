@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_json_option, link_message
-from rtmask.cli._output import json_text
+from rtmask.cli._output import json_text, progress_bar
 from rtmask.discovery import ImageSeries, Inventory, RTObject, SeriesLink, link_image_series, scan
 from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import read_rtstruct
@@ -371,13 +371,8 @@ def _print_tables(report: Report, out: Console, verbose: bool) -> None:
 # ---------------------------------------------------------------------------- command
 def _scan(paths: Sequence[Path], console: Console) -> Inventory:
     """Scan with a progress bar on the (stderr) console when it is a terminal."""
-    with Progress(
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal or console.quiet,
+    with progress_bar(
+        console, TextColumn("scanning"), BarColumn(), MofNCompleteColumn()
     ) as progress:
         task: list[TaskID] = []
 

@@ -12,9 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress, ProgressColumn, TaskID
 
-__all__ = ["json_text", "located", "print_error", "print_warning", "progress_bar", "reword"]
+__all__ = [
+    "counting_bar",
+    "json_text",
+    "located",
+    "print_error",
+    "print_warning",
+    "progress_bar",
+    "reword",
+]
 
 
 def _finite(value: Any) -> Any:
@@ -87,14 +95,37 @@ class _NoProgress:
         return None
 
 
-def progress_bar(console: Console, **options: Any) -> Progress | _NoProgress:
+def progress_bar(
+    console: Console, *columns: str | ProgressColumn, **options: Any
+) -> Progress | _NoProgress:
     """A transient rich Progress on ``console`` when it is a terminal, else a silent one.
 
     Output to a pipe or file shows no bar, and then rich.progress is not even imported
-    (a faster start for scripted runs).
+    (a faster start for scripted runs). ``columns`` as :class:`rich.progress.Progress`
+    (none: rich's default ones).
     """
     if not console.is_terminal or console.quiet:
         return _NoProgress()
     from rich.progress import Progress  # noqa: PLC0415 - only when a bar is shown
 
-    return Progress(console=console, transient=True, **options)
+    return Progress(*columns, console=console, transient=True, **options)
+
+
+def counting_bar(console: Console) -> Progress | _NoProgress:
+    """:func:`progress_bar` showing the task's description, done of total and time taken."""
+    if not console.is_terminal or console.quiet:
+        return _NoProgress()
+    from rich.progress import (  # noqa: PLC0415 - only when a bar is shown
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return progress_bar(
+        console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )

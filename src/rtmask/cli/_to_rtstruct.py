@@ -10,12 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_output_option
-from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._output import counting_bar, print_error, print_warning
 from rtmask.discovery import read_image_series
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
@@ -181,15 +180,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         series = read_image_series(args.image)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not console.is_terminal or console.quiet,
-        ) as progress:
+        with counting_bar(console) as progress:
             reading = progress.add_task("reading masks", total=_mask_count(masks_path))
             masks = read_masks(
                 masks_path,
