@@ -1,9 +1,10 @@
 """Shared test helpers and options.
 
 The patient orientations the geometry tests run through, and helpers for the tests of the
-command line (:func:`run_cli`, :func:`changed_copy`): import them with ``from conftest import
-...`` (pytest puts this folder on ``sys.path``). The ``demo`` fixture: the synthetic demo case,
-written once. The fuzz test's budget options (see tests/test_fuzz.py).
+command line (:func:`run_cli`, :func:`run_cli_output`, :func:`changed_copy`): import them
+with ``from conftest import ...`` (pytest puts this folder on ``sys.path``). The ``demo``
+fixture: the synthetic demo case, written once. The fuzz test's budget options (see
+tests/test_fuzz.py).
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     return code, captured.out, captured.err
+
+
+def run_cli_output(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """As :func:`run_cli`, with stdout and stderr as one text: exit code and output."""
+    code, out, err = run_cli(capsys, *args)
+    return code, out + err
 
 
 def changed_copy(

@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import HFP, HFS, OBLIQUE, orthonormal
+from conftest import run_cli_output as _run
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask.cli import main
 from rtmask.raster import rasterize
@@ -71,14 +72,6 @@ def _case(
         ]
     rtstruct = write_rtstruct(folder / "RS.dcm", rois, ct)
     return folder, rtstruct
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output
-    return code, output
 
 
 def _errors(output: str) -> list[str]:

@@ -20,8 +20,8 @@ import pydicom
 import pytest
 
 from conftest import HFS, orthonormal
+from conftest import run_cli_output as _run
 from rtmask import ImageGrid, read_image_series, read_rtstruct
-from rtmask.cli import main
 from rtmask.raster import rasterize
 from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, write_rtstruct
 
@@ -62,14 +62,6 @@ def _case(tmp_path: Path, orientation: tuple[float, ...]) -> tuple[Path, Path]:
         ),
     ]
     return folder, write_rtstruct(folder / "RS.dcm", rois, ct)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output
-    return code, output
 
 
 def _decode_seg(path: Path, ct_folder: Path) -> dict[str, np.ndarray]:

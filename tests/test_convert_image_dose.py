@@ -20,9 +20,9 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import MRImageStorage, RLELossless
 from scipy.ndimage import map_coordinates
 
-from conftest import HFS, ORIENTATIONS, orthonormal
+from conftest import HFS, ORIENTATIONS, SHARED_DATA, orthonormal
+from conftest import run_cli_output as _run
 from rtmask import ImageGrid
-from rtmask.cli import main
 from rtmask.convert import ConversionOptions, choose_dose, convert_structure_set
 from rtmask.discovery import scan
 from rtmask.masks import non_mask_volumes, read_masks
@@ -36,8 +36,7 @@ from rtmask.synthetic import (
     write_rtstruct,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-LUNG1 = DATA / "lung1-001" / "LUNG1-001"
+LUNG1 = SHARED_DATA / "lung1-001" / "LUNG1-001"
 FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # LPS <-> RAS
 
 
@@ -73,14 +72,6 @@ def _case(tmp_path: Path, grid: ImageGrid, *, name: str = "Disc", hu: np.ndarray
     ct = write_ct_series(folder / "ct", grid, hu=_hu(grid) if hu is None else hu)
     write_rtstruct(folder / "RS.dcm", _rois(ct.grid, name), ct)
     return folder, ct
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output
-    return code, output
 
 
 def _sitk_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:

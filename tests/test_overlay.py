@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import run_cli_output as _run
 from rtmask import ImageGrid, read_image_series
 from rtmask._errors import DicomReadError, MissingDependencyError
 from rtmask._optional import import_optional
-from rtmask.cli import main
 from rtmask.discovery import read_slices
 from rtmask.export import choose_overlay_slices
 from rtmask.rtstruct import ROI, Contour
@@ -45,14 +45,6 @@ def _case(tmp_path: Path) -> Path:
     ]
     write_rtstruct(folder / "RS.dcm", rois, ct)
     return folder
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output
-    return code, output
 
 
 @pytest.fixture

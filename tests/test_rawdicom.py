@@ -25,6 +25,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from conftest import SHARED_DATA
 from rtmask._errors import DicomReadError
 from rtmask._rawdicom import TAGS, RawDataset, raw_from_dataset, read_raw
 from rtmask.dose import read_dose
@@ -40,8 +41,7 @@ from rtmask.synthetic import (
     write_rtstruct,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is absent")
+needs_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 
 SYNTAXES = {
     "implicit": ImplicitVRLittleEndian,
@@ -247,7 +247,7 @@ def _compare(raw: RawDataset, dataset: Dataset, depth: int = 0) -> int:
 
 @needs_data
 def test_every_shared_file_reads_as_pydicom_reads_it() -> None:
-    paths = [p for p in DATA.rglob("*") if p.is_file() and p.suffix in (".dcm", "")]
+    paths = [p for p in SHARED_DATA.rglob("*") if p.is_file() and p.suffix in (".dcm", "")]
     compared = 0
     for path in paths:
         try:
