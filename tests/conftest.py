@@ -20,6 +20,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from rtmask.cli import main
+from rtmask.geometry import ImageGrid
 from rtmask.synthetic import write_demo_case
 
 #: The real sample files (absent on most machines: tests that use them skip).
@@ -83,6 +84,16 @@ def rotated(about_x: float, about_y: float, about_z: float) -> tuple[float, ...]
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     rotation = rz @ ry @ rx
     return (*rotation[:, 0].tolist(), *rotation[:, 1].tolist())
+
+
+def small_grid(shape: tuple[int, int, int], orientation: Sequence[float] = HFS) -> ImageGrid:
+    """A small CT grid off the origin, anisotropic voxels, ``orientation`` made orthonormal."""
+    return ImageGrid.from_explicit(
+        origin_mm=(-61.3, 17.9, -230.4),
+        spacing_mm=(2.5, 0.9, 1.1),
+        shape=shape,
+        orientation=orthonormal(orientation),
+    )
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

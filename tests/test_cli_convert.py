@@ -13,7 +13,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from conftest import HFP, HFS, OBLIQUE, orthonormal
+from conftest import HFP, HFS, OBLIQUE, small_grid
 from conftest import run_cli_output as _run
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask.cli import main
@@ -29,12 +29,7 @@ from rtmask.synthetic import (
 
 
 def _grid(orientation: tuple[float, ...] = HFS) -> ImageGrid:
-    return ImageGrid.from_explicit(
-        origin_mm=(-61.3, 17.9, -230.4),
-        spacing_mm=(2.5, 0.9, 1.1),
-        shape=(12, 48, 64),
-        orientation=orthonormal(orientation),
-    )
+    return small_grid((12, 48, 64), orientation)
 
 
 def _disc(grid: ImageGrid, k: int, radius: float, du: float = 0.0) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import FFS, HFS, OBLIQUE, orthonormal
+from conftest import FFS, HFS, OBLIQUE, small_grid
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask._errors import GeometryWarning
 from rtmask.cli import _main, _to_rtstruct
@@ -23,12 +23,7 @@ from rtmask.synthetic import RoiSpec, circle_uv, to_patient, write_ct_series, wr
 
 
 def _grid(orientation: tuple[float, ...] = HFS) -> ImageGrid:
-    return ImageGrid.from_explicit(
-        origin_mm=(-61.3, 17.9, -230.4),
-        spacing_mm=(2.5, 0.9, 1.1),
-        shape=(9, 30, 41),
-        orientation=orthonormal(orientation),
-    )
+    return small_grid((9, 30, 41), orientation)
 
 
 def _arrays(shape: tuple[int, int, int]) -> dict[str, np.ndarray]:

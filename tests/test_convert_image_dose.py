@@ -20,7 +20,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import MRImageStorage, RLELossless
 from scipy.ndimage import map_coordinates
 
-from conftest import HFS, ORIENTATIONS, SHARED_DATA, orthonormal
+from conftest import HFS, ORIENTATIONS, SHARED_DATA, small_grid
 from conftest import run_cli_output as _run
 from rtmask import ImageGrid
 from rtmask.convert import ConversionOptions, choose_dose, convert_structure_set
@@ -41,12 +41,7 @@ FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # LPS <-> RAS
 
 
 def _grid(orientation: tuple[float, ...] = HFS) -> ImageGrid:
-    return ImageGrid.from_explicit(
-        origin_mm=(-61.3, 17.9, -230.4),
-        spacing_mm=(2.5, 0.9, 1.1),
-        shape=(10, 36, 44),
-        orientation=orthonormal(orientation),
-    )
+    return small_grid((10, 36, 44), orientation)
 
 
 def _hu(grid: ImageGrid, seed: int = 1) -> np.ndarray:
