@@ -80,6 +80,10 @@ class _Results:
     overlay_masks: list[OverlayMask] = field(default_factory=list)
     volumes: dict[str, VolumeOutcome] = field(default_factory=dict)
 
+    def add_problem(self, roi: ROI, text: str) -> None:
+        """Say what went wrong with ``roi``: ``source: ROI <number> '<name>': text``."""
+        self.problems.append(f"{self.source}: ROI {roi.number} {roi.name!r}: {text}")
+
     def add_volume(self, role: str, outcome: VolumeOutcome) -> None:
         """Keep the image's or dose's facts for the summary, and its messages."""
         self.problems.extend(outcome.problems)
@@ -372,10 +376,8 @@ def _convert_rois(
 
 def _collect(roi: ROI, outcome: _Outcome, work: _Work, results: _Results) -> None:
     """Add one rasterised ROI's row, messages, container mask and overlay slices."""
-    source = results.source
-    label = f"ROI {roi.number} {roi.name!r}"
     if isinstance(outcome, (RtmaskError, OSError)):
-        results.problems.append(f"{source}: {label}: {_failure_text(outcome)}")
+        results.add_problem(roi, _failure_text(outcome))
         results.rows.append(
             summary_row(
                 roi,
@@ -389,11 +391,10 @@ def _collect(roi: ROI, outcome: _Outcome, work: _Work, results: _Results) -> Non
         return
     row, mask = outcome
     results.rows.append(row)
-    results.notes.extend(f"{source}: {w}" for w in mask.warnings)
+    results.notes.extend(f"{results.source}: {w}" for w in mask.warnings)
     if row.status == "empty":
-        results.problems.append(
-            f"{source}: {label}: no voxel centre lies inside its contours on this grid; "
-            "empty mask written"
+        results.add_problem(
+            roi, "no voxel centre lies inside its contours on this grid; empty mask written"
         )
     if results.overlay:
         picked = mask.array[list(work.overlay_slices)]  # a copy (fancy indexing)
@@ -535,9 +536,7 @@ def _write_one_mask(
     try:
         file = write_mask_file(mask, folder, stem, output_format)
     except (RtmaskError, OSError) as error:
-        results.problems.append(
-            f"{results.source}: ROI {roi.number} {roi.name!r}: {_failure_text(error)}"
-        )
+        results.add_problem(roi, _failure_text(error))
         status = "failed"
     if status == "empty":
         results.problems.append(f"{results.source}: ROI {roi.number} {roi.name!r} is empty")
