@@ -96,6 +96,17 @@ def small_grid(shape: tuple[int, int, int], orientation: Sequence[float] = HFS) 
     )
 
 
+def slices_at(base: ImageGrid, positions_mm: np.ndarray) -> ImageGrid:
+    """A grid like ``base`` (orientation, pixels, rows, columns), its slices at ``positions_mm``."""
+    return ImageGrid.from_slices(
+        positions_mm=positions_mm,
+        orientation=base.orientation,
+        pixel_spacing_mm=base.spacing_mm[1:],
+        rows=base.shape[1],
+        columns=base.shape[2],
+    )
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run the command line with ``args``: exit code, stdout and stderr (never a traceback)."""
     code = main(list(args))

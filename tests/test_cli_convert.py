@@ -13,7 +13,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from conftest import HFP, HFS, OBLIQUE, small_grid
+from conftest import HFP, HFS, OBLIQUE, slices_at, small_grid
 from conftest import run_cli_output as _run
 from rtmask import ImageGrid, read_image_series, read_rtstruct
 from rtmask.cli import main
@@ -172,13 +172,7 @@ def test_non_uniform_series_warns_and_resample_makes_it_uniform(
 ) -> None:
     base = _grid()
     positions = base.slice_origins_mm()[[0, 1, 2, 4, 5, 6, 7]]  # slice 3 missing
-    grid = ImageGrid.from_slices(
-        positions_mm=positions,
-        orientation=base.orientation,
-        pixel_spacing_mm=base.spacing_mm[1:],
-        rows=48,
-        columns=64,
-    )
+    grid = slices_at(base, positions)
     rois = [
         RoiSpec(
             number=1,

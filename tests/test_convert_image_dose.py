@@ -20,7 +20,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import MRImageStorage, RLELossless
 from scipy.ndimage import map_coordinates
 
-from conftest import HFS, ORIENTATIONS, SHARED_DATA, small_grid
+from conftest import HFS, ORIENTATIONS, SHARED_DATA, slices_at, small_grid
 from conftest import run_cli_output as _run
 from rtmask import ImageGrid
 from rtmask.convert import ConversionOptions, choose_dose, convert_structure_set
@@ -127,13 +127,7 @@ def test_uneven_slices_native_and_resampled(
 ) -> None:
     base = _grid()
     positions = base.slice_origins_mm()[[0, 1, 2, 4, 5, 6, 7, 9]]  # slices 3 and 8 missing
-    grid = ImageGrid.from_slices(
-        positions_mm=positions,
-        orientation=base.orientation,
-        pixel_spacing_mm=base.spacing_mm[1:],
-        rows=36,
-        columns=44,
-    )
+    grid = slices_at(base, positions)
     hu = _hu(grid)
     folder, _ = _case(tmp_path, grid, hu=hu)
     code, output = _run(capsys, "convert", str(folder), "-o", str(tmp_path / "native"))
