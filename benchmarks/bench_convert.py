@@ -142,7 +142,12 @@ def tools_for(case: Case, out: Path, peers_python: Path, rtmask_bin: Path) -> li
         Tool(
             "rtmask convert",
             "convert",
-            [str(rtmask_bin), "convert", rs, "-o", str(out / "rtmask"), "--image", image],
+            # Masks only, as the peers below write them: the image volume that convert
+            # writes by default is left out of this like-for-like comparison.
+            [
+                str(rtmask_bin), "convert", rs, "-o", str(out / "rtmask"), "--image", image,
+                "--no-image", "--no-dose",
+            ],
             out / "rtmask",
         ),
         Tool(
