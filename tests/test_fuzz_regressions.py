@@ -164,3 +164,28 @@ def test_seg_from_images_of_an_unknown_storage_class_is_one_error(
     assert code == 1
     assert any("1.2.840.10008.5.1.4.1.1.23" in line and "SOPClassUID" in line for line in lines)
     assert not (out / "segmentation.dcm").exists()
+
+
+def test_embedded_dvh_with_a_damaged_number_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fuzz finding (long run, seed 8 case 1591): a flipped byte in the breast plan's
+    # DVHData ('228.016863m56209') let float()'s ValueError escape `dvh --embedded`.
+    from conftest import SHARED_DATA
+
+    source = SHARED_DATA / "dicompyler-breast"
+    if not (source / "rtdose.dcm").is_file():
+        pytest.skip("../shared/data/dicompyler-breast is absent")
+    data = bytearray((source / "rtdose.dcm").read_bytes())
+    tag = b"\x04\x30\x58\x00"  # (3004,0058) DVHData, little endian
+    start = data.index(tag) + 8  # explicit VR "DS" and a 2-byte length
+    value = data[start : start + 200]
+    comma = value.index(b"\\")  # the first number, then the second one's digits
+    data[start + comma + 2] = ord("m")
+    dose = tmp_path / "rtdose.dcm"
+    dose.write_bytes(bytes(data))
+    code = main(["dvh", str(source / "rtss.dcm"), str(dose), "--json", "--embedded"])
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert code == 1
+    assert "DVHData holds a value that is not a number" in line
+    assert str(dose) in line

@@ -152,7 +152,10 @@ def _item(item: Any, name: str, position: int) -> EmbeddedDVH:
     dvh_type = str(item.get("DVHType", "CUMULATIVE")).strip().upper()
     volume_units = str(item.get("DVHVolumeUnits", "CM3")).strip().upper()
     scaling = _float_or_none(item.get("DVHDoseScaling")) or 1.0
-    data = np.asarray([float(v) for v in item.get("DVHData", [])], dtype=np.float64)
+    try:
+        data = np.asarray([float(v) for v in item.get("DVHData", [])], dtype=np.float64)
+    except (TypeError, ValueError) as error:  # a damaged number such as '228.0168m3'
+        raise InvalidInputError(f"{where}: DVHData holds a value that is not a number") from error
     if data.size < 2 or data.size % 2:
         raise InvalidInputError(f"{where}: DVHData must hold (width, volume) pairs")
     widths, values = data[0::2] * scaling, data[1::2]
