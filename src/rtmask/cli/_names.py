@@ -1,11 +1,11 @@
-"""``rtmask names ROOT``: every ROI name of an archive, how often, its group and TG-263 name."""
+"""``rtmask names ROOT|INDEX``: every ROI name of an archive, its count, group, TG-263 name."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -36,14 +36,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "names",
         help="which ROI names an archive uses, grouped, with TG-263 names",
         description=(
-            "List every distinct ROI name of the structure sets under ROOT (headers only) "
-            "with the number of structure sets and patients using it, most frequent first; "
+            "List every distinct ROI name of the structure sets under ROOT (headers only), "
+            "or in an INDEX written by 'rtmask index' (no file is read), with the number "
+            "of structure sets and patients using it, most frequent first; "
             "its group (the name normalised: case, spaces, _ - ., laterality words, copy "
             "suffixes) and the TG-263 standard name of the group. Exit code 1 when a file "
             "could not be read or the map is ambiguous, 2 for usage errors."
         ),
     )
-    parser.add_argument("root", type=Path, metavar="ROOT", help="folder tree to scan")
+    parser.add_argument(
+        "root",
+        type=Path,
+        metavar="ROOT|INDEX",
+        help="folder tree to scan, or an index file written by 'rtmask index'",
+    )
     add_json_option(parser)
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
     add_roi_map_option(parser)
@@ -70,11 +76,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if isinstance(roi_map, int):
         return roi_map
     root: Path = args.root
-    if not root.is_dir():
-        raise RtmaskError(f"{root}: not a folder; give the folder tree holding the archive")
     problems: list[str] = []
     sources: list[StructureSetNames] = []
-    for item in structure_sets_in_folder(root):
+    for item in _structure_sets(root):
         if isinstance(item, str):
             problems.append(item)
         else:
@@ -101,6 +105,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
+
+
+def _structure_sets(root: Path) -> Iterator[StructureSetNames | str]:
+    """The structure sets of a folder tree (headers) or of an index file (its tables)."""
+    if root.is_dir():
+        return structure_sets_in_folder(root)
+    if root.is_file():
+        from rtmask.cohort import structure_sets_in_index  # noqa: PLC0415 - DuckDB when used
+
+        return structure_sets_in_index(root)
+    raise RtmaskError(
+        f"{root}: no such folder or index; give the folder tree holding the archive "
+        "or an index written by 'rtmask index'"
+    )
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -3,7 +3,8 @@
 :func:`index_archive` walks a folder tree with :mod:`rtmask.discovery` (headers only) and
 writes the DuckDB tables ``files``, ``series``, ``rt_objects`` and ``rois`` (columns named
 by their DICOM keywords, as Imaging Data Commons' ``idc-index`` does); a rerun reads only
-new or changed files. :func:`open_index` returns the DuckDB connection.
+new or changed files. :func:`open_index` returns the DuckDB connection;
+:func:`structure_sets_in_index` the ROI names of its structure sets (``rtmask names INDEX``).
 
 :func:`plan_archive` finds every structure set (and SEG) under a folder and plans one
 :class:`CaseTask` per structure set (its output folder from :func:`case_folders`);
@@ -25,6 +26,7 @@ from rtmask.cohort._executors import (
 )
 from rtmask.cohort._index import IndexReport, export_parquet, index_archive
 from rtmask.cohort._layout import LAYOUTS, CaseIdentity, Layout, case_folders
+from rtmask.cohort._names import structure_sets_in_index
 from rtmask.cohort._query import QueryResult, open_index, plain_value, run_query
 from rtmask.cohort._schema import TABLES
 from rtmask.cohort._tasks import CASE_COLUMNS, CaseOptions, CaseResult, CaseTask, run_case
@@ -58,6 +60,7 @@ __all__ = [
     "read_cases",
     "run_case",
     "run_query",
+    "structure_sets_in_index",
     "usable_cpus",
     "write_cases",
 ]

@@ -3,9 +3,10 @@
 Each file's header result is cached (as JSON) with its size and modification time; a
 rerun reads only files that are new or changed and drops what was deleted, then rebuilds
 the ``files``, ``series`` and ``rt_objects`` tables from the cache (the grouping into
-series and the links depend on the whole archive). ``rois`` rows belong to one file and
-are replaced only for the files read. Everything happens in one transaction: an
-interrupted run leaves the previous index as it was.
+series and the links depend on the whole archive). ``rois`` rows (one per structure set
+ROI and one per SEG segment) belong to one file and are replaced only for the files read.
+Everything happens in one transaction: an interrupted run leaves the previous index as it
+was.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rtmask.cohort._rows import (
     relative,
     roi_rows,
     rt_object_row,
+    segment_rows,
     series_row,
     volumes_by_number,
 )
@@ -279,7 +281,13 @@ def _read(
 
 
 def _rois_of(rt_object: RTObject, root: Path, volumes: bool, problems: list[str]) -> list[Row]:
-    """The ``rois`` rows of one structure set (with volumes when asked)."""
+    """The ``rois`` rows of one structure set (with volumes when asked) or SEG."""
+    if rt_object.modality == "SEG":
+        try:
+            return segment_rows(rt_object, root, volumes)
+        except (DicomReadError, InvalidInputError) as error:
+            problems.append(f"{rt_object.path}: segments not indexed: {error}")
+            return []
     try:
         rows = roi_rows(rt_object, root)
     except DicomReadError as error:
@@ -407,7 +415,7 @@ def _update(
     rois: list[Row] = []
     for rel in sorted(redo - plan.removed):
         result = results.get(rel)
-        if isinstance(result, RTObject) and result.modality == "RTSTRUCT":
+        if isinstance(result, RTObject) and result.modality in ("RTSTRUCT", "SEG"):
             rois += _rois_of(result, root, volumes, problems)
     _insert(con, "rois", rois)
     return problems

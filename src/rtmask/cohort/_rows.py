@@ -31,6 +31,7 @@ __all__ = [
     "relative",
     "roi_rows",
     "rt_object_row",
+    "segment_rows",
     "series_row",
     "volumes_by_number",
 ]
@@ -237,9 +238,55 @@ def roi_rows(rt_object: RTObject, root: Path) -> list[Row]:
                 "ReferencedFrameOfReferenceUID": item.text("ReferencedFrameOfReferenceUID"),
                 "volume_cm3": None,
                 "volume_error": None,
+                "Modality": "RTSTRUCT",
             }
         )
     return rows
+
+
+#: ``rois.volume_error`` of a SEG segment after ``--volumes``: the index reads headers only.
+SEG_VOLUME_ERROR = "SEG segment: its volume needs the pixel data, which the index does not read"
+
+
+def segment_rows(rt_object: RTObject, root: Path, volumes: bool = False) -> list[Row]:
+    """One ``rois`` row per segment of a SEG, from its headers (the pixel data is not read).
+
+    ``ROINumber`` is the SegmentNumber, ``ROIName`` the SegmentLabel, ``RTROIInterpretedType``
+    the type its category and property type codes stand for (NULL when none), ``contours``
+    NULL, ``Modality`` ``SEG``. With ``volumes``, ``volume_error`` says why there is none.
+
+    Raises
+    ------
+    DicomReadError
+        The file cannot be read again (changed or damaged since it was classified).
+    InvalidInputError
+        The file is not a SEG, or describes no segment.
+    """
+    from rtmask.masks import read_seg_info  # noqa: PLC0415 - pydicom headers, only for SEGs
+
+    info = read_seg_info(rt_object.path)
+    return [
+        {
+            "path": relative(rt_object.path, root),
+            "PatientID": rt_object.patient_id,
+            "StudyInstanceUID": rt_object.study_instance_uid,
+            "SeriesInstanceUID": rt_object.series_instance_uid,
+            "SOPInstanceUID": rt_object.sop_instance_uid,
+            "StructureSetLabel": rt_object.label,
+            "ROINumber": segment.number,
+            "ROIName": segment.label,
+            "canonical": None,
+            "RTROIInterpretedType": segment.interpreted_type,
+            "ROIDisplayColor": list(segment.color) if segment.color is not None else None,
+            "contours": None,
+            "geometric_types": [],
+            "ReferencedFrameOfReferenceUID": info.frame_of_reference_uid,
+            "volume_cm3": None,
+            "volume_error": SEG_VOLUME_ERROR if volumes else None,
+            "Modality": "SEG",
+        }
+        for segment in info.segments
+    ]
 
 
 def volumes_by_number(path: Path) -> tuple[dict[int, tuple[float | None, str | None]], str | None]:

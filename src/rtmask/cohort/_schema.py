@@ -11,7 +11,7 @@ __all__ = ["CACHE_TABLE", "INFO_TABLE", "SCHEMA_VERSION", "TABLES", "create_stat
 
 #: Bumped whenever a table or the cached header format changes: an index of another
 #: version is rebuilt from the files, never read with the wrong layout.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 #: Internal tables: the per-file header cache that makes re-indexing incremental, and
 #: key/value facts about the index (schema version, root folder).
@@ -80,22 +80,23 @@ link_message VARCHAR the link in words, with what does not fit or why none
 duplicate_of VARCHAR path of the first file with the same SOPInstanceUID, if any
 """
 _ROIS = """
-path                          VARCHAR   structure set file, relative to the root
+path                          VARCHAR   structure set (or SEG) file, relative to the root
 PatientID                     VARCHAR   Patient ID
 StudyInstanceUID              VARCHAR   Study Instance UID
 SeriesInstanceUID             VARCHAR   Series Instance UID of the structure set
-SOPInstanceUID                VARCHAR   SOP Instance UID of the structure set
-StructureSetLabel             VARCHAR   Structure Set Label
-ROINumber                     INTEGER   ROI Number
-ROIName                       VARCHAR   ROI Name as written
+SOPInstanceUID                VARCHAR   SOP Instance UID of the structure set (or SEG)
+StructureSetLabel             VARCHAR   Structure Set Label (a SEG's Content Label)
+ROINumber                     INTEGER   ROI Number (a SEG's Segment Number)
+ROIName                       VARCHAR   ROI Name as written (a SEG's Segment Label)
 canonical                     VARCHAR   canonical name from --roi-map (NULL without a map or match)
-RTROIInterpretedType          VARCHAR   RT ROI Interpreted Type (PTV, ORGAN, ...)
+RTROIInterpretedType          VARCHAR   RT ROI Interpreted Type (PTV, ORGAN, ...; SEG: by its codes)
 ROIDisplayColor               INTEGER[] ROI Display Color, [r, g, b]
-contours                      INTEGER   number of contours
+contours                      INTEGER   number of contours (NULL for a SEG segment)
 geometric_types               VARCHAR[] distinct ContourGeometricType values
 ReferencedFrameOfReferenceUID VARCHAR   frame of reference of the ROI
 volume_cm3                    DOUBLE    contour volume in cm3 (with --volumes; half end caps)
 volume_error                  VARCHAR   why volume_cm3 is NULL after --volumes
+Modality                      VARCHAR   RTSTRUCT (a structure set ROI) or SEG (a segment)
 """
 
 #: table -> [(column, DuckDB type, description)], in column order.
