@@ -48,9 +48,9 @@ def _ct_grid() -> ImageGrid:
     )
 
 
-def _dose_grid(uid: str) -> ImageGrid:
+def _dose_grid(uid: str, x0: float = -28.0) -> ImageGrid:
     return ImageGrid.from_explicit(
-        origin_mm=(-28.0, -26.0, -22.0),
+        origin_mm=(x0, -26.0, -22.0),
         spacing_mm=(3.0, 3.0, 3.0),
         shape=(12, 19, 22),
         frame_of_reference_uid=uid,
@@ -63,7 +63,10 @@ def _dose_values(grid: ImageGrid, gradient: float, base: float) -> np.ndarray:
     return base + gradient * points[..., 0] + 0.2 * points[..., 1]
 
 
-def _patient(root: Path, name: str, names: tuple[str, ...]) -> tuple[Path, Any]:
+def _patient(
+    root: Path, name: str, names: tuple[str, ...], *, far: bool = False
+) -> tuple[Path, Any]:
+    """A CT and a structure set of spheres; ``far``: and a small one at the CT's x edge."""
     grid = _ct_grid()
     ct = write_ct_series(root / name / "ct", grid, patient_id=name)
     rois = []
@@ -77,18 +80,29 @@ def _patient(root: Path, name: str, names: tuple[str, ...]) -> tuple[Path, Any]:
                 contours=tuple((c, "CLOSED_PLANAR") for c in contours),
             )
         )
+    if far:
+        centre = grid.index_to_patient([[5.5, 17.0, 1.0]])[0]  # x = -28.8 mm
+        contours = sphere_contours(grid, centre, 2.5)
+        rois.append(
+            RoiSpec(
+                number=len(rois) + 1,
+                name="Far",
+                contours=tuple((c, "CLOSED_PLANAR") for c in contours),
+            )
+        )
     return write_rtstruct(root / name / "RS.dcm", rois, ct), ct
 
 
 def _cohort(base: Path) -> Cohort:
     root = base / "archive"
     pairs: dict[str, tuple[Path, Path]] = {}
-    for name, names, gradient in (
-        ("P1", ("PTV", "Lung L"), 0.4),
-        ("P2", ("Lung_L", "Cord", "Body"), 0.7),
+    # P1's dose starts at x = -20 mm: its ROI "Far" lies outside it, a failure of that ROI.
+    for name, names, gradient, x0 in (
+        ("P1", ("PTV", "Lung L"), 0.4, -20.0),
+        ("P2", ("Lung_L", "Cord", "Body"), 0.7, -28.0),
     ):
-        rs, ct = _patient(root, name, names)
-        grid = _dose_grid(ct.frame_of_reference_uid)
+        rs, ct = _patient(root, name, names, far=name == "P1")
+        grid = _dose_grid(ct.frame_of_reference_uid, x0)
         dose = write_rtdose(root / name / "RD.dcm", grid, _dose_values(grid, gradient, 30.0), ct)
         pairs[f"{name}/RS.dcm"] = (rs, dose)
     rs, ct = _patient(root, "P3", ("PTV", "lung left"))
@@ -140,7 +154,7 @@ def _single(
     capsys: pytest.CaptureFixture[str], rs: Path, dose: Path, *extra: str
 ) -> dict[str, Any]:
     code, out, err = _run(capsys, str(rs), str(dose), "--json", "--stats", STATS, *extra)
-    assert code == 0, err
+    assert code == (1 if "Far" in err else 0), err
     return {entry["number"]: entry for entry in json.loads(out)["rois"]}
 
 
@@ -159,13 +173,16 @@ def test_every_row_equals_the_single_case_command(
     )
     assert code == 1  # the broken doses failed, the rest is written
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2, err
-    for line, broken in zip(errors, cohort.broken, strict=True):
-        assert str(cohort.root / broken) in line, err
-    assert "GridFrameOffsetVector" in errors[1]
+    assert len(errors) == 3, err
+    # Unreadable files first, then by structure set: P1's ROI outside its dose, P6's dose.
+    assert str(cohort.root / cohort.broken[0]) in errors[0], err
+    assert str(cohort.root / "P1" / "RS.dcm") in errors[1], err
+    assert "Far" in errors[1], err
+    assert str(cohort.root / cohort.broken[1]) in errors[2], err
+    assert "GridFrameOffsetVector" in errors[2]
     text = " ".join(err.split())
     assert f"skipped {cohort.no_dose}: no RT Dose linked" in text
-    assert "1 failed" in text
+    assert "2 failed" in text
     columns, rows = _read(table)
     assert columns == [*FIXED, *STATS.split(",")]
     assert {row["structure_set"] for row in rows} == set(cohort.pairs)
@@ -308,7 +325,50 @@ def test_local_dask_cluster_equals_one_process(
         table = tmp_path / f"dvh_{runner[0][2:]}.csv"
         code, _, err = _run(capsys, str(cohort.root), "--table", str(table), *runner)
         assert code == 1, err
-        assert sum(line.startswith("error:") for line in err.splitlines()) == 2, err
+        assert sum(line.startswith("error:") for line in err.splitlines()) == 3, err
         tables.append(_read(table))
     assert tables[0][0] == tables[1][0]
     assert _sorted(tables[0][1]) == _sorted(tables[1][1])
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("P1/RD.dcm",), "takes no DOSE"),
+        (("--csv", "x.csv"), "--csv is for one structure set"),
+        (("--jobs", "0"), "--jobs takes a positive number"),
+    ],
+)
+def test_table_usage_errors(
+    cohort: Cohort,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    words: str,
+) -> None:
+    extra = tuple(str(cohort.root / e) if e.endswith(".dcm") else e for e in extra)
+    table = tmp_path / "t.csv"
+    arguments = ["dvh", str(cohort.root), *extra, "--table", str(table)]
+    with pytest.raises(SystemExit) as raised:
+        main(arguments)
+    assert raised.value.code == 2
+    assert words in capsys.readouterr().err
+    assert not table.exists()
+
+
+def test_roi_missing_from_some_structure_sets_fails_those_only(
+    cohort: Cohort, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "cord.csv"
+    code, _, err = _run(
+        capsys, str(cohort.root), "--table", str(table), "--roi", "cord", "--jobs", "1"
+    )
+    assert code == 1
+    _, rows = _read(table)
+    assert [(row["structure_set"], row["roi_name"]) for row in rows] == [("P2/RS.dcm", "Cord")]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    no_match = [line for line in errors if "no ROI matches the selection" in line]
+    # P1, P3 and P6 (whose dose is never read: the ROIs are selected first).
+    assert [line.split(": ")[1] for line in no_match] == [
+        str(cohort.root / name / "RS.dcm") for name in ("P1", "P3", "P6")
+    ], err
