@@ -114,8 +114,7 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
             results.append(result)
             progress.advance(bar)
 
-        out = table.parent if str(table.parent) else Path()
-        _executor(args, root, out, jobs).run(plan.tasks, on_result)
+        _executor(args, root, table.parent, jobs).run(plan.tasks, on_result)
     rows = sort_rows(results)
     write_dvh_table(rows, table, stats)
     return _report(plan, results, len(rows), table, console)
