@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._dvh_table import add_table_options, check_table_usage, run_table
 from rtmask.cli._options import (
     add_json_option,
     add_roi_map_option,
@@ -52,8 +53,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "interpolated on the curve. Doses in Gy, volumes in cm3."
         ),
     )
-    parser.add_argument("structure_set", type=Path, metavar="STRUCTURE_SET", help="RTSTRUCT file")
-    parser.add_argument("dose", type=Path, metavar="DOSE", help="RTDOSE file")
+    parser.add_argument(
+        "structure_set",
+        type=Path,
+        metavar="STRUCTURE_SET",
+        help="RTSTRUCT file, or a folder ROOT with --table (every structure set under it)",
+    )
+    parser.add_argument(
+        "dose", type=Path, nargs="?", metavar="DOSE", help="RTDOSE file (not with ROOT)"
+    )
     add_roi_option(parser)
     add_roi_map_option(parser)
     parser.add_argument(
@@ -74,6 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--plot", type=Path, metavar="FILE.png", help="draw the cumulative DVHs to a PNG file"
     )
+    add_table_options(parser)
     parser.add_argument(
         "--resolution",
         type=float,
@@ -115,6 +124,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "labelled GY (some planning systems; default: scaled like the curve)"
         ),
     )
+    parser.set_defaults(dvh_parser=parser)
     return parser
 
 
@@ -218,6 +228,15 @@ def _check_output(option: str, path: Path | None) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
+    if Path(args.structure_set).is_dir() or args.table is not None:
+        usage = check_table_usage(args)
+        if usage:
+            args.dvh_parser.error(usage)
+        _check_output("--table", args.table)
+        stats = _check_stats(args.stats, args.prescription)
+        return run_table(args, console, stats)
+    if args.dose is None:
+        args.dvh_parser.error("give the RTDOSE file DOSE after STRUCTURE_SET")
     for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
         if not Path(path).is_file():
             raise RtmaskError(f"{path}: no such file; give an {kind} file")

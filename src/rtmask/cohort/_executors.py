@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
-from rtmask.cohort._tasks import CaseResult, CaseTask, failed_result, run_case
+from rtmask.cohort._tasks import failed_result, run_case
 
 __all__ = [
     "DaskExecutor",
@@ -29,7 +29,11 @@ __all__ = [
     "usable_cpus",
 ]
 
-ResultCallback = Callable[[int, CaseResult], None]
+ResultCallback = Callable[[int, Any], None]
+#: The per-case function an executor runs (a plain, picklable function of one task), and
+#: the result it reports for a task whose worker died: ``failure(task, message)``.
+TaskFunction = Callable[[Any], Any]
+FailureFunction = Callable[[Any, str], Any]
 #: Seconds to wait for a Dask scheduler to answer, and for its first worker.
 CONNECT_TIMEOUT_S = 10.0
 WORKER_DIED = (
@@ -46,19 +50,22 @@ def usable_cpus() -> int:
 
 
 class Executor(Protocol):
-    """Something that runs :func:`run_case` over tasks and reports each result."""
+    """Something that runs :func:`run_case` (or another task function) over tasks."""
 
-    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+    def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
         """Run every task; call ``on_result(index, result)`` once for each."""
 
 
 class SerialExecutor:
     """Every task in this process, one after the other."""
 
-    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+    def __init__(self, *, function: TaskFunction = run_case) -> None:
+        self.function = function
+
+    def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
         """Run every task in order."""
         for index, task in enumerate(tasks):
-            on_result(index, run_case(task))
+            on_result(index, self.function(task))
 
 
 class ProcessExecutor:
@@ -67,13 +74,22 @@ class ProcessExecutor:
     A worker that dies (killed, out of memory, ``os._exit``) breaks the pool: the pool is
     restarted, and each case that was in flight is run again alone in a fresh one-process
     pool, so the case that kills its worker is found and reported failed while the others
-    are converted.
+    are converted. ``function`` and ``failure``: the task function (:func:`run_case` by
+    default) and the result of a task whose worker died (:func:`failed_result`).
     """
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(
+        self,
+        jobs: int,
+        *,
+        function: TaskFunction = run_case,
+        failure: FailureFunction = failed_result,
+    ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
         self.jobs = jobs
+        self.function = function
+        self.failure = failure
 
     def _pool(self, workers: int) -> ProcessPoolExecutor:
         # spawn: no threads or locks inherited from this process (rich's refresh thread).
@@ -81,7 +97,7 @@ class ProcessExecutor:
             max_workers=workers, mp_context=multiprocessing.get_context("spawn")
         )
 
-    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+    def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
         """Run every task; a dead worker fails only the case that killed it."""
         pending = list(range(len(tasks)))
         pending.reverse()  # popped from the end: task order
@@ -91,16 +107,16 @@ class ProcessExecutor:
                 on_result(index, self._run_alone(tasks[index]))
 
     def _run_until_broken(
-        self, tasks: Sequence[CaseTask], pending: list[int], on_result: ResultCallback
+        self, tasks: Sequence[Any], pending: list[int], on_result: ResultCallback
     ) -> list[int]:
         """Run pending tasks until done or the pool breaks; return the cases in flight then."""
-        in_flight: dict[Future[CaseResult], int] = {}
+        in_flight: dict[Future[Any], int] = {}
         pool = self._pool(self.jobs)
         try:
             while pending or in_flight:
                 while pending and len(in_flight) < self.jobs:
                     index = pending.pop()
-                    in_flight[pool.submit(run_case, tasks[index])] = index
+                    in_flight[pool.submit(self.function, tasks[index])] = index
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in done:
@@ -111,7 +127,7 @@ class ProcessExecutor:
                     index = in_flight.pop(future)
                     if error is not None:  # e.g. a result that cannot be pickled
                         detail = f"{tasks[index].source}: {type(error).__name__}: {error}"
-                        on_result(index, failed_result(tasks[index], detail))
+                        on_result(index, self.failure(tasks[index], detail))
                     else:
                         on_result(index, future.result())
                 if broken:
@@ -120,13 +136,13 @@ class ProcessExecutor:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run_alone(self, task: CaseTask) -> CaseResult:
+    def _run_alone(self, task: Any) -> Any:
         """Run one task in its own process; a death there is this case's failure."""
         pool = self._pool(1)
         try:
-            return pool.submit(run_case, task).result()
+            return pool.submit(self.function, task).result()
         except BrokenProcessPool as error:
-            return failed_result(task, f"{task.source}: " + WORKER_DIED.format(detail=error))
+            return self.failure(task, f"{task.source}: " + WORKER_DIED.format(detail=error))
         finally:
             pool.shutdown(wait=True)
 
@@ -153,12 +169,24 @@ class DaskExecutor:
     root, out
         The archive and the output folder: every worker must see both (a shared file
         system); :meth:`run` checks it before sending any case.
+    function, failure
+        As for :class:`ProcessExecutor`.
     """
 
-    def __init__(self, scheduler: str, root: Path, out: Path) -> None:
+    def __init__(
+        self,
+        scheduler: str,
+        root: Path,
+        out: Path,
+        *,
+        function: TaskFunction = run_case,
+        failure: FailureFunction = failed_result,
+    ) -> None:
         self.scheduler = scheduler
         self.root = root
         self.out = out
+        self.function = function
+        self.failure = failure
 
     def _client(self, distributed: Any) -> tuple[Any, Any]:
         """Connect (or start a local cluster); one clear error when it cannot."""
@@ -185,7 +213,7 @@ class DaskExecutor:
             ) from error
         return None, client
 
-    def run(self, tasks: Sequence[CaseTask], on_result: ResultCallback) -> None:
+    def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
         """Check the workers see ROOT and OUT, then run every task (retried once)."""
         distributed = import_optional(
             "distributed", extra="cohort", feature="--scheduler (Dask) runs"
@@ -197,7 +225,11 @@ class DaskExecutor:
             token = secrets.token_hex(4)
             for index, task in enumerate(tasks):
                 future = client.submit(
-                    run_case, task, key=f"rtmask-case-{token}-{index}", retries=1, pure=False
+                    self.function,
+                    task,
+                    key=f"rtmask-case-{token}-{index}",
+                    retries=1,
+                    pure=False,
                 )
                 futures[future] = index
             for future in distributed.as_completed(futures):
@@ -205,7 +237,7 @@ class DaskExecutor:
                 try:
                     result = future.result()
                 except Exception as error:  # KilledWorker, a lost connection
-                    result = failed_result(
+                    result = self.failure(
                         tasks[index],
                         f"{tasks[index].source}: "
                         + WORKER_DIED.format(detail=f"{type(error).__name__}: {error}"),

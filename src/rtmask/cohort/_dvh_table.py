@@ -1,0 +1,130 @@
+"""DVH statistics of a whole archive: plan one task per structure set with a dose, write the table.
+
+Planning reads headers only (discovery's scan). Each RTSTRUCT with a linked dose
+(:func:`rtmask.convert.choose_dose`: the PLAN dose, else the BEAM doses summed) is one
+:class:`~rtmask.cohort._dvh_tasks.DvhTask`; a structure set without a linked dose is not a
+failure, it is listed as skipped (it has no DVH to compute). The table is CSV, or Parquet
+(written with DuckDB, the ``cohort`` extra) when its name ends in ``.parquet``; written
+atomically, missing values as an empty cell (CSV) or NULL (Parquet).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtmask._atomic import atomic_path
+from rtmask._optional import import_optional
+from rtmask.cohort._dvh_tasks import DVH_COLUMNS, Cell, DvhOptions, DvhResult, DvhTask
+from rtmask.convert import choose_dose
+from rtmask.discovery import Inventory, scan
+
+__all__ = ["DvhPlan", "plan_dvh_table", "sort_rows", "write_dvh_table"]
+
+#: Skipped-file kinds that may hide a structure set or a dose: each is a failure line.
+UNREADABLE_KINDS = frozenset({"unreadable", "truncated"})
+_INTEGER_COLUMNS = frozenset({"roi_number"})
+_TEXT_COLUMNS = frozenset(
+    {"patient_id", "structure_set", "dose", "dose_choice", "roi_name", "canonical"}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DvhPlan:
+    """The tasks, the structure sets without a dose, and the files that could not be read."""
+
+    tasks: tuple[DvhTask, ...]
+    without_dose: tuple[str, ...]  # structure sets (relative to ROOT) with no linked dose
+    unreadable: tuple[str, ...]  # one message per file discovery could not read
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def plan_dvh_table(
+    root: Path, options: DvhOptions, *, inventory: Inventory | None = None
+) -> DvhPlan:
+    """One task per structure set under ``root`` that discovery links a dose to.
+
+    A structure set whose SOPInstanceUID was met in an earlier path is a copy: not
+    computed twice.
+    """
+    base = root if root.is_dir() else root.parent
+    if inventory is None:
+        inventory = scan(root)
+    tasks: list[DvhTask] = []
+    without: list[str] = []
+    seen: set[str] = set()
+    for rt_object in sorted(inventory.structure_sets, key=lambda o: _relative(o.path, base)):
+        uid = rt_object.sop_instance_uid
+        if uid and uid in seen:
+            continue
+        if uid:
+            seen.add(uid)
+        relative = _relative(rt_object.path, base)
+        dose = choose_dose(rt_object, inventory)
+        if dose is None:
+            without.append(relative)
+            continue
+        tasks.append(
+            DvhTask(
+                source=rt_object.path,
+                structure_set=relative,
+                patient_id=rt_object.patient_id or "",
+                dose=dose,
+                dose_files=";".join(_relative(path, base) for path in dose.files),
+                options=options,
+            )
+        )
+    unreadable = tuple(
+        f"{skipped.path}: {skipped.reason}"
+        for skipped in inventory.skipped
+        if skipped.kind in UNREADABLE_KINDS
+    )
+    return DvhPlan(tasks=tuple(tasks), without_dose=tuple(without), unreadable=unreadable)
+
+
+def sort_rows(results: Sequence[DvhResult]) -> list[dict[str, Cell]]:
+    """Every result's rows, ordered by structure set, then ROI number."""
+    rows = [row for result in results for row in result.rows]
+    return sorted(rows, key=lambda r: (str(r["structure_set"]), int(r["roi_number"] or 0)))
+
+
+def write_dvh_table(rows: Sequence[dict[str, Cell]], path: Path, stats: Sequence[str]) -> Path:
+    """Write the rows to ``path`` atomically: Parquet when it ends in ``.parquet``, else CSV."""
+    columns = (*DVH_COLUMNS, *stats)
+    if path.suffix.lower() == ".parquet":
+        duckdb = import_optional("duckdb", extra="cohort", feature="Parquet DVH tables")
+        types = ", ".join(f'"{name}" {_sql_type(name)}' for name in columns)
+        with duckdb.connect() as connection, atomic_path(path) as temporary:
+            connection.execute(f"CREATE TABLE dvh ({types})")
+            if rows:
+                marks = ", ".join("?" for _ in columns)
+                connection.executemany(
+                    f"INSERT INTO dvh VALUES ({marks})",
+                    [tuple(row.get(name) for name in columns) for row in rows],
+                )
+            literal = str(temporary).replace("'", "''")
+            connection.execute(f"COPY dvh TO '{literal}' (FORMAT PARQUET)")
+        return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(name) is None else row[name] for name in columns])
+    with atomic_path(path) as temporary:
+        temporary.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def _sql_type(column: str) -> str:
+    if column in _INTEGER_COLUMNS:
+        return "INTEGER"
+    return "VARCHAR" if column in _TEXT_COLUMNS else "DOUBLE"

@@ -1,0 +1,200 @@
+"""The per-case DVH task: one structure set and its dose in, one table row per ROI out.
+
+:func:`run_dvh_case` is a plain function of a picklable :class:`DvhTask`, like
+:func:`rtmask.cohort._tasks.run_case`, so the same executors run it serially, in a process
+pool or on a Dask worker. It never raises for a bad case: the result's ``error`` says what
+failed (the case, or single ROIs of it) and its rows hold what could be computed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtmask._errors import RtmaskError
+from rtmask.convert import DoseSelection, select_rois
+from rtmask.dose import DoseGrid, add_doses, read_dose
+from rtmask.dvh import compute_dvhs
+from rtmask.names import RoiMap
+from rtmask.rtstruct import read_rtstruct
+
+__all__ = [
+    "DVH_COLUMNS",
+    "DvhOptions",
+    "DvhResult",
+    "DvhTask",
+    "failed_dvh_result",
+    "run_dvh_case",
+]
+
+#: The fixed columns of the cohort DVH table, in order (one column per statistic follows).
+DVH_COLUMNS = (
+    "patient_id",
+    "structure_set",
+    "dose",
+    "dose_choice",
+    "roi_number",
+    "roi_name",
+    "canonical",
+    "volume_cm3",
+    "min_gy",
+    "mean_gy",
+    "max_gy",
+)
+
+Cell = str | int | float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DvhOptions:
+    """How every case's DVHs are computed (plain values: pickled with each task).
+
+    Parameters
+    ----------
+    stats
+        The statistics, as ``rtmask dvh --stats`` names them (``D95``, ``V20Gy``, ...).
+    roi_patterns, roi_map
+        ROI selection, as ``--roi`` and ``--roi-map``.
+    resolution_mm, end_caps, prescription_gy
+        :func:`rtmask.dvh.compute_dvh`'s options.
+    """
+
+    stats: tuple[str, ...] = ()
+    roi_patterns: tuple[str, ...] = ()
+    roi_map: RoiMap | None = None
+    resolution_mm: float | None = None
+    end_caps: str = "half"
+    prescription_gy: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class DvhTask:
+    """One structure set and the dose discovery linked to it.
+
+    Parameters
+    ----------
+    source
+        The RTSTRUCT file.
+    structure_set
+        ``source`` relative to the archive root, POSIX style.
+    patient_id
+        The structure set's PatientID.
+    dose
+        :func:`rtmask.convert.choose_dose`'s choice (the dose files to add up).
+    dose_files
+        The dose files relative to the archive root, ``;``-joined.
+    options
+        How to compute.
+    """
+
+    source: Path
+    structure_set: str
+    patient_id: str
+    dose: DoseSelection
+    dose_files: str
+    options: DvhOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DvhResult:
+    """What one case gave: its table rows, and what failed (empty when nothing did)."""
+
+    structure_set: str
+    rows: tuple[dict[str, Cell], ...]
+    errors: tuple[str, ...]
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """``failed`` when anything failed (even one ROI), else ``done``."""
+        return "failed" if self.errors else "done"
+
+
+def failed_dvh_result(task: DvhTask, error: str) -> DvhResult:
+    """The result of a case that failed outside the task (e.g. its worker process died)."""
+    return DvhResult(structure_set=task.structure_set, rows=(), errors=(error,))
+
+
+def _number(value: float | None) -> float | None:
+    """A table value: None for a missing or not-a-number value (empty cell, NULL)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _read_dose(task: DvhTask) -> DoseGrid:
+    """The chosen dose: one file, or the beam doses added on the first one's grid."""
+    options = task.options
+    doses = [read_dose(path, prescription_gy=options.prescription_gy) for path in task.dose.files]
+    total = doses[0]
+    for dose in doses[1:]:
+        total = add_doses(total, dose)
+    return total
+
+
+def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
+    """Every selected ROI's row, and the problems (case-level ones raise RtmaskError)."""
+    options = task.options
+    structure_set = read_rtstruct(task.source, on_invalid="ignore")
+    selected, canonical = select_rois(structure_set, options.roi_patterns, options.roi_map)
+    if not selected:
+        raise RtmaskError(
+            f"{task.source}: no ROI matches the selection; ROIs are "
+            + ", ".join(repr(name) for name in structure_set.roi_names)
+        )
+    problems = list(structure_set.read_problems(selected))
+    rois = [roi for roi in selected if roi.encloses_volume]
+    if not rois:
+        raise RtmaskError(f"{task.source}: no selected ROI encloses volume; no DVH")
+    dose = _read_dose(task)
+    rows: list[dict[str, Cell]] = []
+    results = compute_dvhs(
+        rois,
+        dose,
+        resolution_mm=options.resolution_mm,
+        end_caps=options.end_caps,
+        prescription_gy=options.prescription_gy,
+        on_invalid="ignore",
+    )
+    for roi, dvh in zip(rois, results, strict=True):
+        if isinstance(dvh, RtmaskError):
+            message = str(dvh)
+            problems.append(message if str(task.source) in message else f"{task.source}: {message}")
+            continue
+        row: dict[str, Cell] = {
+            "patient_id": task.patient_id,
+            "structure_set": task.structure_set,
+            "dose": task.dose_files,
+            "dose_choice": task.dose.choice,
+            "roi_number": int(roi.number),
+            "roi_name": roi.name,
+            "canonical": canonical.get(roi.number),
+            "volume_cm3": _number(dvh.total_cm3),
+            "min_gy": _number(dvh.min_gy),
+            "mean_gy": _number(dvh.mean_gy),
+            "max_gy": _number(dvh.max_gy),
+        }
+        for name in options.stats:
+            row[name] = _number(dvh.statistic(name))
+        rows.append(row)
+    return rows, problems
+
+
+def run_dvh_case(task: DvhTask) -> DvhResult:
+    """Compute one case's DVH rows; never raises for a bad case (``errors`` says why)."""
+    start = time.perf_counter()
+    try:
+        rows, problems = _rows(task)
+    except RtmaskError as error:
+        rows, problems = [], [str(error)]
+    except (OSError, MemoryError, ValueError) as error:
+        rows, problems = [], [f"{task.source}: {type(error).__name__}: {error}"]
+    return DvhResult(
+        structure_set=task.structure_set,
+        rows=tuple(rows),
+        errors=tuple(problems),
+        seconds=round(time.perf_counter() - start, 3),
+    )
