@@ -182,7 +182,7 @@ def test_every_row_equals_the_single_case_command(
     assert "GridFrameOffsetVector" in errors[2]
     text = " ".join(err.split())
     assert f"skipped {cohort.no_dose}: no RT Dose linked" in text
-    assert "2 failed" in text
+    assert "2 with failures" in text
     columns, rows = _read(table)
     assert columns == [*FIXED, *STATS.split(",")]
     assert {row["structure_set"] for row in rows} == set(cohort.pairs)
@@ -372,3 +372,27 @@ def test_roi_missing_from_some_structure_sets_fails_those_only(
     assert [line.split(": ")[1] for line in no_match] == [
         str(cohort.root / name / "RS.dcm") for name in ("P1", "P3", "P6")
     ], err
+
+
+def test_warnings_of_a_case_are_reported_as_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The breast plan's BODY reaches 0.9 % beyond the dose grid: the case's warning is a
+    # "warning:" line naming the file, never a Python warning on stderr.
+    from conftest import SHARED_DATA
+
+    source = SHARED_DATA / "dicompyler-breast"
+    if not source.is_dir():
+        pytest.skip("../shared/data/dicompyler-breast is absent")
+    table = tmp_path / "dvh.csv"
+    code, out, err = _run(capsys, str(source), "--table", str(table), "--jobs", "1")
+    text = " ".join((out + err).split())
+    assert "GeometryWarning" not in text
+    assert f"warning: {source / 'rtss.dcm'}: ROI 1 'BODY':" in text
+    assert "lies outside the dose grid" in text
+    assert f"error: {source / 'rtss.dcm'}: ROI 2 'Areola' has no contours" in text
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9  # ten ROIs, Areola without contours
+    assert f"9 ROI row(s) from 1 structure set(s) written to {table}" in text
+    assert code == 1

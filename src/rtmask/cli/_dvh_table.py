@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from rtmask.cli._options import read_roi_map_option
-from rtmask.cli._output import print_error, progress_bar
+from rtmask.cli._output import print_error, print_warning, progress_bar
 from rtmask.cohort._dvh_table import DvhPlan, plan_dvh_table, sort_rows, write_dvh_table
 from rtmask.cohort._dvh_tasks import DvhOptions, DvhResult, failed_dvh_result, run_dvh_case
 from rtmask.cohort._executors import (
@@ -127,6 +127,9 @@ def _report(
     errors = [*unreadable]
     for result in sorted(results, key=lambda r: r.structure_set):
         errors.extend(result.errors)
+    for result in sorted(results, key=lambda r: r.structure_set):
+        for warning in result.warnings:
+            print_warning(console, warning)
     for message in errors[:MAX_ERRORS]:
         print_error(console, message)
     if len(errors) > MAX_ERRORS:
@@ -134,9 +137,10 @@ def _report(
     for relative in without_dose:
         console.print(f"skipped {escape(relative)}: no RT Dose linked to it", soft_wrap=True)
     failed = sum(result.status == "failed" for result in results)
+    with_rows = sum(bool(result.rows) for result in results)
     console.print(
-        f"{rows} ROI row(s) from {len(results) - failed} structure set(s) written to "
-        f"{escape(str(table))}; {failed} failed, {len(without_dose)} without a dose"
+        f"{rows} ROI row(s) from {with_rows} structure set(s) written to "
+        f"{escape(str(table))}; {failed} with failures, {len(without_dose)} without a dose"
         + (f", {len(unreadable)} unreadable file(s)" if unreadable else ""),
         soft_wrap=True,
     )

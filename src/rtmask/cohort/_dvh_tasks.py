@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import RtmaskError, RtmaskWarning
 from rtmask.convert import DoseSelection, select_rois
 from rtmask.dose import DoseGrid, add_doses, read_dose
 from rtmask.dvh import compute_dvhs
@@ -105,6 +106,7 @@ class DvhResult:
     rows: tuple[dict[str, Cell], ...]
     errors: tuple[str, ...]
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # what changed a result (rtmask warnings), one line each
 
     @property
     def status(self) -> str:
@@ -186,15 +188,25 @@ def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
 def run_dvh_case(task: DvhTask) -> DvhResult:
     """Compute one case's DVH rows; never raises for a bad case (``errors`` says why)."""
     start = time.perf_counter()
-    try:
-        rows, problems = _rows(task)
-    except RtmaskError as error:
-        rows, problems = [], [str(error)]
-    except (OSError, MemoryError, ValueError) as error:
-        rows, problems = [], [f"{task.source}: {type(error).__name__}: {error}"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RtmaskWarning)
+        try:
+            rows, problems = _rows(task)
+        except RtmaskError as error:
+            rows, problems = [], [str(error)]
+        except (OSError, MemoryError, ValueError) as error:
+            rows, problems = [], [f"{task.source}: {type(error).__name__}: {error}"]
+    notes = []
+    for caught_warning in caught:
+        if not issubclass(caught_warning.category, RtmaskWarning):
+            warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
+            continue
+        message = str(caught_warning.message)
+        notes.append(message if str(task.source) in message else f"{task.source}: {message}")
     return DvhResult(
         structure_set=task.structure_set,
         rows=tuple(rows),
         errors=tuple(problems),
         seconds=round(time.perf_counter() - start, 3),
+        warnings=tuple(dict.fromkeys(notes)),
     )
