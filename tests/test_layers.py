@@ -37,6 +37,7 @@ RANKS = {
     "geometry": 1,
     "rtstruct": 2,
     "discovery": 2,
+    "plan": 2,
     "names": 3,
     "raster": 3,
     "dose": 3,

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     )
     from rtmask.geometry import ImageGrid
     from rtmask.masks import read_masks
+    from rtmask.plan import RTPlan, read_plan
     from rtmask.raster import CombinationRule, Mask, rasterize, rasterize_all
     from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
 
@@ -75,6 +76,7 @@ __all__ = [
     "Inventory",
     "Mask",
     "MissingReferenceError",
+    "RTPlan",
     "RtmaskError",
     "RtmaskWarning",
     "SeriesNotFoundError",
@@ -86,6 +88,7 @@ __all__ = [
     "rasterize_all",
     "read_image_series",
     "read_masks",
+    "read_plan",
     "read_rtstruct",
     "scan",
     "write_labelmap",
@@ -121,6 +124,7 @@ _LAZY: dict[str, str] = {
     "convert_structure_set": "rtmask.convert",
     "open_index": "rtmask.cohort",
     "read_masks": "rtmask.masks",
+    **dict.fromkeys(["RTPlan", "read_plan"], "rtmask.plan"),
 }
 
 
