@@ -4,16 +4,19 @@ The curves keep the file's units: DVHData doses times DVHDoseScaling in DoseUnit
 in DVHVolumeUnits (CM3, PERCENT or PER_U). Some systems write values in percent of the
 prescription while labelling them GY (the dicompyler-core breast example: its curves are in
 Gy, but DVHMinimumDose, DVHMaximumDose and DVHMeanDose are percent of 14 Gy). rtmask never
-guesses that: :meth:`EmbeddedDVH.to_dvh` takes explicit scales (Gy per file dose unit) for
-the curve and for those three values.
+converts them on a guess: :meth:`EmbeddedDVH.to_dvh` takes explicit scales (Gy per file dose
+unit) for the curve and for those three values. It does check them against the item's own
+curve (:meth:`EmbeddedDVH.contradicting_stats`) and warns when they cannot describe it,
+naming the prescription of which they would be percent (:meth:`EmbeddedDVH.stats_percent_of_gy`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,12 +24,26 @@ from numpy.typing import NDArray
 from rtmask._dicom import RTDOSE_SOP_CLASS, read_dataset
 from rtmask._errors import InvalidInputError
 from rtmask.dvh._histogram import DVH
+from rtmask.errors import DoseWarning
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["EmbeddedDVH", "read_embedded_dvhs"]
 
 logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
+
+#: The summary values of a DVHSequence item, by keyword, and their EmbeddedDVH fields.
+SUMMARY_VALUES = (
+    ("DVHMinimumDose", "min_dose"),
+    ("DVHMeanDose", "mean_dose"),
+    ("DVHMaximumDose", "max_dose"),
+)
+#: Slack when checking a summary value against the curve: this share of the curve's
+#: highest dose, plus one bin width (planning systems compute them on finer samples).
+STATS_RELATIVE_SLACK = 0.02
 
 
 def _readonly(values: Any) -> FloatArray:
@@ -87,6 +104,122 @@ class EmbeddedDVH:
         """Volume of the curve at 0 dose, in ``volume_units``."""
         return float(self.volume[0])
 
+    def _ranges(self, dose_scale: float) -> dict[str, tuple[float, float]] | None:
+        """Gy intervals the curve allows for its minimum, mean and maximum (None: empty)."""
+        dose = self.dose * dose_scale
+        volume = np.maximum(np.minimum.accumulate(self.volume), 0.0)
+        total = float(volume[0]) if volume.size else 0.0
+        if dose.size < 2 or not total > 0:
+            return None
+        j = int(np.flatnonzero(volume[:-1] > total * 1e-9)[-1])  # last bin with volume
+        i = int(np.flatnonzero(volume[:-1] >= total * (1 - 1e-6))[-1])  # last bin with all
+        drops = np.maximum(volume[:-1] - volume[1:], 0.0)
+        return {
+            "DVHMinimumDose": (float(dose[i]), float(dose[i + 1])),
+            "DVHMeanDose": (
+                float(np.sum(drops * dose[:-1]) / total),
+                float(np.sum(drops * dose[1:]) / total),
+            ),
+            "DVHMaximumDose": (float(dose[j]), float(dose[j + 1])),
+        }
+
+    def contradicting_stats(
+        self, *, dose_scale: float = 1.0, stats_dose_scale: float | None = None
+    ) -> tuple[str, ...]:
+        """The summary values (DVHMinimumDose, ...) that cannot describe the item's curve.
+
+        A value contradicts the curve when, scaled to Gy, it lies outside the dose range
+        the curve allows for it (the bin where the full volume ends for the minimum, the
+        last bin with volume for the maximum, the bins' bounds for the mean), by more than
+        2 % of the curve's highest dose plus one bin width.
+
+        Parameters
+        ----------
+        dose_scale, stats_dose_scale
+            Gy per file dose unit of the curve and of the summary values, as in
+            :meth:`to_dvh` (``stats_dose_scale`` defaults to ``dose_scale``).
+
+        Returns
+        -------
+        tuple of str
+            DICOM keywords, in the order minimum, mean, maximum; empty when every value
+            present fits (or the curve holds no volume).
+        """
+        ranges = self._ranges(dose_scale)
+        if ranges is None:
+            return ()
+        scale = dose_scale if stats_dose_scale is None else stats_dose_scale
+        top = ranges["DVHMaximumDose"][1]
+        width = float(np.max(np.diff(self.dose * dose_scale)))
+        slack = STATS_RELATIVE_SLACK * top + width
+        wrong = []
+        for keyword, field in SUMMARY_VALUES:
+            value = getattr(self, field)
+            low, high = ranges[keyword]
+            if value is not None and not (low - slack <= value * scale <= high + slack):
+                wrong.append(keyword)
+        return tuple(wrong)
+
+    def stats_percent_of_gy(self, *, dose_scale: float = 1.0) -> float | None:
+        """The dose (Gy) of which the summary values, read as percent, fit the curve.
+
+        Estimated from DVHMaximumDose (else DVHMeanDose) and the curve's own maximum
+        (mean), rounded to 3 significant digits. None when there is no such value or when,
+        read so, the values still contradict the curve.
+        """
+        ranges = self._ranges(dose_scale)
+        if ranges is None:
+            return None
+        for keyword, field in reversed(SUMMARY_VALUES[1:]):
+            value = getattr(self, field)
+            if value is not None and value > 0:
+                gy = 100.0 * sum(ranges[keyword]) / 2 / value
+                estimate = float(f"{gy:.3g}")
+                if not self.contradicting_stats(
+                    dose_scale=dose_scale, stats_dose_scale=estimate / 100.0
+                ):
+                    return estimate
+                return None
+        return None
+
+    def describe_contradiction(
+        self, wrong: tuple[str, ...], dose_scale: float = 1.0, stats_dose_scale: float = 1.0
+    ) -> str:
+        """``DVHMaximumDose 104.9 GY (104.9 Gy) contradicts the DVH's own curve (...)``."""
+        ranges = self._ranges(dose_scale) or {"DVHMaximumDose": (0.0, 0.0)}
+        values = ", ".join(
+            f"{keyword} {getattr(self, field):.4g} {self.dose_units or 'unitless'}"
+            + (
+                ""
+                if stats_dose_scale == 1
+                else f" ({getattr(self, field) * stats_dose_scale:.4g} Gy)"
+            )
+            for keyword, field in SUMMARY_VALUES
+            if keyword in wrong
+        )
+        verb = "contradicts" if len(wrong) == 1 else "contradict"
+        low, high = ranges["DVHMaximumDose"]
+        return f"{values} {verb} the DVH's own curve, which ends at {low:.4g}-{high:.4g} Gy"
+
+    def _warn_if_contradicted(self, roi_name: str, dose_scale: float, stats_scale: float) -> None:
+        wrong = self.contradicting_stats(dose_scale=dose_scale, stats_dose_scale=stats_scale)
+        if not wrong:
+            return
+        percent_of = self.stats_percent_of_gy(dose_scale=dose_scale)
+        hint = (
+            ""
+            if percent_of is None
+            else f"; they fit it as percent of {percent_of:g} Gy "
+            f"(stats_dose_scale={percent_of / 100:g})"
+        )
+        name = f" {roi_name!r}" if roi_name else ""
+        problem = self.describe_contradiction(wrong, dose_scale, stats_scale)
+        warnings.warn(
+            f"embedded DVH of ROI {self.roi_number}{name}: {problem}{hint}",
+            DoseWarning,
+            stacklevel=3,
+        )
+
     def to_dvh(
         self,
         *,
@@ -115,6 +248,7 @@ class EmbeddedDVH:
         summary_scale = dose_scale if stats_dose_scale is None else stats_dose_scale
         if not (dose_scale > 0 and summary_scale > 0):
             raise ValueError(f"dose scales must be positive, got {dose_scale}, {summary_scale}")
+        self._warn_if_contradicted(roi_name, dose_scale, summary_scale)
         volume = self.volume
         if self.volume_units == "PERCENT":
             if total_cm3 is None:
@@ -190,8 +324,13 @@ def _item(item: Any, name: str, position: int) -> EmbeddedDVH:
     )
 
 
-def read_embedded_dvhs(path: str | os.PathLike[str]) -> list[EmbeddedDVH]:
-    """The DVHs embedded in an RT Dose file, in file order (empty when it has none).
+def read_embedded_dvhs(source: str | os.PathLike[str] | Dataset) -> list[EmbeddedDVH]:
+    """The DVHs embedded in an RT Dose, in file order (empty when it has none).
+
+    Parameters
+    ----------
+    source
+        Path of an RTDOSE file or a pydicom Dataset (as :func:`rtmask.read_rtstruct`).
 
     Raises
     ------
@@ -200,8 +339,12 @@ def read_embedded_dvhs(path: str | os.PathLike[str]) -> list[EmbeddedDVH]:
     InvalidInputError
         It is not an RT Dose, or a DVHSequence item is malformed.
     """
-    name = os.fspath(path)
-    dataset = read_dataset(path, headers_only=True)
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        dataset = read_dataset(source, headers_only=True)
+    else:
+        name = str(getattr(source, "filename", None) or "<dataset>")
+        dataset = source
     sop_class = str(dataset.get("SOPClassUID", ""))
     if sop_class != RTDOSE_SOP_CLASS and str(dataset.get("Modality", "")) != "RTDOSE":
         raise InvalidInputError(f"{name}: not an RT Dose; give an RTDOSE file")
