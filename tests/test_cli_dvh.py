@@ -95,7 +95,8 @@ def test_json_has_the_contract_keys_and_compute_dvh_numbers(
     )
     assert code == 0, err
     report: dict[str, Any] = json.loads(out)
-    assert list(report) == ["rois"]
+    assert list(report) == ["prescription", "rois"]
+    assert report["prescription"] == {"dose_gy": None, "source": None}  # no plan beside
     assert [r["name"] for r in report["rois"]] == ["Sphere", "Cyl"]
     structure_set = read_rtstruct(rtstruct, on_invalid="ignore")
     dose = read_dose(dose_path)

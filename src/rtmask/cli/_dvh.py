@@ -21,6 +21,7 @@ from rtmask.cli._options import (
     read_roi_map_option,
 )
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
+from rtmask.cli._prescription import add_plan_option, choose_prescription, embedded_stats_scale
 from rtmask.convert._select import select_rois
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
@@ -99,8 +100,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--prescription",
         type=float,
         metavar="GY",
-        help="prescription dose, Gy (for V<x>%% statistics and RELATIVE dose units)",
+        help=(
+            "prescription dose, Gy (for V<x>%% statistics and RELATIVE dose units; default: "
+            "the plan's, see --plan)"
+        ),
     )
+    add_plan_option(parser)
     parser.add_argument(
         "--embedded",
         action="store_true",
@@ -176,6 +181,9 @@ def _embedded_entry(
     args: argparse.Namespace, embedded: EmbeddedDVH, dvh: DVH, stats: tuple[str, ...]
 ) -> dict[str, Any]:
     scale, stats_scale = _embedded_scales(args, embedded)
+    stats_scale, notes = embedded_stats_scale(
+        args, embedded, f"ROI {dvh.roi_number} {dvh.roi_name!r}", scale, stats_scale
+    )
     curve = embedded.to_dvh(
         dose_scale=scale,
         stats_dose_scale=stats_scale,
@@ -193,6 +201,7 @@ def _embedded_entry(
         "stats_dose_scale": stats_scale,
         "dose_units": embedded.dose_units,
         "volume_units": embedded.volume_units,
+        "warnings": notes,
     }
 
 
@@ -229,7 +238,9 @@ def _check_output(option: str, path: Path | None) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
     if Path(args.structure_set).is_dir() or args.table is not None:
-        usage = check_table_usage(args)
+        usage = check_table_usage(args) or (
+            "--plan is for one structure set and dose, not with --table" if args.plan else ""
+        )
         if usage:
             args.dvh_parser.error(usage)
         _check_output("--table", args.table)
@@ -244,6 +255,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
     for option, output in (("--csv", args.csv), ("--plot", args.plot)):
         _check_output(option, output)
+    choice = choose_prescription(args, console)
+    args.prescription, args.prescription_source = choice.dose_gy, choice.source
     stats = _check_stats(args.stats, args.prescription)
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
@@ -310,13 +323,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     entry["embedded"] = None
                 else:
                     entry["embedded"] = _embedded_entry(args, match, dvh, stats)
+                    for note in entry["embedded"]["warnings"]:
+                        print_warning(console, note)
             dvhs.append(dvh)
             entries.append(entry)
             progress.advance(task)
     if args.json:
-        sys.stdout.write(json_text({"rois": entries}, indent=None) + "\n")
+        document = {"prescription": choice.to_dict(), "rois": entries}
+        sys.stdout.write(json_text(document, indent=None) + "\n")
     elif not args.quiet:
         _print_table(entries, stats)
+        if choice.source is not None:
+            sys.stdout.write(f"prescription {choice.dose_gy:g} Gy, from {choice.source}\n")
     if args.csv is not None:
         write_dvh_entries_csv(args.csv, entries, stats)
     if args.plot is not None and dvhs:

@@ -1,0 +1,172 @@
+"""Where ``rtmask dvh`` takes its prescription dose from, and what it does with embedded DVHs.
+
+The order: ``--prescription GY`` wins; else the plan given with ``--plan RP.dcm``; else the
+RT Plan that DOSE references (ReferencedRTPlanSequence), looked for beside DOSE and
+STRUCTURE_SET (the discovery link dose -> plan -> structure set). The source is stated
+in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from rtmask._errors import RtmaskError
+from rtmask.cli._output import print_warning
+from rtmask.discovery import RTObject, read_header
+from rtmask.dvh import EmbeddedDVH
+from rtmask.plan import RTPlan, read_plan
+
+__all__ = [
+    "PrescriptionChoice",
+    "add_plan_option",
+    "choose_prescription",
+    "embedded_stats_scale",
+    "find_linked_plan",
+]
+
+#: At most this many files beside DOSE and STRUCTURE_SET are looked at for the linked plan.
+MAX_SIBLINGS = 5000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrescriptionChoice:
+    """The prescription dose ``dvh`` uses (Gy, or None) and where it comes from, in words."""
+
+    dose_gy: float | None
+    source: str | None
+    plan: RTPlan | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"dose_gy": ..., "source": ...}`` for the JSON output."""
+        return {"dose_gy": self.dose_gy, "source": self.source}
+
+
+def add_plan_option(parser: argparse.ArgumentParser) -> None:
+    """``--plan RP.dcm``."""
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="RP.dcm",
+        help=(
+            "RT Plan to take the prescription dose from (default: the plan DOSE references, "
+            "when it lies beside DOSE or STRUCTURE_SET; --prescription wins over both)"
+        ),
+    )
+
+
+def find_linked_plan(dose: Path, structure_set: Path) -> Path | None:
+    """The RT Plan file that ``dose`` references, beside it or beside ``structure_set``.
+
+    Only the files directly in the two folders are read (headers only); None when the
+    dose references no plan or the plan is not there.
+    """
+    header = read_header(Path(dose))
+    if not isinstance(header, RTObject) or not header.referenced_rt_uids:
+        return None
+    wanted = set(header.referenced_rt_uids)
+    inputs = {Path(dose).resolve(), Path(structure_set).resolve()}
+    looked = 0
+    folders = {Path(p).resolve().parent: Path(p).parent for p in (dose, structure_set)}
+    for folder in folders.values():  # as given, for the messages
+        for path in sorted(folder.iterdir()):
+            if path.resolve() in inputs or not path.is_file() or path.name.startswith("."):
+                continue
+            looked += 1
+            if looked > MAX_SIBLINGS:
+                return None
+            found = read_header(path)
+            if (
+                isinstance(found, RTObject)
+                and found.modality == "RTPLAN"
+                and found.sop_instance_uid in wanted
+            ):
+                return path
+    return None
+
+
+def choose_prescription(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
+    """The prescription for ``dvh STRUCTURE_SET DOSE`` (see the module docstring).
+
+    Raises
+    ------
+    RtmaskError
+        ``--plan`` is not a readable RT Plan (one line naming the file).
+    """
+    if args.plan is not None:
+        if not Path(args.plan).is_file():
+            raise RtmaskError(f"--plan {args.plan}: no such file; give an RTPLAN file")
+        plan: RTPlan | None = read_plan(args.plan)
+        how = "--plan {path}"
+    else:
+        linked = find_linked_plan(args.dose, args.structure_set)
+        plan = None
+        how = "the plan {path} that DOSE references"
+        if linked is not None:
+            try:
+                plan = read_plan(linked)
+            except RtmaskError as error:
+                print_warning(console, f"{error} (the plan DOSE references; not used)")
+    if args.prescription is not None:
+        said = ""
+        if plan is not None and plan.prescription_gy is not None:
+            said = f" (the plan {plan.source} says {plan.prescription_gy:g} Gy)"
+        return PrescriptionChoice(
+            dose_gy=float(args.prescription), source=f"--prescription{said}", plan=plan
+        )
+    if plan is None:
+        return PrescriptionChoice(dose_gy=None, source=None)
+    if plan.prescription is None:
+        print_warning(
+            console,
+            f"{plan.source}: the plan holds no prescription dose (no TargetPrescriptionDose "
+            "in DoseReferenceSequence, no BeamDose in FractionGroupSequence); give "
+            "--prescription GY",
+        )
+        return PrescriptionChoice(dose_gy=None, source=None, plan=plan)
+    return PrescriptionChoice(
+        dose_gy=plan.prescription.dose_gy,
+        source=f"{how.format(path=plan.source)} ({plan.prescription.source})",
+        plan=plan,
+    )
+
+
+def embedded_stats_scale(
+    args: argparse.Namespace,
+    embedded: EmbeddedDVH,
+    roi: str,
+    curve_scale: float,
+    stats_scale: float,
+) -> tuple[float, list[str]]:
+    """Gy per unit of an embedded DVH's min/mean/max, and warnings about them.
+
+    Values that contradict the item's own curve (percent of the prescription labelled GY)
+    are read as percent of the prescription when that makes them fit, unless
+    ``--embedded-stats-percent-of`` said how to read them; otherwise they are shown as
+    they are, with a warning that says what they fit.
+    """
+    wrong = embedded.contradicting_stats(dose_scale=curve_scale, stats_dose_scale=stats_scale)
+    if not wrong:
+        return stats_scale, []
+    problem = f"{roi}: embedded {embedded.describe_contradiction(wrong, curve_scale, stats_scale)}"
+    if args.embedded_stats_percent_of is not None:
+        return stats_scale, [f"{problem}; check --embedded-stats-percent-of"]
+    prescription = args.prescription
+    if prescription is not None and not embedded.contradicting_stats(
+        dose_scale=curve_scale, stats_dose_scale=prescription / 100.0
+    ):
+        return prescription / 100.0, [
+            f"{problem}; they are read as percent of the prescription, {prescription:g} Gy "
+            "(--embedded-stats-percent-of GY reads them otherwise)"
+        ]
+    fits = embedded.stats_percent_of_gy(dose_scale=curve_scale)
+    hint = (
+        f"; they fit it as percent of {fits:g} Gy: give --embedded-stats-percent-of GY "
+        "(or --plan RP.dcm)"
+        if fits is not None
+        else "; they are shown as written"
+    )
+    return stats_scale, [problem + hint]
