@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtmask._errors import RtmaskError
+from rtmask.cli._info_plan import plan_details, print_plan
 from rtmask.cli._options import add_json_option, link_message
 from rtmask.cli._output import json_text, progress_bar
 from rtmask.discovery import ImageSeries, Inventory, RTObject, SeriesLink, link_image_series, scan
@@ -195,7 +196,10 @@ def build_report(inventory: Inventory, roots: Sequence[Path]) -> Report:
             entry = study(
                 rt_object.patient_id, rt_object.patient_name, rt_object.study_instance_uid
             )
-            entry[key].append(_rt_report(rt_object, inventory, roots))
+            report = _rt_report(rt_object, inventory, roots)
+            if key == "plans":
+                report.update(plan_details(rt_object, inventory, lambda p: _relative(p, roots)))
+            entry[key].append(report)
 
     patient_list = []
     for patient in patients.values():
@@ -346,6 +350,8 @@ def _print_tables(report: Report, out: Console, verbose: bool) -> None:
                 out.print(_rt_table(title, study[key]))
                 for entry in study[key]:
                     out.print(f"  {entry['file']}: {entry['link']['message']}", soft_wrap=True)
+                for entry in study[key] if key == "plans" else []:
+                    print_plan(entry, out)
             for entry in study["structure_sets"]:
                 if entry["error"]:
                     out.print(f"[red]error:[/red] {entry['error']}", soft_wrap=True)
