@@ -163,9 +163,10 @@ class EmbeddedDVH:
     def stats_percent_of_gy(self, *, dose_scale: float = 1.0) -> float | None:
         """The dose (Gy) of which the summary values, read as percent, fit the curve.
 
-        Estimated from DVHMaximumDose (else DVHMeanDose) and the curve's own maximum
-        (mean), rounded to 3 significant digits. None when there is no such value or when,
-        read so, the values still contradict the curve.
+        Estimated from DVHMaximumDose and the top of the curve's last bin with volume
+        (else from DVHMeanDose and the curve's mean), rounded to 3 significant digits.
+        None when there is no such value or when, read so, the values still contradict
+        the curve.
         """
         ranges = self._ranges(dose_scale)
         if ranges is None:
@@ -173,7 +174,8 @@ class EmbeddedDVH:
         for keyword, field in reversed(SUMMARY_VALUES[1:]):
             value = getattr(self, field)
             if value is not None and value > 0:
-                gy = 100.0 * sum(ranges[keyword]) / 2 / value
+                low, high = ranges[keyword]  # the maximum: the top of the last bin
+                gy = 100.0 * (high if field == "max_dose" else (low + high) / 2) / value
                 estimate = float(f"{gy:.3g}")
                 if not self.contradicting_stats(
                     dose_scale=dose_scale, stats_dose_scale=estimate / 100.0
