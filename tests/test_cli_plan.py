@@ -18,6 +18,7 @@ from pydicom.data import get_testdata_file
 from conftest import copy_real, run_cli, run_cli_output
 from plan_factory import base_plan, beam_plan, brachy_plan, save
 from rtmask import ImageGrid
+from rtmask.cli import _prescription
 from rtmask.synthetic import RoiSpec, sphere_contours, write_ct_series, write_rtdose, write_rtstruct
 
 UNIFORM_GY = 19.5  # the synthetic dose everywhere in the grid
@@ -404,3 +405,19 @@ def test_pydicom_sample_plan_in_info(capsys: pytest.CaptureFixture[str]) -> None
     dataset = pydicom.dcmread(path)
     assert entry["plan"]["label"] == dataset.RTPlanLabel
     assert entry["plan"]["n_fractions"] == dataset.FractionGroupSequence[0].NumberOfFractionsPlanned
+
+
+def test_linked_plan_search_stops_at_a_dose_without_references_or_too_many_files(
+    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _copy(case, tmp_path)
+    save(beam_plan(sop_instance_uid=PLAN_UID), folder / "RP.dcm")
+    found = _prescription.find_linked_plan(folder / "RD.dcm", folder / "RS.dcm")
+    assert found == folder / "RP.dcm"
+    monkeypatch.setattr(_prescription, "MAX_SIBLINGS", 0)
+    assert _prescription.find_linked_plan(folder / "RD.dcm", folder / "RS.dcm") is None
+    monkeypatch.undo()
+    dose = pydicom.dcmread(folder / "RD.dcm")
+    del dose.ReferencedRTPlanSequence
+    dose.save_as(folder / "RD.dcm")
+    assert _prescription.find_linked_plan(folder / "RD.dcm", folder / "RS.dcm") is None
