@@ -21,7 +21,12 @@ from rtmask.cli._options import (
     read_roi_map_option,
 )
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
-from rtmask.cli._prescription import add_plan_option, choose_prescription, embedded_stats_scale
+from rtmask.cli._prescription import (
+    PrescriptionChoice,
+    add_plan_option,
+    choose_prescription,
+    embedded_stats_scale,
+)
 from rtmask.convert._select import select_rois
 from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
@@ -178,12 +183,18 @@ def _embedded_scales(args: argparse.Namespace, embedded: EmbeddedDVH) -> tuple[f
 
 
 def _embedded_entry(
-    args: argparse.Namespace, embedded: EmbeddedDVH, dvh: DVH, stats: tuple[str, ...]
+    args: argparse.Namespace,
+    embedded: EmbeddedDVH,
+    dvh: DVH,
+    stats: tuple[str, ...],
+    console: Console,
 ) -> dict[str, Any]:
     scale, stats_scale = _embedded_scales(args, embedded)
     stats_scale, notes = embedded_stats_scale(
         args, embedded, f"ROI {dvh.roi_number} {dvh.roi_name!r}", scale, stats_scale
     )
+    for note in notes:
+        print_warning(console, note)
     curve = embedded.to_dvh(
         dose_scale=scale,
         stats_dose_scale=stats_scale,
@@ -255,8 +266,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
     for option, output in (("--csv", args.csv), ("--plot", args.plot)):
         _check_output(option, output)
-    choice = choose_prescription(args, console)
-    args.prescription, args.prescription_source = choice.dose_gy, choice.source
+    choice = choose_prescription(args, console)  # sets args.prescription
     stats = _check_stats(args.stats, args.prescription)
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
@@ -322,9 +332,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     )
                     entry["embedded"] = None
                 else:
-                    entry["embedded"] = _embedded_entry(args, match, dvh, stats)
-                    for note in entry["embedded"]["warnings"]:
-                        print_warning(console, note)
+                    entry["embedded"] = _embedded_entry(args, match, dvh, stats, console)
             dvhs.append(dvh)
             entries.append(entry)
             progress.advance(task)
@@ -332,9 +340,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         document = {"prescription": choice.to_dict(), "rois": entries}
         sys.stdout.write(json_text(document, indent=None) + "\n")
     elif not args.quiet:
-        _print_table(entries, stats)
-        if choice.source is not None:
-            sys.stdout.write(f"prescription {choice.dose_gy:g} Gy, from {choice.source}\n")
+        _print_table(entries, stats, choice)
     if args.csv is not None:
         write_dvh_entries_csv(args.csv, entries, stats)
     if args.plot is not None and dvhs:
@@ -346,7 +352,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
+def _print_table(
+    entries: list[dict[str, Any]], stats: tuple[str, ...], choice: PrescriptionChoice
+) -> None:
     from rich.table import Table  # noqa: PLC0415 - not needed for --json
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -374,3 +382,5 @@ def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:
                 *(_fmt(values["stats"][name]) for name in stats),
             )
     out.print(table)
+    if choice.source is not None:
+        out.print(f"prescription {choice.dose_gy:g} Gy, from {choice.source}", markup=False)

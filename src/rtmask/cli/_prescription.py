@@ -88,14 +88,7 @@ def find_linked_plan(dose: Path, structure_set: Path) -> Path | None:
     return None
 
 
-def choose_prescription(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
-    """The prescription for ``dvh STRUCTURE_SET DOSE`` (see the module docstring).
-
-    Raises
-    ------
-    RtmaskError
-        ``--plan`` is not a readable RT Plan (one line naming the file).
-    """
+def _choose(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
     if args.plan is not None:
         if not Path(args.plan).is_file():
             raise RtmaskError(f"--plan {args.plan}: no such file; give an RTPLAN file")
@@ -132,6 +125,21 @@ def choose_prescription(args: argparse.Namespace, console: Console) -> Prescript
         source=f"{how.format(path=plan.source)} ({plan.prescription.source})",
         plan=plan,
     )
+
+
+def choose_prescription(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
+    """The prescription for ``dvh STRUCTURE_SET DOSE``, also set as ``args.prescription``.
+
+    See the module docstring for the order.
+
+    Raises
+    ------
+    RtmaskError
+        ``--plan`` is not a readable RT Plan (one line naming the file).
+    """
+    choice = _choose(args, console)
+    args.prescription = choice.dose_gy
+    return choice
 
 
 def embedded_stats_scale(
