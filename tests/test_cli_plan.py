@@ -27,7 +27,10 @@ PLAN_UID = "1.2.826.0.1.3680043.8.498.4242"
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """CT, a sphere of radius 8 mm, a uniform 19.5 Gy dose referencing PLAN_UID, no plan."""
+    """CT, a sphere of radius 8 mm, a uniform 19.5 Gy dose referencing PLAN_UID, no plan.
+
+    Also RD_relative.dcm: the same grid in DoseUnits RELATIVE, 97.5 % everywhere.
+    """
     folder = tmp_path_factory.mktemp("plan_case")
     grid = ImageGrid.from_explicit(
         origin_mm=(-20.0, -20.0, -20.0), spacing_mm=(2.0, 1.0, 1.0), shape=(21, 41, 41)
@@ -47,6 +50,14 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dose_grid,
         np.full(dose_grid.shape, UNIFORM_GY),
         ct,
+        referenced_plan_uid=PLAN_UID,
+    )
+    write_rtdose(  # 97.5 % of the prescription
+        folder / "RD_relative.dcm",
+        dose_grid,
+        np.full(dose_grid.shape, 97.5),
+        ct,
+        dose_units="RELATIVE",
         referenced_plan_uid=PLAN_UID,
     )
     return folder
@@ -421,3 +432,19 @@ def test_linked_plan_search_stops_at_a_dose_without_references_or_too_many_files
     del dose.ReferencedRTPlanSequence
     dose.save_as(folder / "RD.dcm")
     assert _prescription.find_linked_plan(folder / "RD.dcm", folder / "RS.dcm") is None
+
+
+def test_relative_dose_is_read_with_the_linked_plan_prescription(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _copy(case, tmp_path)
+    shutil.copy(case / "RD_relative.dcm", folder / "RD.dcm")
+    code, output = run_cli_output(capsys, "dvh", str(folder / "RS.dcm"), str(folder / "RD.dcm"))
+    assert code != 0
+    assert "--prescription" in output
+    save(
+        beam_plan(prescriptions_gy=(("SITE", "PTV", 20.0),), sop_instance_uid=PLAN_UID),
+        folder / "RP.dcm",
+    )
+    (roi,) = _dvh_json(capsys, folder, "--stats", "Dmean")["rois"]
+    assert roi["mean_gy"] == pytest.approx(19.5)  # 97.5 % of 20 Gy
