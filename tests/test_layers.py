@@ -46,6 +46,7 @@ RANKS = {
     "synthetic": 4,
     "convert": 5,
     "cohort": 6,
+    "report": 6,
     "cli": 7,
 }
 
