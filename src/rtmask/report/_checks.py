@@ -131,8 +131,9 @@ def find_missing(cases: Sequence[ReportCase]) -> list[MissingRoi]:
     """Cases (with a ROI table) lacking canonical ROIs found with voxels in another case.
 
     Without a ROI map the names themselves are compared (as written, case-insensitively).
+    A case without any ROI row (a data set's test case, without a label map) is left out.
     """
-    detailed = [c for c in cases if c.detailed]
+    detailed = [c for c in cases if c.detailed and c.rois]
     present = [{k.casefold(): k for k in _measured(c)} for c in detailed]
     every: dict[str, str] = {}
     for names in present:

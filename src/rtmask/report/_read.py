@@ -224,17 +224,29 @@ def _dataset_root(folder: Path) -> Path | None:
 
 
 def _labels(root: Path) -> dict[str, tuple[int, ...]]:
-    """Label name -> its label values, from ``dataset.json`` (background left out)."""
-    path = root / "dataset.json"
-    if not path.is_file():
-        return {}
-    try:
-        labels = json.loads(path.read_text(encoding="utf-8")).get("labels") or {}
-    except ValueError as error:
-        raise InvalidInputError(f"{path}: not valid JSON ({error}); write it again") from error
-    result = {}
-    for name, value in labels.items():
-        values = tuple(value) if isinstance(value, list) else (value,)
+    """Label name -> its label values (background left out).
+
+    From ``dataset.json`` (nnU-Net v2: ``{"background": 0, "Heart": 1}``, a list of values
+    for a region) or else ``datalist.json``; the Medical Segmentation Decathlon's reversed
+    form ``{"0": "background", "1": "Heart"}`` is understood too.
+    """
+    labels: object = {}
+    for name in ("dataset.json", "datalist.json"):
+        path = root / name
+        if path.is_file():
+            try:
+                labels = json.loads(path.read_text(encoding="utf-8")).get("labels") or {}
+            except (ValueError, AttributeError) as error:
+                raise InvalidInputError(
+                    f"{path}: not a JSON object ({error}); write it again"
+                ) from error
+            break
+    result: dict[str, tuple[int, ...]] = {}
+    for key, value in labels.items() if isinstance(labels, dict) else ():
+        name, raw = (
+            (value, int(key)) if str(key).isdigit() and isinstance(value, str) else (key, value)
+        )
+        values = tuple(raw) if isinstance(raw, list) else (raw,)
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and 0 not in values:
             result[str(name)] = tuple(int(v) for v in values)
     return result
@@ -308,7 +320,8 @@ def read_source(folder: Path) -> ReportSource:
     if root is None:
         return _read_cohort(folder, rows)
     labels = _labels(root)
-    kind = "nnU-Net data set" if (root / "dataset.json").is_file() else "MONAI data set"
-    notes = () if labels else (f"{root}: no labels in dataset.json; label maps not drawn",)
+    monai = (root / "datalist.json").is_file() or not (root / "imagesTr").is_dir()
+    kind = "MONAI data set" if monai else "nnU-Net data set"
+    notes = () if labels else (f"{root}: no label names in dataset.json; labels not drawn",)
     cases = tuple(_dataset_case(row, root, labels) for row in rows)
     return ReportSource(kind=kind, folder=folder, cases=cases, notes=notes)
