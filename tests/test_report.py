@@ -34,10 +34,8 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     archive = make_archive(base)
     (base / "map.yaml").write_text(ROI_MAP, encoding="utf-8")
     out = base / "out"
-    code = main(
-        ["convert", str(archive.root), "-o", str(out), "--jobs", "1", "-q"]
-        + ["--roi-map", str(base / "map.yaml")]
-    )
+    roi_map = str(base / "map.yaml")
+    code = main(["convert", str(archive.root), "-o", str(out), "--jobs", "1", "--roi-map", roi_map])
     assert code == 1  # the broken and the orphan structure sets
     return out
 
@@ -135,7 +133,7 @@ def test_outliers_by_robust_z_score(tmp_path: Path) -> None:
     summary = write_report(tmp_path / "out", tmp_path / "r.html")
     page = parse_page(summary.path)
     # The robust z-score by hand, with scipy's MAD (not the code under test).
-    values = np.array(hearts + [hearts[3]])  # P3 has a second Heart of the same volume
+    values = np.array([*hearts, hearts[3]])  # P3 has a second Heart of the same volume
     mad = stats.median_abs_deviation(values)
     z = 0.6745 * (values - np.median(values)) / mad
     expected = {f"P{i}" for i in range(len(hearts)) if abs(z[i]) > Z_THRESHOLD}
@@ -232,7 +230,7 @@ def test_pictures_are_oriented_and_proportioned_as_the_patient(tmp_path: Path) -
     for name, (rows_mm, columns_mm, step) in expected.items():
         box = _green(pictures[name])
         want = (rows_mm[0] / step, rows_mm[1] / step, columns_mm[0] / step, columns_mm[1] / step)
-        assert np.allclose(np.array(box) + (0, 1, 0, 1), want, atol=1.01), (name, box, want)
+        assert np.allclose(np.add(box, (0, 1, 0, 1)), want, atol=1.01), (name, box, want)
     # Outside the outline: 40 HU in the CT window (level 40, width 400) is mid grey.
     assert tuple(pictures["axial"][2, 2]) == pytest.approx((128, 128, 128), abs=1)
 
