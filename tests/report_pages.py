@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import os
@@ -135,7 +136,8 @@ def dump_dom(browser: str, page: Path, profile: Path, timeout: float = 90.0) -> 
     return done.stdout
 
 
-def json_between(text: str, start: str, end: str) -> object:
-    """The JSON document between two markers of ``text``."""
-    head = text.index(start) + len(start)
-    return json.loads(text[head : text.index(end, head)])
+def json_in_element(dom: str, element_id: str) -> object:
+    """The JSON text content of the element ``element_id`` of a dumped DOM."""
+    start = f'id="{element_id}">'
+    head = dom.index(start) + len(start)
+    return json.loads(html.unescape(dom[head : dom.index("</", head)]))

@@ -2,9 +2,9 @@
 
 The script is plain JavaScript without any library: a click on a column header of a
 ``table.sortable`` sorts its rows (numbers by the cell's ``data-value``, text otherwise;
-again to reverse), an ``input[data-filter]`` box hides the rows of the table it names
-that do not contain its text (case-insensitively), and ``input[data-filter-cases]`` does
-the same for the per-case sections.
+again to reverse; empty cells stay last), an ``input[data-filter]`` box hides the rows of
+the table it names that do not contain its text (case-insensitively), and
+``input[data-filter-cases]`` does the same for the per-case sections.
 """
 
 from __future__ import annotations
@@ -50,14 +50,15 @@ SCRIPT = """
     }
     return { number: null, text: cell.textContent.trim().toLowerCase() };
   }
-  function compare(a, b) {
-    if (a.number !== null && b.number !== null) { return a.number - b.number; }
-    if (a.number !== null) { return -1; }
-    if (b.number !== null) { return 1; }
-    if (a.text === b.text) { return 0; }
-    if (a.text === "") { return 1; }
-    if (b.text === "") { return -1; }
-    return a.text < b.text ? -1 : 1;
+  function blank(key) { return key.number === null && key.text === ""; }
+  function compare(a, b, ascending) {
+    if (blank(a) !== blank(b)) { return blank(a) ? 1 : -1; }
+    var order = 0;
+    if (a.number !== null && b.number !== null) { order = a.number - b.number; }
+    else if (a.number !== null) { order = -1; }
+    else if (b.number !== null) { order = 1; }
+    else if (a.text !== b.text) { order = a.text < b.text ? -1 : 1; }
+    return ascending ? order : -order;
   }
   function sortBy(table, header) {
     var index = header.cellIndex;
@@ -71,8 +72,7 @@ SCRIPT = """
       return { row: row, key: cellKey(row, index), position: position };
     });
     keyed.sort(function (a, b) {
-      var order = compare(a.key, b.key);
-      if (!ascending) { order = -order; }
+      var order = compare(a.key, b.key, ascending);
       return order !== 0 ? order : a.position - b.position;
     });
     keyed.forEach(function (item) { body.appendChild(item.row); });
