@@ -311,6 +311,14 @@ def read_source(folder: Path) -> ReportSource:
     cases_csv = folder / "cases.csv"
     if not cases_csv.is_file() and root is not None and (root.parent / "cases.csv").is_file():
         cases_csv = root.parent / "cases.csv"
+    if not cases_csv.is_file() and root is None and (folder / "summary.json").is_file():
+        # One structure set converted into OUT itself: a cohort of one, without cases.csv.
+        single = {"patient_id": "", "status": "converted", "output": "."}
+        case = _cohort_case(single, folder)
+        facts = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        patient = str((facts.get("structure_set") or {}).get("patient_id", ""))
+        case = dataclasses.replace(case, patient_id=patient)
+        return ReportSource(kind="cohort", folder=folder, cases=(case,))
     if not cases_csv.is_file():
         raise InvalidInputError(
             f"{folder}: no cases.csv, so not a converted cohort or data set; give the output "
