@@ -401,3 +401,96 @@ def test_hostile_names_are_escaped(tmp_path: Path) -> None:
     assert "<script>alert" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert nib is not None
+
+
+# --- less common inputs -----------------------------------------------------------------
+
+
+def test_a_non_ct_image_is_windowed_by_its_percentiles(tmp_path: Path) -> None:
+    _picture_case(tmp_path / "out", LPS_AFFINE)
+    case = tmp_path / "out" / "c"
+    ramp = np.broadcast_to(np.arange(SHAPE[0], dtype=np.float32)[:, None, None], SHAPE)
+    write_nifti(case / "image.nii.gz", ramp[..., None] * 10.0, LPS_AFFINE)  # (x, y, z, 1)
+    document = json.loads((case / "summary.json").read_text())
+    document["image"]["modality"] = "MR"
+    document["rois"][0]["color"] = "not a colour"  # a fixed palette colour instead
+    (case / "summary.json").write_text(json.dumps(document))
+    axial = _pictures(tmp_path / "out", tmp_path)["axial"]
+    # Patient's right (i = 0, value 0) on the left: dark there, bright on the right.
+    low, high = np.percentile(np.arange(SHAPE[0]) * 10.0, [1, 99])
+    assert axial[100, 0, 0] == 0
+    assert axial[100, -1, 0] == 255
+    middle = axial[100, axial.shape[1] // 2, 0]
+    expected = (19.5 * 10 - low) / (high - low) * 255  # the voxel at the picture's middle
+    assert abs(int(middle) - expected) < 12
+    assert not np.any(np.all(axial == (0, 255, 0), axis=2))  # not the summary's colour
+
+
+def test_what_cannot_be_drawn_is_a_note(tmp_path: Path) -> None:
+    _picture_case(tmp_path / "out", LPS_AFFINE)
+    case = tmp_path / "out" / "c"
+    write_nifti(case / "image.nii.gz", np.zeros((4, 4, 4), dtype=np.int16), LPS_AFFINE)
+    text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
+    assert "image.nii.gz: not on the masks&#x27; grid; masks drawn on black" in text
+    write_nifti(case / "Cube.nii.gz", np.zeros((4, 4), dtype=np.uint8), np.eye(4))
+    text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
+    assert "a 2-D volume, not 3-D" in text
+    (case / "image.nii.gz").unlink()
+    (case / "Cube.nii.gz").unlink()
+    text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
+    assert "no image or mask file to draw" in text
+
+
+def test_an_empty_label_map_lists_every_label_absent(tmp_path: Path) -> None:
+    maps = _nnunet(tmp_path / "out")
+    root = tmp_path / "out" / "Dataset501_Thorax"
+    case = next(iter(maps))
+    write_nifti(root / "labelsTr" / f"{case}.nii.gz", np.zeros((24, 20, 12), np.uint8), np.eye(4))
+    page = parse_page(write_report(tmp_path / "out", tmp_path / "r.html").path)
+    rows = page.tables["rois-1"][1:]
+    assert [(r[1], r[3], r[4]) for r in rows] == [
+        ("Heart", "absent", "0"),
+        ("Lung_L", "absent", "0"),
+    ]
+    assert "no voxel of label 1" in rows[0][6]
+
+
+def test_a_broken_dataset_json_is_one_clear_error(tmp_path: Path) -> None:
+    _nnunet(tmp_path / "out")
+    (tmp_path / "out" / "Dataset501_Thorax" / "dataset.json").write_text("[1, 2")
+    with pytest.raises(InvalidInputError, match=r"dataset.json: not a JSON object"):
+        read_source(tmp_path / "out")
+
+
+def test_a_single_structure_set_converted_into_out(tmp_path: Path) -> None:
+    _picture_case(tmp_path / "out", LPS_AFFINE)
+    single = tmp_path / "out" / "c"
+    document = json.loads((single / "summary.json").read_text())
+    document["structure_set"] = {"patient_id": "PAT-1", "warnings": ["a plane is missing"]}
+    (single / "summary.json").write_text(json.dumps(document))
+    summary = write_report(single, tmp_path / "r.html")
+    page = parse_page(summary.path)
+    assert [r[:2] for r in page.tables["cases"][1:]] == [["PAT-1", "converted"]]
+    assert len(page.images) == 3
+    assert "a plane is missing" in summary.path.read_text()
+
+
+def test_more_outline_colours_than_the_palette_holds() -> None:
+    from rtmask.report._png import Plane, render_plane, window_for  # noqa: PLC0415
+
+    masks = []
+    for i in range(80):
+        mask = np.zeros((20, 80), dtype=bool)
+        mask[5:15, i] = True
+        masks.append(mask)
+    colours = [(i, 255 - i, 7) for i in range(80)]
+    plane = Plane(
+        name="axial", shape=(20, 80), image=None, masks=masks, colors=colours, spacing_mm=(1, 1)
+    )
+    png = render_plane(plane, (0.0, 1.0), size_px=80)
+    picture = decode_png("data:image/png;base64," + __import__("base64").b64encode(png).decode())
+    assert picture.shape == (20, 80, 3)
+    assert tuple(picture[10, 0]) == colours[0]
+    assert tuple(picture[10, 63]) == colours[63]  # the palette's last free entry
+    assert tuple(picture[10, 79]) == colours[63]  # later colours reuse it
+    assert window_for(np.array([np.nan]), is_ct=False) == (0.0, 1.0)

@@ -34,10 +34,12 @@ class Plane:
     ----------
     name
         ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+    shape
+        ``(rows, columns)`` of the plane.
     image
-        ``(rows, columns)`` image values (e.g. HU), or None when no image is available.
+        ``shape`` image values (e.g. HU), or None when no image is available (black).
     masks
-        One ``(rows, columns)`` boolean array per ROI (same shape as ``image``).
+        One ``shape`` boolean array per ROI.
     colors
         The ``(r, g, b)`` outline colour of each mask.
     spacing_mm
@@ -45,6 +47,7 @@ class Plane:
     """
 
     name: str
+    shape: tuple[int, int]
     image: NDArray[np.floating] | None
     masks: Sequence[NDArray[np.bool_]]
     colors: Sequence[tuple[int, int, int]]
@@ -149,7 +152,7 @@ def render_plane(
     bytes
         The PNG file.
     """
-    shape = plane.masks[0].shape if plane.image is None else plane.image.shape
+    shape = plane.shape
     rows_mm, columns_mm = plane.spacing_mm
     step = max(shape[0] * rows_mm, shape[1] * columns_mm) / size_px
     row_index = _sample_indices(shape[0], rows_mm, step)

@@ -193,6 +193,7 @@ def _planes(case: ReportCase, masks: _Masks, notes: list[str]) -> list[tuple[str
                 f"{name} {centre[axis] + 1}/{shape[axis]}",
                 Plane(
                     name=name,
+                    shape=(shape[other[1]], shape[other[0]]),
                     image=picture,
                     masks=rois,
                     colors=[color for _, color in masks.crops],
