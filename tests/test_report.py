@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 from pathlib import Path
@@ -17,6 +18,7 @@ from report_pages import decode_png, parse_page, write_cases, write_nifti
 from rtmask.cli import main
 from rtmask.errors import InvalidInputError
 from rtmask.report import MIN_CASES, Z_THRESHOLD, encode_png, read_source, robust_z, write_report
+from rtmask.report._png import Plane, render_plane, window_for
 
 ROI_MAP = """\
 Lung_L: ["Lung_L", "L Lung", "lung left"]
@@ -250,7 +252,7 @@ def test_png_writer_round_trips_through_pillow() -> None:
     indices = np.arange(35, dtype=np.uint8).reshape(5, 7) % 3
     palette = [(0, 0, 0), (255, 10, 20), (1, 2, 3)]
     png = encode_png(indices, palette)
-    assert decode_png("data:image/png;base64," + __import__("base64").b64encode(png).decode())[
+    assert decode_png("data:image/png;base64," + base64.b64encode(png).decode())[
         4, 6
     ].tolist() == list(palette[indices[4, 6]])
     assert zlib.crc32(png[-8:-4]) is not None
@@ -476,8 +478,6 @@ def test_a_single_structure_set_converted_into_out(tmp_path: Path) -> None:
 
 
 def test_more_outline_colours_than_the_palette_holds() -> None:
-    from rtmask.report._png import Plane, render_plane, window_for  # noqa: PLC0415
-
     masks = []
     for i in range(80):
         mask = np.zeros((20, 80), dtype=bool)
@@ -488,7 +488,7 @@ def test_more_outline_colours_than_the_palette_holds() -> None:
         name="axial", shape=(20, 80), image=None, masks=masks, colors=colours, spacing_mm=(1, 1)
     )
     png = render_plane(plane, (0.0, 1.0), size_px=80)
-    picture = decode_png("data:image/png;base64," + __import__("base64").b64encode(png).decode())
+    picture = decode_png("data:image/png;base64," + base64.b64encode(png).decode())
     assert picture.shape == (20, 80, 3)
     assert tuple(picture[10, 0]) == colours[0]
     assert tuple(picture[10, 63]) == colours[63]  # the palette's last free entry
