@@ -434,9 +434,10 @@ def test_what_cannot_be_drawn_is_a_note(tmp_path: Path) -> None:
     write_nifti(case / "image.nii.gz", np.zeros((4, 4, 4), dtype=np.int16), LPS_AFFINE)
     text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
     assert "image.nii.gz: not on the masks&#x27; grid; masks drawn on black" in text
-    write_nifti(case / "Cube.nii.gz", np.zeros((4, 4), dtype=np.uint8), np.eye(4))
+    write_nifti(case / "Cube.nii.gz", np.zeros((4, 4, 4, 2), dtype=np.uint8), np.eye(4))
     text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
-    assert "a 2-D volume, not 3-D" in text
+    assert "not drawn: " in text
+    assert "holds a 4D volume" in text
     (case / "image.nii.gz").unlink()
     (case / "Cube.nii.gz").unlink()
     text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()

@@ -21,11 +21,15 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from rtmask._errors import RtmaskError
+from rtmask.masks._loaders import load_nifti
 from rtmask.report._png import Plane, render_plane, window_for
 from rtmask.report._read import ReportCase, RoiEntry
 
 __all__ = ["CaseViews", "case_views"]
 
+#: LPS (rtmask's patient coordinates) <-> RAS (NIfTI's): negate x and y.
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: The planes, each as the RAS+ axis it is perpendicular to.
 PLANES = (("axial", 2), ("coronal", 1), ("sagittal", 0))
 
@@ -65,28 +69,49 @@ class _Crop:
 
 
 def _canonical(path: Path) -> tuple[NDArray[np.generic], NDArray[np.float64], tuple[float, ...]]:
-    """The volume in RAS+ axis order, its affine and its voxel size in mm."""
-    image = nib.as_closest_canonical(nib.load(path))  # type: ignore[no-untyped-call]
-    data = np.asanyarray(image.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f"{path}: a {data.ndim}-D volume, not 3-D")
-    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
-    return data, np.asarray(image.affine, dtype=np.float64), zooms
+    """The volume in RAS+ axis order (a view), its RAS affine and its voxel size in mm.
+
+    Read with rtmask's own NIfTI loader (one zlib call; the zero runs of rtmask's masks
+    skipped), then turned with nibabel's orientation helpers.
+    """
+    loaded = load_nifti(path)
+    affine = _LPS_TO_RAS @ loaded.geometry.affine_lps
+    orientation = nib.orientations.io_orientation(affine)  # type: ignore[no-untyped-call]
+    data = nib.orientations.apply_orientation(  # type: ignore[no-untyped-call]
+        loaded.layers[0], orientation
+    )
+    turn = nib.orientations.inv_ornt_aff(  # type: ignore[no-untyped-call]
+        orientation, loaded.layers[0].shape
+    )
+    affine = affine @ turn
+    zooms = tuple(float(z) for z in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    return data, affine, zooms
 
 
 def _crop(mask: NDArray[np.bool_]) -> tuple[_Crop, NDArray[np.float64]] | None:
-    """The bounding-box crop and the voxel-count profile along each axis (None: empty)."""
-    profiles = [mask.sum(axis=tuple(b for b in range(3) if b != a)) for a in range(3)]
-    if not profiles[0].any():
+    """The bounding-box crop and the sums of voxel indices along each axis (None: empty).
+
+    One pass over the whole volume (the slices that hold the mask), the rest on the crop.
+    """
+    planes = np.flatnonzero(mask.any(axis=(0, 1)))
+    if planes.size == 0:
         return None
-    bounds = [np.flatnonzero(p) for p in profiles]
-    start = tuple(int(b[0]) for b in bounds)
-    stop = tuple(int(b[-1]) + 1 for b in bounds)
-    box = mask[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]].copy()
-    weights = np.array([(np.arange(p.size) * p).sum() for p in profiles], dtype=np.float64)
-    return _Crop((start[0], start[1], start[2]), box), weights
+    part = mask[:, :, planes[0] : planes[-1] + 1]
+    rows = np.flatnonzero(part.any(axis=(0, 2)))
+    columns = np.flatnonzero(part.any(axis=(1, 2)))
+    start = (int(columns[0]), int(rows[0]), int(planes[0]))
+    box = part[columns[0] : columns[-1] + 1, rows[0] : rows[-1] + 1].copy()
+    weights = np.array(
+        [
+            (
+                (np.arange(box.shape[a]) + start[a])
+                * box.sum(axis=tuple(b for b in range(3) if b != a))
+            ).sum()
+            for a in range(3)
+        ],
+        dtype=np.float64,
+    )
+    return _Crop(start, box), weights
 
 
 @dataclass(slots=True)
@@ -158,7 +183,7 @@ def _mask_rois(case: ReportCase, masks: _Masks, notes: list[str]) -> None:
         if not masks.fits(data, affine):
             notes.append(f"{roi.mask.name}: on another grid than the first mask; not drawn")
             continue
-        masks.add(data.astype(bool, copy=False), affine, zooms, roi.color)
+        masks.add(data != 0, affine, zooms, roi.color)
 
 
 def _planes(case: ReportCase, masks: _Masks, notes: list[str]) -> list[tuple[str, Plane]]:
@@ -219,7 +244,7 @@ def case_views(case: ReportCase) -> CaseViews:
         else:
             _mask_rois(case, masks, notes)
         planes = _planes(case, masks, notes)
-    except (OSError, ValueError, nib.filebasedimages.ImageFileError) as error:
+    except (RtmaskError, OSError, ValueError) as error:
         notes.append(f"not drawn: {error}")
         return CaseViews(pictures=(), rois=tuple(rois), notes=tuple(notes))
     if not planes:
