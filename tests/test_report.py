@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import zlib
 from pathlib import Path
 
@@ -64,7 +65,18 @@ def test_the_page_loads_nothing_from_anywhere(cohort: Path, tmp_path: Path) -> N
     text = summary.path.read_text(encoding="utf-8")
     page = parse_page(summary.path)
     assert "default-src 'none'" in text
-    assert all(link.startswith("data:image/png;base64,") for link in page.links)
+    pictures = [link for link in page.links if not link.startswith("#case-")]
+    assert all(link.startswith("data:image/png;base64,") for link in pictures)
+    # Each drawn case's output links to its section.
+    anchors = [link for link in page.links if link.startswith("#case-")]
+    assert anchors == [f"#case-{n}" for n in range(1, summary.detailed + 1)]
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", text.split('id="cases"')[1].split("</table>")[0]):
+        linked = re.search(r'href="#(case-\d+)"', row)
+        if linked:  # the section it links to is that case's (same patient ID and output)
+            patient = re.search(r"<td>(.*?)</td>", row)
+            section = text.split(f'id="{linked.group(1)}"><h3>')[1].split("</h3>")[0]
+            assert patient is not None
+            assert section.startswith(patient.group(1) + " &middot;")
     assert "http://" not in text
     assert "https://" not in text
     assert "<script src" not in text

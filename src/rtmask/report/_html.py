@@ -46,6 +46,17 @@ class Swatch(str):
     __slots__ = ()
 
 
+class Link(str):
+    """A cell whose text links to an anchor of the page (``target``, without ``#``)."""
+
+    target = ""
+
+    def __new__(cls, text: str, target: str) -> Link:
+        link = super().__new__(cls, text)
+        link.target = target
+        return link
+
+
 #: A cell: its text and, for numbers, the value it sorts by.
 Cell = tuple[str, float | None]
 
@@ -106,6 +117,8 @@ def _table(
                     f'<td data-value="" title="{_e(text)}"><span class="swatch" '
                     f'style="background:{_e(text)}"></span>{_e(text)}</td>'
                 )
+            elif isinstance(text, Link):
+                parts.append(f'<td><a href="#{_e(text.target)}">{_e(text)}</a></td>')
             elif value is None:
                 parts.append(f"<td>{_e(text)}</td>")
             else:
@@ -120,20 +133,29 @@ def _case_anchor(index: int) -> str:
 
 
 def _cases_table(cases: Sequence[ReportCase]) -> str:
-    rows = (
-        (
-            [
-                _text(case.patient_id),
-                _text(case.status),
-                _text(case.structure_set),
-                _text(case.output),
-                _num(float(sum(1 for r in case.rois if r.voxel_count)) if case.detailed else None),
-                _text(case.error),
-            ],
-            case.status,
+    """One row per case; a drawn case's output links to its section."""
+    rows = []
+    drawn = 0
+    for case in cases:
+        output: Cell = _text(case.output)
+        if case.detailed:
+            output = Link(case.output or "(details)", _case_anchor(drawn)), None
+            drawn += 1
+        rows.append(
+            (
+                [
+                    _text(case.patient_id),
+                    _text(case.status),
+                    _text(case.structure_set),
+                    output,
+                    _num(
+                        float(sum(1 for r in case.rois if r.voxel_count)) if case.detailed else None
+                    ),
+                    _text(case.error),
+                ],
+                case.status,
+            )
         )
-        for case in cases
-    )
     headers = ("Patient ID", "Status", "Structure set", "Output", "ROIs with voxels", "Error")
     return _table("cases", headers, rows, filter_label="filter cases (any text)")
 
