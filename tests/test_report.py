@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
 import re
 import zlib
 from pathlib import Path
@@ -507,3 +509,33 @@ def test_more_outline_colours_than_the_palette_holds() -> None:
     assert tuple(picture[10, 63]) == colours[63]  # the palette's last free entry
     assert tuple(picture[10, 79]) == colours[63]  # later colours reuse it
     assert window_for(np.array([np.nan]), is_ct=False) == (0.0, 1.0)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cohort_of_volumes(tmp_path / "out", {"P1": [1.0, 2.0]})
+
+    def no_space(source: object, target: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", no_space)
+    page = tmp_path / "pages" / "r.html"
+    code, text = run_cli_output(capsys, "report", str(tmp_path / "out"), "-o", str(page))
+    assert code == 1
+    assert text.startswith(f"error: {page}: no space left on device")
+    assert list((tmp_path / "pages").iterdir()) == []
+
+
+def test_an_output_path_blocked_by_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cohort_of_volumes(tmp_path / "out", {"P1": [1.0, 2.0]})
+    (tmp_path / "blocker").write_text("precious")
+    page = tmp_path / "blocker" / "r.html"
+    code, text = run_cli_output(capsys, "report", str(tmp_path / "out"), "-o", str(page))
+    assert code == 1
+    assert len(text.strip().splitlines()) == 1
+    assert str(tmp_path / "blocker") in text
+    assert "a file" in text
+    assert (tmp_path / "blocker").read_text() == "precious"
