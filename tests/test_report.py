@@ -454,8 +454,12 @@ def test_what_cannot_be_drawn_is_a_note(tmp_path: Path) -> None:
     assert "holds a 4D volume" in text
     (case / "image.nii.gz").unlink()
     (case / "Cube.nii.gz").unlink()
+    document = json.loads((case / "summary.json").read_text())
+    document["rois"][0]["file"] = "Cube.nrrd"
+    (case / "summary.json").write_text(json.dumps(document))
     text = write_report(tmp_path / "out", tmp_path / "r.html").path.read_text()
     assert "no image or mask file to draw" in text
+    assert "ROI files .nrrd are not drawn (only NIfTI masks are)" in text
 
 
 def test_an_empty_label_map_lists_every_label_absent(tmp_path: Path) -> None:

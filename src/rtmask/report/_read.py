@@ -183,6 +183,13 @@ def _cohort_case(row: dict[str, str], folder: Path) -> ReportCase:
     image_file = image_facts.get("file")
     image = folder / image_file if isinstance(image_file, str) else None
     structure_set = document.get("structure_set") or {}
+    files = [item.get("file") for item in document.get("rois") or []]
+    others = sorted(
+        {Path(f).suffix for f in files if isinstance(f, str) and not f.endswith(_NIFTI)}
+    )
+    notes = (
+        [f"ROI files {', '.join(others)} are not drawn (only NIfTI masks are)"] if others else []
+    )
     return dataclasses.replace(
         base,
         rois=tuple(rois),
@@ -190,7 +197,7 @@ def _cohort_case(row: dict[str, str], folder: Path) -> ReportCase:
         if image is not None and image.name.endswith(_NIFTI) and image.is_file()
         else None,
         is_ct=image_facts.get("modality") == "CT" or image_facts.get("units") == "HU",
-        warnings=tuple(str(w) for w in structure_set.get("warnings") or ()),
+        warnings=(*(str(w) for w in structure_set.get("warnings") or ()), *notes),
         detailed=True,
     )
 
