@@ -155,7 +155,7 @@ def _label_rois(case: ReportCase, masks: _Masks, notes: list[str]) -> tuple[RoiE
     path = case.rois[0].mask
     assert path is not None
     data, affine, zooms = _canonical(path)
-    voxel_cm3 = float(np.prod(zooms)) / 1000.0
+    voxel_cm3 = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0  # oblique grids too
     rois = []
     for roi in case.rois:
         voxels = masks.add(np.isin(data, roi.values), affine, zooms, roi.color)
