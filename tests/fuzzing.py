@@ -183,6 +183,7 @@ def _commands(rng: np.random.Generator, case: Path, has_dose: bool) -> list[list
             commands.append(["dvh", rs, rd, "--csv", str(out / "dvh.csv")])
         sum_options = _pick(rng, [[], ["--scale", "1", "0.5"], ["--bits", "16"]])
         commands.append(["dose-sum", rd, rd, "-o", str(out / "sum.dcm"), *sum_options])
+    commands.append(["report", str(out / "masks"), "-o", str(out / "report.html")])
     return commands
 
 

@@ -47,6 +47,7 @@ RANKS = {
     "synthetic": 4,
     "convert": 5,
     "cohort": 6,
+    "report": 6,
     "cli": 7,
 }
 

@@ -52,6 +52,7 @@ COMMANDS = {
     "index": "_index",
     "query": "_query",
     "names": "_names",
+    "report": "_report",
     "demo": "_demo",
 }
 
