@@ -5,6 +5,8 @@ rules as the rasteriser) times slab thickness, with the end-cap convention named
 (:class:`EndCaps`). Voxel-based volumes are :attr:`rtmask.raster.Mask.volume_cm3` of a
 binary mask (voxel count) or of a fractional one (partial volumes).
 
+:func:`get_dvh` is the one call from files (or Datasets) and an ROI number or name to a
+DVH, with a dose cap, interpolated contour planes and a progress callback.
 :func:`compute_dvh` samples an ROI with partial volumes on calculation planes in an RT
 Dose and returns a cumulative :class:`DVH` with its statistics; :func:`compute_dvhs` does
 it for several ROIs (one after the other, or on ``workers`` threads).
@@ -22,6 +24,7 @@ unit (:meth:`DVH.statistic_value`, ``dvh.D2cc``, ``dvh.V20Gy``: :class:`Statisti
 from rtmask.dvh._compute import compute_dvh, compute_dvhs
 from rtmask.dvh._curve import DVHCurve, dvh_from_counts, dvh_from_data, plot_curves
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
+from rtmask.dvh._get_dvh import cap_dose, get_dvh
 from rtmask.dvh._histogram import DVH, cumulative_curve
 from rtmask.dvh._report import (
     REPORT_STATS,
@@ -45,6 +48,7 @@ __all__ = [
     "EmbeddedDVH",
     "EndCaps",
     "StatisticValue",
+    "cap_dose",
     "compare_dvhs",
     "compute_dvh",
     "compute_dvhs",
@@ -54,6 +58,7 @@ __all__ = [
     "describe_dvh",
     "dvh_from_counts",
     "dvh_from_data",
+    "get_dvh",
     "homogeneity_index",
     "plot_curves",
     "plot_dvhs",

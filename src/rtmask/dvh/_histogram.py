@@ -17,10 +17,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
 from rtmask._limits import MAX_DVH_BINS
-from rtmask.dvh._statistics import StatisticValue, attribute_statistic, evaluate_statistic
 
 if TYPE_CHECKING:
     from rtmask.dvh._curve import DVHCurve
+    from rtmask.dvh._statistics import StatisticValue
 
 __all__ = ["DVH", "REPORT_STATS", "cumulative_curve"]
 
@@ -405,12 +405,16 @@ class DVH:
         self, name: str, *, volume_units: str | None = None, dose_units: str | None = None
     ) -> StatisticValue:
         """:meth:`statistic` with its unit (``float()`` of it is the number)."""
+        from rtmask.dvh._statistics import evaluate_statistic  # noqa: PLC0415 - see cumulative
+
         return evaluate_statistic(self, name, volume_units=volume_units, dose_units=dose_units)
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
 
         def __getattr__(self, name: str) -> StatisticValue:
             """``dvh.D2cc``, ``dvh.V20Gy``, ``dvh.D95``, ``dvh.D0_03cc`` with their units."""
+            from rtmask.dvh._statistics import attribute_statistic  # noqa: PLC0415
+
             return attribute_statistic(self, name)
 
     def to_dict(self, stats: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
