@@ -129,6 +129,10 @@ def test_from_counts_differential_and_percent_units() -> None:
     assert shifted.dose_gy[0] == 0.0
     assert shifted.volume_at_dose(5.0) == pytest.approx(4.0)
     assert (shifted.min_gy, shifted.max_gy) == (6.0, 7.0)
+    shifted = DVH.from_counts([4.0, 4.0, 0.0], [5.0, 6.0, 7.0])  # cumulative: 4 cm3 to 6 Gy
+    np.testing.assert_array_equal(shifted.dose_gy, [0.0, 5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(shifted.volume_cm3, [4.0, 4.0, 4.0, 0.0])
+    assert (shifted.min_gy, shifted.max_gy, shifted.mean_gy) == (6.0, 7.0, 6.5)
     with pytest.raises(InvalidInputError, match="total_cm3"):
         DVH.from_counts([100.0, 0.0], [0.0, 1.0], volume_units="%")
     with pytest.raises(InvalidInputError, match="rx_gy"):

@@ -8,7 +8,9 @@ the section area ``pi r(z)^2`` with ``r`` linear in ``z``.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from conftest import run_cli
 from rtmask import ImageGrid, get_dvh
 from rtmask.dose import DoseGrid, read_dose
 from rtmask.dvh import cap_dose, compute_dvh, contour_volume
@@ -342,3 +345,30 @@ def test_planes_between_and_the_limit_on_planes() -> None:
     empty = ROI(number=8, name="Points", contours=())
     with pytest.raises(InvalidInputError, match="no closed contour"):
         interpolate_roi(empty, _z_dose().grid, 1, EndCaps.HALF)
+
+
+# ------------------------------------------------------------- the command line
+def test_cli_takes_roi_numbers_percent_volumes_and_counts_outside(
+    case: Case, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    table = tmp_path / "dvh.csv"
+    base = ["dvh", str(case.rtstruct), str(case.dose), "--resolution", "0.5"]
+    stats = "--stats=D50,V10Gy,V10Gy%"
+    code, out, _ = run_cli(capsys, *base, stats, "--roi", "1", "--json")
+    assert code == 0
+    (box,) = json.loads(out)["rois"]
+    assert (box["number"], box["name"]) == (1, "Box")
+    assert box["stats"]["V10Gy%"] == pytest.approx(50.0, abs=0.2)
+    assert box["stats"]["V10Gy"] == pytest.approx(BOX_CM3 / 2, rel=0.01)
+    code, out, err = run_cli(capsys, *base, stats, "--roi", "Far", "--csv", str(table))
+    assert code == 0
+    assert "V10Gy% (%)" in out
+    assert "lies outside the dose grid and is left out" in " ".join(err.split())
+    rows = list(csv.DictReader(table.read_text(encoding="utf-8").splitlines()))
+    assert "V10Gy%_percent" in rows[0]
+    assert float(rows[0]["volume_cm3"]) < 1.8 * 0.6  # about half of it is left out
+    code, out, _ = run_cli(capsys, *base, "--roi", "4", "--count-outside", "--json")
+    assert code == 0
+    (far,) = json.loads(out)["rois"]
+    assert far["volume_cm3"] == pytest.approx(1.8, rel=0.01)
+    assert far["min_gy"] == 0.0

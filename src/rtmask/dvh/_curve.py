@@ -296,10 +296,7 @@ def dvh_from_counts(
         roi_name=roi_name,
         color=color,
     )
-    dvh = curve.to_dvh()
-    if prescription_gy is not None and dvh.prescription_gy is None:
-        return dataclasses.replace(dvh, prescription_gy=prescription_gy)
-    return dvh
+    return curve.to_dvh()  # keeps the prescription
 
 
 def dvh_from_data(
