@@ -7,7 +7,10 @@ the way from plane A to plane B the shape is where ``(1 - t) d_A + t d_B < 0``, 
 outline traced by marching squares with linear interpolation along the lattice edges.
 A cone's linear taper is thus followed exactly between its planes (up to the lattice),
 where stacked slabs give a staircase; a shape that splits or merges between planes is
-handled too. Shapely measures the distances and joins the traced pieces into rings.
+handled too. The two shapes are blended centred on their centroids, the result moved
+along the line between them, so a shape that shifts by more than its width between
+planes keeps its size. Shapely measures the distances and joins the traced pieces
+into rings.
 
 With half end caps, the end planes keep reaching half the *original* gap outward:
 copies of the end shapes are added out to there, and the stack is then computed without
@@ -172,8 +175,16 @@ def _trace(field: FloatArray, u0: float, v0: float, step: float) -> list[FloatAr
 def _blend(
     rings_a: list[FloatArray], rings_b: list[FloatArray], fractions: FloatArray
 ) -> list[list[FloatArray]]:
-    """Outlines of the shapes at each of ``fractions`` (0-1) of the way from A to B."""
-    region_a, region_b = _region(rings_a), _region(rings_b)
+    """Outlines of the shapes at each of ``fractions`` (0-1) of the way from A to B.
+
+    Both shapes are blended centred on their centroids, and the blend is moved to the
+    centroid interpolated linearly: a shape that shifts between planes by more than its
+    width (a thin structure drawn obliquely) keeps its size instead of fading out midway.
+    """
+    centre_a = np.asarray(shapely.get_coordinates(shapely.centroid(_region(rings_a))))[0]
+    centre_b = np.asarray(shapely.get_coordinates(shapely.centroid(_region(rings_b))))[0]
+    region_a = _region([r - centre_a for r in rings_a])
+    region_b = _region([r - centre_b for r in rings_b])
     low = np.minimum(shapely.bounds(region_a)[:2], shapely.bounds(region_b)[:2])
     high = np.maximum(shapely.bounds(region_a)[2:], shapely.bounds(region_b)[2:])
     step = max(float(np.max(high - low)) / LATTICE_CELLS, 1e-3)
@@ -194,7 +205,8 @@ def _blend(
             ]
             for r in rings
         ]
-        result.append([r for r in simplified if len(r) >= 3])
+        centre = (1 - t) * centre_a + t * centre_b
+        result.append([r + centre for r in simplified if len(r) >= 3])
     return result
 
 
