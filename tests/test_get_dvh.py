@@ -308,6 +308,21 @@ def test_a_shape_that_splits_between_planes_is_traced_in_pieces() -> None:
     assert set(by_plane) == {0.0, 2.5, 5.0, 7.5, 10.0}
 
 
+def test_a_thin_shape_shifting_by_more_than_its_width_keeps_its_size() -> None:
+    """A 2 x 20 mm bar moving 6 mm sideways between planes 6 mm apart: a sheared prism."""
+
+    def bar(x0: float, z: float) -> Contour:
+        return Contour(points_mm=_square(1.0, z, x0=x0) * [1.0, 10.0, 1.0])
+
+    roi = ROI(number=9, name="Bar", contours=(bar(0.0, 0.0), bar(6.0, 6.0)))
+    shaped, caps = interpolate_roi(roi, _z_dose().grid, True, EndCaps.NONE)
+    middle = [c.points_mm for c in shaped.contours if abs(c.points_mm[0, 2] - 3.0) < 1e-9]
+    assert len(middle) == 1
+    assert middle[0][:, 0].mean() == pytest.approx(3.0, abs=0.05)  # half-way across
+    volume = contour_volume(shaped, end_caps=caps).volume_cm3
+    assert volume == pytest.approx(2.0 * 20.0 * 6.0 / 1000, rel=0.01)  # shear keeps volume
+
+
 def test_holes_are_interpolated_as_holes() -> None:
     dose = _z_dose()
     angles = 2 * np.pi * np.arange(128) / 128
