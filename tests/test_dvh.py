@@ -168,11 +168,12 @@ def test_curve_invariants_and_differential() -> None:
     assert np.all(np.diff(dvh.volume_cm3) <= 0)
     assert dvh.volume_cm3[-1] == 0.0
     assert dvh.dose_gy.shape == dvh.volume_cm3.shape
-    centres, per_bin = dvh.differential()
+    differential = dvh.differential()
+    centres, per_bin = differential.dose_centres, differential.volume
     assert centres.shape == (dvh.dose_gy.size - 1,)
     assert per_bin.sum() == pytest.approx(dvh.total_cm3)
     assert np.all(per_bin >= -1e-12)
-    assert dvh.relative_volume()[0] == pytest.approx(100.0)
+    assert dvh.relative_volume().volume[0] == pytest.approx(100.0)
     assert dvh.percent_at_dose(16.0) == pytest.approx(50.0, abs=0.5)
     with pytest.raises(ValueError, match="read-only"):
         dvh.dose_gy[0] = 1.0
@@ -212,7 +213,7 @@ def test_statistic_parsing_interpolates() -> None:
     assert dvh.statistic("Dmax") == 30.0
     assert dvh.statistic("D100") == 10.0
     assert dvh.statistic("D0") == 30.0
-    np.testing.assert_allclose(dvh.relative_dose(), [0, 50, 100, 150])
+    np.testing.assert_allclose(dvh.relative_dose().dose_edges, [0, 50, 100, 150])
 
 
 @pytest.mark.parametrize("name", ["D", "X95", "D95Gy", "Vcc", "", "D-5"])

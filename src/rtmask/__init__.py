@@ -18,6 +18,11 @@ and the way back, masks to DICOM::
     rtmask.write_rtstruct(masks, series, "RS.dcm")     # contours along the voxel edges
     rtmask.write_seg(masks, series, "SEG.dcm")         # needs rtmask[seg] (highdicom)
 
+and DVHs, in one call (as dicompyler-core's ``dvhcalc.get_dvh``)::
+
+    dvh = rtmask.get_dvh("RS.dcm", "RD.dcm", "Heart")  # ROI number or name
+    dvh.D2cc, dvh.V20Gy, dvh.statistic("V20Gy", volume_units="%")
+
 Every name is imported on first use (``import rtmask`` loads neither numpy nor pydicom;
 the writers bring nibabel, pynrrd and highdicom only when called), so scripts and the
 command line start fast.
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
         read_image_series,
         scan,
     )
+    from rtmask.dvh import DVH, get_dvh
     from rtmask.export import (
         write_labelmap,
         write_nifti,
@@ -64,6 +70,7 @@ if TYPE_CHECKING:
     from rtmask.rtstruct import ROI, Contour, GeometricType, StructureSet, read_rtstruct
 
 __all__ = [
+    "DVH",
     "ROI",
     "CombinationRule",
     "Contour",
@@ -82,6 +89,7 @@ __all__ = [
     "SeriesNotFoundError",
     "StructureSet",
     "convert_structure_set",
+    "get_dvh",
     "link_image_series",
     "open_index",
     "rasterize",
@@ -122,6 +130,7 @@ _LAZY: dict[str, str] = {
         "rtmask.export",
     ),
     "convert_structure_set": "rtmask.convert",
+    **dict.fromkeys(["DVH", "get_dvh"], "rtmask.dvh"),
     "open_index": "rtmask.cohort",
     "read_masks": "rtmask.masks",
     **dict.fromkeys(["RTPlan", "read_plan"], "rtmask.plan"),

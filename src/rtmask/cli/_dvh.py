@@ -42,7 +42,7 @@ DEFAULT_STATS = ("D99", "D95", "D50", "D5", "D1", "D0.03cc")
 CLI_WORDING = {
     "(prescription_gy=...)": "(--prescription GY)",
     "prescription_gy": "--prescription",
-    ", or use count_outside=True": "",
+    "count_outside=True": "--count-outside",
     "resolution_mm": "--resolution MM",
 }
 
@@ -76,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="LIST",
         help=(
             "comma-separated statistics: D<x> (Gy to x %% of the volume), D<x>cc, V<x>Gy "
-            "(cm3), V<x>%% (cm3, needs --prescription), Dmin, Dmax, Dmean, Dmedian "
+            "(cm3), V<x>%% (cm3, needs --prescription), Dmin, Dmax, Dmean, Dmedian; "
+            "V<x>Gy%% and V<x>%%%% give %% of the volume "
             f"(default: {','.join(DEFAULT_STATS)})"
         ),
     )
@@ -94,6 +95,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=float,
         metavar="MM",
         help="in-plane spacing of the calculation grid, mm (default: automatic)",
+    )
+    parser.add_argument(
+        "--count-outside",
+        action="store_true",
+        help="count the part of an ROI outside the dose grid at 0 Gy (default: leave it out)",
     )
     parser.add_argument(
         "--end-caps",
@@ -304,6 +310,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             resolution_mm=args.resolution,
             end_caps=args.end_caps,
             prescription_gy=args.prescription,
+            count_outside=args.count_outside,
             on_invalid="ignore",
         )
         for roi, dvh in zip(rois, results, strict=True):

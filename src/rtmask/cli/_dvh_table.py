@@ -92,6 +92,7 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
         resolution_mm=args.resolution,
         end_caps=args.end_caps,
         prescription_gy=args.prescription,
+        count_outside=args.count_outside,
     )
     plan = plan_dvh_table(root, options)
     jobs = args.jobs or usable_cpus()

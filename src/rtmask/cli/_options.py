@@ -52,7 +52,7 @@ def add_roi_option(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=[],
         metavar="NAME",
-        help="only these ROIs: exact names (case-insensitive) or glob patterns",
+        help="only these ROIs: exact names (case-insensitive), glob patterns or ROI numbers",
     )
 
 

@@ -58,7 +58,7 @@ class DvhOptions:
         The statistics, as ``rtmask dvh --stats`` names them (``D95``, ``V20Gy``, ...).
     roi_patterns, roi_map
         ROI selection, as ``--roi`` and ``--roi-map``.
-    resolution_mm, end_caps, prescription_gy
+    resolution_mm, end_caps, prescription_gy, count_outside
         :func:`rtmask.dvh.compute_dvh`'s options.
     """
 
@@ -68,6 +68,7 @@ class DvhOptions:
     resolution_mm: float | None = None
     end_caps: str = "half"
     prescription_gy: float | None = None
+    count_outside: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -159,6 +160,7 @@ def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
         resolution_mm=options.resolution_mm,
         end_caps=options.end_caps,
         prescription_gy=options.prescription_gy,
+        count_outside=options.count_outside,
         on_invalid="ignore",
     )
     for roi, dvh in zip(rois, results, strict=True):

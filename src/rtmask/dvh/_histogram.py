@@ -7,11 +7,10 @@ edge) and clipped to the sampled minimum and maximum, so D100 is Dmin and D0 is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -19,23 +18,16 @@ from numpy.typing import ArrayLike, NDArray
 from rtmask._errors import InvalidInputError
 from rtmask._limits import MAX_DVH_BINS
 
+if TYPE_CHECKING:
+    from rtmask.dvh._curve import DVHCurve
+    from rtmask.dvh._statistics import StatisticValue
+
 __all__ = ["DVH", "REPORT_STATS", "cumulative_curve"]
 
 REPORT_STATS = ("D98", "D95", "D50", "D2", "D0.03cc")
 """Statistics of :func:`rtmask.dvh.describe_dvh`, the default of comparisons and writers."""
 
 FloatArray = NDArray[np.float64]
-
-_ACCEPTED = (
-    "accepted forms: Dmin, Dmax, Dmean, Dmedian, D<x> (dose to x % of the volume, Gy), "
-    "D<x>cc (dose to x cm3, Gy), V<x>Gy (cm3 receiving >= x Gy), "
-    "V<x> or V<x>% (cm3 receiving >= x % of the prescription)"
-)
-_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
-_D_PERCENT = re.compile(rf"D{_NUMBER}%?", re.IGNORECASE)
-_D_CC = re.compile(rf"D{_NUMBER}cc", re.IGNORECASE)
-_V_GY = re.compile(rf"V{_NUMBER}Gy", re.IGNORECASE)
-_V_PERCENT = re.compile(rf"V{_NUMBER}%?", re.IGNORECASE)
 
 
 def cumulative_curve(
@@ -274,21 +266,80 @@ class DVH:
         """Volume in the curve (receiving >= 0 Gy), cm3."""
         return float(self.volume_cm3[0])
 
-    def differential(self) -> tuple[FloatArray, FloatArray]:
-        """``(B - 1,)`` bin centres in Gy and ``(B - 1,)`` volume in each bin, cm3."""
-        centres = (self.dose_gy[1:] + self.dose_gy[:-1]) / 2
-        return np.asarray(centres), np.asarray(self.volume_cm3[:-1] - self.volume_cm3[1:])
+    # Unit-aware views and constructors live in rtmask.dvh._curve, which imports this
+    # module; these methods import it when called.
+    def cumulative(self) -> DVHCurve:
+        """The curve as a :class:`DVHCurve` (cumulative, Gy, cm3)."""
+        from rtmask.dvh._curve import DVHCurve  # noqa: PLC0415 - see above
 
-    def relative_volume(self) -> FloatArray:
-        """``(B,)`` cumulative curve in % of the total volume."""
-        total = self.total_cm3
-        if total <= 0:
-            return np.zeros_like(self.volume_cm3)
-        return np.asarray(self.volume_cm3 * (100.0 / total))
+        return DVHCurve(
+            dose_edges=self.dose_gy,
+            volume=self.volume_cm3,
+            prescription_gy=self.prescription_gy,
+            total_cm3=self.total_cm3 if self.total_cm3 > 0 else None,
+            roi_number=self.roi_number,
+            roi_name=self.roi_name,
+            color=self.color,
+        )
 
-    def relative_dose(self) -> FloatArray:
-        """``(B,)`` bin edges in % of the prescription (needs ``prescription_gy``)."""
-        return np.asarray(self.dose_gy * (100.0 / self._prescription("relative doses")))
+    def differential(self) -> DVHCurve:
+        """Volume (cm3) within each dose bin: ``.dose_centres`` (Gy) and ``.volume``."""
+        return self.cumulative().differential()
+
+    def relative_volume(self) -> DVHCurve:
+        """The cumulative curve with volumes in % of the total volume."""
+        return self.cumulative().relative_volume()
+
+    def absolute_volume(self, total_cm3: float | None = None) -> DVHCurve:
+        """The cumulative curve in cm3, rescaled to ``total_cm3`` when given."""
+        curve = self.cumulative()
+        return curve if total_cm3 is None else curve.relative_volume().absolute_volume(total_cm3)
+
+    def relative_dose(self, rx_gy: float | None = None) -> DVHCurve:
+        """The cumulative curve with doses in % of ``rx_gy`` (default ``prescription_gy``)."""
+        if rx_gy is None:
+            self._prescription("relative doses")
+        return self.cumulative().relative_dose(rx_gy)
+
+    def absolute_dose(self) -> DVHCurve:
+        """The cumulative curve with doses in Gy (as stored)."""
+        return self.cumulative()
+
+    @classmethod
+    def from_counts(cls, counts: ArrayLike, bins: ArrayLike, **options: Any) -> DVH:
+        """A DVH from histogram counts and bin edges (:func:`rtmask.dvh.dvh_from_counts`)."""
+        from rtmask.dvh._curve import dvh_from_counts  # noqa: PLC0415 - see above
+
+        return dvh_from_counts(counts, bins, **options)
+
+    @classmethod
+    def from_data(
+        cls, doses_gy: ArrayLike, weights_cm3: ArrayLike | None = None, **options: Any
+    ) -> DVH:
+        """A DVH of dose samples and their volumes (:func:`rtmask.dvh.dvh_from_data`)."""
+        from rtmask.dvh._curve import dvh_from_data  # noqa: PLC0415 - see above
+
+        return dvh_from_data(doses_gy, weights_cm3, **options)
+
+    def equals(self, other: object, *, atol: float = 1e-9) -> bool:
+        """Same ROI and prescription, curves and min/mean/max equal within ``atol``."""
+        if not isinstance(other, DVH):
+            return False
+        mine = (self.roi_number, self.roi_name, self.prescription_gy)
+        return (
+            mine == (other.roi_number, other.roi_name, other.prescription_gy)
+            and self.dose_gy.shape == other.dose_gy.shape
+            and bool(np.allclose(self.dose_gy, other.dose_gy, rtol=0, atol=atol))
+            and bool(np.allclose(self.volume_cm3, other.volume_cm3, rtol=0, atol=atol))
+            and bool(
+                np.allclose(
+                    [self.min_gy, self.mean_gy, self.max_gy, self.outside_cm3],
+                    [other.min_gy, other.mean_gy, other.max_gy, other.outside_cm3],
+                    rtol=0,
+                    atol=atol,
+                )
+            )
+        )
 
     # ------------------------------------------------------------- statistics
     def dose_at_volume(self, volume_cm3: float) -> float:
@@ -336,35 +387,35 @@ class DVH:
             )
         return self.prescription_gy
 
-    def statistic(self, name: str) -> float:
-        """A statistic by name: D-values in Gy, V-values in cm3.
+    def statistic(
+        self, name: str, *, volume_units: str | None = None, dose_units: str | None = None
+    ) -> float:
+        """A statistic by name: D-values in Gy, V-values in cm3 (or as asked).
 
         ``Dmin``, ``Dmax``, ``Dmean``, ``Dmedian``; ``D95`` (dose to 95 % of the volume),
         ``D2cc`` / ``D0.03cc`` (dose to the hottest 2 / 0.03 cm3); ``V20Gy`` (cm3
         receiving >= 20 Gy); ``V95`` or ``V95%`` (cm3 receiving >= 95 % of the
-        prescription). Unknown names raise ValueError listing the accepted forms.
+        prescription). ``V20Gy%`` / ``V95%%`` or ``volume_units="%"``: percent of the
+        volume; ``dose_units="%"``: D-values in % of the prescription. Unknown names raise
+        ValueError listing the accepted forms (:mod:`rtmask.dvh._statistics`).
         """
-        text = name.strip()
-        fixed = {
-            "dmin": self.min_gy,
-            "dmax": self.max_gy,
-            "dmean": self.mean_gy,
-        }
-        key = text.lower()
-        if key in fixed:
-            return float(fixed[key])
-        if key == "dmedian":
-            return self.dose_at_percent(50.0)
-        if match := _D_CC.fullmatch(text):
-            return self.dose_at_volume(float(match.group(1)))
-        if match := _D_PERCENT.fullmatch(text):
-            return self.dose_at_percent(float(match.group(1)))
-        if match := _V_GY.fullmatch(text):
-            return self.volume_at_dose(float(match.group(1)))
-        if match := _V_PERCENT.fullmatch(text):
-            prescription = self._prescription(f"statistic {text!r} (V<x>% statistics)")
-            return self.volume_at_dose(float(match.group(1)) / 100.0 * prescription)
-        raise ValueError(f"unknown DVH statistic {name!r}; {_ACCEPTED}")
+        return float(self.statistic_value(name, volume_units=volume_units, dose_units=dose_units))
+
+    def statistic_value(
+        self, name: str, *, volume_units: str | None = None, dose_units: str | None = None
+    ) -> StatisticValue:
+        """:meth:`statistic` with its unit (``float()`` of it is the number)."""
+        from rtmask.dvh._statistics import evaluate_statistic  # noqa: PLC0415 - see cumulative
+
+        return evaluate_statistic(self, name, volume_units=volume_units, dose_units=dose_units)
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute
+
+        def __getattr__(self, name: str) -> StatisticValue:
+            """``dvh.D2cc``, ``dvh.V20Gy``, ``dvh.D95``, ``dvh.D0_03cc`` with their units."""
+            from rtmask.dvh._statistics import attribute_statistic  # noqa: PLC0415
+
+            return attribute_statistic(self, name)
 
     def to_dict(self, stats: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
         """The JSON entry of ``rtmask dvh --json`` for this ROI (Gy and cm3)."""
@@ -397,8 +448,14 @@ class DVH:
 
         return format_comparison(self, other, stats=stats)
 
-    def plot(self, path: Path, *, relative_volume: bool = True) -> None:
-        """Write this DVH as a PNG (see :func:`rtmask.dvh.plot_dvhs`)."""
+    def plot(self, path: Path | None = None, *, relative_volume: bool = True) -> None:
+        """Draw this DVH: a PNG at ``path`` (:func:`rtmask.dvh.plot_dvhs`), else a window."""
+        if path is None:
+            from rtmask.dvh._curve import plot_curves  # noqa: PLC0415 - see above
+
+            curve = self.relative_volume() if relative_volume else self.cumulative()
+            plot_curves([curve])
+            return
         from rtmask.dvh._report import plot_dvhs  # noqa: PLC0415 - see above
 
         plot_dvhs([self], path, relative_volume=relative_volume)

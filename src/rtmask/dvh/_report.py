@@ -28,6 +28,7 @@ from rtmask._atomic import atomic_path
 from rtmask._errors import InvalidInputError
 from rtmask._optional import import_optional
 from rtmask.dvh._histogram import DVH, REPORT_STATS
+from rtmask.dvh._statistics import statistic_unit
 
 __all__ = [
     "REPORT_STATS",
@@ -55,8 +56,17 @@ _MAIN = (
 
 
 def stat_unit(name: str) -> str:
-    """Unit of a statistic by name: ``"cm3"`` for V-values, ``"Gy"`` for D-values."""
-    return "cm3" if name.strip().lower().startswith("v") else "Gy"
+    """Unit of a statistic by name: ``"Gy"`` for D-values, ``"cm3"`` or ``"%"`` for V-values."""
+    try:
+        return statistic_unit(name)
+    except ValueError:
+        return "cm3" if name.strip().lower().startswith("v") else "Gy"
+
+
+def _column(name: str) -> str:
+    """CSV column of a statistic: ``D95_gy``, ``V20Gy_cm3``, ``V20Gy%_percent``."""
+    unit = stat_unit(name)
+    return f"{name}_{'percent' if unit == '%' else unit.lower()}"
 
 
 # ------------------------------------------------------------------------------ text
@@ -187,11 +197,11 @@ def write_dvh_entries_csv(
     main = [key for key, _, _ in _MAIN]
     canonical = any("canonical" in entry for entry in entries)
     names = ["number", "name", *(["canonical"] if canonical else [])]
-    header = [*names, *main, *(f"{n}_{stat_unit(n).lower()}" for n in stats)]
+    header = [*names, *main, *(_column(n) for n in stats)]
     embedded = any("embedded" in entry for entry in entries)
     if embedded:
         header += [f"embedded_{key}" for key in main]
-        header += [f"embedded_{n}_{stat_unit(n).lower()}" for n in stats]
+        header += [f"embedded_{_column(n)}" for n in stats]
     with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -230,7 +240,7 @@ def plot_dvhs(dvhs: Iterable[DVH], path: Path, *, relative_volume: bool = True) 
         color = None if dvh.color is None else tuple(c / 255 for c in dvh.color)
         if color is not None and min(color) > 0.9:  # white on white: matplotlib's cycle
             color = None
-        volume = dvh.relative_volume() if relative_volume else dvh.volume_cm3
+        volume = dvh.relative_volume().volume if relative_volume else dvh.volume_cm3
         label = f"{dvh.roi_number} {dvh.roi_name}"
         axes.plot(dvh.dose_gy, volume, color=color, label=label, linewidth=1.5)
     axes.set_xlabel("dose (Gy)")

@@ -248,7 +248,8 @@ class StructureSet:
     def select(self, patterns: Iterable[str]) -> tuple[ROI, ...]:
         """ROIs whose name matches any pattern: exact (case-insensitive) or glob (``PTV*``).
 
-        Returns the matching ROIs in file order; an empty pattern list selects all ROIs.
+        A pattern of digits also selects the ROI with that number. Returns the matching
+        ROIs in file order; an empty pattern list selects all ROIs.
         """
         folded = [pattern.casefold() for pattern in patterns]
         if not folded:
@@ -257,7 +258,9 @@ class StructureSet:
             roi
             for roi in self.rois
             if any(
-                roi.name.casefold() == p or fnmatch.fnmatchcase(roi.name.casefold(), p)
+                roi.name.casefold() == p
+                or fnmatch.fnmatchcase(roi.name.casefold(), p)
+                or (p.isascii() and p.isdigit() and roi.number == int(p))
                 for p in folded
             )
         )
