@@ -53,6 +53,7 @@ COMMANDS = {
     "query": "_query",
     "names": "_names",
     "demo": "_demo",
+    "dataset": "_dataset",
 }
 
 
