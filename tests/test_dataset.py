@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -19,7 +21,7 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import run_cli_output
-from dataset_archive import LABELS, PATIENTS, make_dataset_archive
+from dataset_archive import LABELS, PATIENTS, ct_grid, make_dataset_archive
 from rtmask.cli import main
 from rtmask.cohort import (
     CASE_COLUMNS,
@@ -27,14 +29,18 @@ from rtmask.cohort import (
     SerialExecutor,
     build_dataset,
     case_identifiers,
+    failed_dataset_result,
     patient_folds,
+    plan_dataset,
     region_labels,
     run_dataset_case,
 )
+from rtmask.cohort._dataset_plan import DatasetPlan
 from rtmask.convert import ConversionOptions, convert_structure_set
 from rtmask.discovery import read_image_series
 from rtmask.errors import InvalidInputError
 from rtmask.rtstruct import read_rtstruct
+from rtmask.synthetic import RoiSpec, sphere_contours, write_ct_series, write_rtstruct
 
 #: dataset.json keys nnU-Net v2 requires (documentation/dataset_format.md).
 NNUNET_REQUIRED = {"channel_names", "labels", "numTraining", "file_ending"}
@@ -458,3 +464,155 @@ def test_the_library_refuses_a_used_id(archive: Path, tmp_path: Path) -> None:
     assert (report.folder / "splits_final.json").is_file()
     with pytest.raises(InvalidInputError, match="already used"):
         build_dataset(archive, tmp_path / "out", options, SerialExecutor(function=run_dataset_case))
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Structure sets that fail or are left out at each step, beside two good ones."""
+    base = tmp_path_factory.mktemp("awkward")
+    root = make_dataset_archive(base / "archive", (PATIENTS[5], PATIENTS[6]), pt=False)
+    grid = ct_grid()
+    sphere = tuple(
+        (c, "CLOSED_PLANAR")
+        for c in sphere_contours(grid, grid.index_to_patient([[3.5, 10, 12]])[0], 4.0)
+    )
+    far = tuple(
+        (c + np.array([0.0, 0.0, 0.6]), "CLOSED_PLANAR")
+        for c in sphere_contours(grid, grid.index_to_patient([[3.5, 10, 12]])[0], 0.2)
+    )
+    cases = {
+        "empty_heart": [("Lung_L", sphere), ("Lung_R", sphere[:2]), ("Heart", ())],
+        "tiny_heart": [("Lung_L", sphere), ("Lung_R", sphere[:2]), ("Heart", far)],
+        "two_hearts": [("Lung_L", sphere), ("Heart", sphere), ("heart", sphere)],
+    }
+    for folder, rois in cases.items():
+        ct = write_ct_series(root / folder / "ct", grid, patient_id=folder)
+        specs = [
+            RoiSpec(number=n, name=name, contours=contours)
+            for n, (name, contours) in enumerate(rois, start=1)
+        ]
+        write_rtstruct(root / folder / "RS.dcm", specs, ct)
+    ct = write_ct_series(base / "elsewhere", grid, patient_id="orphan")
+    orphan = [RoiSpec(number=n, name=name, contours=sphere) for n, name in enumerate(LABELS, 1)]
+    write_rtstruct(root / "orphan" / "RS.dcm", orphan, ct)
+    good = root / "p6" / "study0" / "RS.dcm"
+    (root / "broken.dcm").write_bytes(good.read_bytes()[:1500])
+    return root
+
+
+def test_awkward_cases_are_listed_with_their_reason(
+    awkward: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".Dataset501_Thorax.building-0badf00d"
+    stale.mkdir()  # a killed run's staging folder
+    code, output = _build(capsys, awkward, out)
+    assert code == 1  # failed cases
+    rows = _by_source(out)
+    assert rows["p6/study0/RS.dcm"]["status"] == "included"
+    assert rows["p7/study0/RS.dcm"]["status"] == "included"
+    assert rows["empty_heart/RS.dcm"]["status"] == "excluded"
+    assert "Heart" in rows["empty_heart/RS.dcm"]["error"]
+    assert rows["tiny_heart/RS.dcm"]["status"] == "excluded"
+    assert "holds no voxel centre" in rows["tiny_heart/RS.dcm"]["error"]
+    assert rows["two_hearts/RS.dcm"]["status"] == "failed"
+    assert "would both be label 'Heart'" in rows["two_hearts/RS.dcm"]["error"]
+    assert rows["orphan/RS.dcm"]["status"] == "failed"
+    assert rows["broken.dcm"]["status"] == "failed"
+    assert not stale.exists()
+    assert "Traceback" not in output
+
+
+def test_a_structure_set_gone_before_its_turn_fails_alone(awkward: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "archive"
+    shutil.copytree(awkward / "p6", copy / "p6")
+    shutil.copytree(awkward / "p7", copy / "p7")
+
+    def remove_one(plan: DatasetPlan) -> None:
+        plan.tasks[0].source.unlink()
+
+    options = DatasetOptions(labels=LABELS, dataset_id=3, name="Gone")
+    report = build_dataset(
+        copy,
+        tmp_path / "out",
+        options,
+        SerialExecutor(function=run_dataset_case),
+        planned=remove_one,
+    )
+    statuses = sorted(r.status for r in report.rows)
+    assert statuses == ["failed", "included"]
+    assert report.folder is not None
+    assert report.notes == ("1 training patient(s): no cross-validation splits written",)
+    assert not (report.folder / "splits_final.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("channels", "reason"),
+    [
+        (["--channel", "MR"], "its image series is CT, not the first channel MR"),
+        (["--channel", "CT", "--channel", "PT"], "no PT series in the frame of reference"),
+    ],
+)
+def test_channels_not_found_leave_cases_out(
+    awkward: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    channels: list[str],
+    reason: str,
+) -> None:
+    out = tmp_path / "out"
+    code, output = _build(capsys, awkward, out, *channels)
+    assert code == 1
+    assert "no case was included" in output
+    assert reason in _by_source(out)["p6/study0/RS.dcm"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "cases.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"labels": ()}, "at least one label"),
+        ({"labels": tuple(f"L{i}" for i in range(256))}, "at most 255"),
+        ({"labels": ("background",)}, "'background'"),
+        ({"dataset_id": 1000}, "3-digit"),
+        ({"name": ""}, "letters, digits"),
+        ({"dataset_format": "nnunet1"}, "format="),
+        ({"overlap": "union"}, "overlap="),
+        ({"missing": "ignore"}, "missing="),
+        ({"channels": ()}, "channel"),
+        ({"folds": 1}, "at least 2"),
+    ],
+)
+def test_options_are_checked(changes: dict[str, object], words: str) -> None:
+    settings: dict[str, object] = {"labels": LABELS, "dataset_id": 1, "name": "A", **changes}
+    with pytest.raises(InvalidInputError, match=re.escape(words)):
+        DatasetOptions(**settings)  # type: ignore[arg-type]
+
+
+def test_no_structure_set_and_no_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, output = _build(capsys, tmp_path / "empty", tmp_path / "out")
+    assert code == 1
+    assert "no RT Structure Set found" in output
+    code, output = _build(capsys, tmp_path / "nowhere", tmp_path / "out")
+    assert code == 2
+    assert "check ROOT" in output
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text("[not, a, map]\n")
+    code, output = _build(capsys, tmp_path / "empty", tmp_path / "out", "--roi-map", str(roi_map))
+    assert code == 2
+    assert "--roi-map" in output
+    archive = make_dataset_archive(tmp_path / "archive", PATIENTS[5:6], pt=False)
+    code, output = _build(capsys, archive, tmp_path / "out", "--scheduler", "local:x")
+    assert code == 1
+    assert "local:N" in output
+
+
+def test_a_dead_worker_is_a_failed_case(awkward: Path, tmp_path: Path) -> None:
+    options = DatasetOptions(labels=LABELS, dataset_id=4, name="Dead")
+    plan = plan_dataset(awkward, tmp_path / "staging", options)
+    result = failed_dataset_result(plan.tasks[0], "worker died")
+    assert result.row.status == "failed"
+    assert result.row.error == "worker died"
+    assert result.row.output == plan.tasks[0].case_id

@@ -438,7 +438,7 @@ def _task(
     if link.series.modality != options.channels[0]:
         case.reason = (
             f"its image series is {link.series.modality}, not the first channel "
-            f"{options.channels[0]} (channels=)"
+            f"{options.channels[0]}"
         )
         return None
     channels = []
