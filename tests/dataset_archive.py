@@ -64,7 +64,10 @@ def pt_grid(ct: ImageGrid) -> ImageGrid:
     )
 
 
-def _rois(grid: ImageGrid, names: tuple[str, ...], overlap: bool) -> list[RoiSpec]:
+def sphere_rois(
+    grid: ImageGrid, names: tuple[str, ...] = LABELS, overlap: bool = False
+) -> list[RoiSpec]:
+    """Three spheres (Lung_L, Lung_R, Heart); ``overlap`` moves the third onto the first."""
     centres = {
         0: grid.index_to_patient([[3.5, 6, 7]])[0],
         1: grid.index_to_patient([[3.5, 15, 18]])[0],
@@ -120,7 +123,9 @@ def make_dataset_archive(
                 study_instance_uid=study_uid,
                 frame_of_reference_uid=frame,
             )
-            write_rtstruct(where / "RS.dcm", _rois(ct.grid, patient.names, patient.overlap), ct)
+            write_rtstruct(
+                where / "RS.dcm", sphere_rois(ct.grid, patient.names, patient.overlap), ct
+            )
             if pt:
                 _write_pt(where / "pt", pt_grid(ct.grid), patient.patient_id, study_uid, frame)
     return root

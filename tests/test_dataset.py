@@ -13,6 +13,7 @@ import csv
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -20,8 +21,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import run_cli_output
-from dataset_archive import LABELS, PATIENTS, ct_grid, make_dataset_archive
+from conftest import run_cli_output, slices_at
+from dataset_archive import LABELS, PATIENTS, ct_grid, make_dataset_archive, sphere_rois
 from rtmask.cli import main
 from rtmask.cohort import (
     CASE_COLUMNS,
@@ -38,7 +39,7 @@ from rtmask.cohort import (
 from rtmask.cohort._dataset_plan import DatasetPlan
 from rtmask.convert import ConversionOptions, convert_structure_set
 from rtmask.discovery import read_image_series
-from rtmask.errors import InvalidInputError
+from rtmask.errors import GeometryWarning, InvalidInputError
 from rtmask.rtstruct import read_rtstruct
 from rtmask.synthetic import RoiSpec, sphere_contours, write_ct_series, write_rtstruct
 
@@ -76,7 +77,11 @@ def _rtmask_masks(source: Path, folder: Path) -> dict[str, tuple[np.ndarray, np.
     """``rtmask convert``'s masks of a structure set (nibabel arrays), and its image."""
     structure_set = read_rtstruct(source)
     series = read_image_series(source.parent / "ct")
-    convert_structure_set(structure_set, series.grid, folder, ConversionOptions(), series=series)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeometryWarning)  # uneven slices: said by both
+        convert_structure_set(
+            structure_set, series.grid, folder, ConversionOptions(), series=series
+        )
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     masks = {}
     for row in summary["rois"]:
@@ -616,3 +621,21 @@ def test_a_dead_worker_is_a_failed_case(awkward: Path, tmp_path: Path) -> None:
     assert result.row.status == "failed"
     assert result.row.error == "worker died"
     assert result.row.output == plan.tasks[0].case_id
+
+
+def test_uneven_slices_are_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ct_grid()
+    steps = np.array([0, 2.5, 5, 7.5, 12.5, 15, 17.5, 20])
+    grid = slices_at(base, base.origin_mm + np.outer(steps, base.normal))
+    archive = make_dataset_archive(tmp_path / "archive", PATIENTS[6:], pt=False)
+    ct = write_ct_series(tmp_path / "archive" / "uneven" / "ct", grid, patient_id="U")
+    write_rtstruct(tmp_path / "archive" / "uneven" / "RS.dcm", sphere_rois(ct.grid), ct)
+    out = tmp_path / "out"
+    code, output = _build(capsys, archive, out, "--overlap", "regions")
+    assert code == 0, output
+    assert "unevenly spaced" in output
+    row = _by_source(out)["uneven/RS.dcm"]
+    labels, _, _ = _load(out / "Dataset501_Thorax" / "labelsTr" / f"{row['output']}.nii.gz")
+    masks = _rtmask_masks(archive / "uneven" / "RS.dcm", tmp_path / "u")
+    for value, name in enumerate(LABELS, start=1):
+        np.testing.assert_array_equal(labels == value, masks[name.casefold()][0])

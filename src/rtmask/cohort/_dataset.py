@@ -15,6 +15,7 @@ import json
 import random
 import secrets
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from rtmask.cohort._dataset_plan import DatasetOptions, DatasetPlan, plan_datase
 from rtmask.cohort._executors import Executor
 from rtmask.cohort._tasks import CaseResult
 from rtmask.discovery import Inventory
-from rtmask.errors import InvalidInputError
+from rtmask.errors import GeometryWarning, InvalidInputError
 from rtmask.export import write_nifti
 
 __all__ = [
@@ -309,7 +310,9 @@ def _write_regions(
         label_map[nonzero] = lookup_values[positions]
         _, labels = case_folders(options.dataset_format, result.test)
         assert result.grid is not None
-        write_nifti(label_map, result.grid, staging / labels / f"{result.case_id}{FILE_ENDING}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GeometryWarning)  # the case's notes say it
+            write_nifti(label_map, result.grid, staging / labels / f"{result.case_id}{FILE_ENDING}")
 
 
 def patient_folds(

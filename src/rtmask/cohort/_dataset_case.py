@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from rtmask._errors import RtmaskError
 from rtmask.cohort._dataset_plan import DatasetTask
 from rtmask.cohort._tasks import CaseResult
 from rtmask.convert._volumes import _read_volume, write_image
+from rtmask.errors import GeometryWarning
 from rtmask.export import write_image_volume, write_nifti
 from rtmask.geometry import ImageGrid
 from rtmask.raster import rasterize
@@ -43,8 +45,6 @@ FILE_ENDING = ".nii.gz"
 #: Folder (inside the data set) of each case's JSON, and of the staged region codes.
 CASES_FOLDER = "cases"
 REGIONS_FOLDER = ".regions"
-#: Target slices resampled at a time (bounds the memory of the index arrays).
-_RESAMPLE_SLICES = 8
 
 
 class _LeftOutError(RtmaskError):
@@ -225,13 +225,20 @@ def _build(task: DatasetTask) -> dict[str, object]:
     notes.extend(overlap_notes)
     images, labels = case_folders(options.dataset_format, task.test)
     folder = task.staging
-    channels = _write_channels(task, folder / images, grid)
-    if options.overlap == "regions":
-        staged = folder / REGIONS_FOLDER / f"{task.case_id}.npy"
-        with atomic_path(staged) as temporary, temporary.open("wb") as stream:
-            np.save(stream, label_map)
-    else:
-        write_nifti(label_map, grid, folder / labels / f"{task.case_id}{FILE_ENDING}")
+    if not grid.is_uniform:
+        notes.append(
+            f"the image's slices are unevenly spaced ({'; '.join(grid.irregularities())}): "
+            "its NIfTI files hold the mean spacing"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeometryWarning)  # the note above says it once
+        channels = _write_channels(task, folder / images, grid)
+        if options.overlap == "regions":
+            staged = folder / REGIONS_FOLDER / f"{task.case_id}.npy"
+            with atomic_path(staged) as temporary, temporary.open("wb") as stream:
+                np.save(stream, label_map)
+        else:
+            write_nifti(label_map, grid, folder / labels / f"{task.case_id}{FILE_ENDING}")
     counts = {
         label: int(np.count_nonzero(mask))
         for label, mask in zip(options.labels, masks, strict=True)
@@ -334,31 +341,58 @@ def resample_linear(
     numpy.ndarray
         ``target.shape`` float32.
     """
-    data = np.asarray(values, dtype=np.float32)
-    shape = np.array(source.shape)
-    slices, rows, columns = target.shape
-    row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
-    plane = np.column_stack([row_index.ravel(), column_index.ravel()]).astype(np.float64)
+    data = np.ascontiguousarray(values, dtype=np.float32)
     result = np.empty(target.shape, dtype=np.float32)
-    for first in range(0, slices, _RESAMPLE_SLICES):
-        ks = np.arange(first, min(slices, first + _RESAMPLE_SLICES))
-        indices = np.column_stack(
-            [np.repeat(ks, len(plane)).astype(np.float64), np.tile(plane, (len(ks), 1))]
-        )
-        at = source.patient_to_index(target.index_to_patient(indices))
-        inside = np.all((at >= -0.5 - 1e-6) & (at < shape - 0.5 + 1e-6), axis=1)
-        at = np.clip(at, 0, shape - 1)
-        base = np.minimum(np.floor(at).astype(np.intp), np.maximum(shape - 2, 0))
-        weight = at - base
-        upper = np.minimum(base + 1, shape - 1)
-        total = np.zeros(len(at), dtype=np.float64)
-        for corner in range(8):
-            pick = [(corner >> axis) & 1 for axis in range(3)]
-            index = tuple(np.where(pick[axis], upper[:, axis], base[:, axis]) for axis in range(3))
-            factor = np.prod(
-                [weight[:, a] if pick[a] else 1 - weight[:, a] for a in range(3)], axis=0
-            )
-            total += factor * data[index]
-        total[~inside] = fill
-        result[first : first + len(ks)] = total.reshape(len(ks), rows, columns)
+    for k in range(target.shape[0]):
+        result[k] = _interpolate(data, _source_indices(source, target, k), fill)
     return result
+
+
+def _source_indices(source: ImageGrid, target: ImageGrid, k: int) -> NDArray[np.float64]:
+    """``(rows, columns, 3)`` continuous source indices of target slice ``k``'s centres."""
+    _, rows, columns = target.shape
+    if source.is_uniform:  # affine within the slice: three points give every one
+        corners = source.patient_to_index(
+            target.index_to_patient([[k, 0, 0], [k, 1, 0], [k, 0, 1]])
+        )
+        origin, down, across = corners[0], corners[1] - corners[0], corners[2] - corners[0]
+        return np.asarray(
+            origin
+            + np.arange(rows)[:, None, None] * down
+            + np.arange(columns)[None, :, None] * across
+        )
+    row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
+    indices = np.column_stack(
+        [np.full(rows * columns, k), row_index.ravel(), column_index.ravel()]
+    ).astype(np.float64)
+    at = source.patient_to_index(target.index_to_patient(indices))
+    return at.reshape(rows, columns, 3)
+
+
+def _interpolate(
+    data: NDArray[np.float32], at: NDArray[np.float64], fill: float
+) -> NDArray[np.float64]:
+    """Trilinear values of ``data`` at the continuous indices ``at`` (``(..., 3)``)."""
+    shape = np.array(data.shape)
+    inside = np.all((at >= -0.5 - 1e-6) & (at < shape - 0.5 + 1e-6), axis=-1)
+    at = np.clip(at, 0, shape - 1)
+    base = np.minimum(np.floor(at).astype(np.intp), np.maximum(shape - 2, 0))
+    weight = at - base
+    strides = [int(np.prod(shape[a + 1 :])) if shape[a] > 1 else 0 for a in range(3)]
+    flat = data.ravel()
+    start = base[..., 0] * data.shape[1] * data.shape[2] + base[..., 1] * data.shape[2]
+    start += base[..., 2]
+
+    def corner(dz: int, dy: int, dx: int) -> NDArray[np.float64]:
+        return flat[start + dz * strides[0] + dy * strides[1] + dx * strides[2]].astype(np.float64)
+
+    wz, wy, wx = weight[..., 0], weight[..., 1], weight[..., 2]
+    planes = []
+    for dz in (0, 1):
+        rows = []
+        for dy in (0, 1):
+            low = corner(dz, dy, 0)
+            rows.append(low + (corner(dz, dy, 1) - low) * wx)
+        planes.append(rows[0] + (rows[1] - rows[0]) * wy)
+    values = planes[0] + (planes[1] - planes[0]) * wz
+    return np.where(inside, values, fill)
