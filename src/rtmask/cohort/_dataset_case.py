@@ -384,7 +384,8 @@ def _interpolate(
     start += base[..., 2]
 
     def corner(dz: int, dy: int, dx: int) -> NDArray[np.float64]:
-        return flat[start + dz * strides[0] + dy * strides[1] + dx * strides[2]].astype(np.float64)
+        picked = flat[start + dz * strides[0] + dy * strides[1] + dx * strides[2]]
+        return np.asarray(picked, dtype=np.float64)
 
     wz, wy, wx = weight[..., 0], weight[..., 1], weight[..., 2]
     planes = []
