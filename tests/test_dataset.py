@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import run_cli_output, slices_at
+from conftest import HFS, OBLIQUE, orthonormal, run_cli_output, slices_at
 from dataset_archive import LABELS, PATIENTS, ct_grid, make_dataset_archive, sphere_rois
 from rtmask.cli import main
 from rtmask.cohort import (
@@ -34,12 +34,14 @@ from rtmask.cohort import (
     patient_folds,
     plan_dataset,
     region_labels,
+    resample_linear,
     run_dataset_case,
 )
 from rtmask.cohort._dataset_plan import DatasetPlan
 from rtmask.convert import ConversionOptions, convert_structure_set
 from rtmask.discovery import read_image_series
 from rtmask.errors import GeometryWarning, InvalidInputError
+from rtmask.geometry import ImageGrid
 from rtmask.rtstruct import read_rtstruct
 from rtmask.synthetic import RoiSpec, sphere_contours, write_ct_series, write_rtstruct
 
@@ -639,3 +641,35 @@ def test_uneven_slices_are_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[
     masks = _rtmask_masks(archive / "uneven" / "RS.dcm", tmp_path / "u")
     for value, name in enumerate(LABELS, start=1):
         np.testing.assert_array_equal(labels == value, masks[name.casefold()][0])
+
+
+@pytest.mark.parametrize("uneven", [False, True])
+def test_linear_resampling_reproduces_a_linear_field(uneven: bool) -> None:
+    """Trilinear interpolation is exact for a field linear in patient space (any grids)."""
+    source = ct_grid(OBLIQUE, shape=(9, 14, 16))
+    if uneven:
+        steps = np.array([0, 2.5, 5, 9, 11.5, 14, 19, 21.5, 24])
+        source = slices_at(source, source.origin_mm + np.outer(steps, source.normal))
+    target = ImageGrid.from_explicit(
+        origin_mm=tuple(source.index_to_patient([[0.7, 1.2, 0.9]])[0]),
+        spacing_mm=(1.7, 0.8, 0.7),
+        shape=(10, 15, 17),
+        orientation=orthonormal(HFS),
+    )
+
+    def field(points: np.ndarray) -> np.ndarray:
+        return points @ np.array([0.5, -1.25, 2.0]) + 30.0
+
+    k, j, i = np.meshgrid(*(np.arange(n) for n in source.shape), indexing="ij")
+    source_points = source.index_to_patient(np.column_stack([k.ravel(), j.ravel(), i.ravel()]))
+    values = field(source_points).reshape(source.shape)
+    result = resample_linear(values, source, target, fill=-999.0)
+    k, j, i = np.meshgrid(*(np.arange(n) for n in target.shape), indexing="ij")
+    points = target.index_to_patient(np.column_stack([k.ravel(), j.ravel(), i.ravel()]))
+    at = source.patient_to_index(points)
+    inner = np.all((at >= 0) & (at <= np.array(source.shape) - 1), axis=1)
+    outer = np.any((at < -0.5 - 1e-3) | (at > np.array(source.shape) - 0.5 + 1e-3), axis=1)
+    assert inner.sum() > 100
+    assert outer.sum() > 100
+    np.testing.assert_allclose(result.ravel()[inner], field(points[inner]), atol=1e-3)
+    assert np.all(result.ravel()[outer] == -999.0)
