@@ -673,3 +673,18 @@ def test_linear_resampling_reproduces_a_linear_field(uneven: bool) -> None:
     assert outer.sum() > 100
     np.testing.assert_allclose(result.ravel()[inner], field(points[inner]), atol=1e-3)
     assert np.all(result.ravel()[outer] == -999.0)
+
+
+def test_a_local_dask_cluster_builds_the_same_data_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = make_dataset_archive(tmp_path / "archive", PATIENTS[5:], pt=False)
+    arrays = []
+    for extra in ([], ["--scheduler", "local:1"]):
+        out = tmp_path / f"out{len(extra)}"
+        code, output = _build(capsys, archive, out, *extra)
+        assert code == 0, output
+        labels = sorted((out / "Dataset501_Thorax" / "labelsTr").iterdir())
+        arrays.append([np.asarray(nib.load(p).dataobj).tobytes() for p in labels])
+        assert [r["status"] for r in _rows(out)] == ["included", "included"]
+    assert arrays[0] == arrays[1]
