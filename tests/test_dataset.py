@@ -284,8 +284,11 @@ def test_roi_map_brings_in_other_names(
 
 def test_monai_datalist(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code, output = _build(capsys, archive, out, "--format", "monai", "--test", "P7", "--seed", "3")
+    code, output = _build(
+        capsys, archive, out, "--format", "monai", "--test", "P7,P99", "--seed", "3"
+    )
     assert code == 0, output
+    assert "test patient(s) not in the archive: P99" in output
     folder = out / "Dataset501_Thorax"
     datalist = json.loads((folder / "datalist.json").read_text())
     patient_of = {r["output"]: r["patient_id"] for r in _rows(out)}

@@ -17,7 +17,7 @@ import secrets
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +184,11 @@ def build_dataset(
         executor.run(plan.tasks, on_result)
         built = tuple(results[i] for i in sorted(results))
         report = _finish(staging, final, options, plan.rows, built)
+        known = {t.patient_id for t in plan.tasks} | {r.patient_id for r in plan.rows}
+        unknown = sorted(options.test_patients - known)
+        if unknown:
+            note = f"test patient(s) not in the archive: {', '.join(unknown)}"
+            report = replace(report, notes=(*report.notes, note))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_cases(list(report.rows), out)
