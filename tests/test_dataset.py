@@ -94,6 +94,41 @@ def _rtmask_masks(source: Path, folder: Path) -> dict[str, tuple[np.ndarray, np.
     return masks
 
 
+def check_like_nnunet(folder: Path) -> dict[str, object]:
+    """The rules of nnU-Net v2's documentation/dataset_format.md, checked on a data set.
+
+    dataset.json has the required keys; labels map names to consecutive integers from
+    background 0 (a region may list several); numTraining counts labelsTr; every case has
+    one ``_XXXX`` image per channel, and every image and label of a case share one geometry;
+    a label map holds only declared values.
+    """
+    document = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    assert set(document) >= NNUNET_REQUIRED
+    labels = document["labels"]
+    assert labels["background"] == 0
+    values = {
+        v for value in labels.values() for v in (value if isinstance(value, list) else [value])
+    }
+    assert values == set(range(max(values) + 1))
+    if any(isinstance(value, list) for value in labels.values()):
+        assert len(document["regions_class_order"]) == len(labels) - 1
+    ending = document["file_ending"]
+    cases = sorted(p.name.removesuffix(ending) for p in (folder / "labelsTr").iterdir())
+    assert document["numTraining"] == len(cases)
+    channels = sorted(document["channel_names"], key=int)
+    assert channels == [str(i) for i in range(len(channels))]
+    images = sorted(p.name for p in (folder / "imagesTr").iterdir())
+    assert images == sorted(f"{c}_{int(k):04d}{ending}" for c in cases for k in channels)
+    for case in cases:
+        label = nib.load(folder / "labelsTr" / f"{case}{ending}")
+        assert set(np.unique(np.asarray(label.dataobj))) <= values
+        for k in channels:
+            image = nib.load(folder / "imagesTr" / f"{case}_{int(k):04d}{ending}")
+            assert image.shape == label.shape
+            np.testing.assert_array_equal(image.affine, label.affine)
+    return document
+
+
 @pytest.fixture(scope="module")
 def nnunet(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The default nnU-Net data set of the archive (P7 the test patient)."""
@@ -142,8 +177,7 @@ def test_nnunet_layout_statuses_and_names(nnunet: tuple[Path, str]) -> None:
 
 def test_dataset_json_has_nnunet_v2_fields(nnunet: tuple[Path, str]) -> None:
     out, _ = nnunet
-    document = json.loads((out / "Dataset501_Thorax" / "dataset.json").read_text())
-    assert set(document) >= NNUNET_REQUIRED
+    document = check_like_nnunet(out / "Dataset501_Thorax")
     assert document["channel_names"] == {"0": "CT"}
     assert document["labels"] == {"background": 0, "Lung_L": 1, "Lung_R": 2, "Heart": 3}
     assert list(document["labels"]) == ["background", *LABELS]  # label order kept
@@ -226,7 +260,7 @@ def test_regions_one_value_per_combination(
     code, output = _build(capsys, archive, out, "--overlap", "regions")
     assert code == 0, output
     folder = out / "Dataset501_Thorax"
-    document = json.loads((folder / "dataset.json").read_text())
+    document = check_like_nnunet(folder)
     assert document["labels"] == {"background": 0, "Lung_L": [1, 4], "Lung_R": [2], "Heart": [3, 4]}
     assert document["regions_class_order"] == [1, 2, 3]  # one per region, label order
     row = _by_source(out)["p5/study0/RS.dcm"]
@@ -320,7 +354,7 @@ def test_pt_channel_is_simpleitks_linear_resampling(
     code, output = _build(capsys, archive, out, "--channel", "CT", "--channel", "PT")
     assert code == 0, output
     folder = out / "Dataset501_Thorax"
-    document = json.loads((folder / "dataset.json").read_text())
+    document = check_like_nnunet(folder)
     assert document["channel_names"] == {"0": "CT", "1": "PT"}
     assert "linear" in document["channel_resampling"]["1"]
     for source, row in _by_source(out).items():
