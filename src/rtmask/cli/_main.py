@@ -54,6 +54,7 @@ COMMANDS = {
     "names": "_names",
     "report": "_report",
     "demo": "_demo",
+    "dataset": "_dataset",
 }
 
 

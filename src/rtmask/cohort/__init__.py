@@ -12,11 +12,22 @@ new or changed files. :func:`open_index` returns the DuckDB connection;
 :class:`ProcessExecutor`, :class:`DaskExecutor`) and writes ``cases.csv``. A case is
 finished when its ``summary.json`` exists: reruns skip it.
 
+:func:`build_dataset` turns an archive into a training data set (nnU-Net v2 or MONAI
+layout; :class:`DatasetOptions`) with the same executors, all or nothing.
+
 DuckDB and Dask are the optional extra ``rtmask[cohort]``, imported only when used.
 """
 
 from rtmask.cohort._archive import ArchivePlan, convert_archive, count_statuses, plan_archive
 from rtmask.cohort._cases import CASES_CSV, CASES_PARQUET, read_cases, write_cases
+from rtmask.cohort._dataset import DatasetReport, build_dataset, patient_folds, region_labels
+from rtmask.cohort._dataset_case import (
+    DatasetCaseResult,
+    failed_dataset_result,
+    resample_linear,
+    run_dataset_case,
+)
+from rtmask.cohort._dataset_plan import DatasetOptions, DatasetTask, case_identifiers, plan_dataset
 from rtmask.cohort._executors import (
     DaskExecutor,
     Executor,
@@ -43,22 +54,34 @@ __all__ = [
     "CaseResult",
     "CaseTask",
     "DaskExecutor",
+    "DatasetCaseResult",
+    "DatasetOptions",
+    "DatasetReport",
+    "DatasetTask",
     "Executor",
     "IndexReport",
     "Layout",
     "ProcessExecutor",
     "QueryResult",
     "SerialExecutor",
+    "build_dataset",
     "case_folders",
+    "case_identifiers",
     "convert_archive",
     "count_statuses",
     "export_parquet",
+    "failed_dataset_result",
     "index_archive",
     "open_index",
+    "patient_folds",
     "plain_value",
     "plan_archive",
+    "plan_dataset",
     "read_cases",
+    "region_labels",
+    "resample_linear",
     "run_case",
+    "run_dataset_case",
     "run_query",
     "structure_sets_in_index",
     "usable_cpus",
