@@ -112,6 +112,36 @@ class DoseGrid:
             warnings=self.warnings + tuple(warnings),
         )
 
+    def __add__(self, other: DoseGrid) -> DoseGrid:
+        """``self + other`` on this grid: :func:`rtmask.dose.add_doses` without ``force``.
+
+        Doses of different DoseType are refused (use ``add_doses(a, b, force=True)``);
+        ``other`` is resampled onto this grid when the grids differ (a GeometryWarning).
+        """
+        if not isinstance(other, DoseGrid):
+            return NotImplemented
+        from rtmask.dose._arithmetic import add_doses  # noqa: PLC0415  (it imports this module)
+
+        return add_doses(self, other)
+
+    def __radd__(self, other: object) -> DoseGrid:
+        """``0 + self`` is ``self``, so that ``sum(doses)`` works."""
+        if isinstance(other, int | float) and other == 0:
+            return self
+        return NotImplemented
+
+    def __mul__(self, factor: float) -> DoseGrid:
+        """The dose scaled by ``factor`` (a finite number >= 0), e.g. a number of fractions."""
+        if not isinstance(factor, int | float | np.floating | np.integer) or isinstance(
+            factor, bool
+        ):
+            return NotImplemented
+        from rtmask.dose._arithmetic import scale_dose  # noqa: PLC0415  (it imports this module)
+
+        return scale_dose(self, float(factor))
+
+    __rmul__ = __mul__
+
     def __repr__(self) -> str:
         source = f", source={self.source!r}" if self.source else ""
         return (

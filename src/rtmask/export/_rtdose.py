@@ -297,6 +297,7 @@ def write_rtdose(
     dose_type: str | None = None,
     summation_type: SummationType | None = None,
     series_number: int = 1,
+    comment: str | None = None,
 ) -> Path:
     """Write ``dose`` as a new RT Dose file (atomically, Part 10, explicit VR little endian).
 
@@ -326,6 +327,8 @@ def write_rtdose(
         plans (which MULTI_PLAN requires), else ``PLAN`` (one plan).
     series_number
         SeriesNumber of the new series.
+    comment
+        ImageComments (free text, e.g. what a sum is made of); none by default.
 
     Returns
     -------
@@ -372,6 +375,8 @@ def write_rtdose(
     ds.DoseType = kind
     ds.DoseSummationType = summation
     ds.DoseGridScaling = scaling_text
+    if comment:
+        ds.ImageComments = comment
     if plans:
         ds.ReferencedRTPlanSequence = _plan_references(plans)
     ds.SOPClassUID = RTDoseStorage
