@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
 from rtmask.geometry import ImageGrid
+
+if TYPE_CHECKING:
+    from rtmask.dose._planes import DosePlane, PlaneAxis
 
 __all__ = ["DoseGrid", "DoseReference"]
 
@@ -87,6 +90,44 @@ class DoseGrid:
     def shape(self) -> tuple[int, int, int]:
         """``(slices, rows, columns)``."""
         return self.grid.shape
+
+    @property
+    def max_boundary_dose_gy(self) -> float:
+        """Largest dose (Gy) on the grid's six faces: high when the grid cuts the dose off."""
+        from rtmask.dose._planes import max_boundary_dose_gy  # noqa: PLC0415
+
+        return max_boundary_dose_gy(self)
+
+    def plane(
+        self,
+        position_mm: float,
+        axis: PlaneAxis = "axial",
+        *,
+        snap_mm: float = 0.0,
+        interpolate: bool = True,
+    ) -> DosePlane:
+        """The 2D dose on the ``axis`` plane at ``position_mm`` (z, y or x in LPS mm).
+
+        Interpolated linearly between frames, or the nearest frame when it lies within
+        ``snap_mm``; see :func:`rtmask.dose.dose_plane`.
+        """
+        from rtmask.dose._planes import dose_plane  # noqa: PLC0415
+
+        return dose_plane(self, position_mm, axis, snap_mm=snap_mm, interpolate=interpolate)
+
+    def isodose_lines(
+        self, level_gy: float, plane: DosePlane | float, axis: PlaneAxis = "axial"
+    ) -> list[NDArray[np.float64]]:
+        """Closed isodose rings of ``level_gy``, each ``(N, 3)`` LPS points (mm).
+
+        ``plane`` is a :class:`~rtmask.dose.DosePlane` or the position (mm) of the
+        ``axis`` plane to cut; see :func:`rtmask.dose.isodose_lines`.
+        """
+        from rtmask.dose._planes import isodose_lines  # noqa: PLC0415
+
+        if isinstance(plane, int | float):
+            plane = self.plane(float(plane), axis)
+        return isodose_lines(level_gy, plane)
 
     def equals(self, other: object, *, atol: float = 1e-6) -> bool:
         """True when ``other`` has the same grid, dose (within ``atol`` Gy) and dose type.
