@@ -8,11 +8,14 @@ the isodoses of a radially symmetric dose.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import shapely
 from numpy.typing import NDArray
+from pydicom.uid import RLELossless
 
 from conftest import FFS, HFP, HFS, OBLIQUE
 from rtmask import GeometryError, ImageGrid, InvalidInputError
@@ -24,7 +27,11 @@ from rtmask.dose import (
     dose_plane,
     isodose_lines,
     max_boundary_dose_gy,
+    read_dose,
+    read_dose_reference,
 )
+from rtmask.synthetic import write_ct_series
+from rtmask.synthetic import write_rtdose as write_synthetic_dose
 
 FloatArray = NDArray[np.float64]
 GRADIENT = np.array([0.3, -0.2, 0.45])
@@ -117,7 +124,7 @@ def test_plane_snaps_to_a_near_frame_or_refuses() -> None:
     assert np.array_equal(snapped.dose_gy, dose.dose_gy[3])
     interpolated = dose.plane(frame_z + 0.4)
     assert np.allclose(interpolated.dose_gy, dose.dose_gy[3] + 0.4 * GRADIENT[2])
-    with pytest.raises(InvalidInputError, match="no axial dose frame lies within 0.1 mm"):
+    with pytest.raises(InvalidInputError, match=r"no axial dose frame lies within 0\.1 mm"):
         dose_plane(dose, frame_z + 0.4, snap_mm=0.1, interpolate=False)
     with pytest.raises(InvalidInputError, match="outside the dose grid"):
         dose.plane(500.0)
@@ -253,13 +260,13 @@ def test_dose_grids_add_and_scale() -> None:
         warnings.simplefilter("error")
         assert np.allclose(sum([dose, dose, dose]).dose_gy, 3 * dose.dose_gy)  # type: ignore[union-attr]
     with pytest.raises(InvalidInputError, match="scale factor"):
-        dose * -1.0  # noqa: B018
+        dose * -1.0
     with pytest.raises(TypeError):
-        dose * "2"  # type: ignore[operator]  # noqa: B018
+        dose * "2"  # type: ignore[operator]
     with pytest.raises(TypeError):
-        dose + 1.0  # type: ignore[operator]  # noqa: B018
+        dose + 1.0  # type: ignore[operator]
     with pytest.raises(TypeError):
-        1.0 + dose  # type: ignore[operator]  # noqa: B018
+        1.0 + dose  # type: ignore[operator]
     # A shifted grid that covers the first: resampled onto it, exact for a linear dose.
     shifted = ImageGrid.from_explicit(
         origin_mm=(-23.3, -19.1, -15.7),
@@ -271,3 +278,24 @@ def test_dose_grids_add_and_scale() -> None:
         total = dose + _dose(shifted)
     assert total.grid is grid
     assert np.allclose(total.dose_gy, 2 * dose.dose_gy, atol=1e-9)
+
+
+# -------------------------------------------------------------- Datasets as input
+def test_read_dose_takes_a_pydicom_dataset(tmp_path: Path) -> None:
+    ct = write_ct_series(tmp_path / "ct", _grid(), patient_id="P-15")
+    values = _linear(_centres(ct.grid))
+    path = write_synthetic_dose(tmp_path / "RD.dcm", ct.grid, values, ct, bits=16)
+    from_file = read_dose(path)
+    dataset = pydicom.dcmread(path)
+    from_dataset = read_dose(dataset)
+    assert from_dataset.equals(from_file, atol=0.0)
+    assert from_dataset.source == str(path)
+    assert read_dose_reference(dataset) == read_dose_reference(path)
+    dataset.compress(RLELossless)  # decoded by pydicom from memory, not from the file
+    assert read_dose(dataset).equals(from_file, atol=0.0)
+    del dataset.filename
+    assert read_dose(dataset).source == "<dataset>"
+    with pytest.raises(InvalidInputError, match="RT Dose: prescription_gy must be a positive"):
+        read_dose(dataset, prescription_gy=-1.0)
+    with pytest.raises(InvalidInputError, match="not an RT Dose"):
+        read_dose(pydicom.dcmread(ct.files[0]))
