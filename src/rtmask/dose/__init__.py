@@ -12,6 +12,7 @@ from rtmask.dose._planes import (
     DosePlane,
     boundary_dose_note,
     dose_plane,
+    image_plane,
     isodose_lines,
     max_boundary_dose_gy,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "dose_difference",
     "dose_frame_order",
     "dose_plane",
+    "image_plane",
     "isodose_lines",
     "max_boundary_dose_gy",
     "read_dose",

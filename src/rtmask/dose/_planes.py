@@ -15,13 +15,14 @@ every line is a closed ring (a region touching the grid's border is closed along
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._errors import GeometryError, InvalidInputError
 from rtmask.dose._model import DoseGrid
+from rtmask.geometry import ImageGrid
 
 __all__ = [
     "BOUNDARY_DOSE_SHARE",
@@ -29,6 +30,7 @@ __all__ = [
     "PlaneAxis",
     "boundary_dose_note",
     "dose_plane",
+    "image_plane",
     "isodose_lines",
     "max_boundary_dose_gy",
 ]
@@ -138,20 +140,69 @@ class DosePlane:
         )
 
 
-def _grid_axes(dose: DoseGrid) -> tuple[FloatArray, FloatArray]:
+def _grid_axes(grid: ImageGrid) -> tuple[FloatArray, FloatArray]:
     """Unit directions of the slice, row and column index axes ``(3, 3)``, and steps (mm)."""
-    grid = dose.grid
     directions = np.stack([grid.normal, grid.column_direction, grid.row_direction])
     _, row_mm, column_mm = grid.spacing_mm
     return directions, np.array([0.0, row_mm, column_mm])
 
 
-def _offsets(dose: DoseGrid, index_axis: int, step_mm: float) -> FloatArray:
+def _offsets(grid: ImageGrid, index_axis: int, step_mm: float) -> FloatArray:
     """Distances (mm) of the samples along ``index_axis`` from the first one."""
     if index_axis == 0:
-        positions = np.asarray(dose.grid.slice_positions_mm, dtype=np.float64)
+        positions = np.asarray(grid.slice_positions_mm, dtype=np.float64)
         return np.asarray(positions - positions[0])
-    return np.arange(dose.grid.shape[index_axis], dtype=np.float64) * step_mm
+    return np.arange(grid.shape[index_axis], dtype=np.float64) * step_mm
+
+
+def _aligned_axis(grid: ImageGrid, axis: str, where: str) -> int:
+    """The grid index axis along the patient coordinate held constant on ``axis`` planes."""
+    if axis not in _AXIS_COORDINATE:
+        raise InvalidInputError(f"axis must be axial, coronal or sagittal, got {axis!r}")
+    coordinate = _AXIS_COORDINATE[axis]
+    directions, _ = _grid_axes(grid)
+    along = int(np.argmax(np.abs(directions[:, coordinate])))
+    if abs(directions[along, coordinate]) < 1 - _ALIGNED:
+        raise GeometryError(
+            f"{where}the grid's axes are oblique to the patient axes, so it has no "
+            f"{axis} planes; resample it onto an axis-aligned grid first"
+        )
+    return along
+
+
+def _continuous_index(grid: ImageGrid, along: int, coordinate: int, position: float) -> float:
+    """Continuous index along ``along`` of the plane at patient ``coordinate`` = position."""
+    centre = grid.index_to_patient((np.asarray(grid.shape) - 1) / 2.0)[0]
+    centre[coordinate] = position
+    return float(grid.patient_to_index(centre[None, :])[0, along])
+
+
+def _plane(
+    values: NDArray[Any], grid: ImageGrid, t: float, along: int, *, axis: PlaneAxis, position: float
+) -> DosePlane:
+    """The plane at continuous index ``t`` along ``along`` (linear between frames)."""
+    n = grid.shape[along]
+    if t == round(t) or n == 1:
+        cut = np.take(values, min(max(round(t), 0), n - 1), axis=along)
+    else:
+        low = min(int(np.floor(t)), n - 2)
+        first = np.take(values, low, axis=along)
+        cut = first + (t - low) * (np.take(values, low + 1, axis=along) - first)
+    directions, steps = _grid_axes(grid)
+    rows_axis, columns_axis = (k for k in range(3) if k != along)
+    start = np.zeros(3)
+    start[along] = t
+    return DosePlane(
+        dose_gy=cut,
+        origin_mm=grid.index_to_patient(start)[0],
+        row_direction=directions[columns_axis],
+        column_direction=directions[rows_axis],
+        row_offsets_mm=_offsets(grid, rows_axis, float(steps[rows_axis])),
+        column_offsets_mm=_offsets(grid, columns_axis, float(steps[columns_axis])),
+        axis=axis,
+        position_mm=position,
+        frame_of_reference_uid=grid.frame_of_reference_uid,
+    )
 
 
 def dose_plane(
@@ -185,64 +236,64 @@ def dose_plane(
     GeometryError
         The grid's axes are oblique to the patient axes.
     """
-    if axis not in _AXIS_COORDINATE:
-        raise InvalidInputError(f"axis must be axial, coronal or sagittal, got {axis!r}")
     where = f"{dose.source}: " if dose.source else ""
+    along = _aligned_axis(dose.grid, axis, where)
     coordinate = _AXIS_COORDINATE[axis]
-    directions, steps = _grid_axes(dose)
-    along = int(np.argmax(np.abs(directions[:, coordinate])))
-    if abs(directions[along, coordinate]) < 1 - _ALIGNED:
-        raise GeometryError(
-            f"{where}the dose grid's axes are oblique to the patient axes, so it has no "
-            f"{axis} planes; resample it onto an axis-aligned grid (resample_dose) first"
-        )
-    centre = dose.grid.index_to_patient((np.asarray(dose.grid.shape) - 1) / 2.0)[0]
-    centre[coordinate] = float(position_mm)
-    t = float(dose.grid.patient_to_index(centre[None, :])[0, along])
+    position = float(position_mm)
+    t = _continuous_index(dose.grid, along, coordinate, position)
     n = dose.grid.shape[along]
+    frames = _frame_coordinates(dose.grid, along, coordinate)
     if not -_EDGE <= t <= n - 1 + _EDGE:
-        low, high = sorted(_frame_coordinates(dose, along, coordinate)[[0, -1]])
+        low, high = sorted(frames[[0, -1]])
         raise InvalidInputError(
-            f"{where}{axis} position {position_mm:g} mm is outside the dose grid, which spans "
+            f"{where}{axis} position {position:g} mm is outside the dose grid, which spans "
             f"{low:.4g} to {high:.4g} mm; give a position inside it"
         )
     t = min(max(t, 0.0), n - 1.0)
     nearest = round(t)
-    frames = _frame_coordinates(dose, along, coordinate)
-    if abs(frames[nearest] - position_mm) <= snap_mm or n == 1:
-        values, t = np.take(dose.dose_gy, nearest, axis=along), float(nearest)
-    elif not interpolate:
+    if abs(frames[nearest] - position) <= snap_mm or n == 1:
+        return _plane(
+            dose.dose_gy, dose.grid, float(nearest), along, axis=axis, position=frames[nearest]
+        )
+    if not interpolate:
         raise InvalidInputError(
-            f"{where}no {axis} dose frame lies within {snap_mm:g} mm of {position_mm:g} mm "
+            f"{where}no {axis} dose frame lies within {snap_mm:g} mm of {position:g} mm "
             f"(nearest at {frames[nearest]:.4g} mm); allow interpolation or a larger snap"
         )
-    else:
-        low_index = min(int(np.floor(t)), n - 2)
-        fraction = t - low_index
-        first = np.take(dose.dose_gy, low_index, axis=along)
-        values = first + fraction * (np.take(dose.dose_gy, low_index + 1, axis=along) - first)
-    rows_axis, columns_axis = (k for k in range(3) if k != along)
-    start = np.zeros(3)
-    start[along] = t
-    return DosePlane(
-        dose_gy=values,
-        origin_mm=dose.grid.index_to_patient(start)[0],
-        row_direction=directions[columns_axis],
-        column_direction=directions[rows_axis],
-        row_offsets_mm=_offsets(dose, rows_axis, float(steps[rows_axis])),
-        column_offsets_mm=_offsets(dose, columns_axis, float(steps[columns_axis])),
-        axis=axis,
-        position_mm=float(frames[nearest]) if t == nearest else float(position_mm),
-        frame_of_reference_uid=dose.grid.frame_of_reference_uid,
-    )
+    return _plane(dose.dose_gy, dose.grid, t, along, axis=axis, position=position)
 
 
-def _frame_coordinates(dose: DoseGrid, along: int, coordinate: int) -> FloatArray:
+def image_plane(
+    values: NDArray[np.floating[Any]], grid: ImageGrid, position_mm: float, axis: PlaneAxis
+) -> DosePlane | None:
+    """The nearest plane of an image volume (e.g. CT in HU) to ``position_mm``, or None.
+
+    ``values`` is ``grid.shape``; the samples are returned as they are (in
+    ``DosePlane.dose_gy``, whatever their unit). None when the position lies more than half
+    a sample beyond the volume.
+
+    Raises
+    ------
+    InvalidInputError, GeometryError
+        Unknown ``axis``; the grid's axes are oblique to the patient axes.
+    """
+    along = _aligned_axis(grid, axis, "image: ")
+    coordinate = _AXIS_COORDINATE[axis]
+    t = _continuous_index(grid, along, coordinate, float(position_mm))
+    n = grid.shape[along]
+    if not -0.5 <= t <= n - 0.5:
+        return None
+    nearest = min(max(round(t), 0), n - 1)
+    frames = _frame_coordinates(grid, along, coordinate)
+    return _plane(values, grid, float(nearest), along, axis=axis, position=float(frames[nearest]))
+
+
+def _frame_coordinates(grid: ImageGrid, along: int, coordinate: int) -> FloatArray:
     """Patient coordinate ``coordinate`` of each frame along index axis ``along``."""
-    n = dose.grid.shape[along]
+    n = grid.shape[along]
     index = np.zeros((n, 3))
     index[:, along] = np.arange(n)
-    return np.asarray(dose.grid.index_to_patient(index)[:, coordinate])
+    return np.asarray(grid.index_to_patient(index)[:, coordinate])
 
 
 # --------------------------------------------------------------------- marching squares
