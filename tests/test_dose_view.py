@@ -209,3 +209,70 @@ def test_breast_plan_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out.stat().st_size > 10_000
     dose = read_dose(folder / "rtdose.dcm")
     assert isinstance(dose, DoseGrid)
+
+
+def test_cli_coronal_sections_of_chosen_rois(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ct, rd = _case(tmp_path)
+    z_planes = _centres(ct.grid)[:, 0, 0, 2]
+    angles = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+
+    def ring(radius: float) -> tuple[tuple[FloatArray, str], ...]:
+        return tuple(
+            (
+                np.column_stack(
+                    [
+                        HOT_MM[0] + radius * np.cos(angles),
+                        HOT_MM[1] + radius * np.sin(angles),
+                        np.full(angles.size, z),
+                    ]
+                ),
+                "CLOSED_PLANAR",
+            )
+            for z in z_planes
+            if abs(z - HOT_MM[2]) <= 12
+        )
+
+    rs = write_rtstruct(
+        tmp_path / "RS.dcm",
+        [
+            RoiSpec(number=1, name="GTV", contours=ring(6.0), color=GREEN),
+            RoiSpec(number=2, name="Shell", contours=ring(25.0), color=(255, 0, 255)),
+        ],
+        ct,
+    )
+    out = tmp_path / "cor.png"
+    args = ["dose-view", str(rd), "--structures", str(rs), "--axis", "coronal", "-o", str(out)]
+    code, _, err = run_cli(capsys, *args, "--roi", "gtv", "--slice=-20,-10")
+    assert code == 0, err
+    assert "2 coronal panel(s) at -20.0, -10.0 mm" in err
+    image = _png(out)
+    assert ((image[..., 1] - np.maximum(image[..., 0], image[..., 2])) > 0.5).sum() > 20
+    magenta = (np.minimum(image[..., 0], image[..., 2]) - image[..., 1]) > 0.5
+    assert magenta.sum() == 0  # Shell was not chosen
+    code, _, err = run_cli(capsys, *args, "--roi", "nothing*")
+    assert code == 1
+    assert "--roi nothing*: no ROI with contours matches" in err
+
+
+def test_cli_shows_the_planes_of_a_thin_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, rd = _case(tmp_path)
+    one = ImageGrid.from_explicit(
+        origin_mm=(-80.0, -70.0, -5.0), spacing_mm=(5.0, 2.0, 2.0), shape=(1, 71, 81)
+    )
+    dose = read_dose(rd)
+    write_ct_series(
+        tmp_path / "one",
+        one,
+        hu=np.zeros(one.shape),
+        frame_of_reference_uid=dose.grid.frame_of_reference_uid,
+    )
+    out = tmp_path / "thin.png"
+    code, _, err = run_cli(
+        capsys, "dose-view", str(rd), "--image", str(tmp_path / "one"), "-o", str(out)
+    )
+    assert code == 0, err
+    assert "2 axial panel(s) at -5.0, +10.0 mm" in err  # the image's plane and the maximum

@@ -276,6 +276,18 @@ def _dose_pixel_module(ds: Dataset, *, bits: int, signed: bool) -> None:
     ds.PixelRepresentation = 1 if signed else 0
 
 
+def _dose_values(
+    ds: Dataset, *, kind: str, summation: str, scaling: str, comment: str | None
+) -> None:
+    """The RT Dose module's kind and scaling, and the comment (ImageComments) if any."""
+    ds.DoseUnits = "GY"
+    ds.DoseType = kind
+    ds.DoseSummationType = summation
+    ds.DoseGridScaling = scaling
+    if comment:
+        ds.ImageComments = comment
+
+
 def _plan_references(plans: list[tuple[str, str]]) -> DicomSequence:
     """The Referenced RT Plan Sequence: one item per (SOP class, SOP instance) UID pair."""
     items = []
@@ -371,12 +383,7 @@ def write_rtdose(
     ds.ContentDate, ds.ContentTime = date, time
     _geometry(ds, dose)
     _dose_pixel_module(ds, bits=bits, signed=signed)
-    ds.DoseUnits = "GY"
-    ds.DoseType = kind
-    ds.DoseSummationType = summation
-    ds.DoseGridScaling = scaling_text
-    if comment:
-        ds.ImageComments = comment
+    _dose_values(ds, kind=kind, summation=summation, scaling=scaling_text, comment=comment)
     if plans:
         ds.ReferencedRTPlanSequence = _plan_references(plans)
     ds.SOPClassUID = RTDoseStorage
