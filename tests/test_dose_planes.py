@@ -7,6 +7,7 @@ the isodoses of a radially symmetric dose.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import shapely
 from numpy.typing import NDArray
 from pydicom.uid import RLELossless
 
-from conftest import FFS, HFP, HFS, OBLIQUE
+from conftest import FFS, HFP, HFS, OBLIQUE, run_cli
 from rtmask import GeometryError, ImageGrid, InvalidInputError
 from rtmask._errors import GeometryWarning
 from rtmask.dose import (
@@ -30,7 +31,8 @@ from rtmask.dose import (
     read_dose,
     read_dose_reference,
 )
-from rtmask.synthetic import write_ct_series
+from rtmask.export import write_rtdose
+from rtmask.synthetic import write_ct_series, write_demo_case
 from rtmask.synthetic import write_rtdose as write_synthetic_dose
 
 FloatArray = NDArray[np.float64]
@@ -299,3 +301,31 @@ def test_read_dose_takes_a_pydicom_dataset(tmp_path: Path) -> None:
         read_dose(dataset, prescription_gy=-1.0)
     with pytest.raises(InvalidInputError, match="not an RT Dose"):
         read_dose(pydicom.dcmread(ct.files[0]))
+
+
+def test_readme_dose_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    (block,) = re.findall(r"```py\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    exec(compile(block, str(readme), "exec"), {"__name__": "readme"})
+    first, second = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\(\d+, \d+\) [1-9]\d* \d\.\d+ Gy on the grid's faces", first)
+    assert second.endswith(" Gy")
+
+
+def test_cli_dvh_warns_when_the_grid_cuts_the_dose_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = write_demo_case(tmp_path / "demo")
+    dose = read_dose(case.rtdose)
+    assert dose.max_boundary_dose_gy <= 0.1 * dose.max_gy
+    code, _, err = run_cli(capsys, "dvh", str(case.rtstruct), str(case.rtdose), "--roi", "PTV")
+    assert code == 0, err
+    assert "faces" not in err
+    values = np.array(dose.dose_gy)
+    values[:, :, -1] = 0.5 * dose.max_gy  # a face at half the maximum
+    cut = tmp_path / "RD_cut.dcm"
+    write_rtdose(dose.with_dose(values), cut, reference=case.rtdose)
+    code, _, err = run_cli(capsys, "dvh", str(case.rtstruct), str(cut), "--roi", "PTV")
+    assert code == 0, err
+    assert "the dose on the grid's faces reaches" in " ".join(err.split())
+    assert "50 % of the maximum" in " ".join(err.split())
