@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from conftest import SHARED_DATA, run_cli
 from rtmask import ImageGrid
 from rtmask.dose import DoseGrid, read_dose
-from rtmask.export._dose_view import IsodoseLevel, write_dose_view
+from rtmask.export import IsodoseLevel, write_dose_view
 from rtmask.synthetic import CTSeries, RoiSpec, write_ct_series, write_rtdose, write_rtstruct
 
 mpimg = pytest.importorskip("matplotlib.image")

@@ -26,7 +26,7 @@ from rtmask.cli._output import print_error, print_warning
 from rtmask.discovery import read_image_series
 from rtmask.discovery._pixels import read_slices
 from rtmask.dose import DoseGrid, read_dose
-from rtmask.export._dose_view import IsodoseLevel, choose_view_positions, write_dose_view
+from rtmask.export import IsodoseLevel, choose_view_positions, write_dose_view
 from rtmask.rtstruct import ROI, read_rtstruct
 
 __all__ = ["CLI_WORDING", "add_parser", "run"]
