@@ -229,14 +229,20 @@ def _draw_panel(ax: Any, layers: _Layers, position: float, colours: Any) -> None
         cut = image_plane(*layers.image, position, layers.axis)
         if cut is not None:
             values, ih, iv = _display(cut, layers.axis)
-            extent = _extent(ih, iv)
+            image_extent = _extent(ih, iv)
+            extent = (  # the box holding both: a thin image must not squash the dose
+                min(extent[0], image_extent[0]),
+                max(extent[1], image_extent[1]),
+                min(extent[2], image_extent[2]),
+                max(extent[3], image_extent[3]),
+            )
             level, width = layers.window
             ax.imshow(
                 values,
                 cmap="gray",
                 vmin=level - width / 2,
                 vmax=level + width / 2,
-                extent=extent,
+                extent=image_extent,
                 origin="lower",
                 interpolation="nearest",
             )
