@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 from conftest import SHARED_DATA, run_cli
 from rtmask import ImageGrid
 from rtmask.dose import DoseGrid, read_dose
-from rtmask.export import IsodoseLevel, write_dose_view
+from rtmask.export import IsodoseLevel, choose_view_positions, write_dose_view
+from rtmask.rtstruct import read_rtstruct
 from rtmask.synthetic import CTSeries, RoiSpec, write_ct_series, write_rtdose, write_rtstruct
 
 mpimg = pytest.importorskip("matplotlib.image")
@@ -161,6 +162,8 @@ def test_cli_errors_name_options(tmp_path: Path, capsys: pytest.CaptureFixture[s
     cases = [
         (["--levels", "95%"], 1, "percentages need --prescription GY"),
         (["--levels", "ten"], 1, "--levels 'ten'"),
+        (["--levels", "20,0"], 1, "'0' is not a positive level"),
+        (["--window", "0/40"], 1, "the width must be a positive number"),
         (["--window", "wide"], 1, "--window 'wide' is not WIDTH/LEVEL"),
         (["--slice", "900"], 1, "give a --slice inside it"),
         (["--slice", "abc"], 1, "--slice 'abc'"),
@@ -276,3 +279,24 @@ def test_cli_shows_the_planes_of_a_thin_image(
     )
     assert code == 0, err
     assert "2 axial panel(s) at -5.0, +10.0 mm" in err  # the image's plane and the maximum
+
+
+def test_automatic_planes_go_through_the_maximum_and_the_target(tmp_path: Path) -> None:
+    ct, rd = _case(tmp_path)
+    dose = read_dose(rd)
+    square = np.array([[-10.0, -10, 0], [10, -10, 0], [10, 10, 0], [-10, 10, 0]])
+    contours = tuple(
+        (square + np.array([0.0, 0.0, z]), "CLOSED_PLANAR") for z in _centres(ct.grid)[4:7, 0, 0, 2]
+    )
+    rs = write_rtstruct(tmp_path / "RS.dcm", [RoiSpec(number=1, name="PTV", contours=contours)], ct)
+    target = read_rtstruct(rs).roi("PTV")
+    z_centre = float(_centres(ct.grid)[5, 0, 0, 2])
+    assert choose_view_positions(dose, "axial", target=target) == (z_centre, HOT_MM[2])
+    assert choose_view_positions(dose, "coronal", target=target) == (HOT_MM[1], 0.0)
+    near = tuple((square + HOT_MM, "CLOSED_PLANAR") for _ in range(1))
+    rs_near = write_rtstruct(
+        tmp_path / "RS2.dcm", [RoiSpec(number=1, name="PTV", contours=near)], ct
+    )
+    assert choose_view_positions(dose, "axial", target=read_rtstruct(rs_near).roi("PTV")) == (
+        HOT_MM[2],
+    )
