@@ -647,8 +647,7 @@ def test_negative_sum_message_names_no_keyword(
     case = _case(tmp_path)
 
     def error_dose(dataset: Dataset) -> None:  # the largest stored values become negative
-        dataset.DoseType = "ERROR"
-        dataset.PixelRepresentation = 1
+        dataset.PixelRepresentation = 1  # still DoseType PHYSICAL: dose-sum adds it
 
     error = _mutate(case.rtdose, error_dose, tmp_path / "RD_error.dcm")
     assert read_dose(error).dose_gy.min() < 0

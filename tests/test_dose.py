@@ -322,10 +322,10 @@ def test_add_doses_on_a_half_voxel_shifted_grid(tmp_path: Path, ct: CTSeries) ->
 def test_add_scale_and_difference_on_the_same_grid() -> None:
     field = _linear(_points(_all_indices(SHAPE), OBLIQUE))
     a = DoseGrid(dose_gy=field, grid=_grid(OBLIQUE), dose_type="PHYSICAL", summation_type="PLAN")
-    b = DoseGrid(dose_gy=field, grid=_grid(OBLIQUE), dose_type="EFFECTIVE", summation_type="PLAN")
+    b = DoseGrid(dose_gy=field, grid=_grid(OBLIQUE), dose_type="PHYSICAL", summation_type="PLAN")
     total = add_doses(a, b)
     assert np.array_equal(total.dose_gy, 2 * field)
-    assert (total.dose_type, total.summation_type) == (None, "PLAN")
+    assert (total.dose_type, total.summation_type) == ("PHYSICAL", "PLAN")
     tripled = scale_dose(a, 3.0)
     assert np.array_equal(tripled.dose_gy, 3 * field)
     assert tripled.grid is a.grid

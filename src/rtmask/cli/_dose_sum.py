@@ -2,7 +2,9 @@
 
 The sum lives on the first dose's grid; the other doses are trilinearly interpolated onto
 it when their grids differ (shown as a warning). The new file carries the first dose's
-patient, study and frame of reference and references the plans of every input.
+patient, study and frame of reference and references the plans of every input. Doses of
+different DoseType are refused unless --force; different DoseSummationTypes are warned about;
+ImageComments lists every part (factor, file, DoseType, DoseSummationType).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ CLI_WORDING = {
         "rtmask dose-sum adds doses in Gy only; convert it to Gy first"
     ),
     "(pass dose_type='ERROR')": "(a sum is of DoseType ERROR when every DOSE is)",
+    "(pass force=True to add them anyway)": "(use --force to add them anyway)",
+    "added anyway as asked": "added anyway (--force)",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -66,11 +70,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=32,
         help="bits per stored dose value (default: 32)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "add doses of different DoseType (PHYSICAL, EFFECTIVE) anyway; the sum is "
+            "labelled EFFECTIVE and its parts are listed in ImageComments"
+        ),
+    )
     return parser
 
 
-def _sum(paths: list[Path], factors: list[float]) -> DoseGrid:
+def _part(path: Path, factor: float, dose: DoseGrid) -> str:
+    """One summand as the written file describes it: factor, file name and kind."""
+    return (
+        f"{factor:g} x {path.name} (DoseType {dose.dose_type or 'unknown'}, "
+        f"DoseSummationType {dose.summation_type or 'unknown'})"
+    )
+
+
+def _sum(paths: list[Path], factors: list[float], *, force: bool) -> tuple[DoseGrid, list[str]]:
+    """The scaled sum and the description of each part."""
     total: DoseGrid | None = None
+    parts: list[str] = []
     for path, factor in zip(paths, factors, strict=True):
         if not (math.isfinite(factor) and factor >= 0):
             raise InvalidInputError(f"{path}: --scale {factor} is not a finite number >= 0")
@@ -81,11 +103,30 @@ def _sum(paths: list[Path], factors: list[float]) -> DoseGrid:
                 f"{path}: --scale {factor:g} makes its dose reach {largest:.4g} Gy, beyond the "
                 f"{MAX_DOSE_GY:g} Gy any treatment reaches; check the factor"
             )
+        parts.append(_part(path, factor, dose))
         if factor != 1.0:
             dose = scale_dose(dose, factor)
-        total = dose if total is None else add_doses(total, dose)
+        total = dose if total is None else add_doses(total, dose, force=force)
     assert total is not None  # argparse requires at least one DOSE
-    return total
+    return total, parts
+
+
+def _comment(total: DoseGrid, parts: list[str], *, force: bool) -> tuple[str, str]:
+    """SeriesDescription and ImageComments of the sum: what it is made of."""
+    mixed = (
+        total.summation_type is None
+        or total.dose_type is None
+        or any(f"DoseType {total.dose_type}," not in part for part in parts)
+    )
+    description = f"rtmask sum of {len(parts)} doses" + (" (mixed types)" if mixed else "")
+    comment = f"rtmask sum of {len(parts)} doses: " + " + ".join(parts)
+    if any(f"DoseType {total.dose_type}," not in part for part in parts):
+        comment += f"; DoseType labelled {total.dose_type or 'PHYSICAL'}" + (
+            " (--force)" if force else ""
+        )
+    if total.summation_type is None and len(parts) > 1:
+        comment += "; the parts' DoseSummationTypes differ or are unknown"
+    return description, comment
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -109,19 +150,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise InvalidInputError(f"{output}: the output would overwrite an input; choose another")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        total = _sum(paths, factors)
+        total, parts = _sum(paths, factors, force=bool(args.force))
         largest = max(total.max_gy, -float(total.dose_gy.min()))
         if largest > MAX_DOSE_GY:  # refused before anything is written
             raise InvalidInputError(
                 f"{output}: the sum reaches {largest:.4g} Gy, beyond the {MAX_DOSE_GY:g} Gy "
                 "any treatment reaches; check the --scale factors"
             )
+        description, comment = _comment(total, parts, force=bool(args.force))
         write_rtdose(
             total,
             output,
             reference=paths,
             bits=args.bits,
-            description=f"rtmask sum of {len(paths)} doses",
+            description=description,
+            comment=comment,
         )
     shown: set[str] = set()
     for message in [*total.warnings, *(str(w.message) for w in caught)]:

@@ -28,7 +28,7 @@ from rtmask.cli._prescription import (
     embedded_stats_scale,
 )
 from rtmask.convert._select import select_rois
-from rtmask.dose import read_dose
+from rtmask.dose import boundary_dose_note, read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
@@ -288,6 +288,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"ROIs are {list(structure_set.roi_names)}"
         )
     dose = read_dose(args.dose, prescription_gy=args.prescription)
+    if (cut_off := boundary_dose_note(dose)) is not None:  # the grid may cut the dose off
+        print_warning(console, cut_off)
     embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
     rois = _select(args, selected, console)
     failed = len(rois) < len(selected) and bool(args.roi or roi_map)

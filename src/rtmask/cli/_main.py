@@ -49,6 +49,7 @@ COMMANDS = {
     "volumes": "_volumes",
     "dvh": "_dvh",
     "dose-sum": "_dose_sum",
+    "dose-view": "_dose_view",
     "index": "_index",
     "query": "_query",
     "names": "_names",

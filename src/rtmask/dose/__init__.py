@@ -8,6 +8,14 @@ from rtmask.dose._arithmetic import (
     scale_dose,
 )
 from rtmask.dose._model import DoseGrid, DoseReference
+from rtmask.dose._planes import (
+    DosePlane,
+    boundary_dose_note,
+    dose_plane,
+    image_plane,
+    isodose_lines,
+    max_boundary_dose_gy,
+)
 from rtmask.dose._reader import (
     dose_frame_order,
     read_dose,
@@ -17,10 +25,16 @@ from rtmask.dose._reader import (
 
 __all__ = [
     "DoseGrid",
+    "DosePlane",
     "DoseReference",
     "add_doses",
+    "boundary_dose_note",
     "dose_difference",
     "dose_frame_order",
+    "dose_plane",
+    "image_plane",
+    "isodose_lines",
+    "max_boundary_dose_gy",
     "read_dose",
     "read_dose_grid",
     "read_dose_reference",

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from rtmask._errors import GeometryError, GeometryWarning, InvalidInputError
+from rtmask._errors import DoseWarning, GeometryError, GeometryWarning, InvalidInputError
 from rtmask.dose._model import DoseGrid
 from rtmask.geometry import ImageGrid
 
-__all__ = ["add_doses", "dose_difference", "resample_dose", "sample_dose", "scale_dose"]
+__all__ = [
+    "add_doses",
+    "check_dose_kinds",
+    "combined_dose_type",
+    "dose_difference",
+    "resample_dose",
+    "sample_dose",
+    "scale_dose",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -179,29 +188,92 @@ def _b_on_a(a: DoseGrid, b: DoseGrid, what: str, outside_means: str) -> tuple[Fl
     return values, note
 
 
-def add_doses(a: DoseGrid, b: DoseGrid) -> DoseGrid:
+#: DoseType of a forced sum of different types: the label that covers every part (a
+#: physical dose is an effective dose with RBE 1; anything with an ERROR part is an error).
+_TYPE_PRECEDENCE = ("ERROR", "EFFECTIVE", "PHYSICAL")
+
+
+def combined_dose_type(types: Sequence[str | None]) -> str | None:
+    """DoseType of a sum of doses of ``types``: shared, or the covering one, or None.
+
+    The same type throughout stays; PHYSICAL with EFFECTIVE is EFFECTIVE (the physical part
+    counts with RBE 1); any ERROR part makes ERROR; an unknown type (None) makes None.
+    """
+    if not types or not all(types):
+        return None
+    known = {t.upper() for t in types if t}
+    if len(known) == 1:
+        return known.pop()
+    return next((t for t in _TYPE_PRECEDENCE if t in known), None)
+
+
+def check_dose_kinds(a: DoseGrid, b: DoseGrid, *, force: bool = False) -> list[str]:
+    """Refuse adding doses of different DoseType or units; notes for what is let through.
+
+    Returns the sentences to warn about: a forced DoseType mismatch and a DoseSummationType
+    mismatch (a PLAN with a BEAM dose is a sum, but not a plan dose any more).
+
+    Raises
+    ------
+    InvalidInputError
+        DoseType or units differ (both known) and ``force`` is False.
+    """
+    label_a, label_b = _label(a, "the first dose"), _label(b, "the second dose")
+    notes: list[str] = []
+    for attribute, first, second in (
+        ("DoseUnits", a.units, b.units),
+        ("DoseType", a.dose_type, b.dose_type),
+    ):
+        if first and second and first.upper() != second.upper():
+            problem = f"adding {label_a} and {label_b}: {attribute} differs ({first} vs {second})"
+            if not force:
+                raise InvalidInputError(
+                    f"{problem}; such doses do not add up to a dose of either kind (pass "
+                    "force=True to add them anyway)"
+                )
+            notes.append(f"{problem}; added anyway as asked")
+    first_sum, second_sum = a.summation_type, b.summation_type
+    if first_sum and second_sum and first_sum.upper() != second_sum.upper():
+        notes.append(
+            f"adding {label_a} and {label_b}: DoseSummationType differs ({first_sum} vs "
+            f"{second_sum}); the sum has no summation type of its own"
+        )
+    return notes
+
+
+def add_doses(a: DoseGrid, b: DoseGrid, *, force: bool = False) -> DoseGrid:
     """The sum ``a + b`` on ``a``'s grid (Gy).
 
     When the grids differ, ``b`` is trilinearly interpolated at ``a``'s voxel centres; voxels
     of ``a`` outside ``b``'s grid take ``b`` as 0 Gy. Either case is reported by a
-    GeometryWarning. DoseType and DoseSummationType are kept when both agree, else None.
+    GeometryWarning.
+
+    Doses of different DoseType (PHYSICAL, EFFECTIVE, ERROR) or units are refused unless
+    ``force``; a forced sum is labelled with :func:`combined_dose_type` and warned about
+    (DoseWarning). Different DoseSummationTypes (PLAN with BEAM) add with a DoseWarning;
+    the sum's summation type is kept when both agree, else None.
 
     Raises
     ------
+    InvalidInputError
+        DoseType or units differ and ``force`` is False.
     GeometryError
         Both grids name a frame of reference and they differ.
     """
+    kinds = check_dose_kinds(a, b, force=force)
     values, note = _b_on_a(a, b, "adding", "count as 0 Gy there")
-    notes = (note,) if note else ()
+    for text in kinds:
+        warnings.warn(text, DoseWarning, stacklevel=2)
     if note:
         warnings.warn(note, GeometryWarning, stacklevel=2)
+    same_sum = (a.summation_type or "").upper() == (b.summation_type or "").upper()
     return DoseGrid(
         dose_gy=a.dose_gy + np.nan_to_num(values, nan=0.0),
         grid=a.grid,
-        dose_type=a.dose_type if a.dose_type == b.dose_type else None,
-        summation_type=a.summation_type if a.summation_type == b.summation_type else None,
+        dose_type=combined_dose_type([a.dose_type, b.dose_type]),
+        summation_type=a.summation_type if same_sum else None,
         source=None,
-        warnings=a.warnings + b.warnings + notes,
+        warnings=a.warnings + b.warnings + tuple(kinds) + ((note,) if note else ()),
     )
 
 

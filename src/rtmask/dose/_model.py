@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtmask._errors import InvalidInputError
 from rtmask.geometry import ImageGrid
+
+if TYPE_CHECKING:
+    from rtmask.dose._planes import DosePlane, PlaneAxis
 
 __all__ = ["DoseGrid", "DoseReference"]
 
@@ -88,6 +91,44 @@ class DoseGrid:
         """``(slices, rows, columns)``."""
         return self.grid.shape
 
+    @property
+    def max_boundary_dose_gy(self) -> float:
+        """Largest dose (Gy) on the grid's six faces: high when the grid cuts the dose off."""
+        from rtmask.dose._planes import max_boundary_dose_gy  # noqa: PLC0415
+
+        return max_boundary_dose_gy(self)
+
+    def plane(
+        self,
+        position_mm: float,
+        axis: PlaneAxis = "axial",
+        *,
+        snap_mm: float = 0.0,
+        interpolate: bool = True,
+    ) -> DosePlane:
+        """The 2D dose on the ``axis`` plane at ``position_mm`` (z, y or x in LPS mm).
+
+        Interpolated linearly between frames, or the nearest frame when it lies within
+        ``snap_mm``; see :func:`rtmask.dose.dose_plane`.
+        """
+        from rtmask.dose._planes import dose_plane  # noqa: PLC0415
+
+        return dose_plane(self, position_mm, axis, snap_mm=snap_mm, interpolate=interpolate)
+
+    def isodose_lines(
+        self, level_gy: float, plane: DosePlane | float, axis: PlaneAxis = "axial"
+    ) -> list[NDArray[np.float64]]:
+        """Closed isodose rings of ``level_gy``, each ``(N, 3)`` LPS points (mm).
+
+        ``plane`` is a :class:`~rtmask.dose.DosePlane` or the position (mm) of the
+        ``axis`` plane to cut; see :func:`rtmask.dose.isodose_lines`.
+        """
+        from rtmask.dose._planes import isodose_lines  # noqa: PLC0415
+
+        if isinstance(plane, int | float):
+            plane = self.plane(float(plane), axis)
+        return isodose_lines(level_gy, plane)
+
     def equals(self, other: object, *, atol: float = 1e-6) -> bool:
         """True when ``other`` has the same grid, dose (within ``atol`` Gy) and dose type.
 
@@ -111,6 +152,36 @@ class DoseGrid:
             source=self.source,
             warnings=self.warnings + tuple(warnings),
         )
+
+    def __add__(self, other: DoseGrid) -> DoseGrid:
+        """``self + other`` on this grid: :func:`rtmask.dose.add_doses` without ``force``.
+
+        Doses of different DoseType are refused (use ``add_doses(a, b, force=True)``);
+        ``other`` is resampled onto this grid when the grids differ (a GeometryWarning).
+        """
+        if not isinstance(other, DoseGrid):
+            return NotImplemented
+        from rtmask.dose._arithmetic import add_doses  # noqa: PLC0415  (it imports this module)
+
+        return add_doses(self, other)
+
+    def __radd__(self, other: object) -> DoseGrid:
+        """``0 + self`` is ``self``, so that ``sum(doses)`` works."""
+        if isinstance(other, int | float) and other == 0:
+            return self
+        return NotImplemented
+
+    def __mul__(self, factor: float) -> DoseGrid:
+        """The dose scaled by ``factor`` (a finite number >= 0), e.g. a number of fractions."""
+        if not isinstance(factor, int | float | np.floating | np.integer) or isinstance(
+            factor, bool
+        ):
+            return NotImplemented
+        from rtmask.dose._arithmetic import scale_dose  # noqa: PLC0415  (it imports this module)
+
+        return scale_dose(self, float(factor))
+
+    __rmul__ = __mul__
 
     def __repr__(self) -> str:
         source = f", source={self.source!r}" if self.source else ""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,9 +20,12 @@ from rtmask._limits import (
     coordinate_problem,
     voxel_count,
 )
-from rtmask._rawdicom import RawDataset, read_raw
+from rtmask._rawdicom import RawDataset, raw_from_dataset, read_raw
 from rtmask.dose._model import DoseGrid, DoseReference
 from rtmask.geometry import ImageGrid, slice_order
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["dose_frame_order", "read_dose", "read_dose_grid", "read_dose_reference"]
 
@@ -122,6 +126,28 @@ def _read_dose_header(path: str | os.PathLike[str]) -> tuple[RawDataset, str]:
     dataset = read_raw(name, stop_before_pixels=True)
     _check_is_dose(dataset, name)
     return dataset, name
+
+
+def _open_dose(
+    source: str | os.PathLike[str] | Dataset, *, stop_before_pixels: bool = False
+) -> tuple[str, RawDataset, Callable[[], NDArray[Any]]]:
+    """Name, raw data set and a decoder of compressed pixels, from a path or a Dataset."""
+    if isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+        dataset = read_raw(name, stop_before_pixels=stop_before_pixels)
+
+        def decode() -> NDArray[Any]:
+            return np.asarray(read_dataset(name).pixel_array)
+
+    else:
+        name = str(getattr(source, "filename", None) or "<dataset>")
+        dataset = raw_from_dataset(source, name=name)
+
+        def decode() -> NDArray[Any]:
+            return np.asarray(source.pixel_array)
+
+    _check_is_dose(dataset, name)
+    return name, dataset, decode
 
 
 def _check_is_dose(dataset: RawDataset, name: str) -> None:
@@ -243,10 +269,10 @@ def _native_frames(
     return values
 
 
-def _decoded_frames(name: str) -> NDArray[np.integer[Any]]:
+def _decoded_frames(name: str, decode: Callable[[], NDArray[Any]]) -> NDArray[np.integer[Any]]:
     """Stored values of compressed or big-endian pixel data, decoded by pydicom."""
     try:
-        return np.asarray(read_dataset(name).pixel_array)
+        return decode()
     except (
         ValueError,
         TypeError,
@@ -275,7 +301,10 @@ def _frames_in_order(
 
 
 def _stored_frames(
-    dataset: RawDataset, name: str, shape: tuple[int, int, int]
+    dataset: RawDataset,
+    name: str,
+    shape: tuple[int, int, int],
+    decode: Callable[[], NDArray[Any]],
 ) -> NDArray[np.integer[Any]]:
     """The stored pixel values as ``(frames, rows, columns)`` integers, in file order."""
     if "PixelData" not in dataset:
@@ -286,7 +315,9 @@ def _stored_frames(
     count = int(np.prod(shape))
     native = None if dataset.pixels_compressed else dataset.pixel_data()
     pixels = (
-        _decoded_frames(name) if native is None else _native_frames(dataset, name, native, count)
+        _decoded_frames(name, decode)
+        if native is None
+        else _native_frames(dataset, name, native, count)
     )
     if pixels.size != count or not np.issubdtype(pixels.dtype, np.integer):
         raise InvalidInputError(
@@ -296,8 +327,10 @@ def _stored_frames(
     return pixels.reshape(shape)
 
 
-def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = None) -> DoseGrid:
-    """Read an RT Dose file into a DoseGrid (dose in Gy, slices along the plane normal).
+def read_dose(
+    path: str | os.PathLike[str] | Dataset, *, prescription_gy: float | None = None
+) -> DoseGrid:
+    """Read an RT Dose into a DoseGrid (dose in Gy, slices along the plane normal).
 
     The dose is stored value x DoseGridScaling (16- or 32-bit, signed or unsigned), its
     frames put in grid slice order (:func:`dose_frame_order`) whatever the order and form
@@ -306,7 +339,7 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     Parameters
     ----------
     path
-        The RT Dose file.
+        The RT Dose file, or a pydicom Dataset of one (read as it is in memory).
     prescription_gy
         Prescription dose in Gy; needed when DoseUnits is RELATIVE (percent of the
         prescription), ignored for GY.
@@ -328,18 +361,17 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
         The frames do not form a grid (offsets missing or inconsistent), or the geometry
         is absurd (coordinates beyond 100 m, more than 2**31 voxels).
     """
-    name = os.fspath(path)
     if prescription_gy is not None and not (np.isfinite(prescription_gy) and prescription_gy > 0):
+        where = os.fspath(path) if isinstance(path, str | os.PathLike) else "RT Dose"
         raise InvalidInputError(
-            f"{name}: prescription_gy must be a positive number of Gy, got {prescription_gy}"
+            f"{where}: prescription_gy must be a positive number of Gy, got {prescription_gy}"
         )
-    dataset = read_raw(name)
-    _check_is_dose(dataset, name)
+    name, dataset, decode = _open_dose(path)
     positions, grid = _frame_positions(dataset, name)
     scaling, notes = _dose_scaling(dataset, name)
     factor, unit_notes = _units_factor(dataset, name, prescription_gy)
     notes += unit_notes
-    frames = _frames_in_order(_stored_frames(dataset, name, grid.shape), positions, grid)
+    frames = _frames_in_order(_stored_frames(dataset, name, grid.shape, decode), positions, grid)
     _check_plausible(frames, scaling, factor, name)
     dose = np.multiply(frames, scaling * factor, dtype=np.float64)  # the one dose array
     dose.flags.writeable = False  # DoseGrid keeps it as it is, without a copy
@@ -356,8 +388,10 @@ def read_dose(path: str | os.PathLike[str], *, prescription_gy: float | None = N
     )
 
 
-def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
+def read_dose_reference(path: str | os.PathLike[str] | Dataset) -> DoseReference:
     """Patient, study, frame of reference and plan references of an RT Dose (headers only).
+
+    ``path`` is an RT Dose file or a pydicom Dataset of one.
 
     What a new RT Dose computed from this one (a sum, a scaled copy) must carry over; see
     :func:`rtmask.export.write_rtdose`.
@@ -369,9 +403,7 @@ def read_dose_reference(path: str | os.PathLike[str]) -> DoseReference:
     InvalidInputError
         Not an RT Dose, or it lacks a StudyInstanceUID or FrameOfReferenceUID.
     """
-    name = os.fspath(path)
-    dataset = read_raw(name, stop_before_pixels=True)
-    _check_is_dose(dataset, name)
+    name, dataset, _ = _open_dose(path, stop_before_pixels=True)
     plans: list[tuple[str, str]] = []
     for item in dataset.sequence("ReferencedRTPlanSequence"):
         instance = item.text("ReferencedSOPInstanceUID")

@@ -9,6 +9,13 @@ truncated file under its final name.
 """
 
 from rtmask._atomic import atomic_path
+from rtmask.export._dose_view import (
+    DoseView,
+    IsodoseLevel,
+    ViewPanel,
+    choose_view_positions,
+    write_dose_view,
+)
 from rtmask.export._labelmap import LabelmapEntry, LabelmapResult, write_labelmap
 from rtmask.export._names import ensure_inside, safe_file_stems, safe_folder_name
 from rtmask.export._overlay import choose_overlay_slices, write_overlay
@@ -27,18 +34,23 @@ from rtmask.export._volumes import (
 
 __all__ = [
     "DoseReferenceLike",
+    "DoseView",
+    "IsodoseLevel",
     "LabelmapEntry",
     "LabelmapResult",
     "RtstructWriteReport",
     "SegWriteReport",
     "SummaryRow",
+    "ViewPanel",
     "atomic_path",
     "choose_overlay_slices",
+    "choose_view_positions",
     "contours_from_mask",
     "ensure_inside",
     "image_storage_dtype",
     "safe_file_stems",
     "safe_folder_name",
+    "write_dose_view",
     "write_image_volume",
     "write_labelmap",
     "write_nifti",

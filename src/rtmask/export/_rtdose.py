@@ -276,6 +276,18 @@ def _dose_pixel_module(ds: Dataset, *, bits: int, signed: bool) -> None:
     ds.PixelRepresentation = 1 if signed else 0
 
 
+def _dose_values(
+    ds: Dataset, *, kind: str, summation: str, scaling: str, comment: str | None
+) -> None:
+    """The RT Dose module's kind and scaling, and the comment (ImageComments) if any."""
+    ds.DoseUnits = "GY"
+    ds.DoseType = kind
+    ds.DoseSummationType = summation
+    ds.DoseGridScaling = scaling
+    if comment:
+        ds.ImageComments = comment
+
+
 def _plan_references(plans: list[tuple[str, str]]) -> DicomSequence:
     """The Referenced RT Plan Sequence: one item per (SOP class, SOP instance) UID pair."""
     items = []
@@ -297,6 +309,7 @@ def write_rtdose(
     dose_type: str | None = None,
     summation_type: SummationType | None = None,
     series_number: int = 1,
+    comment: str | None = None,
 ) -> Path:
     """Write ``dose`` as a new RT Dose file (atomically, Part 10, explicit VR little endian).
 
@@ -326,6 +339,8 @@ def write_rtdose(
         plans (which MULTI_PLAN requires), else ``PLAN`` (one plan).
     series_number
         SeriesNumber of the new series.
+    comment
+        ImageComments (free text, e.g. what a sum is made of); none by default.
 
     Returns
     -------
@@ -368,10 +383,7 @@ def write_rtdose(
     ds.ContentDate, ds.ContentTime = date, time
     _geometry(ds, dose)
     _dose_pixel_module(ds, bits=bits, signed=signed)
-    ds.DoseUnits = "GY"
-    ds.DoseType = kind
-    ds.DoseSummationType = summation
-    ds.DoseGridScaling = scaling_text
+    _dose_values(ds, kind=kind, summation=summation, scaling=scaling_text, comment=comment)
     if plans:
         ds.ReferencedRTPlanSequence = _plan_references(plans)
     ds.SOPClassUID = RTDoseStorage
