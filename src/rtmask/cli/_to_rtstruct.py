@@ -18,6 +18,7 @@ from rtmask.cli._output import counting_bar, print_error, print_warning
 from rtmask.discovery import read_image_series
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
+from rtmask.masks._resample import OUTSIDE_TOLERANCE_MM, RESAMPLE_RULES
 
 __all__ = ["add_parser", "parse_color", "run"]
 
@@ -39,6 +40,14 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return (r, g, b)
 
 
+def _name_list(text: str) -> list[str]:
+    """``"Liver,Spleen"`` -> ``["Liver", "Spleen"]``; argparse turns errors into exit code 2."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--labels takes ROI names separated by commas")
+    return names
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """Register ``to-rtstruct``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -48,9 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Write the binary masks in MASKS as contours of a new DICOM RT Structure Set on "
             "the image series in DIR. MASKS is a folder of per-ROI masks (.nii, .nii.gz, "
             ".nrrd, .nhdr; ROI names from the file names, or from summary.json as 'rtmask "
-            "convert' writes it), a labelmap with its colour table (.ctbl or ITK-SNAP "
-            ".txt), a 3D Slicer .seg.nrrd, an rtmask .npz or a DICOM SEG. The masks must lie "
-            "exactly on the image grid (any axis order or flip). Contours follow the voxel "
+            "convert' writes it), a labelmap with its label table (nnU-Net dataset.json, "
+            "CSV, .ctbl or ITK-SNAP .txt), a 3D Slicer .seg.nrrd, an rtmask .npz or a DICOM "
+            "SEG. Masks on the image grid (any axis order or flip) are copied exactly; masks "
+            "on another grid in the same patient space (a model's prediction) are placed by "
+            "--resample-rule and the summary states how. Contours follow the voxel "
             "edges, so rasterising the file by the pixel-centre rule gives the masks back "
             "voxel for voxel. Exit code 0 when every mask was written, 1 when something "
             "failed or a mask was left out, 2 for usage errors."
@@ -80,9 +91,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--color-table",
+        "--label-table",
         type=Path,
         metavar="FILE",
-        help="3D Slicer .ctbl or ITK-SNAP label file naming the labels of a labelmap",
+        dest="color_table",
+        help=(
+            "table naming the labels of a labelmap: nnU-Net dataset.json (found beside the "
+            "labelmap by itself), a CSV/TSV of value,name, a 3D Slicer .ctbl or an ITK-SNAP "
+            "label file"
+        ),
+    )
+    parser.add_argument(
+        "--labels",
+        type=_name_list,
+        metavar="NAME,...",
+        help="write only these ROIs (names from the label table or the files), in this order",
+    )
+    parser.add_argument(
+        "--resample-rule",
+        choices=RESAMPLE_RULES,
+        default="nearest",
+        help=(
+            "masks whose voxels are not the image's (a prediction on its own grid): 'nearest' "
+            "(default) gives each image voxel the label of the mask voxel holding its centre, "
+            "'majority' keeps a voxel when most finer mask voxels in it are inside (binary "
+            "masks), 'exact' refuses them; masks on the image grid are always copied exactly"
+        ),
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=OUTSIDE_TOLERANCE_MM,
+        metavar="MM",
+        dest="tolerance_mm",
+        help=(
+            "how far labelled voxels of a resampled mask may reach beyond the image before it "
+            f"is refused (default {OUTSIDE_TOLERANCE_MM:g} mm)"
+        ),
     )
     parser.add_argument(
         "--simplify",
@@ -165,6 +210,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not (math.isfinite(args.simplify_mm) and args.simplify_mm >= 0):
         print_error(console, "--simplify takes a distance in mm >= 0")
         return 2
+    if not (math.isfinite(args.tolerance_mm) and args.tolerance_mm >= 0):
+        print_error(console, "--tolerance takes a distance in mm >= 0")
+        return 2
     masks_path: Path = args.masks
     output: Path = args.output
     if not masks_path.exists():
@@ -189,6 +237,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 colors=args.colors,
                 color_table=args.color_table,
                 progress=lambda mask: progress.advance(reading),
+                resample=args.resample_rule,
+                tolerance_mm=args.tolerance_mm,
+                labels=args.labels,
             )
             progress.update(reading, visible=False)
             progress.add_task(f"writing {output.name}", total=None)

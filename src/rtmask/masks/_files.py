@@ -21,10 +21,11 @@ exactly); anything else raises :class:`GeometryError`. Nothing is resampled.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,26 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._dicom import read_dataset
-from rtmask._errors import DicomReadError, GeometryWarning, InvalidInputError
+from rtmask._errors import DicomReadError, GeometryError, GeometryWarning, InvalidInputError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.discovery import ImageSeries
 from rtmask.geometry import ImageGrid
 from rtmask.masks._loaders import LoadedVolume, load_nifti, load_nrrd, open_npz
 from rtmask.masks._placement import Placement, place_on_grid
+from rtmask.masks._resample import (
+    OUTSIDE_TOLERANCE_MM,
+    RESAMPLE_RULES,
+    Resampling,
+    resample_on_grid,
+)
 from rtmask.masks._seg import read_seg
 from rtmask.masks._tables import (
+    COMPLETE_TABLE_SUFFIXES,
+    DATASET_JSON,
     LabelInfo,
     color_tables_next_to,
     non_mask_volumes,
-    read_color_table,
+    read_label_table,
     read_summary,
 )
 from rtmask.raster._box import bounding_box
@@ -226,12 +235,36 @@ class _Context:
     grid: ImageGrid
     progress: Progress | None = None
     unchecked_slices: list[Path] = field(default_factory=list)
+    resample: str = "exact"
+    tolerance_mm: float = OUTSIDE_TOLERANCE_MM
+    resampled: list[str] = field(default_factory=list)
 
-    def place(self, path: Path, volume: LoadedVolume) -> Placement:
-        placement = place_on_grid(path, volume.geometry, self.grid)
+    def place(self, path: Path, volume: LoadedVolume) -> Placement | Resampling:
+        """Exactly on the grid when the voxel centres coincide, else resampled (if allowed)."""
+        try:
+            placement = place_on_grid(path, volume.geometry, self.grid)
+        except GeometryError:
+            if self.resample == "exact":
+                raise
+            return resample_on_grid(
+                path,
+                volume.geometry,
+                volume.layers,
+                self.grid,
+                rule=self.resample,
+                tolerance_mm=self.tolerance_mm,
+            )
         if placement.slice_positions_unchecked:
             self.unchecked_slices.append(path)  # list.append is atomic across threads
         return placement
+
+    def note(
+        self, placement: Placement | Resampling, source: Sequence[NDArray[Any]], placed: int
+    ) -> None:
+        """Record how a resampled file was placed (``source``: its labelled layers)."""
+        if isinstance(placement, Resampling):
+            voxels = sum(int(np.count_nonzero(layer)) for layer in source)
+            self.resampled.append(placement.describe(voxels, placed))
 
     def report(self, masks: Sequence[Mask]) -> None:
         if self.progress is not None:
@@ -255,7 +288,9 @@ def _binary_array(path: Path, context: _Context) -> NDArray[np.bool_]:
         )
     _require_binary(volume, volume.data)
     placement = context.place(path, volume)
-    return _sparse_bool(placement.apply(volume.data))
+    array = _sparse_bool(placement.apply(volume.data))
+    context.note(placement, [volume.data], int(np.count_nonzero(array)))
+    return array
 
 
 def _read_folder(
@@ -322,13 +357,35 @@ def _read_folder(
     return masks
 
 
+def _names_labels(path: Path) -> bool:
+    """True when ``path`` is a JSON file with a ``labels`` object (nnU-Net dataset.json)."""
+    if not path.is_file():
+        return False
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(document, dict) and isinstance(document.get("labels"), dict)
+
+
 def _label_identities(
     path: Path, labels: Sequence[int], color_table: Path | None
 ) -> list[_Identity]:
     """Name, colour and number of each label: summary.json, then the colour table."""
     stem = roi_name_of(path)
     tables = [color_table] if color_table is not None else color_tables_next_to(path, stem)
-    table: dict[int, LabelInfo] = read_color_table(tables[0]) if tables else {}
+    if not tables and _names_labels(path.parent / DATASET_JSON):
+        tables = [path.parent / DATASET_JSON]  # nnU-Net writes it beside its predictions
+    table: dict[int, LabelInfo] = read_label_table(tables[0]) if tables else {}
+    if tables and tables[0].name.lower().endswith(COMPLETE_TABLE_SUFFIXES):
+        missing = [label for label in labels if label not in table]
+        if missing:
+            named = ", ".join(f"{k} {v.name}" for k, v in sorted(table.items())[:12])
+            raise InvalidInputError(
+                f"{path}: label(s) {', '.join(map(str, missing[:12]))} are not in "
+                f"{tables[0]} (it names {named}{', ...' if len(table) > 12 else ''}); add "
+                "them to the table or give the table of the model that wrote the label map"
+            )
     summary = read_summary(path.parent)
     identities = []
     for label in labels:
@@ -346,38 +403,53 @@ def _label_identities(
 
 
 def _read_labelmap(
-    volume: LoadedVolume, placement: Placement, context: _Context, color_table: Path | None
+    volume: LoadedVolume,
+    placement: Placement | Resampling,
+    context: _Context,
+    color_table: Path | None,
 ) -> list[Mask]:
     labels = _labels_present(volume.data, volume.path)
     identities = _label_identities(volume.path, labels, color_table)
-    view = placement.apply(volume.data)
     masks = []
-    for label, identity in zip(labels, identities, strict=True):
-        array = _sparse_bool(view == label)
+    arrays = _label_arrays(placement, volume.data, labels)
+    for array, identity in zip(arrays, identities, strict=True):
         masks.extend(_make_masks([array], [identity], context.grid))
         context.report(masks[-1:])
+    context.note(placement, [volume.data], sum(int(np.count_nonzero(m.array)) for m in masks))
     return masks
 
 
+def _label_arrays(
+    placement: Placement | Resampling, layer: NDArray[Any], labels: Sequence[int]
+) -> Iterator[NDArray[np.bool_]]:
+    """The grid mask of each label of ``layer`` (file axes), one at a time."""
+    if isinstance(placement, Resampling) and placement.rule == "majority":
+        for label in labels:
+            yield _sparse_bool(placement.apply(layer == label))
+        return
+    view = placement.apply(layer)
+    for label in labels:
+        yield _sparse_bool(view == label)
+
+
 def _read_slicer_segments(
-    volume: LoadedVolume, placement: Placement, context: _Context
+    volume: LoadedVolume, placement: Placement | Resampling, context: _Context
 ) -> list[Mask]:
-    masks = []
     identities = []
-    arrays = []
+    arrays: list[NDArray[np.bool_]] = []
     for segment in volume.segments:
         if not 0 <= segment.layer < len(volume.layers):
             raise InvalidInputError(
                 f"{volume.path}: segment {segment.name!r} is in layer {segment.layer}, but the "
                 f"file has {len(volume.layers)} layer(s)"
             )
-        view = placement.apply(volume.layers[segment.layer])
-        arrays.append(_sparse_bool(view == segment.label_value))
+        arrays.extend(_label_arrays(placement, volume.layers[segment.layer], [segment.label_value]))
         identities.append(
             _Identity(number=segment.index + 1, name=segment.name, color=segment.color)
         )
     masks = _make_masks(arrays, identities, context.grid)
     context.report(masks)
+    context.note(placement, volume.layers, sum(int(np.count_nonzero(a)) for a in arrays))
     return masks
 
 
@@ -394,7 +466,11 @@ def _read_volume_file(path: Path, context: _Context, color_table: Path | None) -
         )
     stem = roi_name_of(path)
     summary = read_summary(path.parent)
-    has_table = color_table is not None or bool(color_tables_next_to(path, stem))
+    has_table = (
+        color_table is not None
+        or bool(color_tables_next_to(path, stem))
+        or _names_labels(path.parent / DATASET_JSON)
+    )
     low, high = _value_range(volume.data, path)
     binary = _is_binary(volume.data, low, high)
     has_labels = any(key.startswith(f"{path.name}#") for key in summary)
@@ -409,8 +485,10 @@ def _read_volume_file(path: Path, context: _Context, color_table: Path | None) -
         color=info.color,
         interpreted_type=info.interpreted_type,
     )
-    masks = _make_masks([_sparse_bool(placement.apply(volume.data))], [identity], context.grid)
+    array = _sparse_bool(placement.apply(volume.data))
+    masks = _make_masks([array], [identity], context.grid)
     context.report(masks)
+    context.note(placement, [volume.data], int(np.count_nonzero(array)))
     return masks
 
 
@@ -508,8 +586,11 @@ def read_masks(
     color_table: str | Path | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    resample: str = "exact",
+    tolerance_mm: float = OUTSIDE_TOLERANCE_MM,
+    labels: Sequence[str] | None = None,
 ) -> list[Mask]:
-    """Read binary masks from files and place them exactly on a reference grid.
+    """Read binary masks from files and place them on a reference grid.
 
     Parameters
     ----------
@@ -532,6 +613,20 @@ def read_masks(
         Called with each mask once it is read.
     workers
         Threads reading the files of a folder (default: the usable CPUs, at most 4).
+    resample
+        What to do with a NIfTI/NRRD file whose voxel centres are not the grid's:
+        ``"exact"`` (default) refuses it; ``"nearest"`` places it in patient coordinates,
+        each grid voxel centre taking the value of the file voxel that contains it;
+        ``"majority"`` (binary masks on a finer grid) keeps a grid voxel when more than
+        half of the file voxels whose centres it holds are inside. Files on the grid are
+        always placed exactly. Each resampled file gives one :class:`GeometryWarning`
+        stating the source grid, the largest displacement (mm) and the voxels changed
+        against a volume-preserving copy.
+    tolerance_mm
+        How far (mm) labelled voxel centres of a resampled file may lie beyond the image's
+        outer voxel faces before it is refused.
+    labels
+        Keep only the ROIs of these names (case-insensitive), in this order.
 
     Returns
     -------
@@ -547,8 +642,10 @@ def read_masks(
         per-ROI file, fractional masks, negative labels), duplicate names, or names /
         colours whose count differs from the masks'.
     GeometryError
-        When a file's voxels do not coincide with the grid's (the message gives both
-        geometries and what to do), or a file has no patient geometry.
+        When a file's voxels do not coincide with the grid's and ``resample`` is
+        ``"exact"`` (the message gives both geometries and what to do), when a resampled
+        file's labelled voxels lie outside the image, or a file has no patient geometry or
+        a non-finite affine.
 
     Warns
     -----
@@ -565,7 +662,11 @@ def read_masks(
     table = Path(color_table) if color_table is not None else None
     if table is not None and not table.is_file():
         raise InvalidInputError(f"{table}: colour table not found")
-    context = _Context(grid=reference, progress=progress)
+    if resample not in RESAMPLE_RULES:
+        raise ValueError(f"resample must be one of {RESAMPLE_RULES}, got {resample!r}")
+    context = _Context(
+        grid=reference, progress=progress, resample=resample, tolerance_mm=tolerance_mm
+    )
     if source.is_dir():
         workers = default_workers() if workers is None else workers
         masks = _read_folder(source, context, workers, table)
@@ -580,7 +681,24 @@ def read_masks(
         context.report(masks)
     if context.unchecked_slices:
         _warn_unchecked_slices(context.unchecked_slices, reference)
+    for message in context.resampled:
+        warnings.warn(message, GeometryWarning, stacklevel=2)
+    if labels is not None:
+        masks = _select(masks, labels, source)
     return _override(masks, names, colors, source)
+
+
+def _select(masks: list[Mask], labels: Sequence[str], source: Path) -> list[Mask]:
+    """The masks named in ``labels`` (case-insensitive), in that order."""
+    by_name = {mask.roi.name.casefold(): mask for mask in masks}
+    unknown = [name for name in labels if name.casefold() not in by_name]
+    if unknown:
+        found = ", ".join(repr(m.roi.name) for m in masks[:20])
+        raise InvalidInputError(
+            f"{source}: no ROI named {', '.join(map(repr, unknown))} (it holds {found}"
+            f"{', ...' if len(masks) > 20 else ''})"
+        )
+    return [by_name[name.casefold()] for name in dict.fromkeys(labels)]
 
 
 def _read_other_file(source: Path, series: ImageSeries | None) -> list[Mask]:
