@@ -48,6 +48,38 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
+    """``--labels``, ``--resample-rule``, ``--tolerance``: masks from a model's output."""
+    parser.add_argument(
+        "--labels",
+        type=_name_list,
+        metavar="NAME,...",
+        help="write only these ROIs (names from the label table or the files), in this order",
+    )
+    parser.add_argument(
+        "--resample-rule",
+        choices=RESAMPLE_RULES,
+        default="nearest",
+        help=(
+            "masks whose voxels are not the image's (a prediction on its own grid): 'nearest' "
+            "(default) gives each image voxel the label of the mask voxel holding its centre, "
+            "'majority' keeps a voxel when most finer mask voxels in it are inside (binary "
+            "masks), 'exact' refuses them; masks on the image grid are always copied exactly"
+        ),
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=OUTSIDE_TOLERANCE_MM,
+        metavar="MM",
+        dest="tolerance_mm",
+        help=(
+            "how far labelled voxels of a resampled mask may reach beyond the image before it "
+            f"is refused (default {OUTSIDE_TOLERANCE_MM:g} mm)"
+        ),
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """Register ``to-rtstruct``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -101,34 +133,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "label file"
         ),
     )
-    parser.add_argument(
-        "--labels",
-        type=_name_list,
-        metavar="NAME,...",
-        help="write only these ROIs (names from the label table or the files), in this order",
-    )
-    parser.add_argument(
-        "--resample-rule",
-        choices=RESAMPLE_RULES,
-        default="nearest",
-        help=(
-            "masks whose voxels are not the image's (a prediction on its own grid): 'nearest' "
-            "(default) gives each image voxel the label of the mask voxel holding its centre, "
-            "'majority' keeps a voxel when most finer mask voxels in it are inside (binary "
-            "masks), 'exact' refuses them; masks on the image grid are always copied exactly"
-        ),
-    )
-    parser.add_argument(
-        "--tolerance",
-        type=float,
-        default=OUTSIDE_TOLERANCE_MM,
-        metavar="MM",
-        dest="tolerance_mm",
-        help=(
-            "how far labelled voxels of a resampled mask may reach beyond the image before it "
-            f"is refused (default {OUTSIDE_TOLERANCE_MM:g} mm)"
-        ),
-    )
+    _add_prediction_options(parser)
     parser.add_argument(
         "--simplify",
         type=float,

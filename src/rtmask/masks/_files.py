@@ -667,18 +667,7 @@ def read_masks(
     context = _Context(
         grid=reference, progress=progress, resample=resample, tolerance_mm=tolerance_mm
     )
-    if source.is_dir():
-        workers = default_workers() if workers is None else workers
-        masks = _read_folder(source, context, workers, table)
-    elif not source.is_file():
-        raise InvalidInputError(f"{source}: no such file or folder")
-    elif source.name.lower().endswith(MASK_SUFFIXES):
-        masks = _read_volume_file(source, context, table)
-    elif source.suffix.lower() == ".npz":
-        masks = _read_npz(source, context)
-    else:
-        masks = _read_other_file(source, series)
-        context.report(masks)
+    masks = _read_source(source, context, workers, table, series)
     if context.unchecked_slices:
         _warn_unchecked_slices(context.unchecked_slices, reference)
     for message in context.resampled:
@@ -686,6 +675,28 @@ def read_masks(
     if labels is not None:
         masks = _select(masks, labels, source)
     return _override(masks, names, colors, source)
+
+
+def _read_source(
+    source: Path,
+    context: _Context,
+    workers: int | None,
+    table: Path | None,
+    series: ImageSeries | None,
+) -> list[Mask]:
+    """The masks of a folder, a mask file, an .npz or a DICOM SEG (see :func:`read_masks`)."""
+    if source.is_dir():
+        workers = default_workers() if workers is None else workers
+        return _read_folder(source, context, workers, table)
+    if not source.is_file():
+        raise InvalidInputError(f"{source}: no such file or folder")
+    if source.name.lower().endswith(MASK_SUFFIXES):
+        return _read_volume_file(source, context, table)
+    if source.suffix.lower() == ".npz":
+        return _read_npz(source, context)
+    masks = _read_other_file(source, series)
+    context.report(masks)
+    return masks
 
 
 def _select(masks: list[Mask], labels: Sequence[str], source: Path) -> list[Mask]:
