@@ -411,25 +411,69 @@ def _read_labelmap(
     labels = _labels_present(volume.data, volume.path)
     identities = _label_identities(volume.path, labels, color_table)
     masks = []
-    arrays = _label_arrays(placement, volume.data, labels)
-    for array, identity in zip(arrays, identities, strict=True):
-        masks.extend(_make_masks([array], [identity], context.grid))
+    placed = [0]
+    arrays = _label_arrays(placement, volume.data, labels, placed)
+    for (array, counts), identity in zip(arrays, identities, strict=True):
+        (mask,) = _make_masks([array], [identity], context.grid)
+        if counts is not None:
+            mask = replace(mask, slice_counts=counts)
+        masks.append(mask)
         context.report(masks[-1:])
-    context.note(placement, [volume.data], sum(int(np.count_nonzero(m.array)) for m in masks))
+    context.note(placement, [volume.data], placed[0])
     return masks
 
 
 def _label_arrays(
-    placement: Placement | Resampling, layer: NDArray[Any], labels: Sequence[int]
-) -> Iterator[NDArray[np.bool_]]:
-    """The grid mask of each label of ``layer`` (file axes), one at a time."""
+    placement: Placement | Resampling,
+    layer: NDArray[Any],
+    labels: Sequence[int],
+    placed: list[int] | None = None,
+) -> Iterator[tuple[NDArray[np.bool_], NDArray[np.float64] | None]]:
+    """The grid mask of each label of ``layer`` (file axes) and its voxels per slice.
+
+    ``placed[0]`` is increased by the voxels placed, when the placement is a resampling.
+    """
     if isinstance(placement, Resampling) and placement.rule == "majority":
         for label in labels:
-            yield _sparse_bool(placement.apply(layer == label))
+            array = _sparse_bool(placement.apply(layer == label))
+            if placed is not None:
+                placed[0] += int(np.count_nonzero(array))
+            yield array, None
         return
     view = placement.apply(layer)
+    if isinstance(placement, Resampling) and placed is not None:
+        placed[0] += int(np.count_nonzero(view))
+    yield from _split_labels(view, labels)
+
+
+def _split_labels(
+    view: NDArray[Any], labels: Sequence[int]
+) -> Iterator[tuple[NDArray[np.bool_], NDArray[np.float64] | None]]:
+    """Per label of a grid-shaped label array: its mask (read only on its slices) and counts."""
+    top = max(labels, default=0)
+    if len(labels) < 2 or view.dtype.kind not in "biu" or top > _MAX_BINCOUNT_LABEL:
+        for label in labels:
+            yield _sparse_bool(view == label), None
+        return
+    presence = np.zeros((view.shape[0], top + 1), bool)
+    for k in range(view.shape[0]):
+        plane = np.asarray(view[k]).reshape(-1).astype(np.intp, copy=False)
+        presence[k] = np.bincount(plane, minlength=top + 1) > 0
     for label in labels:
-        yield _sparse_bool(view == label)
+        result = np.asarray(sparse_zeros(view.shape, np.bool_))
+        counts = np.zeros(view.shape[0])
+        slices = np.flatnonzero(presence[:, label])
+        if slices.size:
+            k0, k1 = int(slices[0]), int(slices[-1]) + 1
+            inside = view[k0:k1] == label
+            box = bounding_box(inside, slices - k0)
+            if box is not None:
+                part = inside[box]
+                result[k0 + box[0].start : k0 + box[0].stop, box[1], box[2]] = part
+                counts[k0 + box[0].start : k0 + box[0].stop] = np.count_nonzero(
+                    part.reshape(part.shape[0], -1), axis=1
+                )
+        yield result, counts
 
 
 def _read_slicer_segments(
@@ -443,7 +487,12 @@ def _read_slicer_segments(
                 f"{volume.path}: segment {segment.name!r} is in layer {segment.layer}, but the "
                 f"file has {len(volume.layers)} layer(s)"
             )
-        arrays.extend(_label_arrays(placement, volume.layers[segment.layer], [segment.label_value]))
+        arrays.extend(
+            array
+            for array, _ in _label_arrays(
+                placement, volume.layers[segment.layer], [segment.label_value]
+            )
+        )
         identities.append(
             _Identity(number=segment.index + 1, name=segment.name, color=segment.color)
         )

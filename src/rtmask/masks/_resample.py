@@ -58,9 +58,17 @@ def _describe_file(geometry: FileGeometry) -> str:
     return f"{size} voxels of {spacing} mm"
 
 
+def _box_of(layer: NDArray[Any]) -> Box | None:
+    """:func:`bounding_box` without copying a Fortran-order array (a NIfTI's data)."""
+    if layer.flags.f_contiguous and not layer.flags.c_contiguous:
+        box = bounding_box(layer.T)
+        return None if box is None else (box[2], box[1], box[0])
+    return bounding_box(layer)
+
+
 def labelled_box(layers: tuple[NDArray[Any], ...]) -> Box | None:
     """Bounding box (file axes) of the nonzero voxels of all layers; None when all zero."""
-    boxes = [b for layer in layers if (b := bounding_box(layer)) is not None]
+    boxes = [b for layer in layers if (b := _box_of(layer)) is not None]
     if not boxes:
         return None
     return (
