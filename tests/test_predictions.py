@@ -21,6 +21,7 @@ from rtmask import ImageGrid, read_image_series, read_masks, read_rtstruct
 from rtmask._errors import GeometryError, GeometryWarning, InvalidInputError
 from rtmask.cli import main
 from rtmask.export import write_seg
+from rtmask.export._profiles import PROFILES, check_written, fit_names
 from rtmask.masks import read_seg
 from rtmask.raster import rasterize
 from rtmask.synthetic import write_ct_series
@@ -365,3 +366,106 @@ def test_seg_from_a_prediction(tmp_path: Path) -> None:
     assert len(back) == 3
     for value, mask in enumerate(back, start=1):
         np.testing.assert_array_equal(mask.array, expected == value)
+
+
+def test_fit_names_for_eclipse_and_generic() -> None:
+    names = [
+        "Parotid_Left_Superficial",
+        "Parotid_Left_Superior",
+        "Heart",
+        "A\\B",
+        "Parotid_Left_Sup",
+    ]
+    fixed, notes = fit_names(names, PROFILES["eclipse"])
+    assert fixed == ["Parotid_Left_S~1", "Parotid_Left_S~2", "Heart", "A_B", "Parotid_Left_Sup"]
+    assert all(len(name) <= 16 for name in fixed)
+    assert len({name.casefold() for name in fixed}) == len(fixed)
+    assert len(notes) == 3
+    assert "longer than 16 characters" in notes[0]
+    assert "TG-263" in notes[0]
+    assert "written as 'A_B'" in notes[2]
+    fixed, notes = fit_names(names, PROFILES["generic"])
+    assert fixed == [*names[:3], "A_B", names[4]]
+    assert fit_names(["x" * 70, " ", "Tab\tname"], PROFILES["raystation"])[0] == [
+        "x" * 64,
+        "ROI",
+        "Tab_name",
+    ]
+
+
+def test_to_rtstruct_profile_eclipse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_ct_series(tmp_path / "ct", ct_grid())
+    series = read_image_series(tmp_path / "ct")
+    pred = prediction(series.grid)
+    (tmp_path / "pred").mkdir()
+    sitk.WriteImage(pred, str(tmp_path / "pred" / "case.nii.gz"))
+    long_names = {
+        "background": 0,
+        "Kidney_Left_Upper_Pole": 1,
+        "Kidney_Left_Lower_Pole": 2,
+        "Heart": 3,
+    }
+    (tmp_path / "pred" / "dataset.json").write_text(json.dumps({"labels": long_names}))
+    out = tmp_path / "RS.dcm"
+    args = (str(tmp_path / "pred" / "case.nii.gz"), "--image", str(tmp_path / "ct"), "-o", str(out))
+    code, output = _cli(capsys, *args, "--profile", "eclipse")
+    assert code == 0, output
+    names = [roi.name for roi in read_rtstruct(out).rois]
+    assert names == ["Kidney_Left_Uppe", "Kidney_Left_Lowe", "Heart"]
+    assert all(len(name) <= 16 for name in names)
+    assert "--profile eclipse: ROI name 'Kidney_Left_Upper_Pole' longer than 16" in " ".join(
+        output.split()
+    )
+    # Points per contour: the file's contours, counted by rtmask's reader, against the limit.
+    limit = 12
+    over = {
+        roi.name
+        for roi in read_rtstruct(out).rois
+        if any(len(contour.points_mm) > limit for contour in roi.contours)
+    }
+    assert over
+    code, output = _cli(capsys, *args, "--profile", "eclipse", "--max-points", str(limit))
+    assert code == 1
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert {re.search(r"ROI '([^']+)'", " ".join(errors)).group(1)} <= over
+    assert len(errors) == len(over)
+    assert out.exists()  # written, and what the system would reject said
+    code, output = _cli(capsys, *args, "--max-points", "2")
+    assert code == 2
+
+
+def test_check_written_reports_long_ds_values_and_long_contours(tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.tag import Tag
+    from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.SOPInstanceUID = generate_uid()
+    roi = Dataset()
+    roi.ROINumber = 1
+    roi.ROIName = "Long"
+    ds.StructureSetROISequence = [roi]
+    contours = []
+    for text in (b"1.00000000000000001\\2\\3 ", b"\\".join([b"1.5"] * 3 * 9000)):
+        contour = Dataset()
+        tag = Tag(0x30060050)
+        contour[tag] = RawDataElement(tag, "DS", len(text), text, 0, True, True)
+        contours.append(contour)
+    item = Dataset()
+    item.ReferencedROINumber = 1
+    item.ContourSequence = contours
+    ds.ROIContourSequence = [item]
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    pydicom.dcmwrite(tmp_path / "rs.dcm", ds, enforce_file_format=True)
+    (problem,) = check_written(tmp_path / "rs.dcm", max_points=100)
+    assert problem.startswith("ROI 'Long': contour 1 has a DS value of 19 characters")
+    assert "contour 2 has 9000 points (limit 100)" in problem
+    assert "contour 2 holds 108000 bytes" in problem  # 27000 values of 3 characters, padded
+    assert "more than an explicit VR element can" in problem
+    assert check_written(tmp_path / "rs.dcm", max_points=None) != []

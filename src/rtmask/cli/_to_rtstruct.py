@@ -6,6 +6,7 @@ import argparse
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -16,9 +17,11 @@ from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import counting_bar, print_error, print_warning
 from rtmask.discovery import read_image_series
+from rtmask.export._profiles import PROFILES, check_written, fit_names
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
 from rtmask.masks._resample import OUTSIDE_TOLERANCE_MM, RESAMPLE_RULES
+from rtmask.raster import Mask
 
 __all__ = ["add_parser", "parse_color", "run"]
 
@@ -80,6 +83,27 @@ def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--max-points``: what the planning system accepts."""
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help=(
+            "check and fix the structure set for a planning system: ROI names cut to its "
+            "limit (eclipse: 16 characters) and kept unique, characters DICOM names cannot "
+            "hold replaced; the written file checked for DS values over 16 characters, "
+            "contours too long for explicit VR and --max-points"
+        ),
+    )
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        metavar="N",
+        dest="max_points",
+        help="report contours with more than N points (with --profile; fix with --simplify)",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """Register ``to-rtstruct``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -134,6 +158,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     _add_prediction_options(parser)
+    _add_profile_options(parser)
     parser.add_argument(
         "--simplify",
         type=float,
@@ -218,6 +243,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not (math.isfinite(args.tolerance_mm) and args.tolerance_mm >= 0):
         print_error(console, "--tolerance takes a distance in mm >= 0")
         return 2
+    if args.max_points is not None and args.max_points < 3:
+        print_error(console, "--max-points takes a number of points >= 3")
+        return 2
     masks_path: Path = args.masks
     output: Path = args.output
     if not masks_path.exists():
@@ -247,6 +275,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 labels=args.labels,
             )
             progress.update(reading, visible=False)
+            masks = _fit_profile(masks, args.profile, messages)
             progress.add_task(f"writing {output.name}", total=None)
             output.parent.mkdir(parents=True, exist_ok=True)
             report = write_rtstruct(
@@ -267,4 +296,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
     _show_warnings(messages, console, verbose)
     for skipped in report.skipped:
         print_error(console, f"ROI {skipped.number} {skipped.name!r} not written: {skipped.reason}")
-    return 1 if report.skipped else 0
+    problems = []
+    if args.profile is not None or args.max_points is not None:
+        problems = check_written(output, args.max_points)
+    for problem in problems:
+        print_error(console, f"{output}: {problem}; give --simplify MM to write fewer points")
+    return 1 if report.skipped or problems else 0
+
+
+def _fit_profile(masks: list[Mask], profile: str | None, notes: list[str]) -> list[Mask]:
+    """The masks with ROI names the planning system accepts (a note per name changed)."""
+    if profile is None:
+        return masks
+    names, changed = fit_names([mask.roi.name for mask in masks], PROFILES[profile])
+    notes.extend(f"--profile {profile}: {note}" for note in changed)
+    return [
+        mask if name == mask.roi.name else replace(mask, roi=replace(mask.roi, name=name))
+        for mask, name in zip(masks, names, strict=True)
+    ]
