@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import nibabel as nib
+import nrrd
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -23,6 +24,9 @@ from rtmask.cli import main
 from rtmask.export import write_seg
 from rtmask.export._profiles import PROFILES, check_written, fit_names
 from rtmask.masks import read_seg
+from rtmask.masks._placement import FileGeometry
+from rtmask.masks._resample import resample_on_grid
+from rtmask.masks._tables import read_label_table
 from rtmask.raster import rasterize
 from rtmask.synthetic import write_ct_series
 
@@ -469,3 +473,94 @@ def test_check_written_reports_long_ds_values_and_long_contours(tmp_path: Path) 
     assert "contour 2 holds 108000 bytes" in problem  # 27000 values of 3 characters, padded
     assert "more than an explicit VR element can" in problem
     assert check_written(tmp_path / "rs.dcm", max_points=None) != []
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("regions.json", '{"labels": {"background": 0, "tumour": [1, 2]}}', "not one integer"),
+        ("negative.json", '{"labels": {"background": 0, "x": -1}}', "twice or is negative"),
+        ("nolabels.json", '{"name": "x"}', "has no 'labels' object"),
+        ("broken.json", "{", "not readable as JSON"),
+        ("twice.csv", "1,Liver\n1,Spleen\n", "line 2: label 1 given twice"),
+        ("words.csv", "value,name\n1,Liver\nx,y\n", "line 3: not 'value,name'"),
+        ("empty.csv", "value,name\n", "no 'value,name' lines"),
+    ],
+)
+def test_bad_label_tables(tmp_path: Path, name: str, text: str, message: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        read_label_table(tmp_path / name)
+    (tmp_path / "latin1.tsv").write_bytes(b"1\tL\xe9ber\n")
+    with pytest.raises(InvalidInputError, match="cannot read label table"):
+        read_label_table(tmp_path / "latin1.tsv")
+    (tmp_path / "ok.tsv").write_text("0\tbackground\n1\tLeft lung\n2\t\n")
+    assert {k: v.name for k, v in read_label_table(tmp_path / "ok.tsv").items()} == {1: "Left lung"}
+
+
+def test_majority_labelmap_and_edge_cases(tmp_path: Path) -> None:
+    grid = ct_grid()
+    start, shape = np.array([4, 15, 12]), np.array([12, 30, 40]) * 3
+    origin_index = start - 1 / 3
+    fine = np.indices(shape).reshape(3, -1).T / 3 + origin_index
+    points = grid.index_to_patient(fine)
+    centre = grid.index_to_patient([CENTRE_INDEX])[0]
+    labels = np.zeros(len(points), np.uint8)
+    labels[np.linalg.norm(points - centre, axis=1) <= 9.0] = 1
+    labels[np.linalg.norm(points - centre - [14.0, 0.0, 0.0], axis=1) <= 5.0] = 2
+    labels = labels.reshape(shape)
+    # Written with pynrrd in C order (k, j, i) of a (slice, row, column) file: LPS directions.
+    affine = np.eye(4)
+    affine[:3, :3] = grid.affine[:3, :3] / 3
+    affine[:3, 3] = grid.index_to_patient([origin_index])[0]
+    nrrd.write(
+        str(tmp_path / "fine.nrrd"),
+        labels,
+        {
+            "space": "left-posterior-superior",
+            "space directions": affine[:3, [2, 1, 0]].T,  # i = column first
+            "space origin": affine[:3, 3],
+        },
+        index_order="C",
+    )
+    with pytest.warns(GeometryWarning, match="majority of sub-voxels"):
+        masks = read_masks(tmp_path / "fine.nrrd", grid, resample="majority")
+    for value, mask in enumerate(masks, start=1):
+        counts = (labels == value).reshape(12, 3, 30, 3, 40, 3).sum(axis=(1, 3, 5))
+        expected = np.zeros(grid.shape, bool)
+        expected[4:16, 15:45, 12:52] = counts >= 14
+        assert expected.sum() > 20
+        np.testing.assert_array_equal(mask.array, expected)
+    # An all-zero file off the grid: an empty mask, placed nowhere.
+    nrrd.write(
+        str(tmp_path / "zero.nrrd"),
+        np.zeros((5, 6, 7), np.uint8),
+        {
+            "space": "left-posterior-superior",
+            "space directions": np.eye(3) * 0.5,
+            "space origin": [0.0, 0.0, 0.0],
+        },
+        index_order="C",
+    )
+    for rule in ("nearest", "majority"):
+        with pytest.warns(GeometryWarning, match="0 image voxels"):
+            (empty,) = read_masks(tmp_path / "zero.nrrd", grid, resample=rule)
+        assert not empty.array.any()
+    nrrd.write(
+        str(tmp_path / "flat.nrrd"),
+        np.ones((3, 3, 3), np.uint8),
+        {
+            "space": "left-posterior-superior",
+            "space directions": [[1.0, 0, 0], [1.0, 0, 0], [0, 0, 1.0]],
+            "space origin": [0.0, 0.0, 0.0],
+        },
+    )
+    with pytest.raises(GeometryError, match="singular"):
+        read_masks(tmp_path / "flat.nrrd", grid, resample="nearest")
+    geometry = FileGeometry(
+        shape=(3, 3, 3), affine_lps=np.eye(4), index_to_patient=lambda index: index
+    )
+    with pytest.raises(GeometryError, match="not evenly spaced"):
+        resample_on_grid(tmp_path / "x.npz", geometry, (np.ones((3, 3, 3)),), grid)
+    with pytest.raises(ValueError, match="rule must be"):
+        resample_on_grid(tmp_path / "x.npz", geometry, (np.ones((3, 3, 3)),), grid, rule="cubic")

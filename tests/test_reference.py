@@ -221,3 +221,26 @@ def test_reference_rotated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     mask = nib.load(tmp_path / "out" / "Disc.nii.gz")
     assert mask.shape == (40, 40, 20)
     assert (np.asarray(mask.dataobj) > 0).sum() > 100
+
+
+def test_reference_without_the_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rtstruct, _, image, grid = _case(tmp_path)
+    (tmp_path / "alone").mkdir()
+    alone = tmp_path / "alone" / "RS.dcm"
+    alone.write_bytes(rtstruct.read_bytes())
+    sitk.WriteImage(image, str(tmp_path / "ref.nii.gz"))
+    code, output = run_cli_output(
+        capsys,
+        "convert",
+        str(alone),
+        "-o",
+        str(tmp_path / "out"),
+        "--reference",
+        str(tmp_path / "ref.nii.gz"),
+    )
+    assert code == 0, output
+    assert "(no DICOM series to compare)" in " ".join(output.split())
+    mask = nib.load(tmp_path / "out" / "Disc.nii.gz")
+    np.testing.assert_array_equal(
+        np.asarray(mask.dataobj) > 0, _expected(tmp_path / "ref.nii.gz", grid)
+    )

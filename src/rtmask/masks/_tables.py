@@ -195,7 +195,7 @@ def _csv_labels(path: Path, text: str) -> dict[int, LabelInfo]:
         if not stripped or stripped.startswith("#"):
             continue
         cells = [cell.strip().strip('"') for cell in stripped.split(delimiter)]
-        if len(cells) < 2 or not cells[0].isdigit():
+        if not cells[0].isdigit():
             if line_number == 1 or table == {}:
                 continue  # a header line
             raise InvalidInputError(
