@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -106,17 +107,23 @@ def write_inputs(folder: Path) -> tuple[Path, Path]:
     return ct, prediction
 
 
-def run_cli(ct: Path, prediction: Path, output: Path) -> float:
-    """Wall seconds of one ``rtmask to-rtstruct`` subprocess."""
+def run_cli(ct: Path, prediction: Path, output: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one ``rtmask to-rtstruct`` subprocess.
+
+    The CPU time tells what the run costs when other work shares the machine's cores.
+    """
     script = Path(sys.executable).with_name("rtmask")
     command = [str(script), "to-rtstruct", str(prediction), "--image", str(ct), "-o", str(output)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         failed = f"rtmask to-rtstruct failed ({done.returncode}):\n{done.stdout}{done.stderr}"
         raise SystemExit(failed)
-    return seconds
+    return seconds, cpu
 
 
 def _sitk_labels(prediction: Path, grid: ImageGrid) -> NDArray[Any]:
@@ -182,15 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ct, prediction = write_inputs(args.folder)
     output = args.folder / "RS_prediction.dcm"
-    times = [run_cli(ct, prediction, output) for _ in range(RUNS)]
+    runs = [run_cli(ct, prediction, output) for _ in range(RUNS)]
+    times = [wall for wall, _ in runs]
+    cpu_times = [cpu for _, cpu in runs]
     median = statistics.median(times)
+    load = os.getloadavg()[0]
     result = check(ct, prediction, output)
     rows = result["rois"]
     worst = max(r["rtstruct_vs_resampled_max_voxels"] for r in rows)
     print(f"to-rtstruct, {N_LABELS} labels, 1.5 mm prediction -> 512x512x200 CT of 0.98x0.98x3 mm")
     print(
         f"wall seconds: {', '.join(f'{t:.2f}' for t in times)}; median {median:.2f} s "
-        f"(target < {TARGET_SECONDS:g} s: {'met' if median < TARGET_SECONDS else 'NOT met'})"
+        f"(target < {TARGET_SECONDS:g} s: {'met' if median < TARGET_SECONDS else 'NOT met'}); "
+        f"CPU seconds (user + system): {', '.join(f'{t:.2f}' for t in cpu_times)}; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs"
     )
     print(
         "| ROI | voxels | RTSTRUCT vs resampled: differ | max distance (voxels) "
@@ -211,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "wall_seconds": times,
+                "cpu_seconds": cpu_times,
+                "load_average": load,
                 "median_seconds": median,
                 "target_seconds": TARGET_SECONDS,
                 "max_distance_voxels": worst,

@@ -178,8 +178,13 @@ def _labels_present(data: NDArray[Any], path: Path) -> list[int]:
     if top > _MAX_BINCOUNT_LABEL:
         values = np.unique(data[data != 0])
         return [int(v) for v in values]
-    counts = np.zeros(top + 1, dtype=np.int64)
     flat = data.reshape(-1, order="A")
+    if data.dtype in (np.uint8, np.uint16):  # flag the values seen: no cast, no counting
+        seen = np.zeros(top + 1, bool)
+        for start in range(0, flat.size, _LABEL_CHUNK_VOXELS):
+            seen[flat[start : start + _LABEL_CHUNK_VOXELS]] = True
+        return [int(v) for v in np.flatnonzero(seen[1:]) + 1]
+    counts = np.zeros(top + 1, dtype=np.int64)
     for start in range(0, flat.size, _LABEL_CHUNK_VOXELS):
         chunk = flat[start : start + _LABEL_CHUNK_VOXELS]
         counts += np.bincount(chunk.astype(np.intp), minlength=top + 1)
@@ -455,8 +460,12 @@ def _split_labels(
         for label in labels:
             yield _sparse_bool(view == label), None
         return
-    presence = np.zeros((view.shape[0], top + 1), bool)
+    uint8 = view.dtype == np.uint8
+    presence = np.zeros((view.shape[0], 256 if uint8 else top + 1), bool)
     for k in range(view.shape[0]):
+        if uint8:  # flag the values seen: no cast, no counting
+            presence[k, view[k]] = True
+            continue
         plane = np.asarray(view[k]).reshape(-1).astype(np.intp, copy=False)
         presence[k] = np.bincount(plane, minlength=top + 1) > 0
     for label in labels:
