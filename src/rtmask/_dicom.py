@@ -12,13 +12,14 @@ import re
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtmask._errors import DicomReadError, InvalidInputError
 
 if TYPE_CHECKING:
+    from pydicom.dataelem import DataElement
     from pydicom.dataset import Dataset
 
 __all__ = [
@@ -216,6 +217,28 @@ _UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNDECODABLE = "\ufffd"
 
 
+#: VRs whose values are numbers or bytes: never a UID or decoded text, so not converted.
+_NOT_TEXT_VRS = frozenset(
+    "DS IS FL FD SL SS UL US SV UV OB OW OF OD OL OV UN AT".split()  # noqa: SIM905
+)
+
+
+def _text_elements(dataset: Dataset) -> Iterator[DataElement]:
+    """Every element of ``dataset`` and its sequences, skipping number and byte values.
+
+    Numbers are left unconverted (an RTSTRUCT's ContourData, held raw, would otherwise be
+    parsed value by value).
+    """
+    for tag in list(dataset.keys()):
+        if dataset.get_item(tag).VR in _NOT_TEXT_VRS:
+            continue
+        element = dataset[tag]
+        yield element
+        if element.VR == "SQ":
+            for item in element.value:
+                yield from _text_elements(item)
+
+
 def check_values_to_write(dataset: Dataset, final: str | os.PathLike[str]) -> None:
     """Refuse to write values taken from a damaged input: malformed UIDs, undecodable text.
 
@@ -224,7 +247,7 @@ def check_values_to_write(dataset: Dataset, final: str | os.PathLike[str]) -> No
     the character set cannot encode). Raises :class:`~rtmask.errors.InvalidInputError`
     naming the file to be written and the attribute.
     """
-    for element in dataset.iterall():
+    for element in _text_elements(dataset):
         values = element.value if element.VM > 1 else [element.value]
         for value in values:
             if not isinstance(value, str) or not value:

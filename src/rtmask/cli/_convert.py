@@ -50,6 +50,13 @@ from rtmask.discovery import (
 from rtmask.dose import read_dose_grid
 from rtmask.export import safe_folder_name
 from rtmask.geometry import ImageGrid
+from rtmask.masks._reference import (
+    ReferenceGrid,
+    planes_match,
+    read_reference,
+    relate_to_series,
+    relayout_nifti,
+)
 from rtmask.names import RoiMap
 from rtmask.raster import SliceMode
 from rtmask.rtstruct import StructureSet, read_rtstruct
@@ -138,6 +145,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         dest="grid_spacing_mm",
         help="make the masks on an axial grid of MM voxels covering the structures",
     )
+    grids.add_argument(
+        "--reference",
+        type=Path,
+        metavar="IMAGE",
+        help="make the masks on the grid of this NIfTI/NRRD image (e.g. from dcm2niix), in "
+        "its voxel order; the summary says how it relates to the DICOM series",
+    )
     _add_volume_options(parser)
     _add_archive_options(parser)
     return parser
@@ -211,12 +225,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         args.resample_mm is not None
         or args.dose_grid is not None
         or args.grid_spacing_mm is not None
+        or args.reference is not None
     ):
         print_error(
             console,
             "--format seg writes on the image series the contours were drawn on; it does not "
-            "go with --resample, --dose-grid or --grid-spacing",
+            "go with --resample, --dose-grid, --grid-spacing or --reference",
         )
+        return 2
+    if args.reference is not None and args.resample_mm is not None:
+        print_error(console, "--reference gives the grid; it does not go with --resample")
         return 2
     if args.jobs is not None and args.jobs < 1:
         print_error(console, "--jobs takes a positive number of processes")
@@ -242,6 +260,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         write_image=args.write_image,
         write_dose=args.write_dose,
         dose_on_image=args.dose_on_image,
+        reference=args.reference,
         archive=_ArchiveOptions(
             jobs=args.jobs, scheduler=args.scheduler, layout=args.layout, force=args.force
         ),
@@ -275,11 +294,16 @@ class _Options:
     write_image: bool = True
     write_dose: bool = True
     dose_on_image: bool = False
+    reference: ReferenceGrid | None = None
 
     @property
     def own_grid(self) -> bool:
         """True when the masks go on a grid other than the image series'."""
-        return self.dose_grid is not None or self.grid_spacing_mm is not None
+        return (
+            self.dose_grid is not None
+            or self.grid_spacing_mm is not None
+            or self.reference is not None
+        )
 
     def conversion(
         self, *, slice_mode: SliceMode = "exact", workers: int | None = None
@@ -293,7 +317,7 @@ class _Options:
             slice_mode=slice_mode,
             overlay=self.overlay,
             workers=workers,
-            write_image=self.write_image,
+            write_image=self.write_image and self.reference is None,
             write_dose=self.write_dose,
             dose_on_image=self.dose_on_image,
         )
@@ -382,13 +406,14 @@ def convert_command(
     write_image: bool = True,
     write_dose: bool = True,
     dose_on_image: bool = False,
+    reference: Path | None = None,
     archive: _ArchiveOptions = _ArchiveOptions(),
 ) -> int:
     """Convert every structure set under ``input_path`` into ``output``; returns the exit code.
 
     A folder holding several structure sets (or any folder with ``archive.layout``) is an
     archive: one case per structure set through :mod:`rtmask.cohort`, unless the masks go
-    on one given grid (``image``, ``dose_grid``, ``grid_spacing_mm``).
+    on one given grid (``image``, ``dose_grid``, ``grid_spacing_mm``, ``reference``).
     """
     if not input_path.exists():
         raise RtmaskError(f"{input_path}: no such file or folder")
@@ -408,9 +433,10 @@ def convert_command(
         write_image=write_image,
         write_dose=write_dose,
         dose_on_image=dose_on_image,
+        reference=read_reference(reference) if reference is not None else None,
     )
     inventory = None
-    if input_path.is_dir() and image is None and dose_grid is None and grid_spacing_mm is None:
+    if input_path.is_dir() and image is None and not options.own_grid:
         inventory = scan(input_path)
         count = len(inventory.structure_sets) + len(inventory.segmentations)
         if count > 1 or archive.layout is not None:
@@ -582,7 +608,7 @@ def _convert_one(
     conversion = options.conversion(slice_mode=slice_mode)
     with counting_bar(console) as progress:
         task = progress.add_task("converting ROIs", total=len(structure_set.rois))
-        return convert_structure_set(
+        report = convert_structure_set(
             structure_set,
             grid,
             folder,
@@ -594,6 +620,33 @@ def _convert_one(
             roi_map=options.roi_map,
             dose=job.dose,
         )
+    if options.reference is not None and options.reference.reversed_slices:
+        _relayout(report, options.reference)
+    return report
+
+
+def _relayout(report: ConversionReport, reference: ReferenceGrid) -> None:
+    """Put the NIfTI masks written on a reference's grid into the reference's voxel order."""
+    files = {row.file.split("#")[0] for row in report.rows if row.file}
+    for name in sorted(files):
+        if name.lower().endswith((".nii.gz", ".nii")):
+            relayout_nifti(report.folder / name, reference)
+
+
+def _reference_grid(
+    reference: ReferenceGrid, structure_set: StructureSet, job: _Job
+) -> tuple[ImageGrid, SliceMode, str]:
+    """The grid of ``--reference``, how contours meet it, and how it relates to the series."""
+    grid = ImageGrid(
+        shape=reference.grid.shape,
+        affine=reference.grid.affine,
+        frame_of_reference_uid=structure_set.frame_of_reference_uid,
+    )
+    if job.series is None:
+        return grid, "slab", f"on the grid of {reference.path} (no DICOM series to compare)"
+    relation = relate_to_series(reference, job.series.grid)
+    mode: SliceMode = "exact" if planes_match(reference, job.series.grid) else "slab"
+    return grid, mode, f"on the grid of {reference.path}: {relation}"
 
 
 def _grid_for(
@@ -602,6 +655,8 @@ def _grid_for(
     """The grid the masks go on, how contours meet its slices, and a note saying which."""
     if options.dose_grid is not None:
         return options.dose_grid, "slab", f"on the dose grid of {options.dose_grid_path}"
+    if options.reference is not None:
+        return _reference_grid(options.reference, structure_set, job)
     if options.grid_spacing_mm is not None:
         points = structure_set.all_points_mm()
         if points.size == 0:

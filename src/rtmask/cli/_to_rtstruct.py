@@ -6,6 +6,7 @@ import argparse
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -16,8 +17,11 @@ from rtmask._errors import RtmaskError
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import counting_bar, print_error, print_warning
 from rtmask.discovery import read_image_series
+from rtmask.export._profiles import PROFILES, check_written, fit_names
 from rtmask.export._rtstruct_writer import RtstructWriteReport, write_rtstruct
 from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
+from rtmask.masks._resample import OUTSIDE_TOLERANCE_MM, RESAMPLE_RULES
+from rtmask.raster import Mask
 
 __all__ = ["add_parser", "parse_color", "run"]
 
@@ -39,6 +43,67 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return (r, g, b)
 
 
+def _name_list(text: str) -> list[str]:
+    """``"Liver,Spleen"`` -> ``["Liver", "Spleen"]``; argparse turns errors into exit code 2."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--labels takes ROI names separated by commas")
+    return names
+
+
+def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
+    """``--labels``, ``--resample-rule``, ``--tolerance``: masks from a model's output."""
+    parser.add_argument(
+        "--labels",
+        type=_name_list,
+        metavar="NAME,...",
+        help="write only these ROIs (names from the label table or the files), in this order",
+    )
+    parser.add_argument(
+        "--resample-rule",
+        choices=RESAMPLE_RULES,
+        default="nearest",
+        help=(
+            "masks whose voxels are not the image's (a prediction on its own grid): 'nearest' "
+            "(default) gives each image voxel the label of the mask voxel holding its centre, "
+            "'majority' keeps a voxel when most finer mask voxels in it are inside (binary "
+            "masks), 'exact' refuses them; masks on the image grid are always copied exactly"
+        ),
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=OUTSIDE_TOLERANCE_MM,
+        metavar="MM",
+        dest="tolerance_mm",
+        help=(
+            "how far labelled voxels of a resampled mask may reach beyond the image before it "
+            f"is refused (default {OUTSIDE_TOLERANCE_MM:g} mm)"
+        ),
+    )
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--max-points``: what the planning system accepts."""
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help=(
+            "check and fix the structure set for a planning system: ROI names cut to its "
+            "limit (eclipse: 16 characters) and kept unique, characters DICOM names cannot "
+            "hold replaced; the written file checked for DS values over 16 characters, "
+            "contours too long for explicit VR and --max-points"
+        ),
+    )
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        metavar="N",
+        dest="max_points",
+        help="report contours with more than N points (with --profile; fix with --simplify)",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
     """Register ``to-rtstruct``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -48,9 +113,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Write the binary masks in MASKS as contours of a new DICOM RT Structure Set on "
             "the image series in DIR. MASKS is a folder of per-ROI masks (.nii, .nii.gz, "
             ".nrrd, .nhdr; ROI names from the file names, or from summary.json as 'rtmask "
-            "convert' writes it), a labelmap with its colour table (.ctbl or ITK-SNAP "
-            ".txt), a 3D Slicer .seg.nrrd, an rtmask .npz or a DICOM SEG. The masks must lie "
-            "exactly on the image grid (any axis order or flip). Contours follow the voxel "
+            "convert' writes it), a labelmap with its label table (nnU-Net dataset.json, "
+            "CSV, .ctbl or ITK-SNAP .txt), a 3D Slicer .seg.nrrd, an rtmask .npz or a DICOM "
+            "SEG. Masks on the image grid (any axis order or flip) are copied exactly; masks "
+            "on another grid in the same patient space (a model's prediction) are placed by "
+            "--resample-rule and the summary states how. Contours follow the voxel "
             "edges, so rasterising the file by the pixel-centre rule gives the masks back "
             "voxel for voxel. Exit code 0 when every mask was written, 1 when something "
             "failed or a mask was left out, 2 for usage errors."
@@ -80,10 +147,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--color-table",
+        "--label-table",
         type=Path,
         metavar="FILE",
-        help="3D Slicer .ctbl or ITK-SNAP label file naming the labels of a labelmap",
+        dest="color_table",
+        help=(
+            "table naming the labels of a labelmap: nnU-Net dataset.json (found beside the "
+            "labelmap by itself), a CSV/TSV of value,name, a 3D Slicer .ctbl or an ITK-SNAP "
+            "label file"
+        ),
     )
+    _add_prediction_options(parser)
+    _add_profile_options(parser)
     parser.add_argument(
         "--simplify",
         type=float,
@@ -165,6 +240,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not (math.isfinite(args.simplify_mm) and args.simplify_mm >= 0):
         print_error(console, "--simplify takes a distance in mm >= 0")
         return 2
+    if not (math.isfinite(args.tolerance_mm) and args.tolerance_mm >= 0):
+        print_error(console, "--tolerance takes a distance in mm >= 0")
+        return 2
+    if args.max_points is not None and args.max_points < 3:
+        print_error(console, "--max-points takes a number of points >= 3")
+        return 2
     masks_path: Path = args.masks
     output: Path = args.output
     if not masks_path.exists():
@@ -189,8 +270,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 colors=args.colors,
                 color_table=args.color_table,
                 progress=lambda mask: progress.advance(reading),
+                resample=args.resample_rule,
+                tolerance_mm=args.tolerance_mm,
+                labels=args.labels,
             )
             progress.update(reading, visible=False)
+            masks = _fit_profile(masks, args.profile, messages)
             progress.add_task(f"writing {output.name}", total=None)
             output.parent.mkdir(parents=True, exist_ok=True)
             report = write_rtstruct(
@@ -211,4 +296,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
     _show_warnings(messages, console, verbose)
     for skipped in report.skipped:
         print_error(console, f"ROI {skipped.number} {skipped.name!r} not written: {skipped.reason}")
-    return 1 if report.skipped else 0
+    problems = []
+    if args.profile is not None or args.max_points is not None:
+        problems = check_written(output, args.max_points)
+    for problem in problems:
+        print_error(console, f"{output}: {problem}; give --simplify MM to write fewer points")
+    return 1 if report.skipped or problems else 0
+
+
+def _fit_profile(masks: list[Mask], profile: str | None, notes: list[str]) -> list[Mask]:
+    """The masks with ROI names the planning system accepts (a note per name changed)."""
+    if profile is None:
+        return masks
+    names, changed = fit_names([mask.roi.name for mask in masks], PROFILES[profile])
+    notes.extend(f"--profile {profile}: {note}" for note in changed)
+    return [
+        mask if name == mask.roi.name else replace(mask, roi=replace(mask.roi, name=name))
+        for mask, name in zip(masks, names, strict=True)
+    ]

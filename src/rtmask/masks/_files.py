@@ -21,10 +21,11 @@ exactly); anything else raises :class:`GeometryError`. Nothing is resampled.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,26 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtmask._dicom import read_dataset
-from rtmask._errors import DicomReadError, GeometryWarning, InvalidInputError
+from rtmask._errors import DicomReadError, GeometryError, GeometryWarning, InvalidInputError
 from rtmask._parallel import default_workers, ordered_map
 from rtmask.discovery import ImageSeries
 from rtmask.geometry import ImageGrid
 from rtmask.masks._loaders import LoadedVolume, load_nifti, load_nrrd, open_npz
 from rtmask.masks._placement import Placement, place_on_grid
+from rtmask.masks._resample import (
+    OUTSIDE_TOLERANCE_MM,
+    RESAMPLE_RULES,
+    Resampling,
+    resample_on_grid,
+)
 from rtmask.masks._seg import read_seg
 from rtmask.masks._tables import (
+    COMPLETE_TABLE_SUFFIXES,
+    DATASET_JSON,
     LabelInfo,
     color_tables_next_to,
     non_mask_volumes,
-    read_color_table,
+    read_label_table,
     read_summary,
 )
 from rtmask.raster._box import bounding_box
@@ -169,8 +178,13 @@ def _labels_present(data: NDArray[Any], path: Path) -> list[int]:
     if top > _MAX_BINCOUNT_LABEL:
         values = np.unique(data[data != 0])
         return [int(v) for v in values]
-    counts = np.zeros(top + 1, dtype=np.int64)
     flat = data.reshape(-1, order="A")
+    if data.dtype in (np.uint8, np.uint16):  # flag the values seen: no cast, no counting
+        seen = np.zeros(top + 1, bool)
+        for start in range(0, flat.size, _LABEL_CHUNK_VOXELS):
+            seen[flat[start : start + _LABEL_CHUNK_VOXELS]] = True
+        return [int(v) for v in np.flatnonzero(seen[1:]) + 1]
+    counts = np.zeros(top + 1, dtype=np.int64)
     for start in range(0, flat.size, _LABEL_CHUNK_VOXELS):
         chunk = flat[start : start + _LABEL_CHUNK_VOXELS]
         counts += np.bincount(chunk.astype(np.intp), minlength=top + 1)
@@ -226,12 +240,36 @@ class _Context:
     grid: ImageGrid
     progress: Progress | None = None
     unchecked_slices: list[Path] = field(default_factory=list)
+    resample: str = "exact"
+    tolerance_mm: float = OUTSIDE_TOLERANCE_MM
+    resampled: list[str] = field(default_factory=list)
 
-    def place(self, path: Path, volume: LoadedVolume) -> Placement:
-        placement = place_on_grid(path, volume.geometry, self.grid)
+    def place(self, path: Path, volume: LoadedVolume) -> Placement | Resampling:
+        """Exactly on the grid when the voxel centres coincide, else resampled (if allowed)."""
+        try:
+            placement = place_on_grid(path, volume.geometry, self.grid)
+        except GeometryError:
+            if self.resample == "exact":
+                raise
+            return resample_on_grid(
+                path,
+                volume.geometry,
+                volume.layers,
+                self.grid,
+                rule=self.resample,
+                tolerance_mm=self.tolerance_mm,
+            )
         if placement.slice_positions_unchecked:
             self.unchecked_slices.append(path)  # list.append is atomic across threads
         return placement
+
+    def note(
+        self, placement: Placement | Resampling, source: Sequence[NDArray[Any]], placed: int
+    ) -> None:
+        """Record how a resampled file was placed (``source``: its labelled layers)."""
+        if isinstance(placement, Resampling):
+            voxels = sum(int(np.count_nonzero(layer)) for layer in source)
+            self.resampled.append(placement.describe(voxels, placed))
 
     def report(self, masks: Sequence[Mask]) -> None:
         if self.progress is not None:
@@ -255,7 +293,9 @@ def _binary_array(path: Path, context: _Context) -> NDArray[np.bool_]:
         )
     _require_binary(volume, volume.data)
     placement = context.place(path, volume)
-    return _sparse_bool(placement.apply(volume.data))
+    array = _sparse_bool(placement.apply(volume.data))
+    context.note(placement, [volume.data], int(np.count_nonzero(array)))
+    return array
 
 
 def _read_folder(
@@ -322,13 +362,35 @@ def _read_folder(
     return masks
 
 
+def _names_labels(path: Path) -> bool:
+    """True when ``path`` is a JSON file with a ``labels`` object (nnU-Net dataset.json)."""
+    if not path.is_file():
+        return False
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(document, dict) and isinstance(document.get("labels"), dict)
+
+
 def _label_identities(
     path: Path, labels: Sequence[int], color_table: Path | None
 ) -> list[_Identity]:
     """Name, colour and number of each label: summary.json, then the colour table."""
     stem = roi_name_of(path)
     tables = [color_table] if color_table is not None else color_tables_next_to(path, stem)
-    table: dict[int, LabelInfo] = read_color_table(tables[0]) if tables else {}
+    if not tables and _names_labels(path.parent / DATASET_JSON):
+        tables = [path.parent / DATASET_JSON]  # nnU-Net writes it beside its predictions
+    table: dict[int, LabelInfo] = read_label_table(tables[0]) if tables else {}
+    if tables and tables[0].name.lower().endswith(COMPLETE_TABLE_SUFFIXES):
+        missing = [label for label in labels if label not in table]
+        if missing:
+            named = ", ".join(f"{k} {v.name}" for k, v in sorted(table.items())[:12])
+            raise InvalidInputError(
+                f"{path}: label(s) {', '.join(map(str, missing[:12]))} are not in "
+                f"{tables[0]} (it names {named}{', ...' if len(table) > 12 else ''}); add "
+                "them to the table or give the table of the model that wrote the label map"
+            )
     summary = read_summary(path.parent)
     identities = []
     for label in labels:
@@ -346,38 +408,106 @@ def _label_identities(
 
 
 def _read_labelmap(
-    volume: LoadedVolume, placement: Placement, context: _Context, color_table: Path | None
+    volume: LoadedVolume,
+    placement: Placement | Resampling,
+    context: _Context,
+    color_table: Path | None,
 ) -> list[Mask]:
     labels = _labels_present(volume.data, volume.path)
     identities = _label_identities(volume.path, labels, color_table)
-    view = placement.apply(volume.data)
     masks = []
-    for label, identity in zip(labels, identities, strict=True):
-        array = _sparse_bool(view == label)
-        masks.extend(_make_masks([array], [identity], context.grid))
+    placed = [0]
+    arrays = _label_arrays(placement, volume.data, labels, placed)
+    for (array, counts), identity in zip(arrays, identities, strict=True):
+        (mask,) = _make_masks([array], [identity], context.grid)
+        if counts is not None:
+            mask = replace(mask, slice_counts=counts)
+        masks.append(mask)
         context.report(masks[-1:])
+    context.note(placement, [volume.data], placed[0])
     return masks
 
 
+def _label_arrays(
+    placement: Placement | Resampling,
+    layer: NDArray[Any],
+    labels: Sequence[int],
+    placed: list[int] | None = None,
+) -> Iterator[tuple[NDArray[np.bool_], NDArray[np.float64] | None]]:
+    """The grid mask of each label of ``layer`` (file axes) and its voxels per slice.
+
+    ``placed[0]`` is increased by the voxels placed, when the placement is a resampling.
+    """
+    if isinstance(placement, Resampling) and placement.rule == "majority":
+        for label in labels:
+            array = _sparse_bool(placement.apply(layer == label))
+            if placed is not None:
+                placed[0] += int(np.count_nonzero(array))
+            yield array, None
+        return
+    view = placement.apply(layer)
+    if isinstance(placement, Resampling) and placed is not None:
+        placed[0] += int(np.count_nonzero(view))
+    yield from _split_labels(view, labels)
+
+
+def _split_labels(
+    view: NDArray[Any], labels: Sequence[int]
+) -> Iterator[tuple[NDArray[np.bool_], NDArray[np.float64] | None]]:
+    """Per label of a grid-shaped label array: its mask (read only on its slices) and counts."""
+    top = max(labels, default=0)
+    if len(labels) < 2 or view.dtype.kind not in "biu" or top > _MAX_BINCOUNT_LABEL:
+        for label in labels:
+            yield _sparse_bool(view == label), None
+        return
+    uint8 = view.dtype == np.uint8
+    presence = np.zeros((view.shape[0], 256 if uint8 else top + 1), bool)
+    for k in range(view.shape[0]):
+        if uint8:  # flag the values seen: no cast, no counting
+            presence[k, view[k]] = True
+            continue
+        plane = np.asarray(view[k]).reshape(-1).astype(np.intp, copy=False)
+        presence[k] = np.bincount(plane, minlength=top + 1) > 0
+    for label in labels:
+        result = np.asarray(sparse_zeros(view.shape, np.bool_))
+        counts = np.zeros(view.shape[0])
+        slices = np.flatnonzero(presence[:, label])
+        if slices.size:
+            k0, k1 = int(slices[0]), int(slices[-1]) + 1
+            inside = view[k0:k1] == label
+            box = bounding_box(inside, slices - k0)
+            if box is not None:
+                part = inside[box]
+                result[k0 + box[0].start : k0 + box[0].stop, box[1], box[2]] = part
+                counts[k0 + box[0].start : k0 + box[0].stop] = np.count_nonzero(
+                    part.reshape(part.shape[0], -1), axis=1
+                )
+        yield result, counts
+
+
 def _read_slicer_segments(
-    volume: LoadedVolume, placement: Placement, context: _Context
+    volume: LoadedVolume, placement: Placement | Resampling, context: _Context
 ) -> list[Mask]:
-    masks = []
     identities = []
-    arrays = []
+    arrays: list[NDArray[np.bool_]] = []
     for segment in volume.segments:
         if not 0 <= segment.layer < len(volume.layers):
             raise InvalidInputError(
                 f"{volume.path}: segment {segment.name!r} is in layer {segment.layer}, but the "
                 f"file has {len(volume.layers)} layer(s)"
             )
-        view = placement.apply(volume.layers[segment.layer])
-        arrays.append(_sparse_bool(view == segment.label_value))
+        arrays.extend(
+            array
+            for array, _ in _label_arrays(
+                placement, volume.layers[segment.layer], [segment.label_value]
+            )
+        )
         identities.append(
             _Identity(number=segment.index + 1, name=segment.name, color=segment.color)
         )
     masks = _make_masks(arrays, identities, context.grid)
     context.report(masks)
+    context.note(placement, volume.layers, sum(int(np.count_nonzero(a)) for a in arrays))
     return masks
 
 
@@ -394,7 +524,11 @@ def _read_volume_file(path: Path, context: _Context, color_table: Path | None) -
         )
     stem = roi_name_of(path)
     summary = read_summary(path.parent)
-    has_table = color_table is not None or bool(color_tables_next_to(path, stem))
+    has_table = (
+        color_table is not None
+        or bool(color_tables_next_to(path, stem))
+        or _names_labels(path.parent / DATASET_JSON)
+    )
     low, high = _value_range(volume.data, path)
     binary = _is_binary(volume.data, low, high)
     has_labels = any(key.startswith(f"{path.name}#") for key in summary)
@@ -409,8 +543,10 @@ def _read_volume_file(path: Path, context: _Context, color_table: Path | None) -
         color=info.color,
         interpreted_type=info.interpreted_type,
     )
-    masks = _make_masks([_sparse_bool(placement.apply(volume.data))], [identity], context.grid)
+    array = _sparse_bool(placement.apply(volume.data))
+    masks = _make_masks([array], [identity], context.grid)
     context.report(masks)
+    context.note(placement, [volume.data], int(np.count_nonzero(array)))
     return masks
 
 
@@ -508,8 +644,11 @@ def read_masks(
     color_table: str | Path | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    resample: str = "exact",
+    tolerance_mm: float = OUTSIDE_TOLERANCE_MM,
+    labels: Sequence[str] | None = None,
 ) -> list[Mask]:
-    """Read binary masks from files and place them exactly on a reference grid.
+    """Read binary masks from files and place them on a reference grid.
 
     Parameters
     ----------
@@ -532,6 +671,20 @@ def read_masks(
         Called with each mask once it is read.
     workers
         Threads reading the files of a folder (default: the usable CPUs, at most 4).
+    resample
+        What to do with a NIfTI/NRRD file whose voxel centres are not the grid's:
+        ``"exact"`` (default) refuses it; ``"nearest"`` places it in patient coordinates,
+        each grid voxel centre taking the value of the file voxel that contains it;
+        ``"majority"`` (binary masks on a finer grid) keeps a grid voxel when more than
+        half of the file voxels whose centres it holds are inside. Files on the grid are
+        always placed exactly. Each resampled file gives one :class:`GeometryWarning`
+        stating the source grid, the largest displacement (mm) and the voxels changed
+        against a volume-preserving copy.
+    tolerance_mm
+        How far (mm) labelled voxel centres of a resampled file may lie beyond the image's
+        outer voxel faces before it is refused.
+    labels
+        Keep only the ROIs of these names (case-insensitive), in this order.
 
     Returns
     -------
@@ -547,8 +700,10 @@ def read_masks(
         per-ROI file, fractional masks, negative labels), duplicate names, or names /
         colours whose count differs from the masks'.
     GeometryError
-        When a file's voxels do not coincide with the grid's (the message gives both
-        geometries and what to do), or a file has no patient geometry.
+        When a file's voxels do not coincide with the grid's and ``resample`` is
+        ``"exact"`` (the message gives both geometries and what to do), when a resampled
+        file's labelled voxels lie outside the image, or a file has no patient geometry or
+        a non-finite affine.
 
     Warns
     -----
@@ -565,22 +720,54 @@ def read_masks(
     table = Path(color_table) if color_table is not None else None
     if table is not None and not table.is_file():
         raise InvalidInputError(f"{table}: colour table not found")
-    context = _Context(grid=reference, progress=progress)
-    if source.is_dir():
-        workers = default_workers() if workers is None else workers
-        masks = _read_folder(source, context, workers, table)
-    elif not source.is_file():
-        raise InvalidInputError(f"{source}: no such file or folder")
-    elif source.name.lower().endswith(MASK_SUFFIXES):
-        masks = _read_volume_file(source, context, table)
-    elif source.suffix.lower() == ".npz":
-        masks = _read_npz(source, context)
-    else:
-        masks = _read_other_file(source, series)
-        context.report(masks)
+    if resample not in RESAMPLE_RULES:
+        raise ValueError(f"resample must be one of {RESAMPLE_RULES}, got {resample!r}")
+    context = _Context(
+        grid=reference, progress=progress, resample=resample, tolerance_mm=tolerance_mm
+    )
+    masks = _read_source(source, context, workers, table, series)
     if context.unchecked_slices:
         _warn_unchecked_slices(context.unchecked_slices, reference)
+    for message in context.resampled:
+        warnings.warn(message, GeometryWarning, stacklevel=2)
+    if labels is not None:
+        masks = _select(masks, labels, source)
     return _override(masks, names, colors, source)
+
+
+def _read_source(
+    source: Path,
+    context: _Context,
+    workers: int | None,
+    table: Path | None,
+    series: ImageSeries | None,
+) -> list[Mask]:
+    """The masks of a folder, a mask file, an .npz or a DICOM SEG (see :func:`read_masks`)."""
+    if source.is_dir():
+        workers = default_workers() if workers is None else workers
+        return _read_folder(source, context, workers, table)
+    if not source.is_file():
+        raise InvalidInputError(f"{source}: no such file or folder")
+    if source.name.lower().endswith(MASK_SUFFIXES):
+        return _read_volume_file(source, context, table)
+    if source.suffix.lower() == ".npz":
+        return _read_npz(source, context)
+    masks = _read_other_file(source, series)
+    context.report(masks)
+    return masks
+
+
+def _select(masks: list[Mask], labels: Sequence[str], source: Path) -> list[Mask]:
+    """The masks named in ``labels`` (case-insensitive), in that order."""
+    by_name = {mask.roi.name.casefold(): mask for mask in masks}
+    unknown = [name for name in labels if name.casefold() not in by_name]
+    if unknown:
+        found = ", ".join(repr(m.roi.name) for m in masks[:20])
+        raise InvalidInputError(
+            f"{source}: no ROI named {', '.join(map(repr, unknown))} (it holds {found}"
+            f"{', ...' if len(masks) > 20 else ''})"
+        )
+    return [by_name[name.casefold()] for name in dict.fromkeys(labels)]
 
 
 def _read_other_file(source: Path, series: ImageSeries | None) -> list[Mask]:

@@ -29,6 +29,7 @@ __all__ = [
     "color_tables_next_to",
     "non_mask_volumes",
     "read_color_table",
+    "read_label_table",
     "read_summary",
     "slicer_segments",
 ]
@@ -149,6 +150,89 @@ def read_color_table(path: Path) -> dict[int, LabelInfo]:
             continue
         table[label] = LabelInfo(name=name.strip() or None, color=color)
     return table
+
+
+#: The nnU-Net v2 file naming the labels of its label maps (``"labels": {name: value}``).
+DATASET_JSON = "dataset.json"
+#: Label tables that name every label (a label missing from them is an error).
+COMPLETE_TABLE_SUFFIXES = (".json", ".csv", ".tsv")
+
+
+def _dataset_json_labels(path: Path, text: str) -> dict[int, LabelInfo]:
+    """``labels`` of an nnU-Net ``dataset.json``: ``{name: value}`` (background 0 left out)."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise InvalidInputError(f"{path}: not readable as JSON ({error})") from error
+    labels = document.get("labels") if isinstance(document, Mapping) else None
+    if not isinstance(labels, Mapping) or not labels:
+        raise InvalidInputError(
+            f"{path}: has no 'labels' object ({{name: value}}, as nnU-Net's dataset.json); "
+            "give the dataset.json of the model that wrote the label map"
+        )
+    table: dict[int, LabelInfo] = {}
+    for name, value in labels.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(
+                f"{path}: label {name!r} has value {value!r}, not one integer (nnU-Net "
+                "region-based labels are not supported); give a table of value, name"
+            )
+        if value < 0 or (value in table and table[value].name != name):
+            raise InvalidInputError(
+                f"{path}: label value {value} is given twice or is negative ({name!r})"
+            )
+        if value != 0:
+            table[value] = LabelInfo(name=str(name))
+    return table
+
+
+def _csv_labels(path: Path, text: str) -> dict[int, LabelInfo]:
+    """A table of ``value,name`` lines (comma or tab; a header line and ``#`` comments)."""
+    table: dict[int, LabelInfo] = {}
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in text else ","
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        cells = [cell.strip().strip('"') for cell in stripped.split(delimiter)]
+        if not cells[0].isdigit():
+            if line_number == 1 or table == {}:
+                continue  # a header line
+            raise InvalidInputError(
+                f"{path}, line {line_number}: not 'value{delimiter}name' with an integer "
+                "value; fix the label table"
+            )
+        value, name = int(cells[0]), delimiter.join(cells[1:]).strip()
+        if value in table:
+            raise InvalidInputError(f"{path}, line {line_number}: label {value} given twice")
+        if value != 0 and name:
+            table[value] = LabelInfo(name=name)
+    if not table:
+        raise InvalidInputError(f"{path}: no 'value,name' lines; give a label table")
+    return table
+
+
+def read_label_table(path: Path) -> dict[int, LabelInfo]:
+    """Names (and colours) of a label map's labels from any table rtmask reads.
+
+    ``.json``: nnU-Net's ``dataset.json`` (``"labels": {name: value}``); ``.csv``/``.tsv``:
+    ``value,name`` lines (a header line allowed); otherwise a 3D Slicer ``.ctbl`` or
+    ITK-SNAP label file (:func:`read_color_table`). Label 0 is left out.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unreadable table, a line or entry that is not a label, a label given twice.
+    """
+    if not path.name.lower().endswith(COMPLETE_TABLE_SUFFIXES):
+        return read_color_table(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"{path}: cannot read label table ({error})") from error
+    if path.suffix.lower() == ".json":
+        return _dataset_json_labels(path, text)
+    return _csv_labels(path, text)
 
 
 def color_tables_next_to(volume: Path, stem: str) -> list[Path]:
