@@ -74,10 +74,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             f"(default: {','.join(DEFAULT_STATS)})"
         ),
     )
-    output = parser.add_mutually_exclusive_group()
-    add_json_option(output)
-    output.add_argument(
-        "--csv", type=Path, metavar="FILE", help="also write one CSV row per ROI to FILE"
+    add_json_option(parser)
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="also write one CSV row per ROI to FILE (with the table or --json)",
     )
     parser.add_argument(
         "--plot", type=Path, metavar="FILE.png", help="draw the cumulative DVHs to a PNG file"
@@ -188,7 +190,7 @@ def _embedded_entry(
         "min_gy": curve.min_gy,
         "mean_gy": curve.mean_gy,
         "max_gy": curve.max_gy,
-        "stats": {name: curve.statistic(name) for name in stats},
+        "stats": {name: _defined(curve.statistic(name)) for name in stats},
         "dose_scale": scale,
         "stats_dose_scale": stats_scale,
         "dose_units": embedded.dose_units,
@@ -301,6 +303,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 continue
             for message in dvh.warnings:
                 print_warning(console, message)
+            _warn_undefined(console, entry, stats)
             if args.embedded:
                 match = embedded.get(roi.number)
                 if match is None:
@@ -324,8 +327,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def _defined(value: float) -> float | None:
+    """``value``, or None when undefined (NaN): ``null`` in JSON, ``-`` in tables."""
+    return None if math.isnan(value) else value
+
+
+def _warn_undefined(console: Console, entry: dict[str, Any], stats: tuple[str, ...]) -> None:
+    """A warning line per statistic the ROI has no value for (D<x>cc beyond its volume)."""
+    for name in stats:
+        if entry["stats"][name] is None:
+            print_warning(
+                console,
+                f"ROI {entry['number']} {entry['name']!r}: {name} is undefined, the ROI has "
+                f"only {entry['volume_cm3']:.4g} cm3; shown as '-' (null with --json)",
+            )
+
+
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _print_table(entries: list[dict[str, Any]], stats: tuple[str, ...]) -> None:

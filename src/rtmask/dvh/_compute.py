@@ -40,7 +40,7 @@ from rtmask._errors import (
 from rtmask._limits import MAX_DVH_LATTICE_VOXELS, MAX_DVH_SAMPLES
 from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
-from rtmask.dvh._histogram import DVH, cumulative_curve
+from rtmask.dvh._histogram import DVH, bounded_curve, cumulative_curve
 from rtmask.dvh._planes import sample_shifted
 from rtmask.dvh._sampling import _sample, _Samples
 from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
@@ -466,7 +466,7 @@ def compute_dvh(
     outside_cm3 = _warn_outside(label, found, outside, count_outside, messages)
     used_cm3 = _zero_outside(label, dose, found, outside, count_outside)
     extremes = _extremes(found, outside, boundary, count_outside)
-    edges, curve = _curve(label, found, bin_width_gy)
+    edges, curve = bounded_curve(*_curve(label, found, bin_width_gy), *extremes)
     for message in messages:
         logger.debug(message)
     return DVH(
