@@ -306,8 +306,9 @@ def _exact_sections(
     used = [k for k, section in enumerate(sections) if section is not None]
     if not used:
         return fractions, partial
-    polygons = [sections[k] for k in used]
-    cells, moments, valid, sizes = polygon_moments(polygons, fractions.shape[1:])  # type: ignore[arg-type]
+    polygons = [section for section in sections if section is not None]
+    shape = (fractions.shape[1], fractions.shape[2])
+    cells, moments, valid, sizes = polygon_moments(polygons, shape)
     plane_size = fractions.shape[1] * fractions.shape[2]
     # Did the rasteriser use each contour as it stands? Its area, within the sub-samples'.
     sampled = fractions[used].reshape(len(used), -1).sum(axis=1, dtype=np.float64)

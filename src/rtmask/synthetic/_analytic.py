@@ -218,9 +218,7 @@ class SectionStack:
     sections: tuple[FloatArray, ...]
 
     @classmethod
-    def of_contours(
-        cls, planes_mm: ArrayLike, sections: tuple[FloatArray, ...]
-    ) -> SectionStack:
+    def of_contours(cls, planes_mm: ArrayLike, sections: tuple[FloatArray, ...]) -> SectionStack:
         """The solid of sections on ``(P,)`` increasing planes with half-slice end caps."""
         planes = np.asarray(planes_mm, dtype=np.float64)
         if planes.size < 2 or np.any(np.diff(planes) <= 0) or len(sections) != planes.size:
@@ -320,11 +318,11 @@ class SectionStack:
         self, volume_cm3: float, *, direction: str, centre_gy: float = 16.0, gy_per_mm: float = 1.0
     ) -> float:
         """The dose (Gy) at which the cumulative volume falls to ``volume_cm3`` (bisection)."""
-        options = {"direction": direction, "centre_gy": centre_gy, "gy_per_mm": gy_per_mm}
-        low, high = self.dose_range(**options)  # type: ignore[arg-type]
+        linear = {"centre_gy": centre_gy, "gy_per_mm": gy_per_mm}
+        low, high = self.dose_range(direction=direction, **linear)
         for _ in range(60):
             middle = (low + high) / 2
-            found = self.volume_at_least(middle, **options)  # type: ignore[arg-type]
+            found = self.volume_at_least(middle, direction=direction, **linear)
             low, high = (middle, high) if found >= volume_cm3 else (low, middle)
         return (low + high) / 2
 
@@ -336,22 +334,22 @@ class SectionStack:
         D99, D95, D50, D5, D2, D1 and D0.03cc; V at the doses a quarter and three
         quarters of the way from the minimum to the maximum (``V_low``, ``V_high``).
         """
-        options = {"direction": direction, "centre_gy": centre_gy, "gy_per_mm": gy_per_mm}
-        low, high = self.dose_range(**options)  # type: ignore[arg-type]
+        linear = {"centre_gy": centre_gy, "gy_per_mm": gy_per_mm}
+        low, high = self.dose_range(direction=direction, **linear)
         total = self.volume_cm3
         values = {
             "volume_cm3": total,
-            "mean_gy": self.mean_dose(**options),  # type: ignore[arg-type]
+            "mean_gy": self.mean_dose(direction=direction, **linear),
             "min_gy": low,
             "max_gy": high,
         }
         targets = {f"D{p:g}": total * p / 100.0 for p in (99.0, 95.0, 50.0, 5.0, 2.0, 1.0)}
         targets["D0.03cc"] = 0.03
         for name, volume in targets.items():
-            values[name] = self.dose_at_volume(volume, **options)  # type: ignore[arg-type]
+            values[name] = self.dose_at_volume(volume, direction=direction, **linear)
         for name, share in (("V_low", 0.25), ("V_high", 0.75)):
             dose = low + share * (high - low)
-            values[name] = self.volume_at_least(dose, **options)  # type: ignore[arg-type]
+            values[name] = self.volume_at_least(dose, direction=direction, **linear)
         return values
 
 
@@ -361,4 +359,4 @@ def _centroid(polygon: FloatArray) -> FloatArray:
     un, vn = np.roll(u, -1), np.roll(v, -1)
     cross = u * vn - un * v
     area = cross.sum() / 2
-    return np.array([((u + un) * cross).sum(), ((v + vn) * cross).sum()]) / (6 * area)
+    return np.asarray(np.array([((u + un) * cross).sum(), ((v + vn) * cross).sum()]) / (6 * area))
