@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,16 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import InvalidInputError, RtmaskError
 from rtmask.cli._dvh_table import add_table_options, check_table_usage, run_table
 from rtmask.cli._options import (
     add_json_option,
     add_roi_map_option,
     add_roi_option,
     read_roi_map_option,
+    roi_listing,
+    roi_options,
+    roi_patterns,
 )
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
 from rtmask.convert._select import select_rois
@@ -62,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "dose", type=Path, nargs="?", metavar="DOSE", help="RTDOSE file (not with ROOT)"
     )
-    add_roi_option(parser)
+    add_roi_option(parser, numbers=True)
     add_roi_map_option(parser)
     parser.add_argument(
         "--stats",
@@ -131,6 +135,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
+    """The ``--stats`` names, each checked on a small DVH; messages name the options."""
+    if prescription is not None and not (math.isfinite(prescription) and prescription > 0):
+        raise RtmaskError(f"--prescription must be a positive number of Gy, got {prescription}")
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     probe = DVH(
         dose_gy=np.array([0.0, 1.0]),
@@ -144,8 +151,20 @@ def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
     )
     for name in names:
         try:
-            probe.statistic(name)
-        except ValueError as error:  # InvalidInputError is a ValueError too
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a D<x>cc beyond the probe's 1 cm3
+                probe.statistic(name)
+        except InvalidInputError as error:  # the one statistic needing more: V<x>%
+            raise RtmaskError(
+                f"--stats {name}: V<x>% statistics are in % of the prescription; give "
+                "--prescription GY (or use V<x>Gy)"
+            ) from error
+        except ValueError as error:
+            if "percent must be" in str(error):
+                raise RtmaskError(
+                    f"--stats {name}: D<x> takes a percentage of the volume within 0-100 "
+                    "(D<x>cc for cm3)"
+                ) from error
             raise RtmaskError(f"--stats: {error}") from error
     return names
 
@@ -251,14 +270,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if isinstance(roi_map, int):
         return roi_map
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
-    selected, canonical = select_rois(structure_set, args.roi, roi_map)
+    numbers = {roi.number: roi.name for roi in structure_set.rois}
+    selected, canonical = select_rois(structure_set, roi_patterns(args.roi, numbers), roi_map)
     if (args.roi or roi_map is not None) and not selected:
         wanted = " or ".join(
-            [*([str(args.roi)] if args.roi else []), *([roi_map.source] if roi_map else [])]
+            [
+                *([roi_options(args.roi)] if args.roi else []),
+                *([f"--roi-map {roi_map.source}"] if roi_map else []),
+            ]
         )
         raise RtmaskError(
-            f"{args.structure_set}: no ROI matches {wanted}; "
-            f"ROIs are {list(structure_set.roi_names)}"
+            f"{args.structure_set}: no ROI matches {wanted}; the ROIs (number and name) are "
+            f"{roi_listing(numbers)}"
         )
     dose = read_dose(args.dose, prescription_gy=args.prescription)
     embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
