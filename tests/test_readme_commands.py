@@ -121,3 +121,25 @@ def test_dvh_roi_before_the_files_and_by_number(
     assert code == 1
     assert f"no ROI matches --roi 99; the ROIs (number and name) are 1 {first!r}" in err
     assert "['" not in err  # no Python list
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--stats", "V95%"], "--stats V95%: V<x>% statistics are in % of the prescription; "
+         "give --prescription GY"),
+        (["--prescription", "0"], "--prescription must be a positive number of Gy, got 0.0"),
+        (["--prescription", "-2", "--stats", "V95"], "--prescription must be a positive"),
+        (["--stats", "D150"], "--stats D150: D<x> takes a percentage of the volume within 0-100"),
+        (["--stats", "Q5"], "--stats: unknown DVH statistic 'Q5'"),
+        (["--resolution", "0"], "--resolution must be a positive number of mm"),
+    ],
+)  # fmt: skip
+def test_dvh_messages_name_cli_options(
+    demo: DemoCase, capsys: pytest.CaptureFixture[str], options: list[str], expected: str
+) -> None:
+    code, _, err = run_cli(capsys, "dvh", str(demo.rtstruct), str(demo.rtdose), *options)
+    assert code != 0
+    assert expected in err
+    for python in ("prescription_gy", "count_outside", "resolution_mm", "DVH of ROI 0", "=True"):
+        assert python not in err

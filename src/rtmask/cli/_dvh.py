@@ -42,6 +42,7 @@ CLI_WORDING = {
     "prescription_gy": "--prescription",
     ", or use count_outside=True": "",
     "resolution_mm": "--resolution MM",
+    " or give a wider bin_width_gy": "",
 }
 
 
