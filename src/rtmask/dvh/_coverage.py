@@ -145,6 +145,7 @@ def polygon_moments(
     twice = np.bincount(
         plane_of, weights=x * y[following] - x[following] * y, minlength=len(polygons)
     )
+    valid &= twice != 0  # e.g. a symmetric bow-tie: lobes of opposite sign
     sign = -np.sign(twice)[plane]
     step = yx[following] - yx
     sizes = np.stack(
