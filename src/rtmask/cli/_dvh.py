@@ -7,7 +7,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -30,7 +30,10 @@ from rtmask.dose import read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
-from rtmask.rtstruct import ROI, read_rtstruct
+from rtmask.rtstruct import ROI, StructureSet, read_rtstruct
+
+if TYPE_CHECKING:
+    from rtmask.names import RoiMap
 
 __all__ = ["CLI_WORDING", "DEFAULT_STATS", "add_parser", "run"]
 
@@ -248,6 +251,26 @@ def _check_output(option: str, path: Path | None) -> None:
         raise RtmaskError(f"{option} {path}: the folder {parent} does not exist; create it first")
 
 
+def _selected(
+    args: argparse.Namespace, structure_set: StructureSet, roi_map: RoiMap | None
+) -> tuple[tuple[ROI, ...], dict[int, str]]:
+    """The ROIs ``--roi`` (names, patterns, numbers) and ``--roi-map`` select; none: an error."""
+    numbers = {roi.number: roi.name for roi in structure_set.rois}
+    selected, canonical = select_rois(structure_set, roi_patterns(args.roi, numbers), roi_map)
+    if (args.roi or roi_map is not None) and not selected:
+        wanted = " or ".join(
+            [
+                *([roi_options(args.roi)] if args.roi else []),
+                *([f"--roi-map {roi_map.source}"] if roi_map else []),
+            ]
+        )
+        raise RtmaskError(
+            f"{args.structure_set}: no ROI matches {wanted}; the ROIs (number and name) are "
+            f"{roi_listing(numbers)}"
+        )
+    return selected, canonical
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
     if Path(args.structure_set).is_dir() or args.table is not None:
@@ -271,19 +294,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if isinstance(roi_map, int):
         return roi_map
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
-    numbers = {roi.number: roi.name for roi in structure_set.rois}
-    selected, canonical = select_rois(structure_set, roi_patterns(args.roi, numbers), roi_map)
-    if (args.roi or roi_map is not None) and not selected:
-        wanted = " or ".join(
-            [
-                *([roi_options(args.roi)] if args.roi else []),
-                *([f"--roi-map {roi_map.source}"] if roi_map else []),
-            ]
-        )
-        raise RtmaskError(
-            f"{args.structure_set}: no ROI matches {wanted}; the ROIs (number and name) are "
-            f"{roi_listing(numbers)}"
-        )
+    selected, canonical = _selected(args, structure_set, roi_map)
     dose = read_dose(args.dose, prescription_gy=args.prescription)
     embedded = {e.roi_number: e for e in read_embedded_dvhs(args.dose)} if args.embedded else {}
     rois = _select(args, selected, console)

@@ -46,7 +46,7 @@ from rtmask.dvh._planes import sample_shifted
 from rtmask.dvh._sampling import _sample, _Samples
 from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, rasterize
+from rtmask.raster import CombinationRule, Mask, rasterize
 from rtmask.raster._partial import PartialVoxels
 from rtmask.raster._rasterize import rasterize_with_partial
 from rtmask.rtstruct import ROI
@@ -358,6 +358,30 @@ def _exact_sections(
     return out, PartialVoxels(by_slice)
 
 
+def _covered(
+    roi: ROI,
+    lattice: ImageGrid,
+    sections: list[FloatArray | None],
+    samples: int,
+    options: dict[str, Any],
+) -> tuple[Mask, NDArray[np.float32] | NDArray[np.bool_], PartialVoxels | None]:
+    """The ROI rasterised on the lattice: the mask, its covered shares and partial voxels.
+
+    ``samples`` x ``samples`` sub-samples per voxel (fewer for very large structures,
+    :func:`_samples_per_side`), the single-contour planes' boundary voxels made exact
+    (:func:`_exact_sections`); one sample: the binary mask, no partial voxels.
+    """
+    per_side = _samples_per_side(samples, lattice)
+    if per_side == 1:
+        mask = rasterize(roi, lattice, **options)
+        return mask, mask.array, None
+    mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
+    fractions, partial = _exact_sections(
+        sections, np.asarray(mask.array, dtype=np.float32), partial, per_side
+    )
+    return mask, fractions, partial
+
+
 def _slabs_and_lattice(
     label: str, roi: ROI, dose: DoseGrid, end_caps: EndCaps, resolution_mm: float | None
 ) -> tuple[
@@ -546,18 +570,8 @@ def compute_dvh(
     planes, lower, upper, lattice, boundary, sections = _slabs_and_lattice(
         label, roi, dose, end_caps, resolution_mm
     )
-    per_side = _samples_per_side(samples, lattice)
     options = _raster_options(rule, lower, upper, on_invalid)
-    partial: PartialVoxels | None = None
-    if per_side > 1:
-        mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
-        fractions: NDArray[np.float32] | NDArray[np.bool_]
-        fractions, partial = _exact_sections(
-            sections, np.asarray(mask.array, dtype=np.float32), partial, per_side
-        )
-    else:  # 1 sample: the binary mask
-        mask = rasterize(roi, lattice, **options)
-        fractions = mask.array
+    mask, fractions, partial = _covered(roi, lattice, sections, samples, options)
     del sections
     sub_slab_mm = float(dose.grid.spacing_mm[0]) if dose.grid.shape[0] > 1 else math.inf
     _check_samples(label, fractions, upper - lower, sub_slab_mm)

@@ -60,7 +60,7 @@ def _pieces(
         shares.append((value - start[edge, axis]) / step[edge, axis])
     edge = np.concatenate(edges)
     share = np.concatenate(shares)
-    order = np.lexsort((share, edge))
+    order = np.argsort(edge * 2.0 + share)  # by edge, then along it (shares are 0-1)
     edge, share = edge[order], share[order]
     same = edge[1:] == edge[:-1]
     a, b = share[:-1][same], share[1:][same]
