@@ -336,21 +336,24 @@ def _exact_sections(
     ).astype(np.float32)
     # The partly covered voxels of the planes measured: the exact ones, and any other
     # the rasteriser had (there should be none: an outline crosses every such voxel).
-    affected = np.unique(planes)
-    by_slice = {k: v for k, v in partial.by_slice.items() if k not in set(affected.tolist())}
-    old = [k for k in affected.tolist() if k in partial.by_slice]
-    keys = planes * plane_size + in_plane
+    affected = set(planes[np.concatenate([[True], planes[1:] != planes[:-1]])].tolist())
+    by_slice = {k: v for k, v in partial.by_slice.items() if k not in affected}
+    old = sorted(k for k in affected if k in partial.by_slice)
+    keys = planes * plane_size + in_plane  # increasing, as the cells are
     between = (area > 0) & (area < 1)
     merged_keys, merged = keys[between], exact[:, between]
     if old:
         old_keys = np.concatenate([k * plane_size + partial.by_slice[k][0] for k in old])
         old_values = np.concatenate([partial.by_slice[k][1] for k in old], axis=1)
-        other = ~np.isin(old_keys, keys)
+        at = np.minimum(np.searchsorted(keys, old_keys), keys.size - 1)
+        other = keys[at] != old_keys
         merged_keys = np.concatenate([old_keys[other], merged_keys])
         merged = np.concatenate([old_values[:, other], merged], axis=1)
     order = np.argsort(merged_keys, kind="stable")
     merged_keys, merged = merged_keys[order], merged[:, order]
-    found, first = np.unique(merged_keys // plane_size, return_index=True)
+    of_plane = merged_keys // plane_size
+    first = np.flatnonzero(np.concatenate([[True], of_plane[1:] != of_plane[:-1]]))
+    found = of_plane[first]
     bounds = np.append(first, merged_keys.size).tolist()
     for j, k in enumerate(found.tolist()):
         part = slice(bounds[j], bounds[j + 1])
