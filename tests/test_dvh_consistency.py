@@ -21,6 +21,7 @@ from rtmask.dvh import DVH, compute_dvh, write_dvhs_csv
 from rtmask.dvh._histogram import bounded_curve
 from rtmask.errors import DoseWarning
 from rtmask.rtstruct import read_rtstruct
+from rtmask.synthetic import write_demo_case
 
 BREAST = SHARED_DATA / "dicompyler-breast"
 needs_breast = pytest.mark.skipif(
@@ -164,3 +165,25 @@ def test_cli_undefined_d_value_is_a_warning_line_and_null(
     assert code == 0
     assert "Scar" in out
     assert " - " in out.split("Scar", 1)[1].splitlines()[0] + " "
+
+
+def test_cli_undefined_d_value_on_the_demo_case(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every ROI is smaller than 100 000 cm3: '-' in the table and the CSV, null in JSON."""
+    case = write_demo_case(tmp_path / "demo")
+    rs, rd = str(case.rtstruct), str(case.rtdose)
+    target = tmp_path / "dvh.csv"
+    code, out, err = run_cli(
+        capsys, "dvh", rs, rd, "--stats", "D100000cc", "--json", "--csv", str(target)
+    )
+    assert code == 0, err
+    rois = json.loads(out)["rois"]
+    assert rois
+    assert all(entry["stats"]["D100000cc"] is None for entry in rois)
+    assert err.count("D100000cc is undefined, the ROI has only") == len(rois)
+    rows = list(csv.DictReader(target.read_text(encoding="utf-8").splitlines()))
+    assert {row["D100000cc_gy"] for row in rows} == {"-"}
+    code, out, _ = run_cli(capsys, "dvh", rs, rd, "--stats", "D100000cc", "--roi", "1")
+    assert code == 0
+    assert out.rstrip().splitlines()[-2].rstrip(" │|").endswith("-")

@@ -215,3 +215,12 @@ def test_a_bow_tie_contour_keeps_the_rasterisers_coverage() -> None:
     # Squares of 36 mm2 and the tie's two triangles of 9 mm2 each (even-odd fill), each
     # plane on a 1 mm slab (the end planes' half-slice caps included).
     assert dvh.total_cm3 == pytest.approx((36 * 2 + 18) / 1000, rel=0.02)
+
+
+def test_a_lone_bow_tie_plane_keeps_the_rasterisers_coverage() -> None:
+    """No plane can be measured exactly: the sub-sampled coverage as it was."""
+    tie = np.array([[0.0, 0.0], [6.0, 6.0], [6.0, 0.0], [0.0, 6.0]])
+    contour = Contour(points_mm=np.column_stack([CENTRE[:2] + tie, np.full(4, CENTRE[2])]))
+    dvh = compute_dvh(ROI(number=4, name="tie", contours=(contour,)), _dose(2.0, 0, 0.0))
+    # Two triangles of 9 mm2 on a slab of the dose grid's 2 mm slice spacing.
+    assert dvh.total_cm3 == pytest.approx(18 * 2.0 / 1000, rel=0.02)
