@@ -12,10 +12,12 @@ Each sample's volume is spread over the dose range across its voxel (from the lo
 gradient), which removes the staircase of a grid aligned with the gradient. A partly
 covered voxel is sampled where its covered part is: its dose is moved to that part's
 centroid along the local gradient and spread over that part only (the rasteriser's
-sub-sample moments, :class:`rtmask.raster._partial.PartialVoxels`), so boundary voxels do
-not reach beyond the structure and a coarser lattice gives the same accuracy. Dmin and
+sub-sample moments, :class:`rtmask.raster._partial.PartialVoxels`; on a plane of one
+contour, the exact area and moments of :mod:`rtmask.dvh._coverage`), so boundary voxels
+do not reach beyond the structure and a coarser lattice gives the same accuracy. Dmin and
 Dmax come from the fully covered voxels and the contour vertices (on their plane and on
-their slab faces), which all lie in the structure.
+their slab faces), which all lie in the structure; the curve is then bounded by them
+(:func:`rtmask.dvh._histogram.bounded_curve`), so curve and statistics agree.
 """
 
 from __future__ import annotations
