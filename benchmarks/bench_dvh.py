@@ -1,7 +1,7 @@
 """DVH benchmark: ``rtmask dvh`` against dicompyler-core, for time and accuracy.
 
     python benchmarks/bench_dvh.py [--breast FOLDER] [--peers-venv VENV] [--work DIR]
-        [--json FILE] [--repeat N] [--analytic-repeat N] [--quick]
+        [--json FILE] [--repeat N] [--analytic-repeat N] [--quick] [--lying]
 
 Two parts, every tool run as a subprocess on a warm file cache:
 
@@ -32,6 +32,10 @@ Two parts, every tool run as a subprocess on a warm file cache:
   in a batch script), ``--repeat`` times: their times and ratio, and how far those
   values lie from the per-case runs. ``--quick``: only s = 0.2 and 2 mm, the 2 mm dose
   grid, no shift (4 cases).
+- ``lying`` (``--lying``, alone): a cylinder and a cone with their axis in the image
+  plane (rectangle and hyperbola-bounded contours), gradient along the axis and across
+  it in-plane and along the normal, against ``rtmask.synthetic.SectionStack``, in process
+  (see ``analytic_lying.py``).
 - ``breast``: ``../shared/data/dicompyler-breast`` (rtss.dcm, rtdose.dcm), compared with
   the volumes of the planning system's embedded DVHs (from that folder's README.txt).
 
@@ -82,6 +86,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from analytic_lying import print_lying, run_lying  # noqa: E402
 from bench_convert import compile_rtmask  # noqa: E402
 
 PEERS = HERE / "peers"
@@ -829,7 +834,20 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="analytic: 0.2 and 2 mm contours, 2 mm grid, no shift"
     )
+    parser.add_argument(
+        "--lying",
+        action="store_true",
+        help="only the shapes lying in the image plane (analytic_lying.py, in process)",
+    )
     args = parser.parse_args()
+    if args.lying:
+        lying = run_lying()
+        print_lying(lying)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.with_name("results-dvh-lying.json").write_text(
+            json.dumps(lying, indent=2), encoding="utf-8"
+        )
+        return 0
     rtmask_bin = Path(sys.executable).with_name("rtmask")
     peer_python = args.peers_venv / "bin" / "python"
     logs = args.work / "logs"

@@ -126,7 +126,7 @@ def test_roi_selection_by_name_and_glob(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (out / "Ring.nii.gz").exists()
     code, output = _run(capsys, "convert", str(folder), "-o", str(out), "--roi", "Bladder")
     assert code == 1
-    assert "no ROI matches 'Bladder'" in output
+    assert "no ROI matches --roi Bladder" in output
     assert "'Sphere'" in output
 
 

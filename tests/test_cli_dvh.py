@@ -91,7 +91,7 @@ def test_json_has_the_contract_keys_and_compute_dvh_numbers(
 ) -> None:
     rtstruct, dose_path, centres = case
     code, out, err = _run(
-        [str(rtstruct), str(dose_path), "--roi", "sphere", "Cyl", "--json"], capsys
+        [str(rtstruct), str(dose_path), "--roi", "sphere", "--roi", "Cyl", "--json"], capsys
     )
     assert code == 0, err
     report: dict[str, Any] = json.loads(out)
@@ -146,7 +146,16 @@ def test_csv_has_one_row_per_roi_with_the_same_numbers(
 ) -> None:
     rtstruct, dose_path, _ = case
     target = tmp_path / "dvh.csv"
-    base = [str(rtstruct), str(dose_path), "--roi", "Sphere", "Cyl", "--stats", "D2cc,V14Gy"]
+    base = [
+        str(rtstruct),
+        str(dose_path),
+        "--roi",
+        "Sphere",
+        "--roi",
+        "Cyl",
+        "--stats",
+        "D2cc,V14Gy",
+    ]
     code, _, err = _run([*base, "--csv", str(target)], capsys)
     assert code == 0, err
     with target.open(newline="", encoding="utf-8") as f:
@@ -256,7 +265,8 @@ def test_plot_is_written(
     rtstruct, dose_path, _ = case
     target = tmp_path / "dvh.png"
     code, _, err = _run(
-        [str(rtstruct), str(dose_path), "--roi", "Sphere", "Cyl", "--plot", str(target)], capsys
+        [str(rtstruct), str(dose_path), "--roi", "Sphere", "--roi", "Cyl", "--plot", str(target)],
+        capsys,
     )
     assert code == 0, err
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

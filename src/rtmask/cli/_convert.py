@@ -550,10 +550,11 @@ def _convert_seg(
 
 def _wanted(options: _Options) -> str:
     """What --roi and --roi-map asked for, in words."""
-    patterns = repr(" ".join(options.roi_patterns)) if options.roi_patterns else ""
+    patterns = " ".join(f"--roi {p}" for p in options.roi_patterns)
     if options.roi_map is None:
         return patterns
-    return f"{patterns} or the map {options.roi_map.source}" if patterns else options.roi_map.source
+    mapped = f"--roi-map {options.roi_map.source}"
+    return f"{patterns} or {mapped}" if patterns else mapped
 
 
 def _output_folders(jobs: Sequence[_Job], output: Path) -> list[Path]:

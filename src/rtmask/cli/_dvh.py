@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import InvalidInputError, RtmaskError
 from rtmask.cli._dvh_table import add_table_options, check_table_usage, run_table
 from rtmask.cli._options import (
     add_json_option,
     add_roi_map_option,
     add_roi_option,
     read_roi_map_option,
+    roi_listing,
+    roi_options,
+    roi_patterns,
 )
 from rtmask.cli._output import json_text, located, print_error, print_warning, progress_bar, reword
 from rtmask.cli._prescription import (
@@ -32,7 +36,10 @@ from rtmask.dose import boundary_dose_note, read_dose
 from rtmask.dvh import DVH, EndCaps, compute_dvhs
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
 from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
-from rtmask.rtstruct import ROI, read_rtstruct
+from rtmask.rtstruct import ROI, StructureSet, read_rtstruct
+
+if TYPE_CHECKING:
+    from rtmask.names import RoiMap
 
 __all__ = ["CLI_WORDING", "DEFAULT_STATS", "add_parser", "run"]
 
@@ -44,6 +51,7 @@ CLI_WORDING = {
     "prescription_gy": "--prescription",
     "count_outside=True": "--count-outside",
     "resolution_mm": "--resolution MM",
+    " or give a wider bin_width_gy": "",
 }
 
 
@@ -68,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "dose", type=Path, nargs="?", metavar="DOSE", help="RTDOSE file (not with ROOT)"
     )
-    add_roi_option(parser)
+    add_roi_option(parser, numbers=True)
     add_roi_map_option(parser)
     parser.add_argument(
         "--stats",
@@ -81,10 +89,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             f"(default: {','.join(DEFAULT_STATS)})"
         ),
     )
-    output = parser.add_mutually_exclusive_group()
-    add_json_option(output)
-    output.add_argument(
-        "--csv", type=Path, metavar="FILE", help="also write one CSV row per ROI to FILE"
+    add_json_option(parser)
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="also write one CSV row per ROI to FILE (with the table or --json)",
     )
     parser.add_argument(
         "--plot", type=Path, metavar="FILE.png", help="draw the cumulative DVHs to a PNG file"
@@ -145,6 +155,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
+    """The ``--stats`` names, each checked on a small DVH; messages name the options."""
+    if prescription is not None and not (math.isfinite(prescription) and prescription > 0):
+        raise RtmaskError(f"--prescription must be a positive number of Gy, got {prescription}")
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     probe = DVH(
         dose_gy=np.array([0.0, 1.0]),
@@ -158,8 +171,20 @@ def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
     )
     for name in names:
         try:
-            probe.statistic(name)
-        except ValueError as error:  # InvalidInputError is a ValueError too
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a D<x>cc beyond the probe's 1 cm3
+                probe.statistic(name)
+        except InvalidInputError as error:  # the one statistic needing more: V<x>%
+            raise RtmaskError(
+                f"--stats {name}: V<x>% statistics are in % of the prescription; give "
+                "--prescription GY (or use V<x>Gy)"
+            ) from error
+        except ValueError as error:
+            if "percent must be" in str(error):
+                raise RtmaskError(
+                    f"--stats {name}: D<x> takes a percentage of the volume within 0-100 "
+                    "(D<x>cc for cm3)"
+                ) from error
             raise RtmaskError(f"--stats: {error}") from error
     return names
 
@@ -213,7 +238,7 @@ def _embedded_entry(
         "min_gy": curve.min_gy,
         "mean_gy": curve.mean_gy,
         "max_gy": curve.max_gy,
-        "stats": {name: curve.statistic(name) for name in stats},
+        "stats": {name: _defined(curve.statistic(name)) for name in stats},
         "dose_scale": scale,
         "stats_dose_scale": stats_scale,
         "dose_units": embedded.dose_units,
@@ -252,6 +277,26 @@ def _check_output(option: str, path: Path | None) -> None:
         raise RtmaskError(f"{option} {path}: the folder {parent} does not exist; create it first")
 
 
+def _selected(
+    args: argparse.Namespace, structure_set: StructureSet, roi_map: RoiMap | None
+) -> tuple[tuple[ROI, ...], dict[int, str]]:
+    """The ROIs ``--roi`` (names, patterns, numbers) and ``--roi-map`` select; none: an error."""
+    numbers = {roi.number: roi.name for roi in structure_set.rois}
+    selected, canonical = select_rois(structure_set, roi_patterns(args.roi, numbers), roi_map)
+    if (args.roi or roi_map is not None) and not selected:
+        wanted = " or ".join(
+            [
+                *([roi_options(args.roi)] if args.roi else []),
+                *([f"--roi-map {roi_map.source}"] if roi_map else []),
+            ]
+        )
+        raise RtmaskError(
+            f"{args.structure_set}: no ROI matches {wanted}; the ROIs (number and name) are "
+            f"{roi_listing(numbers)}"
+        )
+    return selected, canonical
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
     if Path(args.structure_set).is_dir() or args.table is not None:
@@ -278,15 +323,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if isinstance(roi_map, int):
         return roi_map
     structure_set = read_rtstruct(args.structure_set, on_invalid="ignore")
-    selected, canonical = select_rois(structure_set, args.roi, roi_map)
-    if (args.roi or roi_map is not None) and not selected:
-        wanted = " or ".join(
-            [*([str(args.roi)] if args.roi else []), *([roi_map.source] if roi_map else [])]
-        )
-        raise RtmaskError(
-            f"{args.structure_set}: no ROI matches {wanted}; "
-            f"ROIs are {list(structure_set.roi_names)}"
-        )
+    selected, canonical = _selected(args, structure_set, roi_map)
     dose = read_dose(args.dose, prescription_gy=args.prescription)
     if (cut_off := boundary_dose_note(dose)) is not None:  # the grid may cut the dose off
         print_warning(console, cut_off)
@@ -333,6 +370,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 continue
             for message in dvh.warnings:
                 print_warning(console, message)
+            _warn_undefined(console, entry, stats)
             if args.embedded:
                 match = embedded.get(roi.number)
                 if match is None:
@@ -357,8 +395,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def _defined(value: float) -> float | None:
+    """``value``, or None when undefined (NaN): ``null`` in JSON, ``-`` in tables."""
+    return None if math.isnan(value) else value
+
+
+def _warn_undefined(console: Console, entry: dict[str, Any], stats: tuple[str, ...]) -> None:
+    """A warning line per statistic the ROI has no value for (D<x>cc beyond its volume)."""
+    for name in stats:
+        if entry["stats"][name] is None:
+            print_warning(
+                console,
+                f"ROI {entry['number']} {entry['name']!r}: {name} is undefined, the ROI has "
+                f"only {entry['volume_cm3']:.4g} cm3; shown as '-' (null with --json)",
+            )
+
+
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _print_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,9 @@ __all__ = [
     "add_rule_option",
     "link_message",
     "read_roi_map_option",
+    "roi_listing",
+    "roi_options",
+    "roi_patterns",
 ]
 
 #: How ``convert``, ``volumes`` and ``dvh`` are given the image series explicitly.
@@ -45,15 +49,47 @@ def add_json_option(parser: argparse._ActionsContainer, instead_of: str = "a tab
     )
 
 
-def add_roi_option(parser: argparse.ArgumentParser) -> None:
-    """``--roi NAME...``: exact names (case-insensitive) or glob patterns."""
+def add_roi_option(parser: argparse.ArgumentParser, numbers: bool = False) -> None:
+    """``--roi NAME``, repeatable: exact names (case-insensitive) or glob patterns.
+
+    One value per use (``--roi A --roi B``), so the option may come before the file
+    arguments without taking them; ``numbers``: a command that also takes ROI numbers.
+    """
+    what = "exact name (case-insensitive), glob pattern ('PTV*')"
     parser.add_argument(
         "--roi",
-        nargs="+",
+        action="append",
         default=[],
         metavar="NAME",
-        help="only these ROIs: exact names (case-insensitive), glob patterns or ROI numbers",
+        help=(
+            f"only this ROI: {what}{' or ROI number' if numbers else ''}; "
+            "repeat for more (--roi A --roi B)"
+        ),
     )
+
+
+def roi_patterns(values: Sequence[str], names_by_number: Mapping[int, str]) -> list[str]:
+    """``--roi`` values with ROI numbers replaced by those ROIs' names.
+
+    A value of digits names the ROI of that number, unless some ROI is called so.
+    """
+    called = {name.casefold() for name in names_by_number.values()}
+    return [
+        names_by_number.get(int(value), value)
+        if value.strip().isdigit() and value.casefold() not in called
+        else value
+        for value in values
+    ]
+
+
+def roi_listing(names_by_number: Mapping[int, str]) -> str:
+    """The ROIs to choose from in a ``--roi`` error: ``1 'BODY', 2 'Heart'`` (number and name)."""
+    return ", ".join(f"{number} {name!r}" for number, name in names_by_number.items())
+
+
+def roi_options(values: Sequence[str]) -> str:
+    """``--roi`` values as typed: ``--roi A --roi B``."""
+    return " ".join(f"--roi {value}" for value in values)
 
 
 def add_roi_map_option(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:

@@ -12,7 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtmask._errors import RtmaskError
-from rtmask.cli._options import add_json_option, add_roi_option, add_rule_option, link_message
+from rtmask.cli._options import (
+    add_json_option,
+    add_roi_option,
+    add_rule_option,
+    link_message,
+    roi_listing,
+    roi_options,
+    roi_patterns,
+)
 from rtmask.cli._output import json_text, print_error, print_warning, reword
 from rtmask.discovery import ImageSeries, link_image_series, read_image_series, scan
 from rtmask.dvh import EndCaps, contour_volume
@@ -68,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIR",
         help="folder of the image series (default: found next to STRUCTURE_SET)",
     )
-    add_roi_option(parser)
+    add_roi_option(parser, numbers=True)
     add_rule_option(parser)
     add_json_option(parser)
     return parser
@@ -101,10 +109,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not path.is_file():
         raise RtmaskError(f"{path}: no such file; give an RTSTRUCT file")
     structure_set = read_rtstruct(path, on_invalid="ignore")
-    rois = structure_set.select(args.roi)
+    numbers = {roi.number: roi.name for roi in structure_set.rois}
+    rois = structure_set.select(roi_patterns(args.roi, numbers))
     if args.roi and not rois:
         raise RtmaskError(
-            f"{path}: no ROI matches {args.roi}; ROIs are {list(structure_set.roi_names)}"
+            f"{path}: no ROI matches {roi_options(args.roi)}; the ROIs (number and name) are "
+            f"{roi_listing(numbers)}"
         )
     series, grid_note = _image_series(path, args.image)
     grid = None if series is None else series.grid

@@ -12,10 +12,12 @@ Each sample's volume is spread over the dose range across its voxel (from the lo
 gradient), which removes the staircase of a grid aligned with the gradient. A partly
 covered voxel is sampled where its covered part is: its dose is moved to that part's
 centroid along the local gradient and spread over that part only (the rasteriser's
-sub-sample moments, :class:`rtmask.raster._partial.PartialVoxels`), so boundary voxels do
-not reach beyond the structure and a coarser lattice gives the same accuracy. Dmin and
+sub-sample moments, :class:`rtmask.raster._partial.PartialVoxels`; on a plane of one
+contour, the exact area and moments of :mod:`rtmask.dvh._coverage`), so boundary voxels
+do not reach beyond the structure and a coarser lattice gives the same accuracy. Dmin and
 Dmax come from the fully covered voxels and the contour vertices (on their plane and on
-their slab faces), which all lie in the structure.
+their slab faces), which all lie in the structure; the curve is then bounded by them
+(:func:`rtmask.dvh._histogram.bounded_curve`), so curve and statistics agree.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ from rtmask._errors import (
 from rtmask._limits import MAX_DVH_LATTICE_VOXELS, MAX_DVH_SAMPLES
 from rtmask._parallel import ordered_map
 from rtmask.dose import DoseGrid
-from rtmask.dvh._histogram import DVH, cumulative_curve
+from rtmask.dvh._coverage import polygon_moments
+from rtmask.dvh._histogram import DVH, bounded_curve, cumulative_curve
 from rtmask.dvh._planes import sample_shifted
 from rtmask.dvh._sampling import _sample, _Samples
 from rtmask.dvh._slabs import EndCaps, slab_faces, uneven_gap_warning
 from rtmask.geometry import ImageGrid
-from rtmask.raster import CombinationRule, rasterize
+from rtmask.raster import CombinationRule, Mask, rasterize
 from rtmask.raster._partial import PartialVoxels
 from rtmask.raster._rasterize import rasterize_with_partial
 from rtmask.rtstruct import ROI
@@ -267,10 +270,136 @@ def _boundary_range(
     return (float(inside.min()), float(inside.max())) if inside.size else None
 
 
+def _single_sections(
+    contours: _Contours, planes: FloatArray, lattice: ImageGrid
+) -> list[FloatArray | None]:
+    """Per contour plane, its contour in ``(N, 2)`` lattice (row, column) indices.
+
+    None for a plane of several contours: their combination (holes, overlaps) is the
+    rasteriser's to decide.
+    """
+    k = np.abs(contours.positions[:, None] - planes[None, :]).argmin(axis=1)
+    counts = np.bincount(k, minlength=planes.size)
+    index = lattice.patient_to_index(contours.points)[:, 1:]
+    stops = np.append(contours.starts[1:], contours.points.shape[0])
+    found: list[FloatArray | None] = [None] * planes.size
+    for plane, start, stop in zip(
+        k.tolist(), contours.starts.tolist(), stops.tolist(), strict=True
+    ):
+        if counts[plane] == 1:
+            found[plane] = np.asarray(index[start:stop])
+    return found
+
+
+def _exact_sections(
+    sections: list[FloatArray | None],
+    fractions: NDArray[np.float32],
+    partial: PartialVoxels,
+    per_side: int,
+) -> tuple[NDArray[np.float32], PartialVoxels]:
+    """The covered share and moments of the single-contour planes' boundary voxels, exact.
+
+    The sub-sampled ones (``per_side`` x ``per_side`` per voxel) place an edge up to half a
+    sub-sample off, the same way on every plane for an edge parallel to the lattice
+    (:mod:`rtmask.dvh._coverage`); the voxels no outline crosses are wholly in or out, as
+    the rasteriser found. A plane keeps the sub-sampled values when its contour is not
+    simple or the rasteriser did not use it as it stands (their areas disagree).
+    """
+    used = [k for k, section in enumerate(sections) if section is not None]
+    if not used:
+        return fractions, partial
+    polygons = [section for section in sections if section is not None]
+    shape = (fractions.shape[1], fractions.shape[2])
+    cells, moments, valid, sizes = polygon_moments(polygons, shape)
+    plane_size = fractions.shape[1] * fractions.shape[2]
+    # Did the rasteriser use each contour as it stands? Its area, within the sub-samples'.
+    sampled = fractions[used].reshape(len(used), -1).sum(axis=1, dtype=np.float64)
+    valid &= np.abs(sizes[0] - sampled) <= sizes[1] / per_side + 1.0
+    keep = valid[cells // plane_size]
+    cells, moments = cells[keep], moments[:, keep]
+    if cells.size == 0:
+        return fractions, partial
+    out = np.array(fractions, dtype=np.float32)
+    area = moments[0].astype(np.float32)
+    area[area > 1.0 - 1e-6] = 1.0
+    area[area < 1e-9] = 0.0
+    planes = np.asarray(used)[cells // plane_size]
+    in_plane = cells % plane_size
+    out.reshape(fractions.shape[0], -1)[planes, in_plane] = area
+    mean = moments[1:3] / np.maximum(moments[0], 1e-300)  # x (column), y (row)
+    exact = np.stack(
+        [
+            mean[1] - 0.5,
+            mean[0] - 0.5,
+            moments[4] / np.maximum(moments[0], 1e-300) - mean[1] * mean[1],
+            moments[3] / np.maximum(moments[0], 1e-300) - mean[0] * mean[0],
+            moments[5] / np.maximum(moments[0], 1e-300) - mean[0] * mean[1],
+        ]
+    ).astype(np.float32)
+    # The partly covered voxels of the planes measured: the exact ones, and any other
+    # the rasteriser had (there should be none: an outline crosses every such voxel).
+    affected = set(planes[np.concatenate([[True], planes[1:] != planes[:-1]])].tolist())
+    by_slice = {k: v for k, v in partial.by_slice.items() if k not in affected}
+    old = sorted(k for k in affected if k in partial.by_slice)
+    keys = planes * plane_size + in_plane  # increasing, as the cells are
+    between = (area > 0) & (area < 1)
+    merged_keys, merged = keys[between], exact[:, between]
+    if old:
+        old_keys = np.concatenate([k * plane_size + partial.by_slice[k][0] for k in old])
+        old_values = np.concatenate([partial.by_slice[k][1] for k in old], axis=1)
+        at = np.minimum(np.searchsorted(keys, old_keys), keys.size - 1)
+        other = keys[at] != old_keys
+        merged_keys = np.concatenate([old_keys[other], merged_keys])
+        merged = np.concatenate([old_values[:, other], merged], axis=1)
+    order = np.argsort(merged_keys, kind="stable")
+    merged_keys, merged = merged_keys[order], merged[:, order]
+    of_plane = merged_keys // plane_size
+    first = np.flatnonzero(np.concatenate([[True], of_plane[1:] != of_plane[:-1]]))
+    found = of_plane[first]
+    bounds = np.append(first, merged_keys.size).tolist()
+    for j, k in enumerate(found.tolist()):
+        part = slice(bounds[j], bounds[j + 1])
+        by_slice[k] = (merged_keys[part] - k * plane_size, merged[:, part])
+    return out, PartialVoxels(by_slice)
+
+
+def _covered(
+    roi: ROI,
+    lattice: ImageGrid,
+    sections: list[FloatArray | None],
+    samples: int,
+    options: dict[str, Any],
+) -> tuple[Mask, NDArray[np.float32] | NDArray[np.bool_], PartialVoxels | None]:
+    """The ROI rasterised on the lattice: the mask, its covered shares and partial voxels.
+
+    ``samples`` x ``samples`` sub-samples per voxel (fewer for very large structures,
+    :func:`_samples_per_side`), the single-contour planes' boundary voxels made exact
+    (:func:`_exact_sections`); one sample: the binary mask, no partial voxels.
+    """
+    per_side = _samples_per_side(samples, lattice)
+    if per_side == 1:
+        mask = rasterize(roi, lattice, **options)
+        return mask, mask.array, None
+    mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
+    fractions, partial = _exact_sections(
+        sections, np.asarray(mask.array, dtype=np.float32), partial, per_side
+    )
+    return mask, fractions, partial
+
+
 def _slabs_and_lattice(
     label: str, roi: ROI, dose: DoseGrid, end_caps: EndCaps, resolution_mm: float | None
-) -> tuple[FloatArray, FloatArray, FloatArray, ImageGrid, tuple[float, float] | None]:
-    """Contour planes, their slab faces, the calculation lattice and the boundary dose range.
+) -> tuple[
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    ImageGrid,
+    tuple[float, float] | None,
+    list[FloatArray | None],
+]:
+    """Contour planes, their slab faces, the calculation lattice, the boundary dose range.
+
+    And the single contour of each plane on the lattice (:func:`_single_sections`).
 
     The lattice is sized before anything is allocated; the contours are done with after
     this (memory for the samples).
@@ -287,7 +416,7 @@ def _slabs_and_lattice(
             "its coordinates, or give a coarser resolution_mm"
         ) from error
     boundary = _boundary_range(dose, contours, planes, lower, upper)
-    return planes, lower, upper, lattice, boundary
+    return planes, lower, upper, lattice, boundary, _single_sections(contours, planes, lattice)
 
 
 def _raster_options(
@@ -443,21 +572,17 @@ def compute_dvh(
     if samples < 1:
         raise ValueError(f"samples must be a positive number, got {samples}")
     label = f"ROI {roi.number} {roi.name!r}"
-    planes, lower, upper, lattice, boundary = _slabs_and_lattice(
+    planes, lower, upper, lattice, boundary, sections = _slabs_and_lattice(
         label, roi, dose, end_caps, resolution_mm
     )
-    per_side = _samples_per_side(samples, lattice)
     options = _raster_options(rule, lower, upper, on_invalid)
-    partial: PartialVoxels | None = None
-    if per_side > 1:
-        mask, partial = rasterize_with_partial(roi, lattice, fractional=per_side, **options)
-    else:  # 1 sample: the binary mask
-        mask = rasterize(roi, lattice, **options)
+    mask, fractions, partial = _covered(roi, lattice, sections, samples, options)
+    del sections
     sub_slab_mm = float(dose.grid.spacing_mm[0]) if dose.grid.shape[0] > 1 else math.inf
-    _check_samples(label, mask.array, upper - lower, sub_slab_mm)
+    _check_samples(label, fractions, upper - lower, sub_slab_mm)
     messages = list(mask.warnings)
     _warn_uneven_gap(planes, label, messages)
-    found = _sample(dose, lattice, mask.array, lower, upper, partial=partial)
+    found = _sample(dose, lattice, fractions, lower, upper, partial=partial)
     if found.doses.size == 0:
         raise InvalidInputError(
             f"{label}: no calculation voxel lies in the structure; give a finer resolution_mm"
@@ -466,7 +591,7 @@ def compute_dvh(
     outside_cm3 = _warn_outside(label, found, outside, count_outside, messages)
     used_cm3 = _zero_outside(label, dose, found, outside, count_outside)
     extremes = _extremes(found, outside, boundary, count_outside)
-    edges, curve = _curve(label, found, bin_width_gy)
+    edges, curve = bounded_curve(*_curve(label, found, bin_width_gy), *extremes)
     for message in messages:
         logger.debug(message)
     return DVH(

@@ -7,6 +7,8 @@ edge) and clipped to the sampled minimum and maximum, so D100 is Dmin and D0 is 
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from rtmask._errors import InvalidInputError
+from rtmask._errors import DoseWarning, InvalidInputError
 from rtmask._limits import MAX_DVH_BINS
 
 if TYPE_CHECKING:
     from rtmask.dvh._curve import DVHCurve
     from rtmask.dvh._statistics import StatisticValue
 
-__all__ = ["DVH", "REPORT_STATS", "cumulative_curve"]
+__all__ = ["DVH", "REPORT_STATS", "bounded_curve", "cumulative_curve"]
 
 REPORT_STATS = ("D98", "D95", "D50", "D2", "D0.03cc")
 """Statistics of :func:`rtmask.dvh.describe_dvh`, the default of comparisons and writers."""
@@ -113,6 +115,39 @@ def cumulative_curve(
     return edges, np.asarray(volume)
 
 
+def bounded_curve(
+    dose_gy: FloatArray, volume_cm3: FloatArray, min_gy: float, max_gy: float
+) -> tuple[FloatArray, FloatArray]:
+    """The cumulative curve made one distribution with ``min_gy`` and ``max_gy``.
+
+    ``(B,)`` edges (Gy, increasing from 0) and volumes (cm3) of :func:`cumulative_curve`,
+    whose samples' spread can reach below the minimum or beyond the maximum (or stop short
+    of it). The volume becomes the total at and below ``min_gy`` and 0 at ``max_gy``:
+    edges are kept strictly between the two (but for those of no volume: a curve that
+    stops short of the maximum falls linearly to it), ``min_gy`` and ``max_gy`` become
+    edges of their own, the edges beyond ``max_gy`` are dropped. Volume the spread put below the
+    minimum or above the maximum is thereby moved inside; the curve in between keeps
+    its values (clipped to the total), so every D-value lies in ``[min_gy, max_gy]``,
+    is read off the curve, and falls as the volume rises.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(C,)`` edges (Gy) and volumes (cm3), ``C >= 2``.
+    """
+    total = float(volume_cm3[0])
+    low, high = max(float(min_gy), 0.0), max(float(max_gy), 0.0)
+    below = dose_gy[dose_gy < low]
+    inner = (dose_gy > low) & (dose_gy < high) & (volume_cm3 > 0)
+    if high <= low:  # a single dose: all of the volume at it, none above
+        high = low + 1e-6 * max(low, 1.0)
+    edges = np.concatenate([below, [low], dose_gy[inner], [high]])
+    volume = np.concatenate(
+        [np.full(below.size + 1, total), np.clip(volume_cm3[inner], 0.0, total), [0.0]]
+    )
+    return edges, np.asarray(np.minimum.accumulate(volume))
+
+
 #: Samples per block in :func:`cumulative_curve`.
 _BLOCK = 16_384
 
@@ -198,6 +233,11 @@ def _edges_below(
 def _from_top(counts: FloatArray) -> FloatArray:
     """``(B,)`` sum of ``counts`` from each index to the end."""
     return np.asarray(np.cumsum(counts[::-1])[::-1])
+
+
+def _defined(value: float) -> float | None:
+    """``value``, or None for an undefined (NaN) statistic: ``null`` in JSON."""
+    return None if math.isnan(value) else value
 
 
 def _readonly(values: ArrayLike) -> FloatArray:
@@ -345,11 +385,20 @@ class DVH:
     def dose_at_volume(self, volume_cm3: float) -> float:
         """Largest dose (Gy) that at least ``volume_cm3`` receives, interpolated linearly.
 
-        A volume at or above the total gives Dmin, a volume of 0 gives Dmax.
+        The total volume gives Dmin, a volume of 0 gives Dmax. A volume beyond the total
+        (D2cc of a 0.5 cm3 ROI) has no dose: NaN, with a :class:`DoseWarning`.
         """
         volume = float(volume_cm3)
         if volume < 0:
             raise ValueError(f"volume must not be negative, got {volume} cm3")
+        if volume > self.total_cm3 * (1.0 + 1e-9):
+            warnings.warn(
+                f"DVH of ROI {self.roi_number} {self.roi_name!r}: no dose to {volume:g} cm3, "
+                f"more than its {self.total_cm3:.4g} cm3; the value is undefined (NaN)",
+                DoseWarning,
+                stacklevel=2,
+            )
+            return math.nan
         if volume >= self.total_cm3:
             return self.min_gy
         if volume <= 0:
@@ -418,7 +467,10 @@ class DVH:
             return attribute_statistic(self, name)
 
     def to_dict(self, stats: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
-        """The JSON entry of ``rtmask dvh --json`` for this ROI (Gy and cm3)."""
+        """The JSON entry of ``rtmask dvh --json`` for this ROI (Gy and cm3).
+
+        An undefined statistic (a D<x>cc beyond the ROI's volume) is None.
+        """
         return {
             "number": int(self.roi_number),
             "name": self.roi_name,
@@ -426,7 +478,7 @@ class DVH:
             "min_gy": float(self.min_gy),
             "mean_gy": float(self.mean_gy),
             "max_gy": float(self.max_gy),
-            "stats": {name: self.statistic(name) for name in stats},
+            "stats": {name: _defined(self.statistic(name)) for name in stats},
             "curve": {
                 "dose_gy": self.dose_gy.tolist(),
                 "volume_cm3": self.volume_cm3.tolist(),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ def _column(name: str) -> str:
     return f"{name}_{'percent' if unit == '%' else unit.lower()}"
 
 
+def _number(value: float | None, form: str = ".3f") -> str:
+    """``value`` formatted, or ``-`` when undefined (None or NaN: a D<x>cc beyond the volume)."""
+    return "-" if value is None or math.isnan(value) else format(value, form)
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: an undefined statistic (None or NaN) is ``-``."""
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 # ------------------------------------------------------------------------------ text
 def describe_dvh(dvh: DVH) -> str:
     """A short multi-line summary: volume, min/mean/max, D-values, prescription V-values.
@@ -87,7 +98,7 @@ def describe_dvh(dvh: DVH) -> str:
     ]
     if dvh.outside_cm3 > 0:
         rows.append(("outside dose", f"{dvh.outside_cm3:.3f} cm3"))
-    rows += [(name, f"{dvh.statistic(name):.3f} Gy") for name in REPORT_STATS]
+    rows += [(name, f"{_number(dvh.statistic(name))} Gy") for name in REPORT_STATS]
     if dvh.prescription_gy is not None:
         total = dvh.total_cm3
         for name in _PRESCRIPTION_STATS:
@@ -142,10 +153,10 @@ def format_comparison(a: DVH, b: DVH, *, stats: Sequence[str] = REPORT_STATS) ->
         rows.append(
             (
                 labels.get(key, f"{key} ({stat_unit(key)})"),
-                f"{row['a']:.3f}",
-                f"{row['b']:.3f}",
-                f"{row['difference']:+.3f}",
-                "-" if percent is None else f"{percent:+.2f} %",
+                _number(row["a"]),
+                _number(row["b"]),
+                _number(row["difference"], "+.3f"),
+                "-" if percent is None or math.isnan(percent) else f"{percent:+.2f} %",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -207,13 +218,14 @@ def write_dvh_entries_csv(
         writer.writerow(header)
         for entry in entries:
             row: list[Any] = [entry.get(key) for key in names]
-            row += [entry[key] for key in main] + [entry["stats"][n] for n in stats]
+            row += [entry[key] for key in main] + [_cell(entry["stats"][n]) for n in stats]
             if embedded:
                 other = entry.get("embedded")
                 if other is None:
                     row += [""] * (len(main) + len(stats))
                 else:
-                    row += [other[key] for key in main] + [other["stats"][n] for n in stats]
+                    row += [other[key] for key in main]
+                    row += [_cell(other["stats"][n]) for n in stats]
             writer.writerow(row)
 
 

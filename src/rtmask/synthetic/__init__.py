@@ -3,10 +3,11 @@
 Used by ``rtmask demo``, by the test suite's fixtures and by the benchmarks. The shape
 helpers are pure numpy and put contours exactly on the slice planes of an ImageGrid; the
 writers need pydicom. :class:`SlabStack` gives closed-form DVHs of circular contour stacks
-and solids of revolution in a linear dose, to check a DVH engine against.
+and solids of revolution in a linear dose, :class:`SectionStack` those of polygonal
+sections (shapes lying in the image plane), to check a DVH engine against.
 """
 
-from rtmask.synthetic._analytic import SlabStack, circular_segment_area
+from rtmask.synthetic._analytic import SectionStack, SlabStack, circular_segment_area
 from rtmask.synthetic._demo_case import DemoCase, demo_grid, write_demo_case
 from rtmask.synthetic._shapes import (
     c_shape_uv,
@@ -34,6 +35,7 @@ __all__ = [
     "CTSeries",
     "DemoCase",
     "RoiSpec",
+    "SectionStack",
     "SlabStack",
     "c_shape_uv",
     "circle_uv",
