@@ -271,3 +271,19 @@ def test_plot_is_written(
     assert code == 0, err
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dvh.png"]
+
+
+def test_roi_between_the_two_files_takes_one_value(
+    case: tuple[Path, Path, dict[str, np.ndarray]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rtstruct, dose_path, _ = case
+    code, between, err = _run([str(rtstruct), "--roi", "Sphere", str(dose_path), "--json"], capsys)
+    assert code == 0, err
+    code, after, _ = _run([str(rtstruct), str(dose_path), "--json", "--roi", "Sphere"], capsys)
+    assert code == 0
+    assert [roi["name"] for roi in json.loads(between)["rois"]] == ["Sphere"]
+    assert json.loads(between) == json.loads(after)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dvh", str(rtstruct), str(dose_path), "extra.dcm"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: extra.dcm" in capsys.readouterr().err

@@ -150,7 +150,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "labelled GY (some planning systems; default: scaled like the curve)"
         ),
     )
-    parser.set_defaults(dvh_parser=parser)
+    parser.set_defaults(dvh_parser=parser, late_positional="dose")
     return parser
 
 

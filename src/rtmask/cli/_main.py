@@ -19,6 +19,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from rich.console import Console
@@ -136,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(arguments)
-    args = parser.parse_args(arguments)
+    args, extras = parser.parse_known_args(arguments)
+    late = getattr(args, "late_positional", None)
+    # ``dvh RS --roi X RD``: a positional after an option lands among the extras.
+    if late and len(extras) == 1 and getattr(args, late) is None and extras[0][:1] != "-":
+        setattr(args, late, Path(extras[0]))
+        extras = []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     console = Console(stderr=True, quiet=bool(args.quiet), highlight=False)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
