@@ -27,6 +27,7 @@ from rtmask.masks import read_seg
 from rtmask.masks._placement import FileGeometry
 from rtmask.masks._resample import resample_on_grid
 from rtmask.masks._tables import read_label_table
+from rtmask.names import STANDARD_COLOURS, standard_colour
 from rtmask.raster import rasterize
 from rtmask.synthetic import write_ct_series
 
@@ -324,6 +325,9 @@ def test_to_rtstruct_from_a_prediction(
     assert "resampled onto the image grid by nearest neighbour" in " ".join(output.split())
     structure_set = read_rtstruct(out, on_invalid="raise")
     assert [roi.name for roi in structure_set.rois] == ["Spleen", "Liver"]
+    # Liver has a conventional colour (README: liver brown); Spleen takes the palette.
+    assert structure_set.rois[1].color == (139, 69, 19)
+    assert structure_set.rois[0].color not in STANDARD_COLOURS.values()
     for roi, value in zip(structure_set.rois, (2, 1), strict=True):
         # Contours follow the voxel edges: the re-read masks are the resampled ones.
         np.testing.assert_array_equal(rasterize(roi, series.grid).array, expected == value)
@@ -564,3 +568,11 @@ def test_majority_labelmap_and_edge_cases(tmp_path: Path) -> None:
         resample_on_grid(tmp_path / "x.npz", geometry, (np.ones((3, 3, 3)),), grid)
     with pytest.raises(ValueError, match="rule must be"):
         resample_on_grid(tmp_path / "x.npz", geometry, (np.ones((3, 3, 3)),), grid, rule="cubic")
+
+
+def test_standard_colours_follow_tg263_names_and_target_prefixes() -> None:
+    assert standard_colour("LUNG LT") == standard_colour("Lung_L") == (0, 160, 255)
+    assert standard_colour("Spinal Cord") == (255, 255, 0)
+    assert standard_colour("PTV_High") == (255, 0, 0)
+    assert standard_colour("ctv 60") == (255, 128, 0)
+    assert standard_colour("Prediction 7") is None

@@ -51,6 +51,7 @@ from rtmask._dicom import (
 from rtmask._errors import GeometryError, InvalidInputError, StructureSetWarning
 from rtmask.discovery import ImageSeries
 from rtmask.export._trace import trace_mask
+from rtmask.names import standard_colour
 from rtmask.raster import Mask
 from rtmask.rtstruct import ROI, Contour
 
@@ -728,7 +729,11 @@ def write_rtstruct(
     new = _NewROIs.of(source)
     for index, (mask, number) in enumerate(zip(kept_masks, numbers, strict=True)):
         contours = _trace(mask, series, simplify_mm=simplify_mm, keyholes=keyholes)
-        color = mask.roi.color or _PALETTE[(len(old_rois) + index) % len(_PALETTE)]
+        color = (
+            mask.roi.color
+            or standard_colour(mask.roi.name)
+            or _PALETTE[(len(old_rois) + index) % len(_PALETTE)]
+        )
         new.add(mask.roi, number, contours, sop_class=sop_class, frame_uid=frame_uid, color=color)
     new.set_sequences(ds)
     _save(ds, final, new.contour_items, source=source, utf8=utf8)

@@ -7,6 +7,7 @@ canonical names, as ``--roi-map`` does for ``convert``, ``dvh`` and ``names``. P
 importing this package loads neither numpy nor pydicom.
 """
 
+from rtmask.names._colours import STANDARD_COLOURS, standard_colour
 from rtmask.names._map import RoiMap, RoiPattern, load_roi_map
 from rtmask.names._normalise import normalise_name, tg263_match, tg263_names
 from rtmask.names._stats import (
@@ -19,6 +20,7 @@ from rtmask.names._stats import (
 )
 
 __all__ = [
+    "STANDARD_COLOURS",
     "NameCount",
     "RoiMap",
     "RoiPattern",
@@ -27,6 +29,7 @@ __all__ = [
     "load_roi_map",
     "map_conflicts",
     "normalise_name",
+    "standard_colour",
     "structure_sets_in_folder",
     "suggest_map",
     "tg263_match",
