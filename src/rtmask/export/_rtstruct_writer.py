@@ -83,6 +83,13 @@ _PALETTE = (
     (210, 245, 60),
     (250, 190, 212),
 )
+
+
+def _default_colour(roi: ROI, position: int) -> tuple[int, int, int]:
+    """The ROI's own colour, else its conventional one by name, else the palette's."""
+    return roi.color or standard_colour(roi.name) or _PALETTE[position % len(_PALETTE)]
+
+
 _PATIENT_STUDY_KEYWORDS = (
     "PatientName",
     "PatientID",
@@ -729,11 +736,7 @@ def write_rtstruct(
     new = _NewROIs.of(source)
     for index, (mask, number) in enumerate(zip(kept_masks, numbers, strict=True)):
         contours = _trace(mask, series, simplify_mm=simplify_mm, keyholes=keyholes)
-        color = (
-            mask.roi.color
-            or standard_colour(mask.roi.name)
-            or _PALETTE[(len(old_rois) + index) % len(_PALETTE)]
-        )
+        color = _default_colour(mask.roi, len(old_rois) + index)
         new.add(mask.roi, number, contours, sop_class=sop_class, frame_uid=frame_uid, color=color)
     new.set_sequences(ds)
     _save(ds, final, new.contour_items, source=source, utf8=utf8)
