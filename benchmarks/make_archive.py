@@ -106,7 +106,7 @@ def _grid(settings: Settings, orientation: tuple[float, ...]) -> ImageGrid:
 
 def _hu(grid: ImageGrid, rng: np.random.Generator, noise: bool) -> NDArray[np.int16]:
     """Air with a water ellipse (80 % of the field), noise of 20 HU inside when ``noise``."""
-    slices, rows, columns = grid.shape
+    _, rows, columns = grid.shape
     r = (np.arange(rows) - (rows - 1) / 2) / (0.4 * rows)
     c = (np.arange(columns) - (columns - 1) / 2) / (0.4 * columns)
     inside = r[:, None] ** 2 + c[None, :] ** 2 <= 1.0
