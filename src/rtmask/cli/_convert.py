@@ -468,8 +468,8 @@ def _convert_archive(
     """An archive of structure sets: one case each, through :mod:`rtmask.cohort`."""
     jobs = archive.jobs or usable_cpus()
     case_options = CaseOptions(
-        # cases run in parallel: one ROI-writing thread each
-        conversion=options.conversion(workers=1 if jobs > 1 or archive.scheduler else None),
+        # --jobs N uses N CPUs: N cases at a time, each on one thread (--jobs 1 one core)
+        conversion=options.conversion(workers=1),
         roi_patterns=tuple(options.roi_patterns),
         roi_map=options.roi_map,
         force=archive.force,
