@@ -12,11 +12,32 @@ new or changed files. :func:`open_index` returns the DuckDB connection;
 :class:`ProcessExecutor`, :class:`DaskExecutor`) and writes ``cases.csv``. A case is
 finished when its ``summary.json`` exists: reruns skip it.
 
+:func:`plan_dvh_table` plans one :class:`DvhTask` per structure set with a linked dose;
+:func:`compute_dvh_table` runs them (:func:`run_dvh_case`) on the same executors and
+writes the DVH table (one row per ROI, :data:`DVH_COLUMNS` and one column per statistic)
+with :func:`write_dvh_table`, rewritten during the run so an interrupted run keeps the
+cases it finished.
+
 DuckDB and Dask are the optional extra ``rtmask[cohort]``, imported only when used.
 """
 
 from rtmask.cohort._archive import ArchivePlan, convert_archive, count_statuses, plan_archive
 from rtmask.cohort._cases import CASES_CSV, CASES_PARQUET, read_cases, write_cases
+from rtmask.cohort._dvh_table import (
+    DvhPlan,
+    compute_dvh_table,
+    plan_dvh_table,
+    sort_rows,
+    write_dvh_table,
+)
+from rtmask.cohort._dvh_tasks import (
+    DVH_COLUMNS,
+    DvhOptions,
+    DvhResult,
+    DvhTask,
+    failed_dvh_result,
+    run_dvh_case,
+)
 from rtmask.cohort._executors import (
     DaskExecutor,
     Executor,
@@ -35,6 +56,7 @@ __all__ = [
     "CASES_CSV",
     "CASES_PARQUET",
     "CASE_COLUMNS",
+    "DVH_COLUMNS",
     "LAYOUTS",
     "TABLES",
     "ArchivePlan",
@@ -43,6 +65,10 @@ __all__ = [
     "CaseResult",
     "CaseTask",
     "DaskExecutor",
+    "DvhOptions",
+    "DvhPlan",
+    "DvhResult",
+    "DvhTask",
     "Executor",
     "IndexReport",
     "Layout",
@@ -50,17 +76,23 @@ __all__ = [
     "QueryResult",
     "SerialExecutor",
     "case_folders",
+    "compute_dvh_table",
     "convert_archive",
     "count_statuses",
     "export_parquet",
+    "failed_dvh_result",
     "index_archive",
     "open_index",
     "plain_value",
     "plan_archive",
+    "plan_dvh_table",
     "read_cases",
     "run_case",
+    "run_dvh_case",
     "run_query",
+    "sort_rows",
     "structure_sets_in_index",
     "usable_cpus",
     "write_cases",
+    "write_dvh_table",
 ]
