@@ -179,7 +179,8 @@ def _add_archive_options(parser: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="convert an archive's structure sets in N processes (default: the usable CPUs)",
+        help="convert an archive's structure sets in N processes, one CPU each (default: the "
+        "usable CPUs)",
     )
     runners.add_argument(
         "--scheduler",
