@@ -310,28 +310,34 @@ def replicate(source: Path, target: Path, copy: int, uid_map: dict[str, str]) ->
     files = 0
     patients: dict[str, str] = {}
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the real files' own invalid values
-                dataset = pydicom.dcmread(path)
-        except (InvalidDicomError, OSError, ValueError):
-            continue  # READMEs, NIfTI masks: not part of a DICOM archive
-        for element in [*_uid_elements(dataset), *_uid_elements(dataset.file_meta)]:
-            values = element.value if element.VM > 1 else [element.value]
-            new = [
-                v
-                if not v or _is_registry_uid(str(v))
-                else uid_map.setdefault(str(v), generate_uid())
-                for v in values
-            ]
-            element.value = new if element.VM > 1 else new[0]
-        old_id = str(dataset.get("PatientID", "") or "anonymous")
-        dataset.PatientID = patients.setdefault(old_id, f"{old_id}-copy{copy}")
-        out = target / path.relative_to(source)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        dataset.save_as(out)
-        files += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the real files' own invalid values
+            files += _replicate_file(
+                path, target / path.relative_to(source), copy, uid_map, patients
+            )
     return {"files": files, "patient_ids": patients}
+
+
+def _replicate_file(
+    path: Path, out: Path, copy: int, uid_map: dict[str, str], patients: dict[str, str]
+) -> int:
+    """Write one file re-identified; 0 when it is not DICOM (READMEs, NIfTI masks), else 1."""
+    try:
+        dataset = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError):
+        return 0
+    for element in [*_uid_elements(dataset), *_uid_elements(dataset.file_meta)]:
+        values = element.value if element.VM > 1 else [element.value]
+        new = [
+            v if not v or _is_registry_uid(str(v)) else uid_map.setdefault(str(v), generate_uid())
+            for v in values
+        ]
+        element.value = new if element.VM > 1 else new[0]
+    old_id = str(dataset.get("PatientID", "") or "anonymous")
+    dataset.PatientID = patients.setdefault(old_id, f"{old_id}-copy{copy}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dataset.save_as(out)
+    return 1
 
 
 def write_real(root: Path, real: Path, copies: int) -> list[dict[str, Any]]:

@@ -37,6 +37,16 @@ TaskFunction = Callable[[Any], Any]
 FailureFunction = Callable[[Any, str], Any]
 #: Seconds to wait for a Dask scheduler to answer, and for its first worker.
 CONNECT_TIMEOUT_S = 10.0
+#: Dask settings of a ``local:N`` cluster (read when it starts): workers forked from a
+#: forkserver, and none of the monitoring meant for a dashboard (``local:N`` has none): the
+#: workers' statistical profiler samples every 10 ms and the event loops check their health
+#: every 20 ms, a few per cent of the CPUs the cases should have.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
 #: Tasks handed to the pool per worker process (one running, the next one queued).
 QUEUED_PER_WORKER = 2
 WORKER_DIED = (
@@ -247,7 +257,7 @@ class DaskExecutor:
             # task's module: they start in a fraction of spawn's time (each spawned worker
             # imports both again, ~1 s of CPU).
             _start_forkserver(["distributed", self.function.__module__])
-            with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 cluster = distributed.LocalCluster(
                     n_workers=int(count),
                     threads_per_worker=1,
