@@ -349,7 +349,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     if jobs1 and jobs2:
         speedup = jobs2["per_minute"] / jobs1["per_minute"]
         rows.append(
-            ("--jobs 2 >= 1.7x --jobs 1", speedup >= TARGETS["jobs2_speedup"], f"{speedup:.2f}x")
+            (
+                "--jobs 2 >= 1.7x --jobs 1",
+                speedup >= TARGETS["jobs2_speedup"],
+                f"{speedup:.2f}x (CPU: {jobs2['cpu_s'] / jobs1['cpu_s']:.2f}x --jobs 1's)",
+            )
         )
     if jobs2 and dask:
         gap = 1 - dask["per_minute"] / jobs2["per_minute"]
@@ -357,7 +361,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
             (
                 "Dask local:2 within 15 % of --jobs 2",
                 gap <= TARGETS["dask_within"],
-                f"{100 * gap:+.1f} % slower" if gap >= 0 else f"{-100 * gap:.1f} % faster",
+                (f"{100 * gap:+.1f} % slower" if gap >= 0 else f"{-100 * gap:.1f} % faster")
+                + f" (CPU: {dask['cpu_s'] / jobs2['cpu_s']:.2f}x --jobs 2's)",
             )
         )
     if jobs2 and plasti:
@@ -366,7 +371,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
             (
                 "--jobs 2 >= 5x plastimatch 2 at a time (image + masks)",
                 ratio >= TARGETS["plastimatch_ratio"],
-                f"{ratio:.1f}x",
+                f"{ratio:.1f}x (CPU per case: {plasti['cpu_s'] / jobs2['cpu_s']:.1f}x rtmask's)",
             )
         )
     single = results.get("single")
