@@ -7,6 +7,7 @@ those options took before), and the run must be the archive's: cases.csv, parall
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -103,3 +104,22 @@ def test_without_the_option_the_cases_fail_and_say_why(
     rows = _cases(out).values()
     assert {row["status"] for row in rows} == {"failed"}
     assert {row["link"] for row in rows} == {"none"}
+
+
+def test_a_structure_set_without_contour_points_fails_alone_on_grid_spacing(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rs = tmp_path / "rs"
+    shutil.copytree(folder / "rs", rs)
+    ct = write_ct_series(tmp_path / "ct", GRID, patient_id="P2")
+    write_rtstruct(rs / "RS_empty.dcm", [RoiSpec(number=1, name="Empty")], ct, label="E")
+    out = tmp_path / "out"
+    code, output = run_cli_output(
+        capsys, "convert", str(rs), "-o", str(out), "--grid-spacing", "2", "--jobs", "1"
+    )
+    assert code == 1
+    cases = _cases(out)
+    assert cases["RS_empty.dcm"]["status"] == "failed"
+    assert "no contour points to build a grid around" in cases["RS_empty.dcm"]["error"]
+    assert "RS_empty.dcm" in output
+    assert cases["RS_a.dcm"]["status"] == cases["RS_b.dcm"]["status"] == "converted"
