@@ -2,10 +2,10 @@
 
     python benchmarks/bench_index.py [--patients N] [--slices S] [--archive DIR] [--volumes]
 
-Writes a synthetic archive (N patients, each a CT series of S slices in one of four
-orientations, an RTSTRUCT with messy ROI names, an RT Plan and an RT Dose; plus a few
-broken files) with rtmask.synthetic, unless DIR already holds one, then times in this
-process:
+Writes a synthetic archive with ``make_archive.py`` (N patients, each a CT series of S
+slices in one of six orientations, an RTSTRUCT with messy ROI names, an RT Plan and RT
+Doses; a few broken files and the real data replicated), unless DIR already holds one,
+then times in this process:
 
 1. the first index into a new database (every header read);
 2. the same call again on the unchanged archive (nothing read: walk, stat, compare with
@@ -20,89 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_archive import write_archive
 from rtmask.cohort import index_archive
-from rtmask.geometry import ImageGrid
-from rtmask.synthetic import (
-    RoiSpec,
-    cylinder_contours,
-    write_ct_series,
-    write_rtdose,
-    write_rtstruct,
-)
-
-ORIENTATIONS = {
-    "HFS": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "FFS": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-}
-NAMES = [
-    ("PTV", "PTV"),
-    ("Lung_L", "ORGAN"),
-    ("L Lung", "ORGAN"),
-    ("LUNG LT", "ORGAN"),
-    ("lung left", "ORGAN"),
-    ("Lt_Lung_1", "ORGAN"),
-    ("Body", "EXTERNAL"),
-    ("GTV", "GTV"),
-]
-
-
-def _plan(path: Path, patient: str, study_uid: str) -> str:
-    uid = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.5"
-    meta.MediaStorageSOPInstanceUID = uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, uid, "RTPLAN"
-    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, study_uid, generate_uid()
-    ds.RTPlanLabel = "PLAN"
-    ds.save_as(path, enforce_file_format=True)
-    return uid
-
-
-def write_archive(root: Path, patients: int, slices: int) -> int:
-    """Write the archive; returns the number of files."""
-    for p in range(patients):
-        orientation = list(ORIENTATIONS.values())[p % len(ORIENTATIONS)]
-        grid = ImageGrid.from_explicit(
-            origin_mm=(-40.0, -30.0, -10.0),
-            spacing_mm=(3.0, 1.0, 1.0),
-            shape=(slices, 64, 64),
-            orientation=orientation,
-        )
-        folder = root / f"PAT{p:04d}"
-        patient = f"PAT{p:04d}"
-        ct = write_ct_series(folder / "CT", grid, patient_id=patient)
-        centre = grid.index_to_patient([slices / 2, 32, 32])[0]
-        rois = [
-            RoiSpec(
-                number=i + 1,
-                name=NAMES[(p + i) % len(NAMES)][0],
-                interpreted_type=NAMES[(p + i) % len(NAMES)][1],
-                contours=tuple(
-                    (c, "CLOSED_PLANAR")
-                    for c in cylinder_contours(grid, centre, 5.0 + 2 * i, 2.0 * slices)
-                ),
-            )
-            for i in range(4)
-        ]
-        write_rtstruct(folder / "RS.dcm", rois, ct)
-        plan = _plan(folder / "RP.dcm", patient, ct.study_instance_uid)
-        write_rtdose(folder / "RD.dcm", grid, np.ones(grid.shape), ct, referenced_plan_uid=plan)
-        if p % 50 == 7:
-            (folder / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 10)
-    return sum(1 for path in root.rglob("*") if path.is_file())
 
 
 def main() -> None:
@@ -117,14 +42,15 @@ def main() -> None:
         if not root.is_dir() or not any(root.iterdir()):
             root.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
-            n = write_archive(root, args.patients, args.slices)
+            write_archive(root, args.patients, slices=args.slices)
+            n = sum(1 for path in root.rglob("*") if path.is_file())
             print(f"wrote {n} files in {time.perf_counter() - start:.1f} s")
         index = Path(scratch) / "index.duckdb"
         first = index_archive(root, index, volumes=args.volumes)
         second = index_archive(root, index, volumes=args.volumes)
         Path(f"{index}.stamp.json").unlink()
         unstamped = index_archive(root, index, volumes=args.volumes)
-        touched = next(p for p in sorted(root.rglob("RS.dcm")))
+        touched = next(p for p in sorted(root.rglob("RS*.dcm")))
         os.utime(touched)
         third = index_archive(root, index, volumes=args.volumes)
         print(

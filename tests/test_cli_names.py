@@ -283,11 +283,19 @@ def test_convert_lists_a_structure_set_whose_rois_conflict_and_converts_the_rest
         "--grid-spacing", "2",
     )  # fmt: skip
     assert code == 1
-    assert sorted(p.name for p in (tmp_path / "o4" / "P2").glob("*.nii.gz")) == [
+    # an archive: one case folder each, listed in cases.csv (on the --grid-spacing grid too)
+    with (tmp_path / "o4" / "cases.csv").open(encoding="utf-8", newline="") as stream:
+        cases = {row["structure_set"]: row for row in csv.DictReader(stream)}
+    assert cases["P2.dcm"]["status"] == "converted"
+    assert cases["P3.dcm"]["status"] == "failed"
+    assert "all map to 'Heart'" in cases["P3.dcm"]["error"]
+    assert sorted(
+        p.name for p in (tmp_path / "o4" / cases["P2.dcm"]["output"]).glob("*.nii.gz")
+    ) == [
         "Cord.nii.gz",
         "Heart.nii.gz",
     ]
-    assert not (tmp_path / "o4" / "P3").exists()
+    assert not (tmp_path / "o4" / cases["P3.dcm"]["output"]).exists()
 
 
 def test_dvh_with_a_map_carries_the_canonical_name(

@@ -396,3 +396,57 @@ def test_warnings_of_a_case_are_reported_as_lines(
     assert len(rows) == 9  # ten ROIs, Areola without contours
     assert f"9 ROI row(s) from 1 structure set(s) written to {table}" in text
     assert code == 1
+
+
+def test_an_interrupted_table_keeps_the_cases_done(cohort: Cohort, tmp_path: Path) -> None:
+    from rtmask.cohort import (
+        DvhOptions,
+        DvhResult,
+        SerialExecutor,
+        compute_dvh_table,
+        plan_dvh_table,
+        run_dvh_case,
+    )
+
+    plan = plan_dvh_table(cohort.root, DvhOptions(stats=("D95",)))
+    assert len(plan.tasks) >= 3
+    complete = tmp_path / "complete.csv"
+    everything = compute_dvh_table(plan, complete, SerialExecutor(function=run_dvh_case))
+    _, all_rows = _read(complete)
+    assert len(everything) == len(plan.tasks)
+
+    done: list[DvhResult] = []
+
+    def stop_after_two(result: DvhResult) -> None:
+        done.append(result)
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    table = tmp_path / "dvh.csv"
+    with pytest.raises(KeyboardInterrupt):
+        compute_dvh_table(
+            plan, table, SerialExecutor(function=run_dvh_case), progress=stop_after_two
+        )
+    columns, rows = _read(table)
+    assert columns == [*FIXED, "D95"]
+    first_two = {task.structure_set for task in plan.tasks[:2]}
+    assert {row["structure_set"] for row in rows} == first_two & {
+        row["structure_set"] for row in all_rows
+    }
+    assert rows == [row for row in all_rows if row["structure_set"] in first_two]
+    assert not list(tmp_path.glob(".*.tmp*"))  # no temporary file left behind
+
+    # rewritten during the run: with refresh_s=0 the table grows case by case
+    sizes: list[int] = []
+    growing = tmp_path / "growing.csv"
+
+    def measure(result: DvhResult) -> None:
+        sizes.append(len(_read(growing)[1]) if growing.exists() else -1)
+
+    compute_dvh_table(
+        plan, growing, SerialExecutor(function=run_dvh_case), progress=measure, refresh_s=0
+    )
+    # rewritten after the progress call of each case: it lags one case behind (-1: no file)
+    cumulative = np.cumsum([len(result.rows) for result in everything[:-1]]).tolist()
+    assert sizes == [-1, *cumulative]
+    assert _read(growing)[1] == all_rows

@@ -82,6 +82,9 @@ TAGS: dict[str, tuple[int, str]] = {
     "BitsAllocated": (0x00280100, "US"),
     "BitsStored": (0x00280101, "US"),
     "PixelRepresentation": (0x00280103, "US"),
+    "RescaleIntercept": (0x00281052, "DS"),
+    "RescaleSlope": (0x00281053, "DS"),
+    "ModalityLUTSequence": (0x00283000, "SQ"),
     "LongitudinalTemporalInformationModified": (0x00280303, "CS"),
     "ContentLabel": (0x00700080, "CS"),
     "DoseUnits": (0x30040002, "CS"),
@@ -553,8 +556,10 @@ class _BigEndianError(Exception):
     """The file uses the retired big-endian transfer syntax: read it through pydicom."""
 
 
-#: Bytes read first when only the headers are wanted; more when they run longer.
-HEAD_BYTES = 65536
+#: Bytes read first when only the headers are wanted; more when they run longer. An image
+#: header is 1-3 kB (16 kB holds most vendors' private blocks too): reading 64 kB of a
+#: 512 x 512 slice cost a sixth of an archive scan's time.
+HEAD_BYTES = 16384
 
 
 def read_raw(path: str | os.PathLike[str], *, stop_before_pixels: bool = False) -> RawDataset:

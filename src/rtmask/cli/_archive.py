@@ -30,7 +30,7 @@ from rtmask.cohort import (
     count_statuses,
     plan_archive,
 )
-from rtmask.discovery import Inventory
+from rtmask.discovery import ImageSeries, Inventory
 
 __all__ = ["MAX_ERRORS", "archive_command"]
 
@@ -56,13 +56,14 @@ def archive_command(
     scheduler: str | None = None,
     layout: Layout | None = None,
     inventory: Inventory | None = None,
+    image: ImageSeries | None = None,
 ) -> int:
     """Convert every structure set under ``root`` into the cohort layout; the exit code.
 
     0 when no case failed, 1 otherwise (failed cases are rows of ``cases.csv`` and error
     lines; they never stop the others).
     """
-    plan = plan_archive(root, out, options, layout=layout, inventory=inventory)
+    plan = plan_archive(root, out, options, layout=layout, inventory=inventory, image=image)
     total = len(plan.tasks) + len(plan.rows)
     where = f"on the Dask cluster {scheduler}" if scheduler else f"in {jobs} process(es)"
     console.print(

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rtmask._errors import GeometryError, RtmaskError
+from rtmask._errors import RtmaskError
 from rtmask._limits import NIFTI1_MAX_DIMENSION
 from rtmask._optional import import_optional
 from rtmask.cli._archive import archive_command
@@ -28,6 +27,7 @@ from rtmask.cli._options import (
 )
 from rtmask.cli._output import counting_bar, located, print_error, print_warning, reword
 from rtmask.cohort import CaseOptions, Layout, usable_cpus
+from rtmask.cohort._tasks import covering_grid
 from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
@@ -193,7 +193,8 @@ def _add_archive_options(parser: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="convert an archive's structure sets in N processes (default: the usable CPUs)",
+        help="convert an archive's structure sets in N processes, one CPU each (default: the "
+        "usable CPUs)",
     )
     runners.add_argument(
         "--scheduler",
@@ -436,12 +437,14 @@ def convert_command(
         reference=read_reference(reference) if reference is not None else None,
     )
     inventory = None
-    if input_path.is_dir() and image is None and not options.own_grid:
+    # --reference stays in this process: the archive runner makes its own grids.
+    if input_path.is_dir() and options.reference is None:
         inventory = scan(input_path)
         count = len(inventory.structure_sets) + len(inventory.segmentations)
         if count > 1 or archive.layout is not None:
+            explicit = read_image_series(image) if image is not None else None
             return _convert_archive(
-                input_path, output, inventory, options, archive, console=console
+                input_path, output, inventory, options, archive, image=explicit, console=console
             )
     jobs, problems = _jobs(input_path, image, console, verbose, inventory)
     if not jobs:
@@ -489,16 +492,26 @@ def _convert_archive(
     options: _Options,
     archive: _ArchiveOptions,
     *,
+    image: ImageSeries | None,
     console: Console,
 ) -> int:
-    """An archive of structure sets: one case each, through :mod:`rtmask.cohort`."""
+    """An archive of structure sets: one case each, through :mod:`rtmask.cohort`.
+
+    ``image`` (``--image``) is every case's image series; ``--dose-grid`` and
+    ``--grid-spacing`` put every case's masks on their grid.
+    """
     jobs = archive.jobs or usable_cpus()
     case_options = CaseOptions(
-        # cases run in parallel: one ROI-writing thread each
-        conversion=options.conversion(workers=1 if jobs > 1 or archive.scheduler else None),
+        # --jobs N uses N CPUs: N cases at a time, each on one thread (--jobs 1 one core)
+        conversion=options.conversion(
+            slice_mode="slab" if options.own_grid else "exact", workers=1
+        ),
         roi_patterns=tuple(options.roi_patterns),
         roi_map=options.roi_map,
         force=archive.force,
+        mask_grid=options.dose_grid,
+        mask_grid_note=f"on the dose grid of {options.dose_grid_path}",
+        grid_spacing_mm=options.grid_spacing_mm,
     )
     return archive_command(
         root,
@@ -509,6 +522,7 @@ def _convert_archive(
         scheduler=archive.scheduler,
         layout=archive.layout,
         inventory=inventory,
+        image=image,
     )
 
 
@@ -659,22 +673,8 @@ def _grid_for(
     if options.reference is not None:
         return _reference_grid(options.reference, structure_set, job)
     if options.grid_spacing_mm is not None:
-        points = structure_set.all_points_mm()
-        if points.size == 0:
-            raise RtmaskError(f"{job.path}: no contour points to build a grid around")
         spacing = options.grid_spacing_mm
-        # The end planes' slabs reach half a contour gap beyond them: keep them whole.
-        planes = np.unique(np.round(points[:, 2], 3))
-        half_gap = float(np.diff(planes).max()) / 2 if planes.size > 1 else spacing
-        try:
-            grid = ImageGrid.covering(
-                points,
-                spacing_mm=(spacing, spacing, spacing),
-                margin_mm=half_gap + spacing,
-                frame_of_reference_uid=structure_set.frame_of_reference_uid,
-            )
-        except GeometryError as error:
-            raise RtmaskError(f"{job.path}: no grid around its contours: {error}") from error
+        grid = covering_grid(structure_set, spacing, job.path)
         return grid, "slab", f"on a {spacing:g} mm grid covering the structures"
     assert job.series is not None
     series = job.series

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 
 from rtmask.cli._options import read_roi_map_option
 from rtmask.cli._output import print_error, print_warning, progress_bar
-from rtmask.cohort._dvh_table import DvhPlan, plan_dvh_table, sort_rows, write_dvh_table
+from rtmask.cohort._dvh_table import DvhPlan, compute_dvh_table, plan_dvh_table
 from rtmask.cohort._dvh_tasks import DvhOptions, DvhResult, failed_dvh_result, run_dvh_case
 from rtmask.cohort._executors import (
     DaskExecutor,
@@ -101,7 +101,6 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
         f"{len(plan.tasks)} structure set(s) with a dose under {escape(str(root))} {where}",
         soft_wrap=True,
     )
-    results: list[DvhResult] = []
     with progress_bar(
         console,
         TextColumn("{task.description}"),
@@ -111,14 +110,13 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
     ) as progress:
         bar = progress.add_task("DVH tables", total=len(plan.tasks))
 
-        def on_result(index: int, result: DvhResult) -> None:
-            results.append(result)
+        def advance(result: DvhResult) -> None:
             progress.advance(bar)
 
-        _executor(args, root, table.parent, jobs).run(plan.tasks, on_result)
-    rows = sort_rows(results)
-    write_dvh_table(rows, table, stats)
-    return _report(plan, results, len(rows), table, console)
+        executor = _executor(args, root, table.parent, jobs)
+        results = compute_dvh_table(plan, table, executor, progress=advance)
+    rows = sum(len(result.rows) for result in results)
+    return _report(plan, results, rows, table, console)
 
 
 def _report(

@@ -15,6 +15,12 @@ finished when its ``summary.json`` exists: reruns skip it.
 :func:`build_dataset` turns an archive into a training data set (nnU-Net v2 or MONAI
 layout; :class:`DatasetOptions`) with the same executors, all or nothing.
 
+:func:`plan_dvh_table` plans one :class:`DvhTask` per structure set with a linked dose;
+:func:`compute_dvh_table` runs them (:func:`run_dvh_case`) on the same executors and
+writes the DVH table (one row per ROI, :data:`DVH_COLUMNS` and one column per statistic)
+with :func:`write_dvh_table`, rewritten during the run so an interrupted run keeps the
+cases it finished.
+
 DuckDB and Dask are the optional extra ``rtmask[cohort]``, imported only when used.
 """
 
@@ -28,6 +34,21 @@ from rtmask.cohort._dataset_case import (
     run_dataset_case,
 )
 from rtmask.cohort._dataset_plan import DatasetOptions, DatasetTask, case_identifiers, plan_dataset
+from rtmask.cohort._dvh_table import (
+    DvhPlan,
+    compute_dvh_table,
+    plan_dvh_table,
+    sort_rows,
+    write_dvh_table,
+)
+from rtmask.cohort._dvh_tasks import (
+    DVH_COLUMNS,
+    DvhOptions,
+    DvhResult,
+    DvhTask,
+    failed_dvh_result,
+    run_dvh_case,
+)
 from rtmask.cohort._executors import (
     DaskExecutor,
     Executor,
@@ -46,6 +67,7 @@ __all__ = [
     "CASES_CSV",
     "CASES_PARQUET",
     "CASE_COLUMNS",
+    "DVH_COLUMNS",
     "LAYOUTS",
     "TABLES",
     "ArchivePlan",
@@ -58,6 +80,10 @@ __all__ = [
     "DatasetOptions",
     "DatasetReport",
     "DatasetTask",
+    "DvhOptions",
+    "DvhPlan",
+    "DvhResult",
+    "DvhTask",
     "Executor",
     "IndexReport",
     "Layout",
@@ -67,23 +93,29 @@ __all__ = [
     "build_dataset",
     "case_folders",
     "case_identifiers",
+    "compute_dvh_table",
     "convert_archive",
     "count_statuses",
     "export_parquet",
     "failed_dataset_result",
+    "failed_dvh_result",
     "index_archive",
     "open_index",
     "patient_folds",
     "plain_value",
     "plan_archive",
     "plan_dataset",
+    "plan_dvh_table",
     "read_cases",
     "region_labels",
     "resample_linear",
     "run_case",
     "run_dataset_case",
+    "run_dvh_case",
     "run_query",
+    "sort_rows",
     "structure_sets_in_index",
     "usable_cpus",
     "write_cases",
+    "write_dvh_table",
 ]

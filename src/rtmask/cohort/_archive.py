@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rtmask._errors import DicomReadError
 from rtmask._rawdicom import read_raw
 from rtmask.cohort._cases import write_cases
@@ -21,7 +23,13 @@ from rtmask.cohort._executors import Executor
 from rtmask.cohort._layout import CaseIdentity, Layout, case_folders
 from rtmask.cohort._tasks import CaseOptions, CaseResult, CaseTask
 from rtmask.convert import choose_dose
-from rtmask.discovery import Inventory, RTObject, link_image_series, scan
+from rtmask.discovery import (
+    ImageSeries,
+    Inventory,
+    RTObject,
+    link_image_series,
+    scan,
+)
 
 __all__ = ["ArchivePlan", "convert_archive", "count_statuses", "plan_archive"]
 
@@ -77,6 +85,24 @@ def _row(
     )
 
 
+def _without_copies(
+    sources: Sequence[RTObject],
+) -> tuple[list[RTObject], list[tuple[RTObject, RTObject]]]:
+    """The objects to convert, and each later copy (same SOPInstanceUID) with its original."""
+    kept: list[RTObject] = []
+    copies: list[tuple[RTObject, RTObject]] = []
+    first: dict[str, RTObject] = {}
+    for rt_object in sources:
+        uid = rt_object.sop_instance_uid
+        if uid and uid in first:
+            copies.append((rt_object, first[uid]))
+            continue
+        if uid:
+            first[uid] = rt_object
+        kept.append(rt_object)
+    return kept, copies
+
+
 def plan_archive(
     root: Path,
     out: Path,
@@ -84,6 +110,7 @@ def plan_archive(
     *,
     layout: Layout | None = None,
     inventory: Inventory | None = None,
+    image: ImageSeries | None = None,
 ) -> ArchivePlan:
     """Find every structure set and SEG under ``root`` and plan its case.
 
@@ -100,6 +127,9 @@ def plan_archive(
         set, else ``"patient"``.
     inventory
         ``scan(root)`` when already made (else it is made here).
+    image
+        One image series for every structure set (``--image``), instead of the series
+        discovery links to each; ``cases.csv`` says ``given`` as its link.
     """
     base = root if root.is_dir() else root.parent
     if inventory is None:
@@ -107,17 +137,7 @@ def plan_archive(
     sources = sorted(
         (*inventory.structure_sets, *inventory.segmentations), key=lambda o: _relative(o.path, base)
     )
-    kept: list[RTObject] = []
-    copies: list[tuple[RTObject, RTObject]] = []
-    first: dict[str, RTObject] = {}
-    for rt_object in sources:
-        uid = rt_object.sop_instance_uid
-        if uid and uid in first:
-            copies.append((rt_object, first[uid]))
-            continue
-        if uid:
-            first[uid] = rt_object
-        kept.append(rt_object)
+    kept, copies = _without_copies(sources)
     chosen: Layout = layout or ("single" if len(kept) == 1 else "patient")
     identities = [
         CaseIdentity(
@@ -133,7 +153,11 @@ def plan_archive(
     tasks = []
     output_of: dict[int, str] = {}
     for rt_object, folder in zip(kept, folders, strict=True):
-        link = link_image_series(rt_object, inventory.image_series)
+        if image is None:
+            link = link_image_series(rt_object, inventory.image_series)
+            series, method, message = link.series, link.method, link.message
+        else:
+            series, method, message = image, "given", f"image series given ({image.folder})"
         output = folder.as_posix()
         output_of[id(rt_object)] = output
         tasks.append(
@@ -143,9 +167,9 @@ def plan_archive(
                 folder=out / folder,
                 output=output,
                 modality=rt_object.modality,
-                series=link.series,
-                link=link.method,
-                link_message=link.message,
+                series=series,
+                link=method,
+                link_message=message,
                 patient_id=rt_object.patient_id or "",
                 study_uid=rt_object.study_instance_uid or "",
                 structure_set_uid=rt_object.sop_instance_uid or "",
@@ -215,10 +239,18 @@ def convert_archive(
     for row in plan.rows:
         if progress is not None:
             progress(row)
-    executor.run(plan.tasks, on_result)
+    # Largest cases first: the last cases to finish are small ones, so no worker idles
+    # long at the end while another converts a big case (longest-processing-time order).
+    order = sorted(range(len(plan.tasks)), key=lambda i: -_voxels(plan.tasks[i]))
+    executor.run([plan.tasks[i] for i in order], lambda k, result: on_result(order[k], result))
     rows = ordered()
     write_cases(rows, out)
     return rows
+
+
+def _voxels(task: CaseTask) -> int:
+    """The size of a case's image (voxels), what its conversion time mostly follows."""
+    return 0 if task.series is None else int(np.prod(task.series.grid.shape))
 
 
 def count_statuses(rows: Sequence[CaseResult]) -> dict[str, int]:

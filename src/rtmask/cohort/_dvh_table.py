@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rtmask._atomic import atomic_path
 from rtmask._optional import import_optional
 from rtmask.cohort._dvh_tasks import DVH_COLUMNS, Cell, DvhOptions, DvhResult, DvhTask
+from rtmask.cohort._executors import Executor
 from rtmask.convert import choose_dose
 from rtmask.discovery import Inventory, scan
 
-__all__ = ["DvhPlan", "plan_dvh_table", "sort_rows", "write_dvh_table"]
+__all__ = ["DvhPlan", "compute_dvh_table", "plan_dvh_table", "sort_rows", "write_dvh_table"]
 
 #: Skipped-file kinds that may hide a structure set or a dose: each is a failure line.
 UNREADABLE_KINDS = frozenset({"unreadable", "truncated"})
+#: Seconds between rewrites of the table during a run (as ``cases.csv``).
+REFRESH_S = 10.0
 _INTEGER_COLUMNS = frozenset({"roi_number"})
 _TEXT_COLUMNS = frozenset(
     {"patient_id", "structure_set", "dose", "dose_choice", "roi_name", "canonical"}
@@ -55,6 +59,22 @@ def plan_dvh_table(
 
     A structure set whose SOPInstanceUID was met in an earlier path is a copy: not
     computed twice.
+
+    Parameters
+    ----------
+    root
+        The archive (headers only are read here).
+    options
+        How every case's DVHs are computed.
+    inventory
+        ``scan(root)`` when already made (else it is made here).
+
+    Returns
+    -------
+    DvhPlan
+        The tasks (for :func:`compute_dvh_table` or any executor running
+        :func:`~rtmask.cohort.run_dvh_case`), the structure sets without a linked dose and
+        the files that could not be read.
     """
     base = root if root.is_dir() else root.parent
     if inventory is None:
@@ -91,6 +111,65 @@ def plan_dvh_table(
     return DvhPlan(tasks=tuple(tasks), without_dose=tuple(without), unreadable=unreadable)
 
 
+def compute_dvh_table(
+    plan: DvhPlan,
+    table: Path,
+    executor: Executor,
+    *,
+    progress: Callable[[DvhResult], None] | None = None,
+    refresh_s: float = REFRESH_S,
+) -> list[DvhResult]:
+    """Run the plan's tasks with ``executor`` and write their rows to ``table``.
+
+    The table is rewritten (atomically, in full) every ``refresh_s`` seconds with the
+    cases done so far, and when the run is interrupted (Ctrl-C, an error of the executor)
+    before the exception goes on: an interrupted run leaves a complete table of the cases
+    it finished, never a half-written file. The last write holds every case.
+
+    Parameters
+    ----------
+    plan
+        :func:`plan_dvh_table`'s plan.
+    table
+        ``.csv``, or ``.parquet`` (needs DuckDB, ``rtmask[cohort]``).
+    executor
+        Runs :func:`~rtmask.cohort.run_dvh_case` (``SerialExecutor(function=run_dvh_case)``,
+        a :class:`~rtmask.cohort.ProcessExecutor` or :class:`~rtmask.cohort.DaskExecutor`
+        given the same function and :func:`~rtmask.cohort.failed_dvh_result`).
+    progress
+        Called with each case's result as it arrives.
+    refresh_s
+        Seconds between rewrites during the run.
+
+    Returns
+    -------
+    list of DvhResult
+        One per task, in the order they finished.
+    """
+    stats = plan.tasks[0].options.stats if plan.tasks else ()
+    results: list[DvhResult] = []
+    last_write = time.monotonic()
+
+    def on_result(index: int, result: DvhResult) -> None:
+        nonlocal last_write
+        results.append(result)
+        if progress is not None:
+            progress(result)
+        if time.monotonic() - last_write >= refresh_s:
+            write_dvh_table(sort_rows(results), table, stats)
+            last_write = time.monotonic()
+
+    finished = False
+    try:
+        executor.run(plan.tasks, on_result)
+        finished = True
+    finally:
+        if not finished and results:  # keep what was computed, then let the error go on
+            write_dvh_table(sort_rows(results), table, stats)
+    write_dvh_table(sort_rows(results), table, stats)
+    return results
+
+
 def sort_rows(results: Sequence[DvhResult]) -> list[dict[str, Cell]]:
     """Every result's rows, ordered by structure set, then ROI number."""
     rows = [row for result in results for row in result.rows]
@@ -98,7 +177,23 @@ def sort_rows(results: Sequence[DvhResult]) -> list[dict[str, Cell]]:
 
 
 def write_dvh_table(rows: Sequence[dict[str, Cell]], path: Path, stats: Sequence[str]) -> Path:
-    """Write the rows to ``path`` atomically: Parquet when it ends in ``.parquet``, else CSV."""
+    """Write the rows to ``path`` atomically: Parquet when it ends in ``.parquet``, else CSV.
+
+    Parameters
+    ----------
+    rows
+        Table rows (:func:`sort_rows`): :data:`~rtmask.cohort.DVH_COLUMNS` and the
+        statistics; doses in Gy, volumes in cm3.
+    path
+        The table; a missing value is an empty CSV cell or a Parquet NULL.
+    stats
+        The statistics' column names, after the fixed columns.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     columns = (*DVH_COLUMNS, *stats)
     if path.suffix.lower() == ".parquet":
         duckdb = import_optional("duckdb", extra="cohort", feature="Parquet DVH tables")

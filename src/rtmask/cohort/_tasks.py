@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtmask._errors import RtmaskError
+import numpy as np
+
+from rtmask._errors import GeometryError, RtmaskError
 from rtmask.convert import (
     ConversionOptions,
     ConversionReport,
@@ -26,8 +28,9 @@ from rtmask.convert import (
     select_rois,
 )
 from rtmask.discovery import ImageSeries
+from rtmask.geometry import ImageGrid
 from rtmask.names import RoiMap
-from rtmask.rtstruct import read_rtstruct
+from rtmask.rtstruct import StructureSet, read_rtstruct
 
 __all__ = [
     "CASE_COLUMNS",
@@ -35,6 +38,7 @@ __all__ = [
     "CaseOptions",
     "CaseResult",
     "CaseTask",
+    "covering_grid",
     "failed_result",
     "run_case",
 ]
@@ -76,12 +80,26 @@ class CaseOptions:
         ROI selection, as ``--roi`` and ``--roi-map``.
     force
         Convert again a case whose ``summary.json`` exists (else it is skipped).
+    mask_grid, mask_grid_note
+        One grid for every case's masks (``--dose-grid``; convert with
+        ``slice_mode="slab"``) and the words saying which it is.
+    grid_spacing_mm
+        Masks on a grid of this spacing (mm) covering each structure set's contours
+        (``--grid-spacing``; convert with ``slice_mode="slab"``).
     """
 
     conversion: ConversionOptions = field(default_factory=ConversionOptions)
     roi_patterns: tuple[str, ...] = ()
     roi_map: RoiMap | None = None
     force: bool = False
+    mask_grid: ImageGrid | None = None
+    mask_grid_note: str = ""
+    grid_spacing_mm: float | None = None
+
+    @property
+    def own_grid(self) -> bool:
+        """True when the masks go on a grid other than the image series' (no series needed)."""
+        return self.mask_grid is not None or self.grid_spacing_mm is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -221,14 +239,57 @@ def _test_hooks(task: CaseTask) -> None:
         os._exit(70)
 
 
+def covering_grid(structure_set: StructureSet, spacing_mm: float, source: Path) -> ImageGrid:
+    """A grid of ``spacing_mm`` (mm, every axis) around the contours, the end slabs kept whole.
+
+    Raises
+    ------
+    RtmaskError
+        The structure set (``source``) has no contour points, or no grid fits them.
+    """
+    points = structure_set.all_points_mm()
+    if points.size == 0:
+        raise RtmaskError(f"{source}: no contour points to build a grid around")
+    # The end planes' slabs reach half a contour gap beyond them: keep them whole.
+    planes = np.unique(np.round(points[:, 2], 3))
+    half_gap = float(np.diff(planes).max()) / 2 if planes.size > 1 else spacing_mm
+    try:
+        return ImageGrid.covering(
+            points,
+            spacing_mm=(spacing_mm, spacing_mm, spacing_mm),
+            margin_mm=half_gap + spacing_mm,
+            frame_of_reference_uid=structure_set.frame_of_reference_uid,
+        )
+    except GeometryError as error:
+        raise RtmaskError(f"{source}: no grid around its contours: {error}") from error
+
+
+def _mask_grid(task: CaseTask, structure_set: StructureSet) -> tuple[ImageGrid, str]:
+    """The grid of the case's masks and the note saying which it is."""
+    options = task.options
+    if options.mask_grid is not None:
+        return options.mask_grid, options.mask_grid_note
+    if options.grid_spacing_mm is not None:
+        grid = covering_grid(structure_set, options.grid_spacing_mm, task.source)
+        return grid, f"on a {options.grid_spacing_mm:g} mm grid covering the structures"
+    assert task.series is not None  # checked by _convert
+    return task.series.grid, f"{task.link_message}; images in {task.series.files[0].parent}"
+
+
 def _convert(task: CaseTask) -> ConversionReport:
     """Read the case's file and write its folder; RtmaskError says why it cannot."""
-    series = task.series
-    if series is None:
-        raise RtmaskError(f"{task.source}: {task.link_message}")
     options = task.options
-    note = f"{task.link_message}; images in {series.files[0].parent}"
+    series = task.series
+    if task.modality == "SEG" and options.own_grid:
+        raise RtmaskError(
+            f"{task.source}: a DICOM SEG is written out on its own image grid; "
+            "--dose-grid and --grid-spacing apply to structure sets only"
+        )
+    if series is None and not options.own_grid:
+        raise RtmaskError(f"{task.source}: {task.link_message}")
     if task.modality == "SEG":
+        assert series is not None
+        note = f"{task.link_message}; images in {series.files[0].parent}"
         return convert_seg(
             task.source,
             series,
@@ -248,9 +309,10 @@ def _convert(task: CaseTask) -> ConversionReport:
             f"{task.source}: no ROI matches the selection; ROIs are "
             + ", ".join(repr(name) for name in structure_set.roi_names)
         )
+    grid, note = _mask_grid(task, structure_set)
     return convert_structure_set(
         structure_set,
-        series.grid,
+        grid,
         task.folder,
         options.conversion,
         rois=rois,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rtmask.discovery import ImageSeries, Inventory, RTObject, read_slices
+from rtmask.discovery import ImageSeries, Inventory, RTObject, read_slices, read_slices_int16
 from rtmask.dose import DoseGrid, add_doses, read_dose, sample_dose
 from rtmask.errors import GeometryError, GeometryWarning, RtmaskError
 from rtmask.export import image_storage_dtype, write_image_volume, write_nifti, write_nrrd
@@ -169,7 +169,12 @@ def _read_volume(series: ImageSeries) -> NDArray[np.int16] | NDArray[np.float32]
     n_slices = series.grid.shape[0]
     volume: NDArray[Any] = np.empty(series.grid.shape, dtype=np.int16)
     for first in range(0, n_slices, _READ_SLICES):
-        block = read_slices(series, range(first, min(n_slices, first + _READ_SLICES)))
+        indices = range(first, min(n_slices, first + _READ_SLICES))
+        fast = read_slices_int16(series, indices)  # the common CT, straight from the bytes
+        if fast is not None:
+            volume[first : first + fast.shape[0]] = fast
+            continue
+        block = read_slices(series, indices)
         if volume.dtype == np.int16 and image_storage_dtype(block) != np.int16:
             volume = volume.astype(np.float32)  # the slices read so far are exact in both
         volume[first : first + block.shape[0]] = block

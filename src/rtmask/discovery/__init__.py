@@ -7,7 +7,7 @@ exception, :func:`read_slices`, reads the pixels of a few chosen slices (for pic
 """
 
 from rtmask.discovery._link import SeriesLink, contours_on_slices, link_image_series
-from rtmask.discovery._pixels import read_slices
+from rtmask.discovery._pixels import read_slices, read_slices_int16
 from rtmask.discovery._scan import (
     Inventory,
     RTObject,
@@ -31,5 +31,6 @@ __all__ = [
     "read_header",
     "read_image_series",
     "read_slices",
+    "read_slices_int16",
     "scan",
 ]

@@ -285,6 +285,8 @@ def image_storage_dtype(values: NDArray[Any]) -> np.dtype[Any]:
     for CT in HU and most rescaled images; anything else (fractional rescale results, MR
     values beyond 32767, NaN) keeps float32.
     """
+    if values.dtype == np.int16 or values.dtype in (np.int8, np.uint8, np.bool_):
+        return np.dtype(np.int16)  # every value is one of int16's: nothing to look at
     for first in range(0, values.shape[0], _CHECK_SLICES):
         block = values[first : first + _CHECK_SLICES]
         if block.size and not (
