@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,15 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 
 from rtmask.cli._options import read_roi_map_option
 from rtmask.cli._output import print_error, print_warning, progress_bar
-from rtmask.cohort._dvh_table import DvhPlan, compute_dvh_table, plan_dvh_table
-from rtmask.cohort._dvh_tasks import DvhOptions, DvhResult, failed_dvh_result, run_dvh_case
-from rtmask.cohort._executors import (
-    DaskExecutor,
-    Executor,
-    ProcessExecutor,
-    SerialExecutor,
-    usable_cpus,
-)
+
+if TYPE_CHECKING:  # the cohort layer loads only for --table: `rtmask dvh RS RD` stays quick
+    from rtmask.cohort._dvh_table import DvhPlan
+    from rtmask.cohort._dvh_tasks import DvhResult
+    from rtmask.cohort._executors import Executor
 
 __all__ = ["MAX_ERRORS", "add_table_options", "check_table_usage", "run_table"]
 
@@ -69,6 +66,13 @@ def check_table_usage(args: argparse.Namespace) -> str:
 
 
 def _executor(args: argparse.Namespace, root: Path, out: Path, jobs: int) -> Executor:
+    from rtmask.cohort._dvh_tasks import failed_dvh_result, run_dvh_case  # noqa: PLC0415
+    from rtmask.cohort._executors import (  # noqa: PLC0415
+        DaskExecutor,
+        ProcessExecutor,
+        SerialExecutor,
+    )
+
     if args.scheduler is not None:
         return DaskExecutor(
             args.scheduler, root, out, function=run_dvh_case, failure=failed_dvh_result
@@ -80,6 +84,10 @@ def _executor(args: argparse.Namespace, root: Path, out: Path, jobs: int) -> Exe
 
 def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]) -> int:
     """Compute the table; 0 when every case worked, 1 when any failed (the rest is written)."""
+    from rtmask.cohort._dvh_table import compute_dvh_table, plan_dvh_table  # noqa: PLC0415
+    from rtmask.cohort._dvh_tasks import DvhOptions  # noqa: PLC0415
+    from rtmask.cohort._executors import usable_cpus  # noqa: PLC0415
+
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
         return roi_map

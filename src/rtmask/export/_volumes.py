@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import nrrd
 import numpy as np
 from numpy.typing import NDArray
@@ -97,6 +96,8 @@ def _warn_if_non_uniform(grid: ImageGrid, path: Path) -> None:
 
 
 def _nifti_header(data: NDArray[np.generic], grid: ImageGrid, *, intent: str | None) -> Any:
+    import nibabel as nib  # noqa: PLC0415 - a third of a second; only writers need it
+
     header_class: Any = nib.Nifti1Header  # nibabel is only partly typed
     header: Any = header_class()
     header.set_data_dtype(data.dtype)
