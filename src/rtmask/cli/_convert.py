@@ -26,7 +26,7 @@ from rtmask.cli._options import (
     read_roi_map_option,
 )
 from rtmask.cli._output import counting_bar, located, print_error, print_warning, reword
-from rtmask.cohort import CaseOptions, Layout, usable_cpus
+from rtmask.cohort import CaseOptions, Layout, start_workers_early, usable_cpus
 from rtmask.cohort._tasks import covering_grid
 from rtmask.convert import (
     ConversionOptions,
@@ -439,6 +439,8 @@ def convert_command(
     inventory = None
     # --reference stays in this process: the archive runner makes its own grids.
     if input_path.is_dir() and options.reference is None:
+        if archive.scheduler is None and (archive.jobs or usable_cpus()) > 1:
+            start_workers_early()  # its imports overlap the scan
         inventory = scan(input_path)
         count = len(inventory.structure_sets) + len(inventory.segmentations)
         if count > 1 or archive.layout is not None:

@@ -54,6 +54,7 @@ from rtmask.cohort._executors import (
     Executor,
     ProcessExecutor,
     SerialExecutor,
+    start_workers_early,
     usable_cpus,
 )
 from rtmask.cohort._index import IndexReport, export_parquet, index_archive
@@ -114,6 +115,7 @@ __all__ = [
     "run_dvh_case",
     "run_query",
     "sort_rows",
+    "start_workers_early",
     "structure_sets_in_index",
     "usable_cpus",
     "write_cases",

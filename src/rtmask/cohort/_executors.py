@@ -93,8 +93,27 @@ def _context(function: TaskFunction) -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     # Only heeded before the server starts (the first pool of this process); later pools
     # reuse the running server, which keeps what it imported.
-    context.set_forkserver_preload([function.__module__])
+    context.set_forkserver_preload(_preload(function))
     return context
+
+
+#: Modules the tasks import on first use (lazily, so that single-case commands stay light):
+#: the worker server imports them once, so that no worker pays for them again.
+_LAZY_TASK_MODULES = ("nibabel",)
+
+
+def _preload(function: TaskFunction) -> list[str]:
+    return [function.__module__, *_LAZY_TASK_MODULES]
+
+
+def start_workers_early(function: TaskFunction = run_case) -> None:
+    """Start the worker server now, so that it imports rtmask while this process goes on.
+
+    A :class:`ProcessExecutor` made later forks its workers from that server at once: the
+    server's imports (about half a second) overlap this process's scan of the archive
+    instead of following it. Harmless when the server is running already.
+    """
+    _start_forkserver(_preload(function))
 
 
 def _start_forkserver(preload: list[str]) -> None:
@@ -256,7 +275,7 @@ class DaskExecutor:
             # Worker processes forked from a server that has imported distributed and the
             # task's module: they start in a fraction of spawn's time (each spawned worker
             # imports both again, ~1 s of CPU).
-            _start_forkserver(["distributed", self.function.__module__])
+            _start_forkserver(["distributed", *_preload(self.function)])
             with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 cluster = distributed.LocalCluster(
                     n_workers=int(count),
