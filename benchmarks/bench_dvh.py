@@ -399,7 +399,11 @@ def print_times(case: str, runs: list[dict[str, Any]], heading: str | None = Non
     print(f"\n### {heading}\n")
     print("| tool | wall s | in-process s | after imports s |\n|---|---:|---:|---:|")
     for run in runs:
-        status = "" if run["returncode"] == 0 else f" (failed: {run.get('error')})"
+        status = ""
+        if "error" in run:
+            status = f" (failed: {run['error']})"
+        elif run.get("errors"):
+            status = f" (exit {run['returncode']}: {', '.join(sorted(run['errors']))} not computed)"
         print(
             f"| {run['tool']}{status} | {run['wall_s']:.3f} | {_seconds(run, 'time_s')} "
             f"| {_seconds(run, 'compute_s')} |"

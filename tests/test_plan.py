@@ -265,3 +265,44 @@ def test_a_damaged_number_names_the_item_and_attribute(tmp_path: Path) -> None:
         InvalidInputError, match="BeamSequence item 1 ControlPointSequence item 1: "
     ):
         read_plan(dataset)
+
+
+def _ion_plan() -> pydicom.Dataset:
+    dataset = beam_plan()
+    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.8"  # RT Ion Plan
+    dataset.IonBeamSequence = dataset.BeamSequence
+    del dataset.BeamSequence
+    for beam in dataset.IonBeamSequence:
+        beam.IonControlPointSequence = beam.ControlPointSequence
+        del beam.ControlPointSequence
+        del beam.SourceAxisDistance
+        beam.VirtualSourceAxisDistances = [2000.0, 1800.0]  # FL: binary numbers
+    return dataset
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize("make", [beam_plan, brachy_plan, _ion_plan])
+def test_a_file_reads_as_its_pydicom_dataset_does(
+    tmp_path: Path, make: object, implicit: bool
+) -> None:
+    """Files go through rtmask's raw reader, Datasets through pydicom: one result."""
+    assert callable(make)
+    dataset = make()
+    path = tmp_path / "RP.dcm"
+    if implicit:
+        dataset.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        dataset.save_as(path, enforce_file_format=True)
+    else:
+        save(dataset, path)
+    from_file = read_plan(path)
+    assert from_file == read_plan(pydicom.dcmread(path))
+    assert from_file.beams or from_file.brachy_sources
+
+
+def test_real_plans_read_from_file_as_from_pydicom() -> None:
+    paths = [get_testdata_file("rtplan.dcm")]
+    if BREAST_PLAN.is_file():
+        paths.append(str(BREAST_PLAN))
+    for path in paths:
+        assert path is not None
+        assert read_plan(path) == read_plan(pydicom.dcmread(path)), path

@@ -387,3 +387,12 @@ def test_pydicom_test_files_read_as_pydicom_reads_them(name: str) -> None:
     if meta is not None and "MediaStorageSOPClassUID" in meta:
         assert raw.file_meta is not None
         assert raw.file_meta.text("MediaStorageSOPClassUID") == meta.MediaStorageSOPClassUID
+
+
+def test_every_known_tag_matches_the_dicom_dictionary() -> None:
+    """TAGS is rtmask's own table: each keyword's tag and VR as pydicom's dictionary has them."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    for keyword, (tag, vr) in TAGS.items():
+        assert tag_for_keyword(keyword) == tag, keyword
+        assert vr in dictionary_VR(tag).split(" or "), keyword
