@@ -24,7 +24,6 @@ from numpy.typing import NDArray
 from rtmask.dose import DoseGrid, read_dose
 from rtmask.dvh._compute import compute_dvh
 from rtmask.dvh._histogram import DVH
-from rtmask.dvh._interpolate import interpolate_roi
 from rtmask.dvh._slabs import EndCaps
 from rtmask.errors import GeometryWarning, InvalidInputError, StructureSetWarning
 from rtmask.rtstruct import ROI, StructureSet, read_rtstruct
@@ -278,6 +277,9 @@ def _stack(
             warnings.warn(messages[-1], GeometryWarning, stacklevel=3)
         roi, end_caps = _thick_plane(roi, dose.grid.normal, slab_thickness_mm)
     elif interpolate:
+        # shapely (8 ms to import) only when contours are interpolated
+        from rtmask.dvh._interpolate import interpolate_roi  # noqa: PLC0415
+
         roi, end_caps = interpolate_roi(roi, dose.grid, interpolate, end_caps, on_gap)
     return roi, end_caps, messages
 
