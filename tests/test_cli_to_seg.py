@@ -18,9 +18,12 @@ import pydicom
 import pytest
 
 from conftest import HFS, OBLIQUE, small_grid
+from rtmask import read_image_series
 from rtmask.cli import main
-from rtmask.export import write_nifti
+from rtmask.export import write_nifti, write_seg
 from rtmask.names import standard_colour
+from rtmask.raster import Mask
+from rtmask.rtstruct import ROI
 from rtmask.synthetic import write_ct_series
 
 hd = pytest.importorskip("highdicom")
@@ -435,3 +438,40 @@ def test_without_highdicom_one_line_names_the_extra(
     (error,) = _errors(output)
     assert "pip install 'rtmask[seg]'" in error
     assert not out.parent.exists()
+
+
+def test_a_fractional_seg_stays_fractional(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ct, centre = _ct(tmp_path)
+    centres = _ct_centres(ct)
+    # Fractions falling off linearly over 4 mm outside a 6 mm sphere; 255 steps stored.
+    fraction = np.clip((10.0 - np.linalg.norm(centres - centre, axis=-1)) / 4.0, 0.0, 1.0)
+    steps = np.round(fraction * 255).astype(np.uint8)
+    series = read_image_series(ct)
+    mask = Mask(
+        array=(steps / 255).astype(np.float32),
+        grid=series.grid,
+        roi=ROI(number=4, name="Bladder"),
+    )
+    write_seg([mask], series, tmp_path / "fractional.dcm")
+    out = tmp_path / "SEG.dcm"
+    code, output = _run(
+        capsys, str(tmp_path / "fractional.dcm"), "--image", str(ct), "-o", str(out)
+    )
+    assert code == 0, output
+    assert "1 segment(s), FRACTIONAL" in " ".join(output.split())
+    seg = pydicom.dcmread(out)
+    assert seg.SegmentationType == "FRACTIONAL"
+    assert int(seg.MaximumFractionalValue) == 255
+    headers = _ct_headers(ct)
+    positions = np.array([h.ImagePositionPatient for h in headers], dtype=float)
+    frames = np.frombuffer(seg.PixelData, np.uint8)[: int(seg.NumberOfFrames) * SHAPE[1] * SHAPE[2]]
+    decoded = np.zeros(SHAPE, np.uint8)
+    for frame, item in zip(
+        frames.reshape(-1, SHAPE[1], SHAPE[2]), seg.PerFrameFunctionalGroupsSequence, strict=True
+    ):
+        position = np.array(item.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+        decoded[int(np.argmin(np.linalg.norm(positions - position, axis=1)))] = frame
+    assert (steps > 0).sum() > 100
+    np.testing.assert_array_equal(decoded, steps)
