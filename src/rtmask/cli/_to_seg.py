@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="write binary masks as one DICOM Segmentation (SEG)",
         description=(
             "Write the binary masks in MASKS as the segments of one new DICOM Segmentation "
-            "(BINARY; needs rtmask[seg]) on the image series in DIR. MASKS is what "
+            "(BINARY, or FRACTIONAL from a fractional DICOM SEG; needs rtmask[seg]) on the "
+            "image series in DIR. MASKS is what "
             "'rtmask to-rtstruct' takes: a folder of per-ROI masks (.nii, .nii.gz, .nrrd, "
             ".nhdr), a labelmap with its label table (nnU-Net dataset.json, CSV, .ctbl or "
             "ITK-SNAP .txt; one segment per label, named by the label), a 3D Slicer "
