@@ -40,6 +40,7 @@ FILE_COMMANDS: dict[str, Command] = {
         "-o",
         str(out),
     ],
+    "to-seg": lambda case, masks, out: ["to-seg", str(masks), "--image", str(case), "-o", str(out)],
     "dose-sum": lambda case, masks, out: ["dose-sum", str(case / "RD_demo.dcm"), "-o", str(out)],
     "dvh --csv": lambda case, masks, out: [
         "dvh",
@@ -62,6 +63,7 @@ FILE_COMMANDS: dict[str, Command] = {
 }
 ALL_COMMANDS = {**FOLDER_COMMANDS, **FILE_COMMANDS}
 SUFFIX = {"to-rtstruct": ".dcm", "dose-sum": ".dcm", "dvh --csv": ".csv", "dvh --plot": ".png"}
+SUFFIX["to-seg"] = ".dcm"
 
 
 @pytest.fixture(scope="module")

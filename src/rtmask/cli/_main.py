@@ -46,6 +46,7 @@ class _Parser(argparse.ArgumentParser):
 COMMANDS = {
     "convert": "_convert",
     "to-rtstruct": "_to_rtstruct",
+    "to-seg": "_to_seg",
     "info": "_info",
     "volumes": "_volumes",
     "dvh": "_dvh",

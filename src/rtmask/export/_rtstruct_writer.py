@@ -55,7 +55,7 @@ from rtmask.names import standard_colour
 from rtmask.raster import Mask
 from rtmask.rtstruct import ROI, Contour
 
-__all__ = ["RtstructWriteReport", "SkippedROI", "WrittenROI", "write_rtstruct"]
+__all__ = ["RtstructWriteReport", "SkippedROI", "WrittenROI", "default_colour", "write_rtstruct"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ _PALETTE = (
 )
 
 
-def _default_colour(roi: ROI, position: int) -> tuple[int, int, int]:
+def default_colour(roi: ROI, position: int) -> tuple[int, int, int]:
     """The ROI's own colour, else its conventional one by name, else the palette's."""
     return roi.color or standard_colour(roi.name) or _PALETTE[position % len(_PALETTE)]
 
@@ -736,7 +736,7 @@ def write_rtstruct(
     new = _NewROIs.of(source)
     for index, (mask, number) in enumerate(zip(kept_masks, numbers, strict=True)):
         contours = _trace(mask, series, simplify_mm=simplify_mm, keyholes=keyholes)
-        color = _default_colour(mask.roi, len(old_rois) + index)
+        color = default_colour(mask.roi, len(old_rois) + index)
         new.add(mask.roi, number, contours, sop_class=sop_class, frame_uid=frame_uid, color=color)
     new.set_sequences(ds)
     _save(ds, final, new.contour_items, source=source, utf8=utf8)
