@@ -154,10 +154,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
-    """The ``--stats`` names, each checked on a small DVH; messages name the options."""
+def _check_stats(
+    text: str, prescription: float | None, *, per_case: bool = False
+) -> tuple[str, ...]:
+    """The ``--stats`` names, each checked on a small DVH; messages name the options.
+
+    ``per_case``: each case may have its own prescription (``--table``), so V<x>%
+    statistics are accepted without ``--prescription``.
+    """
     if prescription is not None and not (math.isfinite(prescription) and prescription > 0):
         raise RtmaskError(f"--prescription must be a positive number of Gy, got {prescription}")
+    if prescription is None and per_case:
+        prescription = 1.0  # any: only the names are checked
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     probe = DVH(
         dose_gy=np.array([0.0, 1.0]),
@@ -306,7 +314,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if usage:
             args.dvh_parser.error(usage)
         _check_output("--table", args.table)
-        stats = _check_stats(args.stats, args.prescription)
+        stats = _check_stats(args.stats, args.prescription, per_case=True)
         return run_table(args, console, stats)
     if args.dose is None:
         args.dvh_parser.error("give the RTDOSE file DOSE after STRUCTURE_SET")
