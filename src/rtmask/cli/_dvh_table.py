@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -83,8 +83,14 @@ def _executor(args: argparse.Namespace, root: Path, out: Path, jobs: int) -> Exe
     return ProcessExecutor(jobs, function=run_dvh_case, failure=failed_dvh_result)
 
 
-def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]) -> int:
-    """Compute the table; 0 when every case worked, 1 when any failed (the rest is written)."""
+def run_table(
+    args: argparse.Namespace, console: Console, stats: tuple[str, ...], shape: dict[str, Any]
+) -> int:
+    """Compute the table; 0 when every case worked, 1 when any failed (the rest is written).
+
+    ``shape``: :func:`rtmask.get_dvh`'s ``limit_gy``, ``slab_thickness_mm`` and
+    ``interpolate`` for every case.
+    """
     from rtmask.cohort._dvh_table import compute_dvh_table, plan_dvh_table  # noqa: PLC0415
     from rtmask.cohort._dvh_tasks import DvhOptions  # noqa: PLC0415
     from rtmask.cohort._executors import usable_cpus  # noqa: PLC0415
@@ -103,6 +109,7 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
         prescription_gy=args.prescription,
         count_outside=args.count_outside,
         prescription_source="--prescription",
+        **shape,
     )
     plan = plan_dvh_table(root, options)
     jobs = args.jobs or usable_cpus()

@@ -17,7 +17,7 @@ from pathlib import Path
 from rtmask._errors import InvalidInputError, RtmaskError, RtmaskWarning
 from rtmask.convert import DoseSelection, select_rois
 from rtmask.dose import DoseGrid, add_doses, read_dose
-from rtmask.dvh import compute_dvhs
+from rtmask.dvh._get_dvh import compute_roi_dvhs
 from rtmask.errors import DoseWarning
 from rtmask.names import RoiMap
 from rtmask.plan import read_plan
@@ -71,6 +71,9 @@ class DvhOptions:
         linked to its dose (V<x>% statistics are empty for a case without one).
     prescription_source
         What the table says of ``prescription_gy`` in ``prescription_source``.
+    limit_gy, slab_thickness_mm, interpolate
+        :func:`rtmask.get_dvh`'s dose cap (Gy), slab of an ROI drawn on a single plane (mm)
+        and contour interpolation between planes.
     """
 
     stats: tuple[str, ...] = ()
@@ -81,6 +84,9 @@ class DvhOptions:
     prescription_gy: float | None = None
     count_outside: bool = False
     prescription_source: str = "given"
+    limit_gy: float | None = None
+    slab_thickness_mm: float | None = None
+    interpolate: int | bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -193,9 +199,13 @@ def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
     prescription, source, why_none = _prescription(task)
     dose = _read_dose(task, prescription)
     rows: list[dict[str, Cell]] = []
-    results = compute_dvhs(
+    results = compute_roi_dvhs(
         rois,
+        structure_set,
         dose,
+        limit_gy=options.limit_gy,
+        slab_thickness_mm=options.slab_thickness_mm,
+        interpolate=options.interpolate,
         resolution_mm=options.resolution_mm,
         end_caps=options.end_caps,
         prescription_gy=prescription,
