@@ -52,7 +52,7 @@ def _ct_grid() -> ImageGrid:
     )
 
 
-def _case(root: Path, name: str, *, plan: str | None) -> tuple[float, Path, str]:
+def _case(root: Path, name: str, *, plan: str | None, units: str = "GY") -> tuple[float, Path, str]:
     """CT, a cylinder and a uniform dose; ``plan``: the UID the dose references (None: none)."""
     grid = _ct_grid()
     ct = write_ct_series(root / name / "ct", grid, patient_id=name)
@@ -76,9 +76,10 @@ def _case(root: Path, name: str, *, plan: str | None) -> tuple[float, Path, str]
     dose = write_rtdose(
         root / name / "RD.dcm",
         dose_grid,
-        np.full(dose_grid.shape, DOSE_GY),
+        np.full(dose_grid.shape, DOSE_GY if units == "GY" else 100.0),
         ct,
         referenced_plan_uid=plan,
+        dose_units=units,
     )
     if plan is None:  # a dose that references no plan at all
         dataset = pydicom.dcmread(dose)
@@ -302,3 +303,31 @@ def test_an_unreadable_plan_is_a_warning_and_no_prescription(
     assert row["D50"] == pytest.approx(DOSE_GY)
     assert any(str(broken) in w and "not used" in w for w in result.warnings), result.warnings
     assert any("P1/RP.dcm cannot be read" in w for w in result.warnings), result.warnings
+
+
+def test_a_relative_dose_is_read_with_its_plans_prescription(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 100 % of the plan's 40 Gy; the same dose without a plan cannot be read in Gy.
+    root = tmp_path / "archive"
+    uid = pydicom.uid.generate_uid()
+    _, _, structure_set = _case(root, "R1", plan=uid, units="RELATIVE")
+    plan = beam_plan(
+        prescriptions_gy=(("SITE", "PTV", 40.0),),
+        sop_instance_uid=uid,
+        structure_set_uid=structure_set,
+    )
+    save(plan, root / "R1" / "RP.dcm")
+    _case(root, "R2", plan=None, units="RELATIVE")
+    table = tmp_path / "dvh.csv"
+    code = main(["dvh", str(root), "--table", str(table), "--stats", "V95%", "--jobs", "1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1
+    with table.open(encoding="utf-8", newline="") as stream:
+        (row,) = csv.DictReader(stream)
+    assert row["structure_set"] == "R1/RS.dcm"
+    assert float(row["mean_gy"]) == pytest.approx(40.0, rel=1e-6)
+    assert float(row["V95%"]) == pytest.approx(float(row["volume_cm3"]), rel=1e-9)
+    assert f"error: {root / 'R2' / 'RD.dcm'}: DoseUnits is RELATIVE" in err
+    assert "(--prescription GY)" in err
+    assert "prescription_gy" not in err

@@ -300,13 +300,9 @@ def compute_roi_dvhs(
     ------
     InvalidInputError
         A non-positive ``limit_gy`` or ``slab_thickness_mm``, a negative ``interpolate``
-        (before any ROI is computed).
+        (when the iteration starts, before any ROI is computed).
     """
     _check_options(slab_thickness_mm, limit_gy, interpolate)
-    if isinstance(image, (str, os.PathLike)):
-        from rtmask.discovery import read_image_series  # noqa: PLC0415 - only when given
-
-        image = read_image_series(Path(image))
     extras = _Extras(limit_gy, slab_thickness_mm, image, interpolate)
     for roi in rois:
         try:
@@ -340,7 +336,7 @@ def _stack(
                 f"ROI {roi.number} {roi.name!r} is drawn on a single plane; its slab is "
                 f"{slab_thickness_mm:.3g} mm thick, {source}; give slab_thickness_mm to choose"
             )
-            warnings.warn(messages[-1], GeometryWarning, stacklevel=3)
+            warnings.warn(messages[-1], GeometryWarning, stacklevel=4)  # get_dvh's caller
         roi, end_caps = _thick_plane(roi, dose.grid.normal, slab_thickness_mm)
     elif interpolate:
         # shapely (8 ms to import) only when contours are interpolated
