@@ -31,6 +31,7 @@ FIXED = (
     "max_gy",
 )
 NUMBERS = ("volume_cm3", "min_gy", "mean_gy", "max_gy")
+PRESCRIPTION = ("prescription_gy", "prescription_source")  # after the statistics
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def test_every_row_equals_the_single_case_command(
     assert f"skipped {cohort.no_dose}: no RT Dose linked" in text
     assert "2 with failures" in text
     columns, rows = _read(table)
-    assert columns == [*FIXED, *STATS.split(",")]
+    assert columns == [*FIXED, *STATS.split(","), *PRESCRIPTION]
     assert {row["structure_set"] for row in rows} == set(cohort.pairs)
     assert len(rows) == 2 + 3 + 2
     for structure_set, (rs, dose) in cohort.pairs.items():
@@ -225,7 +226,15 @@ def test_two_processes_equal_one(
         code, _, err = _run(capsys, str(cohort.root), "--table", str(table), "--jobs", jobs)
         assert code == 1, err
         tables.append(_read(table))
-    assert tables[0][0] == tables[1][0] == [*FIXED, "D99", "D95", "D50", "D5", "D1", "D0.03cc"]
+    assert (
+        tables[0][0]
+        == tables[1][0]
+        == [
+            *FIXED,
+            *("D99", "D95", "D50", "D5", "D1", "D0.03cc"),
+            *PRESCRIPTION,
+        ]
+    )
     assert _sorted(tables[0][1]) == _sorted(tables[1][1])
     assert len(tables[0][1]) == 7
 
@@ -250,7 +259,7 @@ def test_roi_map_selects_and_names_canonical(
     )
     assert code == 1, err  # still the broken dose
     columns, rows = _read(table)
-    assert columns == [*FIXED, "V32Gy"]
+    assert columns == [*FIXED, "V32Gy", *PRESCRIPTION]
     got = {(row["structure_set"], row["roi_name"], row["canonical"]) for row in rows}
     assert got == {
         ("P1/RS.dcm", "Lung L", "Lung_L"),
@@ -282,7 +291,7 @@ def test_parquet_round_trip_through_duckdb(
         parquet_rows = result.fetchall()
         described = connection.execute(f"DESCRIBE SELECT * FROM read_parquet('{table}')")
         types = {row[0]: row[1] for row in described.fetchall()}
-    assert names == [*FIXED, *STATS.split(",")]
+    assert names == [*FIXED, *STATS.split(","), *PRESCRIPTION]
     assert types["roi_number"] == "INTEGER"
     assert types["mean_gy"] == "DOUBLE"
     _, csv_rows = _read(csv_table)
@@ -428,7 +437,7 @@ def test_an_interrupted_table_keeps_the_cases_done(cohort: Cohort, tmp_path: Pat
             plan, table, SerialExecutor(function=run_dvh_case), progress=stop_after_two
         )
     columns, rows = _read(table)
-    assert columns == [*FIXED, "D95"]
+    assert columns == [*FIXED, "D95", *PRESCRIPTION]
     first_two = {task.structure_set for task in plan.tasks[:2]}
     assert {row["structure_set"] for row in rows} == first_two & {
         row["structure_set"] for row in all_rows

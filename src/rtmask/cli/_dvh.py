@@ -33,8 +33,9 @@ from rtmask.cli._prescription import (
 )
 from rtmask.convert._select import select_rois
 from rtmask.dose import boundary_dose_note, read_dose
-from rtmask.dvh import DVH, EndCaps, compute_dvhs
+from rtmask.dvh import DVH, EndCaps
 from rtmask.dvh._embedded import EmbeddedDVH, read_embedded_dvhs
+from rtmask.dvh._get_dvh import compute_roi_dvhs
 from rtmask.dvh._report import plot_dvhs, stat_unit, write_dvh_entries_csv
 from rtmask.rtstruct import ROI, StructureSet, read_rtstruct
 
@@ -50,6 +51,7 @@ CLI_WORDING = {
     "(prescription_gy=...)": "(--prescription GY)",
     "prescription_gy": "--prescription",
     "count_outside=True": "--count-outside",
+    "give slab_thickness_mm to choose": "give --slab-thickness MM to choose",
     "resolution_mm": "--resolution MM",
     " or give a wider bin_width_gy": "",
 }
@@ -84,7 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="LIST",
         help=(
             "comma-separated statistics: D<x> (Gy to x %% of the volume), D<x>cc, V<x>Gy "
-            "(cm3), V<x>%% (cm3, needs --prescription), Dmin, Dmax, Dmean, Dmedian; "
+            "(cm3), V<x>%% (cm3, needs a prescription: --prescription, the plan's, or with "
+            "--table each case's), Dmin, Dmax, Dmean, Dmedian; "
             "V<x>Gy%% and V<x>%%%% give %% of the volume "
             f"(default: {','.join(DEFAULT_STATS)})"
         ),
@@ -111,6 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="count the part of an ROI outside the dose grid at 0 Gy (default: leave it out)",
     )
+    add_shape_options(parser)
     parser.add_argument(
         "--end-caps",
         choices=[e.value for e in EndCaps],
@@ -154,10 +158,75 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _check_stats(text: str, prescription: float | None) -> tuple[str, ...]:
-    """The ``--stats`` names, each checked on a small DVH; messages name the options."""
+def add_shape_options(parser: argparse.ArgumentParser) -> None:
+    """``--limit``, ``--slab-thickness``, ``--interpolate``: :func:`rtmask.get_dvh`'s options."""
+    parser.add_argument(
+        "--limit",
+        type=float,
+        metavar="GY",
+        help="dose cap, Gy: volume receiving more is counted at GY (Dmax is then GY; warned)",
+    )
+    parser.add_argument(
+        "--slab-thickness",
+        type=float,
+        metavar="MM",
+        help=(
+            "thickness of an ROI drawn on a single plane, mm (default: the usual gap between "
+            "the structure set's contour planes, else the dose grid's slice spacing; stated "
+            "in a warning)"
+        ),
+    )
+    interpolation = parser.add_mutually_exclusive_group()
+    interpolation.add_argument(
+        "--interpolate",
+        action="store_true",
+        help=(
+            "interpolate the contour shape between neighbouring contour planes, splitting "
+            "every gap into pieces of at most 1 mm (for coarse contour spacing)"
+        ),
+    )
+    interpolation.add_argument(
+        "--interpolate-planes",
+        type=int,
+        metavar="N",
+        help="as --interpolate, with N interpolated planes in every gap",
+    )
+
+
+def shape_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`rtmask.get_dvh`'s ``limit_gy``, ``slab_thickness_mm``, ``interpolate``, checked."""
+    for option, value, unit in (
+        ("--limit", args.limit, "Gy"),
+        ("--slab-thickness", args.slab_thickness, "mm"),
+    ):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RtmaskError(f"{option} must be a positive number of {unit}, got {value}")
+    if args.interpolate_planes is not None and args.interpolate_planes < 0:
+        raise RtmaskError(
+            f"--interpolate-planes takes a number of planes >= 0, got {args.interpolate_planes}"
+        )
+    interpolate: int | bool = bool(args.interpolate)
+    if args.interpolate_planes is not None:
+        interpolate = int(args.interpolate_planes)
+    return {
+        "limit_gy": args.limit,
+        "slab_thickness_mm": args.slab_thickness,
+        "interpolate": interpolate,
+    }
+
+
+def _check_stats(
+    text: str, prescription: float | None, *, per_case: bool = False
+) -> tuple[str, ...]:
+    """The ``--stats`` names, each checked on a small DVH; messages name the options.
+
+    ``per_case``: each case may have its own prescription (``--table``), so V<x>%
+    statistics are accepted without ``--prescription``.
+    """
     if prescription is not None and not (math.isfinite(prescription) and prescription > 0):
         raise RtmaskError(f"--prescription must be a positive number of Gy, got {prescription}")
+    if prescription is None and per_case:
+        prescription = 1.0  # any: only the names are checked
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     probe = DVH(
         dose_gy=np.array([0.0, 1.0]),
@@ -297,26 +366,42 @@ def _selected(
     return selected, canonical
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
-    """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
-    if Path(args.structure_set).is_dir() or args.table is not None:
-        usage = check_table_usage(args) or (
-            "--plan is for one structure set and dose, not with --table" if args.plan else ""
-        )
-        if usage:
-            args.dvh_parser.error(usage)
-        _check_output("--table", args.table)
-        stats = _check_stats(args.stats, args.prescription)
-        return run_table(args, console, stats)
+def _run_table(args: argparse.Namespace, console: Console) -> int:
+    """``dvh ROOT --table FILE``, its usage checked."""
+    usage = check_table_usage(args) or (
+        "--plan is for one structure set and dose, not with --table" if args.plan else ""
+    )
+    if usage:
+        args.dvh_parser.error(usage)
+    _check_output("--table", args.table)
+    _check_resolution(args.resolution)
+    stats = _check_stats(args.stats, args.prescription, per_case=True)
+    return run_table(args, console, stats, shape_options(args))
+
+
+def _check_resolution(resolution: float | None) -> None:
+    if resolution is not None and not (math.isfinite(resolution) and resolution > 0):
+        raise RtmaskError(f"--resolution must be a positive number of mm, got {resolution}")
+
+
+def _check_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """Refuse missing inputs and bad numbers or outputs; :func:`shape_options`' options."""
     if args.dose is None:
         args.dvh_parser.error("give the RTDOSE file DOSE after STRUCTURE_SET")
     for path, kind in ((args.structure_set, "RTSTRUCT"), (args.dose, "RTDOSE")):
         if not Path(path).is_file():
             raise RtmaskError(f"{path}: no such file; give an {kind} file")
-    if args.resolution is not None and not (math.isfinite(args.resolution) and args.resolution > 0):
-        raise RtmaskError(f"--resolution must be a positive number of mm, got {args.resolution}")
+    _check_resolution(args.resolution)
     for option, output in (("--csv", args.csv), ("--plot", args.plot)):
         _check_output(option, output)
+    return shape_options(args)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Compute and print the DVHs; 0 when every ROI worked, 1 otherwise."""
+    if Path(args.structure_set).is_dir() or args.table is not None:
+        return _run_table(args, console)
+    shape = _check_inputs(args)
     choice = choose_prescription(args, console)  # sets args.prescription
     stats = _check_stats(args.stats, args.prescription)
     roi_map = read_roi_map_option(args.roi_map, console)
@@ -343,9 +428,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     entries: list[dict[str, Any]] = []
     with progress_bar(console) as progress:
         task = progress.add_task("DVH", total=len(rois))
-        results = compute_dvhs(
+        results = compute_roi_dvhs(
             rois,
+            structure_set,
             dose,
+            **shape,
             resolution_mm=args.resolution,
             end_caps=args.end_caps,
             prescription_gy=args.prescription,
@@ -369,7 +456,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 progress.advance(task)
                 continue
             for message in dvh.warnings:
-                print_warning(console, message)
+                print_warning(console, reword(message, CLI_WORDING))
             _warn_undefined(console, entry, stats)
             if args.embedded:
                 match = embedded.get(roi.number)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
 from rtmask.cli._options import read_roi_map_option
-from rtmask.cli._output import print_error, print_warning, progress_bar
+from rtmask.cli._output import print_error, print_warning, progress_bar, reword
 
 if TYPE_CHECKING:  # the cohort layer loads only for --table: `rtmask dvh RS RD` stays quick
     from rtmask.cohort._dvh_table import DvhPlan
@@ -82,8 +83,14 @@ def _executor(args: argparse.Namespace, root: Path, out: Path, jobs: int) -> Exe
     return ProcessExecutor(jobs, function=run_dvh_case, failure=failed_dvh_result)
 
 
-def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]) -> int:
-    """Compute the table; 0 when every case worked, 1 when any failed (the rest is written)."""
+def run_table(
+    args: argparse.Namespace, console: Console, stats: tuple[str, ...], shape: dict[str, Any]
+) -> int:
+    """Compute the table; 0 when every case worked, 1 when any failed (the rest is written).
+
+    ``shape``: :func:`rtmask.get_dvh`'s ``limit_gy``, ``slab_thickness_mm`` and
+    ``interpolate`` for every case.
+    """
     from rtmask.cohort._dvh_table import compute_dvh_table, plan_dvh_table  # noqa: PLC0415
     from rtmask.cohort._dvh_tasks import DvhOptions  # noqa: PLC0415
     from rtmask.cohort._executors import usable_cpus  # noqa: PLC0415
@@ -101,6 +108,8 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
         end_caps=args.end_caps,
         prescription_gy=args.prescription,
         count_outside=args.count_outside,
+        prescription_source="--prescription",
+        **shape,
     )
     plan = plan_dvh_table(root, options)
     jobs = args.jobs or usable_cpus()
@@ -124,11 +133,17 @@ def run_table(args: argparse.Namespace, console: Console, stats: tuple[str, ...]
         executor = _executor(args, root, table.parent, jobs)
         results = compute_dvh_table(plan, table, executor, progress=advance)
     rows = sum(len(result.rows) for result in results)
-    return _report(plan, results, rows, table, console)
+    return _report(plan, results, rows, table, console, wording=getattr(args, "wording", {}))
 
 
 def _report(
-    plan: DvhPlan, results: list[DvhResult], rows: int, table: Path, console: Console
+    plan: DvhPlan,
+    results: list[DvhResult],
+    rows: int,
+    table: Path,
+    console: Console,
+    *,
+    wording: Mapping[str, str],
 ) -> int:
     unreadable, without_dose = plan.unreadable, plan.without_dose
     errors = [*unreadable]
@@ -136,9 +151,9 @@ def _report(
         errors.extend(result.errors)
     for result in sorted(results, key=lambda r: r.structure_set):
         for warning in result.warnings:
-            print_warning(console, warning)
+            print_warning(console, reword(warning, wording))
     for message in errors[:MAX_ERRORS]:
-        print_error(console, message)
+        print_error(console, reword(message, wording))
     if len(errors) > MAX_ERRORS:
         print_error(console, f"... and {len(errors) - MAX_ERRORS} more failures")
     for relative in without_dose:

@@ -3,7 +3,9 @@
 Planning reads headers only (discovery's scan). Each RTSTRUCT with a linked dose
 (:func:`rtmask.convert.choose_dose`: the PLAN dose, else the BEAM doses summed) is one
 :class:`~rtmask.cohort._dvh_tasks.DvhTask`; a structure set without a linked dose is not a
-failure, it is listed as skipped (it has no DVH to compute). The table is CSV, or Parquet
+failure, it is listed as skipped (it has no DVH to compute). Each case takes its
+prescription dose (for V<x>% statistics) from the RT Plan linked to its dose
+(:func:`linked_plan`), unless one prescription is given for all. The table is CSV, or Parquet
 (written with DuckDB, the ``cohort`` extra) when its name ends in ``.parquet``; written
 atomically, missing values as an empty cell (CSV) or NULL (Parquet).
 """
@@ -19,12 +21,26 @@ from pathlib import Path
 
 from rtmask._atomic import atomic_path
 from rtmask._optional import import_optional
-from rtmask.cohort._dvh_tasks import DVH_COLUMNS, Cell, DvhOptions, DvhResult, DvhTask
+from rtmask.cohort._dvh_tasks import (
+    DVH_COLUMNS,
+    PRESCRIPTION_COLUMNS,
+    Cell,
+    DvhOptions,
+    DvhResult,
+    DvhTask,
+)
 from rtmask.cohort._executors import Executor
-from rtmask.convert import choose_dose
-from rtmask.discovery import Inventory, scan
+from rtmask.convert import DoseSelection, choose_dose
+from rtmask.discovery import Inventory, RTObject, scan
 
-__all__ = ["DvhPlan", "compute_dvh_table", "plan_dvh_table", "sort_rows", "write_dvh_table"]
+__all__ = [
+    "DvhPlan",
+    "compute_dvh_table",
+    "linked_plan",
+    "plan_dvh_table",
+    "sort_rows",
+    "write_dvh_table",
+]
 
 #: Skipped-file kinds that may hide a structure set or a dose: each is a failure line.
 UNREADABLE_KINDS = frozenset({"unreadable", "truncated"})
@@ -32,7 +48,15 @@ UNREADABLE_KINDS = frozenset({"unreadable", "truncated"})
 REFRESH_S = 10.0
 _INTEGER_COLUMNS = frozenset({"roi_number"})
 _TEXT_COLUMNS = frozenset(
-    {"patient_id", "structure_set", "dose", "dose_choice", "roi_name", "canonical"}
+    {
+        "patient_id",
+        "structure_set",
+        "dose",
+        "dose_choice",
+        "roi_name",
+        "canonical",
+        "prescription_source",
+    }
 )
 
 
@@ -93,6 +117,9 @@ def plan_dvh_table(
         if dose is None:
             without.append(relative)
             continue
+        plan, plan_note = None, ""
+        if options.prescription_gy is None:  # given: the same for every case
+            plan, plan_note = linked_plan(rt_object, dose, inventory)
         tasks.append(
             DvhTask(
                 source=rt_object.path,
@@ -101,6 +128,9 @@ def plan_dvh_table(
                 dose=dose,
                 dose_files=";".join(_relative(path, base) for path in dose.files),
                 options=options,
+                plan=None if plan is None else plan.path,
+                plan_file="" if plan is None else _relative(plan.path, base),
+                plan_note=plan_note,
             )
         )
     unreadable = tuple(
@@ -109,6 +139,48 @@ def plan_dvh_table(
         if skipped.kind in UNREADABLE_KINDS
     )
     return DvhPlan(tasks=tuple(tasks), without_dose=tuple(without), unreadable=unreadable)
+
+
+def linked_plan(
+    structure_set: RTObject, dose: DoseSelection, inventory: Inventory
+) -> tuple[RTObject | None, str]:
+    """The RT Plan a case takes its prescription from, or None and why not (in words).
+
+    The plan the chosen dose file(s) reference (ReferencedRTPlanSequence) when it lies
+    under the archive root; when the dose references no plan (nothing but structure
+    sets), the one plan that references the structure set. Several candidate plans, or a
+    referenced plan that is not there, give None: a guess could take another plan's
+    prescription.
+    """
+    plans: dict[str, RTObject] = {}
+    for plan in sorted(inventory.plans, key=lambda p: str(p.path)):
+        if plan.sop_instance_uid:
+            plans.setdefault(plan.sop_instance_uid, plan)  # a copy: the first path
+    files = set(dose.files)
+    referenced = dict.fromkeys(
+        uid for d in inventory.doses if d.path in files for uid in d.referenced_rt_uids
+    )
+    found = [plans[uid] for uid in referenced if uid in plans]
+    if len(found) == 1:
+        return found[0], ""
+    if found:
+        names = ", ".join(p.path.name for p in found)
+        return None, f"the dose references {len(found)} RT Plans ({names}), not one"
+    structure_uids = {s.sop_instance_uid for s in inventory.structure_sets}
+    missing = [uid for uid in referenced if uid not in structure_uids]
+    if missing:
+        return None, f"the RT Plan the dose references ({missing[0]}) is not under ROOT"
+    uid = structure_set.sop_instance_uid
+    mine = [p for p in plans.values() if uid and uid in p.referenced_rt_uids]
+    if len(mine) == 1:
+        return mine[0], ""
+    if mine:
+        names = ", ".join(p.path.name for p in mine)
+        return None, (
+            f"the dose references no RT Plan and {len(mine)} reference the structure set "
+            f"({names}), not one"
+        )
+    return None, "no RT Plan is linked (the dose references none, none the structure set)"
 
 
 def compute_dvh_table(
@@ -182,19 +254,21 @@ def write_dvh_table(rows: Sequence[dict[str, Cell]], path: Path, stats: Sequence
     Parameters
     ----------
     rows
-        Table rows (:func:`sort_rows`): :data:`~rtmask.cohort.DVH_COLUMNS` and the
-        statistics; doses in Gy, volumes in cm3.
+        Table rows (:func:`sort_rows`): :data:`~rtmask.cohort.DVH_COLUMNS`, the
+        statistics and ``prescription_gy``, ``prescription_source``; doses in Gy, volumes
+        in cm3.
     path
         The table; a missing value is an empty CSV cell or a Parquet NULL.
     stats
-        The statistics' column names, after the fixed columns.
+        The statistics' column names, after the fixed columns and before the prescription
+        (its dose in Gy and where it comes from).
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    columns = (*DVH_COLUMNS, *stats)
+    columns = (*DVH_COLUMNS, *stats, *PRESCRIPTION_COLUMNS)
     if path.suffix.lower() == ".parquet":
         duckdb = import_optional("duckdb", extra="cohort", feature="Parquet DVH tables")
         types = ", ".join(f'"{name}" {_sql_type(name)}' for name in columns)

@@ -14,15 +14,18 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtmask._errors import RtmaskError, RtmaskWarning
+from rtmask._errors import InvalidInputError, RtmaskError, RtmaskWarning
 from rtmask.convert import DoseSelection, select_rois
 from rtmask.dose import DoseGrid, add_doses, read_dose
-from rtmask.dvh import compute_dvhs
+from rtmask.dvh._get_dvh import compute_roi_dvhs
+from rtmask.errors import DoseWarning
 from rtmask.names import RoiMap
+from rtmask.plan import read_plan
 from rtmask.rtstruct import read_rtstruct
 
 __all__ = [
     "DVH_COLUMNS",
+    "PRESCRIPTION_COLUMNS",
     "DvhOptions",
     "DvhResult",
     "DvhTask",
@@ -45,6 +48,9 @@ DVH_COLUMNS = (
     "max_gy",
 )
 
+#: The columns after the statistics: each case's prescription dose (Gy) and its source.
+PRESCRIPTION_COLUMNS = ("prescription_gy", "prescription_source")
+
 Cell = str | int | float | None
 
 
@@ -58,8 +64,16 @@ class DvhOptions:
         The statistics, as ``rtmask dvh --stats`` names them (``D95``, ``V20Gy``, ...).
     roi_patterns, roi_map
         ROI selection, as ``--roi`` and ``--roi-map``.
-    resolution_mm, end_caps, prescription_gy, count_outside
+    resolution_mm, end_caps, count_outside
         :func:`rtmask.dvh.compute_dvh`'s options.
+    prescription_gy
+        One prescription dose (Gy) for every case; None: each case's own, from the RT Plan
+        linked to its dose (V<x>% statistics are empty for a case without one).
+    prescription_source
+        What the table says of ``prescription_gy`` in ``prescription_source``.
+    limit_gy, slab_thickness_mm, interpolate
+        :func:`rtmask.get_dvh`'s dose cap (Gy), slab of an ROI drawn on a single plane (mm)
+        and contour interpolation between planes.
     """
 
     stats: tuple[str, ...] = ()
@@ -69,6 +83,10 @@ class DvhOptions:
     end_caps: str = "half"
     prescription_gy: float | None = None
     count_outside: bool = False
+    prescription_source: str = "given"
+    limit_gy: float | None = None
+    slab_thickness_mm: float | None = None
+    interpolate: int | bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -89,6 +107,13 @@ class DvhTask:
         The dose files relative to the archive root, ``;``-joined.
     options
         How to compute.
+    plan
+        The RT Plan linked to the dose, for the prescription (None: none is, or
+        ``options.prescription_gy`` is given).
+    plan_file
+        ``plan`` relative to the archive root.
+    plan_note
+        Why no plan is linked, in words (for the warning when a statistic needs one).
     """
 
     source: Path
@@ -97,6 +122,9 @@ class DvhTask:
     dose: DoseSelection
     dose_files: str
     options: DvhOptions
+    plan: Path | None = None
+    plan_file: str = ""
+    plan_note: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,10 +156,26 @@ def _number(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _read_dose(task: DvhTask) -> DoseGrid:
-    """The chosen dose: one file, or the beam doses added on the first one's grid."""
+def _prescription(task: DvhTask) -> tuple[float | None, str | None, str]:
+    """The case's prescription (Gy), its source for the table, and why there is none."""
     options = task.options
-    doses = [read_dose(path, prescription_gy=options.prescription_gy) for path in task.dose.files]
+    if options.prescription_gy is not None:
+        return options.prescription_gy, options.prescription_source, ""
+    if task.plan is None:
+        return None, None, task.plan_note
+    try:
+        plan = read_plan(task.plan)
+    except RtmaskError as error:
+        warnings.warn(f"{error} (the RT Plan of the dose; not used)", DoseWarning, stacklevel=2)
+        return None, None, f"its RT Plan {task.plan_file} cannot be read"
+    if plan.prescription is None:
+        return None, None, f"its RT Plan {task.plan_file} holds no prescription dose"
+    return plan.prescription.dose_gy, f"plan {task.plan_file} ({plan.prescription.source})", ""
+
+
+def _read_dose(task: DvhTask, prescription_gy: float | None) -> DoseGrid:
+    """The chosen dose: one file, or the beam doses added on the first one's grid."""
+    doses = [read_dose(path, prescription_gy=prescription_gy) for path in task.dose.files]
     total = doses[0]
     for dose in doses[1:]:
         total = add_doses(total, dose)
@@ -152,17 +196,23 @@ def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
     rois = [roi for roi in selected if roi.encloses_volume]
     if not rois:
         raise RtmaskError(f"{task.source}: no selected ROI encloses volume; no DVH")
-    dose = _read_dose(task)
+    prescription, source, why_none = _prescription(task)
+    dose = _read_dose(task, prescription)
     rows: list[dict[str, Cell]] = []
-    results = compute_dvhs(
+    results = compute_roi_dvhs(
         rois,
+        structure_set,
         dose,
+        limit_gy=options.limit_gy,
+        slab_thickness_mm=options.slab_thickness_mm,
+        interpolate=options.interpolate,
         resolution_mm=options.resolution_mm,
         end_caps=options.end_caps,
-        prescription_gy=options.prescription_gy,
+        prescription_gy=prescription,
         count_outside=options.count_outside,
         on_invalid="ignore",
     )
+    unknown: dict[str, None] = {}  # statistics needing the prescription the case lacks
     for roi, dvh in zip(rois, results, strict=True):
         if isinstance(dvh, RtmaskError):
             message = str(dvh)
@@ -182,8 +232,20 @@ def _rows(task: DvhTask) -> tuple[list[dict[str, Cell]], list[str]]:
             "max_gy": _number(dvh.max_gy),
         }
         for name in options.stats:
-            row[name] = _number(dvh.statistic(name))
+            try:
+                row[name] = _number(dvh.statistic(name))
+            except InvalidInputError:  # V<x>%: in % of a prescription the case has not
+                row[name] = None
+                unknown[name] = None
+        row |= {"prescription_gy": prescription, "prescription_source": source}
         rows.append(row)
+    if unknown:
+        warnings.warn(
+            f"{task.source}: {', '.join(unknown)} left empty: no prescription dose, "
+            f"{why_none}; give one for all cases (prescription_gy=...)",
+            DoseWarning,
+            stacklevel=2,
+        )
     return rows, problems
 
 

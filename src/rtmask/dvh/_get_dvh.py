@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from rtmask.dose import DoseGrid, read_dose
 from rtmask.dvh._compute import compute_dvh
 from rtmask.dvh._histogram import DVH
 from rtmask.dvh._slabs import EndCaps
-from rtmask.errors import GeometryWarning, InvalidInputError, StructureSetWarning
+from rtmask.errors import GeometryWarning, InvalidInputError, RtmaskError, StructureSetWarning
 from rtmask.rtstruct import ROI, StructureSet, read_rtstruct
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from rtmask.discovery import ImageSeries
 
-__all__ = ["get_dvh"]
+__all__ = ["compute_roi_dvhs", "get_dvh"]
 
 FloatArray = NDArray[np.float64]
 
@@ -221,32 +221,94 @@ def get_dvh(
     steps = 2 + (planes.size - 1 if interpolating else 0)
     if progress is not None:
         progress(1, steps)
-    chosen, end_caps, messages = _stack(
+    dvh = _roi_dvh(
         chosen,
-        structures=structures,
-        dose=grid,
-        planes=planes,
-        slab_thickness_mm=slab_thickness_mm,
-        image=image,
-        interpolate=interpolate,
-        end_caps=EndCaps(options.pop("end_caps", EndCaps.HALF)),
-        on_gap=None if progress is None else lambda k, _: progress(1 + k, steps),
-    )
-    dvh = compute_dvh(
-        chosen,
+        structures,
         grid,
+        _Extras(limit_gy, slab_thickness_mm, image, interpolate),
+        on_gap=None if progress is None else lambda k, _: progress(1 + k, steps),
         count_outside=calculate_full_volume,
         prescription_gy=prescription_gy,
-        end_caps=end_caps,
         **options,
     )
-    if messages:
-        dvh = dataclasses.replace(dvh, warnings=(*dvh.warnings, *messages))
-    if limit_gy is not None:
-        dvh = cap_dose(dvh, limit_gy)
     if progress is not None:
         progress(steps, steps)
     return dvh
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Extras:
+    """get_dvh's options beyond compute_dvh's: dose cap, single-plane slab, interpolation."""
+
+    limit_gy: float | None = None
+    slab_thickness_mm: float | None = None
+    image: str | os.PathLike[str] | ImageSeries | None = None
+    interpolate: int | bool = False
+
+
+def _roi_dvh(
+    roi: ROI,
+    structures: StructureSet,
+    dose: DoseGrid,
+    extras: _Extras,
+    *,
+    on_gap: Progress | None = None,
+    **options: Any,
+) -> DVH:
+    """One ROI's DVH with :func:`get_dvh`'s options (``options``: compute_dvh's)."""
+    options = dict(options)  # end_caps is taken out: the caller's dict stays whole
+    chosen, end_caps, messages = _stack(
+        roi,
+        structures=structures,
+        dose=dose,
+        planes=_plane_positions((roi,), dose.grid.normal),
+        slab_thickness_mm=extras.slab_thickness_mm,
+        image=extras.image,
+        interpolate=extras.interpolate,
+        end_caps=EndCaps(options.pop("end_caps", EndCaps.HALF)),
+        on_gap=on_gap,
+    )
+    dvh = compute_dvh(chosen, dose, end_caps=end_caps, **options)
+    if messages:
+        dvh = dataclasses.replace(dvh, warnings=(*dvh.warnings, *messages))
+    if extras.limit_gy is not None:
+        dvh = cap_dose(dvh, extras.limit_gy)
+    return dvh
+
+
+def compute_roi_dvhs(
+    rois: Iterable[ROI],
+    structure_set: StructureSet,
+    dose: DoseGrid,
+    *,
+    limit_gy: float | None = None,
+    slab_thickness_mm: float | None = None,
+    image: str | os.PathLike[str] | ImageSeries | None = None,
+    interpolate: int | bool = False,
+    **options: Any,
+) -> Iterator[DVH | RtmaskError]:
+    """:func:`get_dvh`'s options for several ROIs of one structure set, in ROI order.
+
+    ``limit_gy``, ``slab_thickness_mm``, ``image`` and ``interpolate`` as in
+    :func:`get_dvh`; ``options`` are :func:`compute_dvh`'s keyword arguments
+    (``count_outside`` is get_dvh's ``calculate_full_volume``). An ROI whose DVH cannot be
+    computed yields its :class:`RtmaskError`, as :func:`compute_dvhs` does. Without the
+    extra options each DVH is :func:`compute_dvh`'s; an ROI drawn on a single plane gets
+    get_dvh's slab (stated in a warning) instead of compute_dvh's dose-grid slice.
+
+    Raises
+    ------
+    InvalidInputError
+        A non-positive ``limit_gy`` or ``slab_thickness_mm``, a negative ``interpolate``
+        (when the iteration starts, before any ROI is computed).
+    """
+    _check_options(slab_thickness_mm, limit_gy, interpolate)
+    extras = _Extras(limit_gy, slab_thickness_mm, image, interpolate)
+    for roi in rois:
+        try:
+            yield _roi_dvh(roi, structure_set, dose, extras, **options)
+        except RtmaskError as error:
+            yield error
 
 
 def _stack(
@@ -274,7 +336,7 @@ def _stack(
                 f"ROI {roi.number} {roi.name!r} is drawn on a single plane; its slab is "
                 f"{slab_thickness_mm:.3g} mm thick, {source}; give slab_thickness_mm to choose"
             )
-            warnings.warn(messages[-1], GeometryWarning, stacklevel=3)
+            warnings.warn(messages[-1], GeometryWarning, stacklevel=4)  # get_dvh's caller
         roi, end_caps = _thick_plane(roi, dose.grid.normal, slab_thickness_mm)
     elif interpolate:
         # shapely (8 ms to import) only when contours are interpolated
