@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -166,9 +168,16 @@ def test_local_cluster_and_bad_local_spec(archive: Archive, tmp_path: Path) -> N
     out = tmp_path / "out"
     plan = plan_archive(archive.root, out, CaseOptions())
     results = []
-    DaskExecutor("local:1", archive.root, out).run(
-        plan.tasks[:2], lambda index, result: results.append((index, result.status))
-    )
+    # Dask's default HTTP port held, as by another scheduler on the machine: the local
+    # cluster takes a free port instead of warning (warnings are errors here) or failing.
+    with contextlib.ExitStack() as stack:
+        holder = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # already held: the same situation
+            holder.bind(("0.0.0.0", 8787))
+            holder.listen()
+        DaskExecutor("local:1", archive.root, out).run(
+            plan.tasks[:2], lambda index, result: results.append((index, result.status))
+        )
     assert sorted(results) == [(0, "converted"), (1, "converted")]
     with pytest.raises(RtmaskError, match="local:N takes a number of workers"):
         DaskExecutor("local:x", archive.root, out).run(plan.tasks, lambda i, r: None)

@@ -282,6 +282,10 @@ class DaskExecutor:
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
+                    # No dashboard, but the scheduler's HTTP routes (health, metrics)
+                    # still listen: on a free port, not 8787, which another Dask
+                    # scheduler on the machine may hold.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
             return cluster, distributed.Client(cluster)
         try:
