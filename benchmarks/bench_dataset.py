@@ -7,15 +7,19 @@ Writes a synthetic archive with rtmask.synthetic (N patients, each a CT series o
 of PX x PX pixels at 0.98 mm, 3 mm apart, and an RTSTRUCT with Lung_L, Lung_R, Heart and
 SpinalCord as cylinders and spheres; with --pt also a coarser PT series of the same frame
 of reference), unless DIR already holds one. Then builds the nnU-Net v2 data set of it
-once per --jobs value (``rtmask dataset ROOT -o OUT --labels ... --jobs J``, in this
-process; the process pool's start-up included) and prints the wall time and the cases per
-minute, and checks that every run wrote the same label maps.
+once per --jobs value (``rtmask dataset ROOT -o OUT --labels ... --jobs J``, a fresh
+process each run as a user starts it: imports and the worker pool's start-up included),
+prints the wall time and the cases per minute, the median per --jobs value and the ratio
+of --jobs 2 to --jobs 1, and checks that every run wrote the same label maps.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +29,6 @@ import numpy as np
 import pydicom
 from pydicom.uid import PositronEmissionTomographyImageStorage
 
-from rtmask.cli import main as rtmask_main
 from rtmask.geometry import ImageGrid
 from rtmask.synthetic import (
     RoiSpec,
@@ -125,19 +128,28 @@ def main() -> None:
             print(f"wrote the archive in {time.perf_counter() - start:.1f} s: {root}")
         channels = ["--channel", "CT", "--channel", "PT"] if args.pt else []
         digests = set()
-        for jobs in args.jobs:
-            out = Path(scratch) / f"out-{jobs}"
-            command = ["dataset", str(root), "-o", str(out), "--labels", ",".join(LABELS)]
-            command += ["--id", "501", "--name", "Bench", "--jobs", str(jobs), "-q", *channels]
+        rates: dict[int, list[float]] = {}
+        script = Path(sys.executable).with_name("rtmask")
+        for run, jobs in enumerate(args.jobs):
+            out = Path(scratch) / f"out-{run}-jobs{jobs}"
+            command = [str(script), "dataset", str(root), "-o", str(out)]
+            command += ["--labels", ",".join(LABELS), "--id", "501", "--name", "Bench"]
+            command += ["--jobs", str(jobs), "-q", *channels]
             start = time.perf_counter()
-            code = rtmask_main(command)
+            code = subprocess.run(command, check=False).returncode
             seconds = time.perf_counter() - start
+            if code != 0:
+                raise SystemExit(f"--jobs {jobs}: rtmask dataset failed (exit {code})")
             cases = sum(1 for _ in (out / "Dataset501_Bench" / "labelsTr").iterdir())
             digests.add(_labels_digest(out))
-            print(
-                f"--jobs {jobs}: {cases} cases in {seconds:.1f} s = "
-                f"{60 * cases / seconds:.1f} cases/min (exit {code})"
-            )
+            rates.setdefault(jobs, []).append(60 * cases / seconds)
+            rate = rates[jobs][-1]
+            print(f"--jobs {jobs}: {cases} cases in {seconds:.1f} s = {rate:.1f} cases/min")
+        medians = {jobs: statistics.median(values) for jobs, values in rates.items()}
+        for jobs, rate in medians.items():
+            print(f"--jobs {jobs}: median {rate:.1f} cases/min over {len(rates[jobs])} run(s)")
+        if 1 in medians and 2 in medians:
+            print(f"--jobs 2 / --jobs 1 throughput: {medians[2] / medians[1]:.2f}x")
         print("label maps identical across runs:", len(digests) == 1)
 
 

@@ -725,3 +725,15 @@ def test_a_local_dask_cluster_builds_the_same_data_set(
         arrays.append([np.asarray(nib.load(p).dataobj).tobytes() for p in labels])
         assert [r["status"] for r in _rows(out)] == ["included", "included"]
     assert arrays[0] == arrays[1]
+
+
+def test_jobs_and_scheduler_exclude_each_other(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    command = ["dataset", str(archive), "-o", str(out), *COMMON]
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--jobs", "2", "--scheduler", "local:2"])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not out.exists()

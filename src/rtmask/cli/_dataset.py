@@ -24,6 +24,7 @@ from rtmask.cohort import (
     build_dataset,
     failed_dataset_result,
     run_dataset_case,
+    start_workers_early,
     usable_cpus,
 )
 from rtmask.cohort._dataset_plan import DATASET_FORMATS, MISSING_POLICIES, OVERLAP_POLICIES
@@ -115,11 +116,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="auto",
         help="how several contours on one plane combine (default: auto)",
     )
-    parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="cases converted in parallel"
+    runners = parser.add_mutually_exclusive_group()
+    runners.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="cases converted in N processes, one CPU each (default: the usable CPUs)",
     )
-    parser.add_argument(
-        "--scheduler", metavar="ADDRESS", help="run the cases on a Dask cluster (or local:N)"
+    runners.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the cases on a Dask cluster: tcp://HOST:PORT of a running scheduler, or "
+        "local:N for N local workers; ROOT and OUT must be on a file system the workers share",
     )
     parser.add_argument(
         "--force", action="store_true", help="replace a data set of the same id in OUT"
@@ -143,7 +151,9 @@ def _executor(args: argparse.Namespace) -> Executor:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Build the data set."""
-    if args.jobs < 1:
+    if args.jobs is None:
+        args.jobs = 1 if args.scheduler is not None else usable_cpus()
+    elif args.jobs < 1:
         print_error(
             console, f"--jobs {args.jobs}: give at least 1 (this machine has {usable_cpus()})"
         )
@@ -174,6 +184,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         print_error(console, reword(str(error), CLI_WORDING))
         return 2
+    if args.scheduler is None and args.jobs > 1:
+        start_workers_early(run_dataset_case)  # its imports overlap the archive's scan
     with progress_bar(console) as bar:
         task = bar.add_task("cases", total=None)
         start, done = time.monotonic(), [0]

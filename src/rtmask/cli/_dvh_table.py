@@ -92,9 +92,12 @@ def run_table(
     ``interpolate`` for every case.
     """
     from rtmask.cohort._dvh_table import compute_dvh_table, plan_dvh_table  # noqa: PLC0415
-    from rtmask.cohort._dvh_tasks import DvhOptions  # noqa: PLC0415
-    from rtmask.cohort._executors import usable_cpus  # noqa: PLC0415
+    from rtmask.cohort._dvh_tasks import DvhOptions, run_dvh_case  # noqa: PLC0415
+    from rtmask.cohort._executors import start_workers_early, usable_cpus  # noqa: PLC0415
 
+    jobs = args.jobs or usable_cpus()
+    if args.scheduler is None and jobs > 1:
+        start_workers_early(run_dvh_case)  # its imports overlap the archive's scan
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
         return roi_map
@@ -112,7 +115,6 @@ def run_table(
         **shape,
     )
     plan = plan_dvh_table(root, options)
-    jobs = args.jobs or usable_cpus()
     where = f"on the Dask cluster {args.scheduler}" if args.scheduler else f"in {jobs} process(es)"
     console.print(
         f"{len(plan.tasks)} structure set(s) with a dose under {escape(str(root))} {where}",
