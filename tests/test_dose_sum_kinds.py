@@ -57,13 +57,16 @@ def test_mismatched_dose_types_are_refused_unless_forced() -> None:
     assert total.dose_type == "EFFECTIVE"
 
 
-def test_mixed_summation_types_add_with_a_warning_and_no_label() -> None:
+def test_mixed_summation_types_add_with_a_warning_as_a_composite() -> None:
     plan, beam = _dose(2.0, "PHYSICAL", "PLAN"), _dose(1.5, "PHYSICAL", "BEAM")
     with pytest.warns(DoseWarning, match=r"DoseSummationType differs \(PLAN vs BEAM\)"):
         total = plan + beam
     assert np.all(total.dose_gy == 3.5)
     assert total.dose_type == "PHYSICAL"
-    assert total.summation_type is None
+    # Neither a plan's nor a beam's dose: DICOM's term for a composite is MULTI_PLAN.
+    assert total.summation_type == "MULTI_PLAN"
+    unknown = _dose(1.0, "PHYSICAL", None)
+    assert (plan + unknown).summation_type is None  # nothing known to say
 
 
 def test_same_kinds_add_silently() -> None:
@@ -132,3 +135,7 @@ def test_cli_warns_on_plan_plus_beam_and_states_the_parts(
     assert "1 x plan.dcm (DoseType PHYSICAL, DoseSummationType PLAN)" in comment
     assert "2 x beam.dcm (DoseType PHYSICAL, DoseSummationType BEAM)" in comment
     assert "mixed" in str(ds.SeriesDescription)
+    # Not PLAN, although one plan is referenced: the file says it is a composite.
+    assert ds.DoseSummationType == "MULTI_PLAN"
+    assert [item.ReferencedSOPInstanceUID for item in ds.ReferencedRTPlanSequence] == [PLAN_UID]
+    assert "DoseSummationType labelled MULTI_PLAN" in comment

@@ -113,8 +113,10 @@ def _sum(paths: list[Path], factors: list[float], *, force: bool) -> tuple[DoseG
 
 def _comment(total: DoseGrid, parts: list[str], *, force: bool) -> tuple[str, str]:
     """SeriesDescription and ImageComments of the sum: what it is made of."""
+    summations = {part.rsplit("DoseSummationType ", 1)[-1] for part in parts}
+    mixed_sums = len(summations) > 1 or total.summation_type is None
     mixed = (
-        total.summation_type is None
+        mixed_sums
         or total.dose_type is None
         or any(f"DoseType {total.dose_type}," not in part for part in parts)
     )
@@ -124,8 +126,11 @@ def _comment(total: DoseGrid, parts: list[str], *, force: bool) -> tuple[str, st
         comment += f"; DoseType labelled {total.dose_type or 'PHYSICAL'}" + (
             " (--force)" if force else ""
         )
-    if total.summation_type is None and len(parts) > 1:
-        comment += "; the parts' DoseSummationTypes differ or are unknown"
+    if mixed_sums and len(parts) > 1:
+        comment += (
+            f"; DoseSummationType labelled {total.summation_type or 'by the plans referenced'}"
+            ": the parts' DoseSummationTypes differ or are unknown"
+        )
     return description, comment
 
 

@@ -236,7 +236,8 @@ def check_dose_kinds(a: DoseGrid, b: DoseGrid, *, force: bool = False) -> list[s
     if first_sum and second_sum and first_sum.upper() != second_sum.upper():
         notes.append(
             f"adding {label_a} and {label_b}: DoseSummationType differs ({first_sum} vs "
-            f"{second_sum}); the sum has no summation type of its own"
+            f"{second_sum}); the sum is labelled MULTI_PLAN, a composite that no single "
+            "plan's or beam's dose describes"
         )
     return notes
 
@@ -250,8 +251,9 @@ def add_doses(a: DoseGrid, b: DoseGrid, *, force: bool = False) -> DoseGrid:
 
     Doses of different DoseType (PHYSICAL, EFFECTIVE, ERROR) or units are refused unless
     ``force``; a forced sum is labelled with :func:`combined_dose_type` and warned about
-    (DoseWarning). Different DoseSummationTypes (PLAN with BEAM) add with a DoseWarning;
-    the sum's summation type is kept when both agree, else None.
+    (DoseWarning). Different DoseSummationTypes (PLAN with BEAM) add with a DoseWarning
+    and make a ``MULTI_PLAN`` sum (a composite); the summation type is kept when both
+    agree, and None when either is unknown.
 
     Raises
     ------
@@ -266,12 +268,15 @@ def add_doses(a: DoseGrid, b: DoseGrid, *, force: bool = False) -> DoseGrid:
         warnings.warn(text, DoseWarning, stacklevel=2)
     if note:
         warnings.warn(note, GeometryWarning, stacklevel=2)
-    same_sum = (a.summation_type or "").upper() == (b.summation_type or "").upper()
+    sums = ((a.summation_type or "").upper(), (b.summation_type or "").upper())
+    summation = a.summation_type if sums[0] == sums[1] else None
+    if all(sums) and sums[0] != sums[1]:
+        summation = "MULTI_PLAN"
     return DoseGrid(
         dose_gy=a.dose_gy + np.nan_to_num(values, nan=0.0),
         grid=a.grid,
         dose_type=combined_dose_type([a.dose_type, b.dose_type]),
-        summation_type=a.summation_type if same_sum else None,
+        summation_type=summation,
         source=None,
         warnings=a.warnings + b.warnings + tuple(kinds) + ((note,) if note else ()),
     )

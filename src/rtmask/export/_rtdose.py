@@ -239,9 +239,19 @@ def _frame_of_reference(name: str, dose: DoseGrid, first: DoseReference | None) 
 
 
 def _summation(
-    name: str, plans: list[tuple[str, str]], summation_type: SummationType | None
+    name: str,
+    plans: list[tuple[str, str]],
+    summation_type: SummationType | None,
+    mixed: bool = False,
 ) -> str:
-    """DoseSummationType, checked against the number of plans (warned when none is known)."""
+    """DoseSummationType, checked against the number of plans (warned when none is known).
+
+    ``mixed``: the dose says MULTI_PLAN itself, as a sum of parts whose summation types
+    differ does (PLAN with BEAM: no single-plan term describes it), whatever the number of
+    plans its references name.
+    """
+    if mixed and summation_type is None:
+        return "MULTI_PLAN"
     summation = summation_type or ("MULTI_PLAN" if len(plans) > 1 else "PLAN")
     if summation not in ("PLAN", "MULTI_PLAN"):
         raise InvalidInputError(
@@ -252,7 +262,7 @@ def _summation(
             f"{name}: DoseSummationType PLAN references one plan, but the references name "
             f"{len(plans)}; use summation_type='MULTI_PLAN'"
         )
-    if summation == "MULTI_PLAN" and len(plans) == 1:
+    if summation == "MULTI_PLAN" and len(plans) == 1 and not mixed:
         raise InvalidInputError(
             f"{name}: DoseSummationType MULTI_PLAN references two or more plans, but the "
             "references name one; use summation_type='PLAN'"
@@ -336,7 +346,8 @@ def write_rtdose(
         ``PHYSICAL``.
     summation_type
         DoseSummationType; default ``MULTI_PLAN`` when the references name two or more
-        plans (which MULTI_PLAN requires), else ``PLAN`` (one plan).
+        plans (which MULTI_PLAN requires) or when ``dose.summation_type`` is MULTI_PLAN (as
+        a sum of PLAN and BEAM doses is: no single-plan term fits), else ``PLAN``.
     series_number
         SeriesNumber of the new series.
     comment
@@ -372,7 +383,8 @@ def write_rtdose(
     first = references[0] if references else None
     frame_uid = _frame_of_reference(name, dose, first)
     plans = _plans(references)
-    summation = _summation(name, plans, summation_type)
+    composite = (dose.summation_type or "").upper() == "MULTI_PLAN"
+    summation = _summation(name, plans, summation_type, mixed=composite)
     stored, scaling_text = _stored_values(dose.dose_gy, bits, signed)
     date, time = _now()
     sop_uid = generate_uid()
