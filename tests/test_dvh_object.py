@@ -345,3 +345,13 @@ def test_curves_are_written_with_their_units(tmp_path: Path) -> None:
         plot_curves([dvh.cumulative(), dvh.relative_volume()], target)
     with pytest.raises(InvalidInputError, match="no DVH curve"):
         plot_curves([], target)
+
+
+def test_a_cumulative_curve_that_rises_is_refused() -> None:
+    """Counts that grow with dose are no cumulative curve (per-bin volumes, say so)."""
+    with pytest.raises(InvalidInputError, match=r"from 0 to 10 at edge 1 \(1 Gy\).*differential"):
+        DVH.from_counts([0, 10, 20, 30, 0, 5], np.arange(7))
+    # The same numbers as per-bin volumes are a valid differential DVH of 65 cm3.
+    dvh = DVH.from_counts([0, 10, 20, 30, 0, 5], np.arange(7), kind="differential")
+    assert dvh.total_cm3 == pytest.approx(65.0)
+    assert dvh.max_gy == pytest.approx(6.0)

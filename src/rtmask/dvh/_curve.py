@@ -94,6 +94,17 @@ class DVHCurve:
             raise InvalidInputError(f"{label}: doses and volumes must be finite numbers")
         if np.any(np.diff(edges) <= 0) or np.any(volume < 0):
             raise InvalidInputError(f"{label}: dose edges must increase, volumes be >= 0")
+        if self.kind == "cumulative" and volume.size > 1:
+            # The volume at or above a dose cannot grow with the dose (rounding aside).
+            rises = np.flatnonzero(np.diff(volume) > 1e-6 * float(volume.max()))
+            if rises.size:
+                k = int(rises[0])
+                raise InvalidInputError(
+                    f"{label}: a cumulative curve cannot rise with dose, but the volume goes "
+                    f"from {volume[k]:g} to {volume[k + 1]:g} at edge {k + 1} "
+                    f"({edges[k + 1]:g} {self.dose_units}); per-bin volumes are "
+                    "kind='differential'"
+                )
         for name in ("prescription_gy", "total_cm3"):
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
