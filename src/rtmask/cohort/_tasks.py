@@ -4,12 +4,14 @@
 so the same call runs in a loop, a process pool or on a Dask worker. It never raises for a
 bad case (the failure is the summary's ``error``) and writes through the conversion
 library, whose files are written atomically with ``summary.json`` last: a case is finished
-when its ``summary.json`` exists.
+when its ``summary.json`` exists and lists no problem (a case that failed part-way is
+converted again by a rerun).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
@@ -40,10 +42,11 @@ __all__ = [
     "CaseTask",
     "covering_grid",
     "failed_result",
+    "finished",
     "run_case",
 ]
 
-#: The file whose presence marks a finished case.
+#: The file whose presence (with no problem listed in it) marks a finished case.
 SUMMARY_NAME = "summary.json"
 #: The columns of ``cases.csv``, in order.
 CASE_COLUMNS = (
@@ -79,7 +82,7 @@ class CaseOptions:
     roi_patterns, roi_map
         ROI selection, as ``--roi`` and ``--roi-map``.
     force
-        Convert again a case whose ``summary.json`` exists (else it is skipped).
+        Convert again a finished case (``summary.json`` listing no problem; else skipped).
     mask_grid, mask_grid_note
         One grid for every case's masks (``--dose-grid``; convert with
         ``slice_mode="slab"``) and the words saying which it is.
@@ -189,9 +192,10 @@ def failed_result(task: CaseTask, error: str) -> CaseResult:
 def run_case(task: CaseTask) -> CaseResult:
     """Convert one case; never raises for a bad case (its row says what failed).
 
-    A case whose ``summary.json`` exists is ``skipped`` unless ``task.options.force``.
+    A finished case (:func:`finished`) is ``skipped`` unless ``task.options.force``; one
+    whose ``summary.json`` lists problems (it failed part-way) is converted again.
     """
-    if not task.options.force and (task.folder / SUMMARY_NAME).is_file():
+    if not task.options.force and finished(task.folder):
         return _result(
             task, "skipped", error=f"already converted ({task.output}/{SUMMARY_NAME} exists)"
         )
@@ -217,6 +221,19 @@ def run_case(task: CaseTask) -> CaseResult:
         rois=written,
         seconds=time.perf_counter() - start,
     )
+
+
+def finished(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished case: a ``summary.json`` that lists no problem.
+
+    A summary of an older rtmask without the ``problems`` key counts as finished; one
+    that cannot be read does not (the case is converted again).
+    """
+    try:
+        document = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and not document.get("problems")
 
 
 def _remove_temporaries(folder: Path) -> None:
