@@ -137,7 +137,8 @@ def test_archive_with_two_processes(
     assert orphan["status"] == "failed"
     assert orphan["link"] == "none"
     assert "RS_orphan.dcm" in orphan["error"]
-    assert not (out / orphan["output"] / "summary.json").exists()
+    assert orphan["output"] == ""  # nothing was written for it
+    assert rows[archive.broken]["output"] == ""
     # nothing outside OUT, no temporary file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "single"]
     assert not list(out.rglob(".*"))
@@ -170,7 +171,9 @@ def test_a_rerun_converts_a_failed_case_again(
     assert row["status"] == "failed"
     assert "'Areola'" in row["error"]
     assert row["rois_written"] == "1"  # GTV
-    folder = out / row["output"]
+    folder = out / row["output"]  # written in part: the row names its folder
+    assert row["output"]
+    assert folder.is_dir()
     assert np.asarray(nib.load(folder / "GTV.nii.gz").dataobj).any()
     assert not (folder / "Areola.nii.gz").exists()
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
@@ -196,6 +199,33 @@ def test_a_rerun_converts_a_failed_case_again(
         archive.duplicate,
     }
     assert "converted 0, skipped 5, failed 3 of 8" in " ".join(output.split())
+
+
+def test_a_failed_row_names_a_folder_only_when_one_was_written(tmp_path: Path) -> None:
+    archive = make_archive(tmp_path)
+    partial = add_partial(archive.root)
+    copy = archive.root / "zz_copies" / "RS_orphan_copy.dcm"  # a copy of the orphan
+    copy.write_bytes((archive.root / archive.orphan).read_bytes())
+    out = tmp_path / "out"
+    plan = plan_archive(archive.root, out, CaseOptions())
+    blocked = next(t for t in plan.tasks if t.structure_set == "sag/RS_sag.dcm").folder
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the case folder goes")
+    rows = {r.structure_set: r for r in convert_archive(plan, out, SerialExecutor())}
+    # the files put in the archive, and what each wrote
+    assert rows[archive.orphan].status == "failed"  # no images: nothing written
+    assert rows[archive.orphan].output == ""
+    assert rows["zz_copies/RS_orphan_copy.dcm"].status == "skipped"
+    assert rows["zz_copies/RS_orphan_copy.dcm"].output == ""
+    assert rows[archive.broken].output == ""  # unreadable
+    assert rows["sag/RS_sag.dcm"].status == "failed"  # its folder is a file
+    assert rows["sag/RS_sag.dcm"].output == ""
+    assert rows[partial].status == "failed"  # GTV written, 'Areola' not
+    assert (out / rows[partial].output / "GTV.nii.gz").is_file()
+    assert rows[archive.duplicate].output == rows[archive.original].output
+    assert (out / rows[archive.duplicate].output / "summary.json").is_file()
+    on_disk = {r["structure_set"]: r["output"] for r in read_rows(out).values()}
+    assert on_disk == {source: row.output for source, row in rows.items()}
 
 
 def test_finished_reads_the_summary(tmp_path: Path) -> None:
@@ -282,7 +312,7 @@ def test_a_worker_that_dies_fails_only_its_case(
     dead = rows["con/RS_con.dcm"]
     assert dead.status == "failed"
     assert "died" in dead.error
-    assert not (out / dead.output).exists()
+    assert dead.output == ""  # it died before writing anything
     for source in archive.converted:
         if source != "con/RS_con.dcm":
             assert rows[source].status == "converted", rows[source]

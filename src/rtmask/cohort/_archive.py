@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -221,8 +221,10 @@ def convert_archive(
     last_write = time.monotonic()
 
     def ordered() -> list[CaseResult]:
-        rows = [*plan.rows, *results.values()]
-        return sorted(rows, key=lambda r: r.structure_set)
+        # A copy's row names its original's folder: none when that case wrote nothing.
+        empty = {plan.tasks[i].output for i, r in results.items() if not r.output}
+        copies = [replace(r, output="") if r.output in empty else r for r in plan.rows]
+        return sorted([*copies, *results.values()], key=lambda r: r.structure_set)
 
     def on_result(index: int, result: CaseResult) -> None:
         nonlocal last_write

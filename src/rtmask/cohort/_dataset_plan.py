@@ -359,7 +359,7 @@ def plan_dataset(
             c.source,
             "failed" if c.problem else "excluded",
             c.problem or c.reason,
-            c.case_id,
+            "",  # nothing of it is written
         )
         for c in planned
         if c.problem or c.reason

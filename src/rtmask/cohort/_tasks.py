@@ -44,6 +44,7 @@ __all__ = [
     "failed_result",
     "finished",
     "run_case",
+    "written_output",
 ]
 
 #: The file whose presence (with no problem listed in it) marks a finished case.
@@ -147,7 +148,11 @@ class CaseTask:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaseResult:
-    """One row of ``cases.csv`` (see :data:`CASE_COLUMNS`)."""
+    """One row of ``cases.csv`` (see :data:`CASE_COLUMNS`).
+
+    ``output`` is the case folder relative to OUT; empty for a ``failed`` case that wrote
+    nothing (a failed case that wrote some files names its folder).
+    """
 
     patient_id: str
     study_uid: str
@@ -166,6 +171,15 @@ class CaseResult:
         return {column: getattr(self, column) for column in CASE_COLUMNS}
 
 
+def written_output(task: CaseTask) -> str:
+    """``task.output`` when its folder holds a file, else ``""`` (nothing was written)."""
+    try:
+        holds = task.folder.is_dir() and any(task.folder.iterdir())
+    except OSError:
+        holds = False
+    return task.output if holds else ""
+
+
 def _result(
     task: CaseTask, status: str, *, error: str = "", rois: int = 0, seconds: float = 0.0
 ) -> CaseResult:
@@ -178,7 +192,7 @@ def _result(
         link=task.link,
         status=status,
         error=error,
-        output=task.output,
+        output=written_output(task) if status == "failed" else task.output,
         rois_written=rois,
         seconds=round(seconds, 3),
     )
