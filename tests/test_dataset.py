@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 
@@ -572,6 +573,34 @@ def test_awkward_cases_are_listed_with_their_reason(
             assert row["output"] == "", row
     assert not stale.exists()
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("dataset_format", ["nnunet", "monai"])
+def test_a_copy_of_a_structure_set_is_an_excluded_row(
+    dataset_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = make_dataset_archive(tmp_path / "archive", (PATIENTS[5], PATIENTS[6]), pt=False)
+    original = archive / "p6" / "study0" / "RS.dcm"
+    (archive / "zz_copies").mkdir()
+    shutil.copyfile(original, archive / "zz_copies" / "RS_copy.dcm")
+    shutil.copyfile(original, archive / "a_copy.dcm")  # first in path order
+    uid = pydicom.dcmread(original, stop_before_pixels=True).SOPInstanceUID
+    out = tmp_path / "out"
+    code, output = _build(capsys, archive, out, "--format", dataset_format)
+    assert code == 0, output
+    sources = [row["structure_set"] for row in _rows(out)]
+    put = ["a_copy.dcm", "p6/study0/RS.dcm", "p7/study0/RS.dcm", "zz_copies/RS_copy.dcm"]
+    assert sorted(sources) == put  # every structure set file once
+    rows = _by_source(out)
+    assert [rows[s]["status"] for s in put] == ["included", "excluded", "included", "excluded"]
+    for copy in ("p6/study0/RS.dcm", "zz_copies/RS_copy.dcm"):
+        expected = f"duplicate of a_copy.dcm (same SOPInstanceUID {uid})"
+        assert rows[copy]["error"].startswith(expected)
+        assert rows[copy]["structure_set_uid"] == uid
+        assert rows[copy]["output"] == ""
+    assert "p6/study0/RS.dcm left out: duplicate of a_copy.dcm" in " ".join(output.split())
+    images = sorted(p.name for p in (out / "Dataset501_Thorax").rglob("*_0000.nii.gz"))
+    assert images == sorted(f"{rows[s]['output']}_0000.nii.gz" for s in put[::2])
 
 
 def test_a_case_that_fails_part_way_leaves_no_file(tmp_path: Path) -> None:
