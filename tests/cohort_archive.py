@@ -89,6 +89,19 @@ def make_archive(base: Path) -> Archive:
     )
 
 
+def add_partial(root: Path) -> str:
+    """Add a structure set with a drawn GTV and an ROI without contours ('Areola').
+
+    Converting it writes GTV and fails on 'Areola' (a ``failed`` case with a folder).
+    Returns its path relative to ``root``.
+    """
+    grid = _grid(HFS)
+    ct = write_ct_series(root / "partial" / "ct", grid, patient_id="P006")
+    rois = [*_rois(grid, ("GTV",)), RoiSpec(number=2, name="Areola")]
+    write_rtstruct(root / "partial" / "RS_partial.dcm", rois, ct, label="Breast")
+    return "partial/RS_partial.dcm"
+
+
 def read_rows(out: Path) -> dict[str, dict[str, str]]:
     """cases.csv as {structure_set: row}."""
     with (out / "cases.csv").open(newline="", encoding="utf-8") as stream:

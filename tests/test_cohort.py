@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from cohort_archive import Archive, make_archive, read_rows
+from cohort_archive import Archive, add_partial, make_archive, read_rows
 from rtmask.cli import main
 from rtmask.cli._archive import archive_command
 from rtmask.cohort import (
@@ -32,7 +33,7 @@ from rtmask.cohort import (
     run_case,
 )
 from rtmask.cohort._executors import _sees
-from rtmask.cohort._tasks import DELAY_HOOK, EXIT_HOOK
+from rtmask.cohort._tasks import DELAY_HOOK, EXIT_HOOK, finished
 from rtmask.errors import MissingDependencyError
 
 CLI = [sys.executable, "-c", "import sys; from rtmask.cli import main; sys.exit(main())"]
@@ -136,7 +137,8 @@ def test_archive_with_two_processes(
     assert orphan["status"] == "failed"
     assert orphan["link"] == "none"
     assert "RS_orphan.dcm" in orphan["error"]
-    assert not (out / orphan["output"] / "summary.json").exists()
+    assert orphan["output"] == ""  # nothing was written for it
+    assert rows[archive.broken]["output"] == ""
     # nothing outside OUT, no temporary file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "single"]
     assert not list(out.rglob(".*"))
@@ -155,6 +157,88 @@ def test_archive_with_two_processes(
     code, _ = _run(capsys, str(archive.root), "-o", str(out), "--jobs", "1", "--force")
     assert code == 1
     assert all(read_rows(out)[s]["status"] == "converted" for s in archive.converted)
+
+
+def test_a_rerun_converts_a_failed_case_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = make_archive(tmp_path)
+    partial = add_partial(archive.root)
+    out = tmp_path / "out"
+    code, output = _run(capsys, str(archive.root), "-o", str(out), "--jobs", "1", "-q")
+    assert code == 1
+    row = read_rows(out)[partial]
+    assert row["status"] == "failed"
+    assert "'Areola'" in row["error"]
+    assert row["rois_written"] == "1"  # GTV
+    folder = out / row["output"]  # written in part: the row names its folder
+    assert row["output"]
+    assert folder.is_dir()
+    assert np.asarray(nib.load(folder / "GTV.nii.gz").dataobj).any()
+    assert not (folder / "Areola.nii.gz").exists()
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert any("'Areola'" in problem for problem in summary["problems"])
+    for source in archive.converted:  # the cases that did not fail list no problem
+        path = out / read_rows(out)[source]["output"] / "summary.json"
+        assert json.loads(path.read_text(encoding="utf-8"))["problems"] == []
+
+    # The rerun skips the finished cases, converts the failed one again, fails again.
+    code, output = _run(capsys, str(archive.root), "-o", str(out), "--jobs", "1")
+    assert code == 1
+    rows = read_rows(out)
+    assert rows[partial]["status"] == "failed"
+    assert "'Areola'" in rows[partial]["error"]
+    assert "'Areola'" in output
+    assert {s for s, r in rows.items() if r["status"] == "failed"} == {
+        partial,
+        archive.broken,
+        archive.orphan,
+    }
+    assert {s for s, r in rows.items() if r["status"] == "skipped"} == {
+        *archive.converted,
+        archive.duplicate,
+    }
+    assert "converted 0, skipped 5, failed 3 of 8" in " ".join(output.split())
+
+
+def test_a_failed_row_names_a_folder_only_when_one_was_written(tmp_path: Path) -> None:
+    archive = make_archive(tmp_path)
+    partial = add_partial(archive.root)
+    copy = archive.root / "zz_copies" / "RS_orphan_copy.dcm"  # a copy of the orphan
+    copy.write_bytes((archive.root / archive.orphan).read_bytes())
+    out = tmp_path / "out"
+    plan = plan_archive(archive.root, out, CaseOptions())
+    blocked = next(t for t in plan.tasks if t.structure_set == "sag/RS_sag.dcm").folder
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the case folder goes")
+    rows = {r.structure_set: r for r in convert_archive(plan, out, SerialExecutor())}
+    # the files put in the archive, and what each wrote
+    assert rows[archive.orphan].status == "failed"  # no images: nothing written
+    assert rows[archive.orphan].output == ""
+    assert rows["zz_copies/RS_orphan_copy.dcm"].status == "skipped"
+    assert rows["zz_copies/RS_orphan_copy.dcm"].output == ""
+    assert rows[archive.broken].output == ""  # unreadable
+    assert rows["sag/RS_sag.dcm"].status == "failed"  # its folder is a file
+    assert rows["sag/RS_sag.dcm"].output == ""
+    assert rows[partial].status == "failed"  # GTV written, 'Areola' not
+    assert (out / rows[partial].output / "GTV.nii.gz").is_file()
+    assert rows[archive.duplicate].output == rows[archive.original].output
+    assert (out / rows[archive.duplicate].output / "summary.json").is_file()
+    on_disk = {r["structure_set"]: r["output"] for r in read_rows(out).values()}
+    assert on_disk == {source: row.output for source, row in rows.items()}
+
+
+def test_finished_reads_the_summary(tmp_path: Path) -> None:
+    assert not finished(tmp_path)  # no summary.json
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"rois": [], "problems": ["x.dcm: ROI 2 \'A\': has no contours"]}')
+    assert not finished(tmp_path)
+    summary.write_text('{"rois": [], "problems": []}')
+    assert finished(tmp_path)
+    summary.write_text('{"rois": []}')  # an older rtmask's summary: no problems key
+    assert finished(tmp_path)
+    summary.write_text('{"rois": [')  # cannot be read: converted again
+    assert not finished(tmp_path)
 
 
 def test_archive_options_reach_every_case(
@@ -228,7 +312,7 @@ def test_a_worker_that_dies_fails_only_its_case(
     dead = rows["con/RS_con.dcm"]
     assert dead.status == "failed"
     assert "died" in dead.error
-    assert not (out / dead.output).exists()
+    assert dead.output == ""  # it died before writing anything
     for source in archive.converted:
         if source != "con/RS_con.dcm":
             assert rows[source].status == "converted", rows[source]

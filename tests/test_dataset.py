@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 
@@ -564,8 +565,71 @@ def test_awkward_cases_are_listed_with_their_reason(
     assert "would both be label 'Heart'" in rows["two_hearts/RS.dcm"]["error"]
     assert rows["orphan/RS.dcm"]["status"] == "failed"
     assert rows["broken.dcm"]["status"] == "failed"
+    # output: the case identifier of the included cases' files, empty for the others
+    for source, row in rows.items():
+        if source in ("p6/study0/RS.dcm", "p7/study0/RS.dcm"):
+            assert (out / "Dataset501_Thorax" / "labelsTr" / f"{row['output']}.nii.gz").is_file()
+        else:
+            assert row["output"] == "", row
     assert not stale.exists()
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("dataset_format", ["nnunet", "monai"])
+def test_a_copy_of_a_structure_set_is_an_excluded_row(
+    dataset_format: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = make_dataset_archive(tmp_path / "archive", (PATIENTS[5], PATIENTS[6]), pt=False)
+    original = archive / "p6" / "study0" / "RS.dcm"
+    (archive / "zz_copies").mkdir()
+    shutil.copyfile(original, archive / "zz_copies" / "RS_copy.dcm")
+    shutil.copyfile(original, archive / "a_copy.dcm")  # first in path order
+    uid = pydicom.dcmread(original, stop_before_pixels=True).SOPInstanceUID
+    out = tmp_path / "out"
+    code, output = _build(capsys, archive, out, "--format", dataset_format)
+    assert code == 0, output
+    sources = [row["structure_set"] for row in _rows(out)]
+    put = ["a_copy.dcm", "p6/study0/RS.dcm", "p7/study0/RS.dcm", "zz_copies/RS_copy.dcm"]
+    assert sorted(sources) == put  # every structure set file once
+    rows = _by_source(out)
+    assert [rows[s]["status"] for s in put] == ["included", "excluded", "included", "excluded"]
+    for copy in ("p6/study0/RS.dcm", "zz_copies/RS_copy.dcm"):
+        expected = f"duplicate of a_copy.dcm (same SOPInstanceUID {uid})"
+        assert rows[copy]["error"].startswith(expected)
+        assert rows[copy]["structure_set_uid"] == uid
+        assert rows[copy]["output"] == ""
+    assert "p6/study0/RS.dcm left out: duplicate of a_copy.dcm" in " ".join(output.split())
+    images = sorted(p.name for p in (out / "Dataset501_Thorax").rglob("*_0000.nii.gz"))
+    assert images == sorted(f"{rows[s]['output']}_0000.nii.gz" for s in put[::2])
+
+
+def test_a_case_that_fails_part_way_leaves_no_file(tmp_path: Path) -> None:
+    archive = make_dataset_archive(tmp_path / "archive", (PATIENTS[5], PATIENTS[6]))
+
+    def break_pt(plan: DatasetPlan) -> None:  # P6's PT series, once its CT is planned
+        (task,) = [t for t in plan.tasks if t.patient_id == "P6"]
+        pt_file = task.channels[0].files[0]
+        pt_file.write_bytes(pt_file.read_bytes()[:1000])
+
+    options = DatasetOptions(labels=LABELS, dataset_id=5, name="Part", channels=("CT", "PT"))
+    report = build_dataset(
+        archive,
+        tmp_path / "out",
+        options,
+        SerialExecutor(function=run_dataset_case),
+        planned=break_pt,
+    )
+    rows = {r.patient_id: r for r in report.rows}
+    assert rows["P6"].status == "failed"
+    assert rows["P6"].output == ""
+    assert rows["P7"].status == "included"
+    assert report.folder is not None
+    written = sorted(p.name for p in report.folder.rglob("*") if p.is_file())
+    case = rows["P7"].output
+    assert written == sorted(
+        [f"{case}_0000.nii.gz", f"{case}_0001.nii.gz", f"{case}.nii.gz", f"{case}.json",
+         "dataset.json"]
+    )  # fmt: skip
 
 
 def test_a_structure_set_gone_before_its_turn_fails_alone(awkward: Path, tmp_path: Path) -> None:
@@ -659,7 +723,7 @@ def test_a_dead_worker_is_a_failed_case(awkward: Path, tmp_path: Path) -> None:
     result = failed_dataset_result(plan.tasks[0], "worker died")
     assert result.row.status == "failed"
     assert result.row.error == "worker died"
-    assert result.row.output == plan.tasks[0].case_id
+    assert result.row.output == ""  # nothing of it is in the data set
 
 
 def test_uneven_slices_are_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -206,7 +206,8 @@ def _add_archive_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="convert again the cases whose summary.json exists (default: skip them)",
+        help="convert again the finished cases, whose summary.json lists no problem "
+        "(default: skip them; failed cases are always converted again)",
     )
 
 

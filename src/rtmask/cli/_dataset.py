@@ -208,7 +208,7 @@ def _report(report: DatasetReport, out: Path, console: Console) -> int:
     for row in [r for r in rows if r.status == "failed"][:MAX_LINES]:
         print_error(console, row.error or f"{row.structure_set}: failed")
     for row in [r for r in rows if r.status == "excluded"][:MAX_LINES]:
-        print_warning(console, f"{row.structure_set} ({row.output}) left out: {row.error}")
+        print_warning(console, f"{row.structure_set} left out: {row.error}")
     for result in report.results:
         for note in result.notes:
             print_warning(console, f"{result.case_id}: {note}")

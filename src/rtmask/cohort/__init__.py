@@ -10,7 +10,8 @@ new or changed files. :func:`open_index` returns the DuckDB connection;
 :class:`CaseTask` per structure set (its output folder from :func:`case_folders`);
 :func:`convert_archive` runs them with an executor (:class:`SerialExecutor`,
 :class:`ProcessExecutor`, :class:`DaskExecutor`) and writes ``cases.csv``. A case is
-finished when its ``summary.json`` exists: reruns skip it.
+finished when its ``summary.json`` exists and lists no problem: reruns skip it (and convert
+a failed case again).
 
 :func:`build_dataset` turns an archive into a training data set (nnU-Net v2 or MONAI
 layout; :class:`DatasetOptions`) with the same executors, all or nothing.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from rtmask.discovery import (
     scan,
 )
 
-__all__ = ["ArchivePlan", "convert_archive", "count_statuses", "plan_archive"]
+__all__ = ["ArchivePlan", "convert_archive", "count_statuses", "duplicate_error", "plan_archive"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,15 @@ def _row(
         rois_written=0,
         seconds=0.0,
     )
+
+
+def duplicate_error(original: str, uid: str | None, use: str) -> str:
+    """The ``error`` of a copy's row: ``duplicate of <original> (same SOPInstanceUID ...)``.
+
+    ``original`` is the path of the file kept, relative to ROOT; ``use`` says what is done
+    with it (``"converted"``).
+    """
+    return f"duplicate of {original} (same SOPInstanceUID {uid}), which is {use}"
 
 
 def _without_copies(
@@ -184,8 +193,11 @@ def plan_archive(
             copy,
             _relative(copy.path, base),
             "skipped",
-            f"duplicate of {_relative(original.path, base)} (same SOPInstanceUID "
-            f"{copy.sop_instance_uid}), which is converted",
+            duplicate_error(
+                _relative(original.path, base),
+                copy.sop_instance_uid,
+                "converted",
+            ),
             output_of[id(original)],
         )
         for copy, original in copies
@@ -221,8 +233,10 @@ def convert_archive(
     last_write = time.monotonic()
 
     def ordered() -> list[CaseResult]:
-        rows = [*plan.rows, *results.values()]
-        return sorted(rows, key=lambda r: r.structure_set)
+        # A copy's row names its original's folder: none when that case wrote nothing.
+        empty = {plan.tasks[i].output for i, r in results.items() if not r.output}
+        copies = [replace(r, output="") if r.output in empty else r for r in plan.rows]
+        return sorted([*copies, *results.values()], key=lambda r: r.structure_set)
 
     def on_result(index: int, result: CaseResult) -> None:
         nonlocal last_write

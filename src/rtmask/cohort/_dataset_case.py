@@ -11,6 +11,7 @@ raises for a bad case: its row says why the case was left out or failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -100,7 +101,7 @@ def _row(task: DatasetTask, status: str, error: str, labels: int, seconds: float
         link=task.link,
         status=status,
         error=error,
-        output=task.case_id,
+        output=task.case_id if status == "included" else "",
         rois_written=labels,
         seconds=round(seconds, 3),
     )
@@ -122,22 +123,44 @@ def _result(
 
 def failed_dataset_result(task: DatasetTask, error: str) -> DatasetCaseResult:
     """The result of a case whose worker died (the executors' ``failure``)."""
+    _discard(task)
     return _result(task, "failed", error)
 
 
 def run_dataset_case(task: DatasetTask) -> DatasetCaseResult:
-    """Build one case of the data set; never raises for a bad case."""
+    """Build one case of the data set; never raises for a bad case.
+
+    A case left out or failed leaves no file in the data set (what it wrote is removed),
+    and its row's ``output`` is empty.
+    """
     start = time.perf_counter()
     try:
         facts = _build(task)
     except _LeftOutError as reason:
+        _discard(task)
         return _result(task, "excluded", str(reason), time.perf_counter() - start)
     except RtmaskError as error:
+        _discard(task)
         return _result(task, "failed", str(error), time.perf_counter() - start)
     except (OSError, MemoryError, ValueError) as error:
+        _discard(task)
         message = f"{task.source}: {type(error).__name__}: {error}"
         return _result(task, "failed", message, time.perf_counter() - start)
     return _result(task, "included", "", time.perf_counter() - start, **facts)
+
+
+def _discard(task: DatasetTask) -> None:
+    """Remove the files a case not included wrote before it stopped (none: nothing)."""
+    images, labels = case_folders(task.options.dataset_format, task.test)
+    names = [
+        *(f"{images}/{task.case_id}_{i:04d}{FILE_ENDING}" for i in range(len(task.channels) + 1)),
+        f"{labels}/{task.case_id}{FILE_ENDING}",
+        f"{REGIONS_FOLDER}/{task.case_id}.npy",
+        f"{CASES_FOLDER}/{task.case_id}.json",
+    ]
+    for name in names:
+        with contextlib.suppress(OSError):
+            (task.staging / name).unlink(missing_ok=True)
 
 
 def _masks(task: DatasetTask, grid: ImageGrid) -> tuple[list[NDArray[np.bool_] | None], list[str]]:

@@ -17,7 +17,7 @@ from typing import Literal, get_args
 
 from rtmask._errors import DicomReadError
 from rtmask._rawdicom import read_raw
-from rtmask.cohort._archive import UNREADABLE_KINDS
+from rtmask.cohort._archive import UNREADABLE_KINDS, duplicate_error
 from rtmask.cohort._layout import short_uid
 from rtmask.cohort._tasks import CaseResult
 from rtmask.discovery import ImageSeries, Inventory, RTObject, link_image_series, scan
@@ -331,8 +331,13 @@ def plan_dataset(
         inventory = scan(root)
     objects = sorted(inventory.structure_sets, key=lambda o: _relative(o.path, base))
     unique: dict[str, RTObject] = {}
+    copies: list[CaseResult] = []
     for rt_object in objects:  # a copy of a structure set is one case, not two
-        unique.setdefault(rt_object.sop_instance_uid or str(rt_object.path), rt_object)
+        first = unique.setdefault(rt_object.sop_instance_uid or str(rt_object.path), rt_object)
+        if first is not rt_object:
+            original = _relative(first.path, base)
+            error = duplicate_error(original, rt_object.sop_instance_uid, "used instead")
+            copies.append(_row(rt_object, _relative(rt_object.path, base), "excluded", error, ""))
     kept = list(unique.values())
     if not kept:
         raise InvalidInputError(f"{root}: no RT Structure Set found; nothing to build")
@@ -359,11 +364,12 @@ def plan_dataset(
             c.source,
             "failed" if c.problem else "excluded",
             c.problem or c.reason,
-            c.case_id,
+            "",  # nothing of it is written
         )
         for c in planned
         if c.problem or c.reason
     ]
+    rows.extend(copies)
     rows.extend(
         CaseResult(
             patient_id="",

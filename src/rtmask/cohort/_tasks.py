@@ -4,12 +4,14 @@
 so the same call runs in a loop, a process pool or on a Dask worker. It never raises for a
 bad case (the failure is the summary's ``error``) and writes through the conversion
 library, whose files are written atomically with ``summary.json`` last: a case is finished
-when its ``summary.json`` exists.
+when its ``summary.json`` exists and lists no problem (a case that failed part-way is
+converted again by a rerun).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
@@ -40,10 +42,12 @@ __all__ = [
     "CaseTask",
     "covering_grid",
     "failed_result",
+    "finished",
     "run_case",
+    "written_output",
 ]
 
-#: The file whose presence marks a finished case.
+#: The file whose presence (with no problem listed in it) marks a finished case.
 SUMMARY_NAME = "summary.json"
 #: The columns of ``cases.csv``, in order.
 CASE_COLUMNS = (
@@ -79,7 +83,7 @@ class CaseOptions:
     roi_patterns, roi_map
         ROI selection, as ``--roi`` and ``--roi-map``.
     force
-        Convert again a case whose ``summary.json`` exists (else it is skipped).
+        Convert again a finished case (``summary.json`` listing no problem; else skipped).
     mask_grid, mask_grid_note
         One grid for every case's masks (``--dose-grid``; convert with
         ``slice_mode="slab"``) and the words saying which it is.
@@ -144,7 +148,11 @@ class CaseTask:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaseResult:
-    """One row of ``cases.csv`` (see :data:`CASE_COLUMNS`)."""
+    """One row of ``cases.csv`` (see :data:`CASE_COLUMNS`).
+
+    ``output`` is the case folder relative to OUT; empty for a ``failed`` case that wrote
+    nothing (a failed case that wrote some files names its folder).
+    """
 
     patient_id: str
     study_uid: str
@@ -163,6 +171,15 @@ class CaseResult:
         return {column: getattr(self, column) for column in CASE_COLUMNS}
 
 
+def written_output(task: CaseTask) -> str:
+    """``task.output`` when its folder holds a file, else ``""`` (nothing was written)."""
+    try:
+        holds = task.folder.is_dir() and any(task.folder.iterdir())
+    except OSError:
+        holds = False
+    return task.output if holds else ""
+
+
 def _result(
     task: CaseTask, status: str, *, error: str = "", rois: int = 0, seconds: float = 0.0
 ) -> CaseResult:
@@ -175,7 +192,7 @@ def _result(
         link=task.link,
         status=status,
         error=error,
-        output=task.output,
+        output=written_output(task) if status == "failed" else task.output,
         rois_written=rois,
         seconds=round(seconds, 3),
     )
@@ -189,9 +206,10 @@ def failed_result(task: CaseTask, error: str) -> CaseResult:
 def run_case(task: CaseTask) -> CaseResult:
     """Convert one case; never raises for a bad case (its row says what failed).
 
-    A case whose ``summary.json`` exists is ``skipped`` unless ``task.options.force``.
+    A finished case (:func:`finished`) is ``skipped`` unless ``task.options.force``; one
+    whose ``summary.json`` lists problems (it failed part-way) is converted again.
     """
-    if not task.options.force and (task.folder / SUMMARY_NAME).is_file():
+    if not task.options.force and finished(task.folder):
         return _result(
             task, "skipped", error=f"already converted ({task.output}/{SUMMARY_NAME} exists)"
         )
@@ -217,6 +235,19 @@ def run_case(task: CaseTask) -> CaseResult:
         rois=written,
         seconds=time.perf_counter() - start,
     )
+
+
+def finished(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished case: a ``summary.json`` that lists no problem.
+
+    A summary of an older rtmask without the ``problems`` key counts as finished; one
+    that cannot be read does not (the case is converted again).
+    """
+    try:
+        document = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and not document.get("problems")
 
 
 def _remove_temporaries(folder: Path) -> None:

@@ -119,6 +119,7 @@ class _Results:
             volume_convention=VOLUME_CONVENTION,
             overlay=None if overlay is None else overlay.name,
             volumes={role: v.facts for role, v in self.volumes.items() if v.facts is not None},
+            problems=self.problems,
         )
         image, dose = self.volumes.get(IMAGE_STEM), self.volumes.get(DOSE_STEM)
         return ConversionReport(

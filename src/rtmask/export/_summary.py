@@ -164,6 +164,7 @@ def write_summary(
     volume_convention: str,
     overlay: str | None = None,
     volumes: Mapping[str, Mapping[str, object]] | None = None,
+    problems: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``folder/summary.json`` and ``folder/summary.csv`` (atomically).
 
@@ -184,6 +185,9 @@ def write_summary(
         Other volumes written beside the masks, by role: ``{"image": {"file":
         "image.nii.gz", ...}, "dose": {...}}``; each becomes a top-level key of the JSON
         (so readers of the folder know which files are not masks).
+    problems
+        What failed in the conversion (one message each; empty when nothing did). A
+        rerun of an archive converts a case whose summary lists problems again.
 
     Returns
     -------
@@ -192,7 +196,8 @@ def write_summary(
 
     Notes
     -----
-    JSON: ``{"structure_set": {...}, "volume_convention": "...", "rois": [...]}`` with
+    JSON: ``{"structure_set": {...}, "volume_convention": "...", "rois": [...],
+    "problems": [...]}`` with
     ``color`` as ``[r, g, b]`` and ``null`` for missing values, plus ``"overlay":
     "overlay.png"`` when a picture was written. CSV (UTF-8): the columns of
     :data:`CSV_COLUMNS`, ``color`` as ``r,g,b``, missing values empty, warnings joined by
@@ -208,6 +213,7 @@ def write_summary(
         **{role: _jsonable(dict(facts)) for role, facts in (volumes or {}).items()},
         "volume_convention": volume_convention,
         "rois": [_row_json(row, mapped=mapped) for row in rows],
+        "problems": list(problems),
     }
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
