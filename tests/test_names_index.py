@@ -89,14 +89,14 @@ def test_names_of_an_index_equal_the_names_of_its_folder(
     code_index, from_index, _ = _names(capsys, str(index))
     assert code_root == code_index == 0
     assert from_index == from_root
-    # Counted here from ARCHIVE (the copy of P2's set is a second structure set file).
-    sets: defaultdict[str, set[tuple[str, int, int]]] = defaultdict(set)
+    # Counted here from ARCHIVE: the copy of P2's set (same SOPInstanceUID) is no second
+    # structure set, as Imaging Data Commons counts distinct UIDs.
+    sets: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
     patients: defaultdict[str, set[str]] = defaultdict(set)
     for patient, structure_sets in ARCHIVE.items():
         for k, names in enumerate(structure_sets):
             for name, _ in names:
-                copies = 2 if patient == "P2" else 1
-                sets[name].update((patient, k, c) for c in range(copies))
+                sets[name].add((patient, k))
                 patients[name].add(patient)
     rows = from_index["names"]
     assert {r["name"]: (r["structure_sets"], r["patients"]) for r in rows} == {

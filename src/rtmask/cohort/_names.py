@@ -21,7 +21,7 @@ __all__ = ["structure_sets_in_index"]
 
 #: Every structure set of the index with its ROIs (a set without ROIs still counts).
 _STRUCTURE_SETS = """
-SELECT o.path, o.PatientID, r.ROINumber, r.ROIName
+SELECT o.path, o.PatientID, o.SOPInstanceUID, r.ROINumber, r.ROIName
 FROM rt_objects AS o
 LEFT JOIN rois AS r ON r.path = o.path AND r.Modality = 'RTSTRUCT'
 WHERE o.Modality = 'RTSTRUCT'
@@ -69,13 +69,15 @@ def structure_sets_in_index(path: Path | str) -> Iterator[StructureSetNames | st
         con.close()
     for rel, reason in unreadable:
         yield f"{_under(root, str(rel))}: {reason}"
-    sets: dict[str, tuple[str | None, list[tuple[int, str]]]] = {}
-    for rel, patient_id, number, name in rows:
-        _, rois = sets.setdefault(str(rel), (patient_id, []))
+    sets: dict[str, tuple[str | None, str | None, list[tuple[int, str]]]] = {}
+    for rel, patient_id, uid, number, name in rows:
+        _, _, rois = sets.setdefault(str(rel), (patient_id, uid, []))
         if number is not None or name is not None:
             rois.append((int(number or 0), str(name or "").strip()))
-    for rel, (patient_id, rois) in sets.items():
-        yield StructureSetNames(source=_under(root, rel), patient_id=patient_id, rois=tuple(rois))
+    for rel, (patient_id, uid, rois) in sets.items():
+        yield StructureSetNames(
+            source=_under(root, rel), patient_id=patient_id, rois=tuple(rois), sop_instance_uid=uid
+        )
 
 
 def _is_duckdb(path: Path) -> bool:
