@@ -6,12 +6,15 @@ the ``files``, ``series`` and ``rt_objects`` tables from the cache (the grouping
 series and the links depend on the whole archive). ``rois`` rows (one per structure set
 ROI and one per SEG segment) belong to one file and are replaced only for the files read.
 Everything happens in one transaction: an interrupted run leaves the previous index as it
-was.
+was. A new index is built in a hidden temporary file and renamed onto its name at the
+end: a failed first run leaves no file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -537,6 +540,37 @@ def index_archive(
     )
 
 
+def _open_for_update(index_path: Path) -> tuple[Any, str | None, Path | None]:
+    """The connection to update, the index's schema version, and the new file's temporary path.
+
+    An existing index is updated in place, in one transaction. A new index (no file, or
+    an empty DuckDB database a failed run of an older rtmask left) is built in a hidden
+    temporary file beside ``index_path`` and renamed onto it at the end, so a failed or
+    killed run never leaves an empty or half-built database under the final name.
+    """
+    _check_database_file(index_path)
+    if index_path.is_file() and index_path.stat().st_size > 0:
+        con = connect(index_path, read_only=False)
+        try:
+            version = _schema_version(con, index_path)
+        except BaseException:
+            con.close()
+            raise
+        if version is not None:
+            return con, version, None
+        con.close()
+    partial = index_path.with_name(f".{index_path.name}.{secrets.token_hex(4)}.partial")
+    return connect(partial, read_only=False), None, partial
+
+
+def _discard(partial: Path | None) -> None:
+    """Remove a temporary database (and its write-ahead log) of a run that failed."""
+    if partial is not None:
+        for path in (partial, partial.with_name(partial.name + ".wal")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def _run(
     root: Path,
     index_path: Path,
@@ -549,10 +583,9 @@ def _run(
     progress: Callable[[int, int], None] | None,
 ) -> tuple[int, int, dict[str, Any]]:
     """Bring the index up to date in one transaction: (files read, files removed, report)."""
-    con = connect(index_path, read_only=False)
+    con, version, partial = _open_for_update(index_path)
     begun = committed = False
     try:
-        version = _schema_version(con, index_path)
         con.execute("BEGIN TRANSACTION")
         begun = True
         _prepare(con, version, root)
@@ -578,14 +611,23 @@ def _run(
         ).fetchall()[0]
         con.execute("COMMIT")
         committed = True
-        if parquet_dir is not None:
-            export_parquet(con, Path(parquet_dir))
+        if partial is not None:
+            con.execute("CHECKPOINT")  # everything in the one file that is renamed
     except BaseException:
         if begun and not committed:
             con.execute("ROLLBACK")  # the index stays as the previous run left it
-        raise
-    finally:
         con.close()
+        _discard(partial)
+        raise
+    con.close()
+    if partial is not None:
+        partial.replace(index_path)
+    if parquet_dir is not None:
+        con = connect(index_path, read_only=True)
+        try:
+            export_parquet(con, Path(parquet_dir))
+        finally:
+            con.close()
     report = dict(zip(("series", "rt_objects", "rois"), map(int, counts), strict=True))
     return (
         len(plan.read) + len(plan.volumes_for),
