@@ -14,6 +14,7 @@ from rich.markup import escape
 from rtmask._atomic import atomic_path
 from rtmask.cli._options import add_json_option, add_roi_map_option, read_roi_map_option
 from rtmask.cli._output import json_text, print_error, print_warning
+from rtmask.discovery import SkippedFile
 from rtmask.errors import RtmaskError
 from rtmask.names import (
     NameCount,
@@ -78,9 +79,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     root: Path = args.root
     problems: list[str] = []
     sources: list[StructureSetNames] = []
+    warnings: list[str] = []
     for item in _structure_sets(root):
         if isinstance(item, str):
             problems.append(item)
+        elif isinstance(item, SkippedFile):
+            warnings.append(f"skipped {item.path}: {item.reason}")
         else:
             sources.append(item)
     if not sources:
@@ -102,12 +106,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     elif not args.quiet:
         distinct = len({item.key for item in sources})
         _print_table(rows, distinct, roi_map is not None, args.unmapped)
+    for warning in warnings:
+        print_warning(console, warning)
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
 
 
-def _structure_sets(root: Path) -> Iterator[StructureSetNames | str]:
+def _structure_sets(root: Path) -> Iterator[StructureSetNames | str | SkippedFile]:
     """The structure sets of a folder tree (headers) or of an index file (its tables)."""
     if root.is_dir():
         return structure_sets_in_folder(root)

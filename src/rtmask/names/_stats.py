@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtmask._safe_names import sanitize_name
+from rtmask.discovery import SkippedFile
 from rtmask.errors import RoiMapError
 from rtmask.names._map import RoiMap
 from rtmask.names._normalise import normalise_name, tg263_match
@@ -81,14 +82,15 @@ class NameCount:
         }
 
 
-def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str]:
+def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str | SkippedFile]:
     """Yield the ROI names of every structure set under ``root`` (headers only).
 
     Yields
     ------
-    StructureSetNames or str
+    StructureSetNames or str or SkippedFile
         One per RT Structure Set that discovery finds; a ``str`` (one line naming the file)
-        for a file that looked like one and could not be read.
+        for a file that looked like one and could not be read; a :class:`SkippedFile` for a
+        folder not read (a symbolic link that loops), worth a warning.
     """
     from rtmask._rawdicom import read_raw  # noqa: PLC0415 - pydicom/numpy only when used
     from rtmask.discovery import scan  # noqa: PLC0415
@@ -97,6 +99,8 @@ def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str]:
     for skipped in inventory.skipped:
         if skipped.kind in ("unreadable", "truncated"):
             yield f"{skipped.path}: {skipped.reason}"
+        elif skipped.kind == "symlink_loop":
+            yield skipped
     for rt_object in inventory.structure_sets:
         try:
             dataset = read_raw(rt_object.path, stop_before_pixels=True)
