@@ -56,6 +56,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "P2" / "up").symlink_to(root)  # an ancestor: a loop
     (root / "P2" / "knot").symlink_to(root / "P2" / "knot")  # onto itself
     (root / "0alias").symlink_to(root / "P2")  # listed before P2: read under P2 only
+    (root / "P1" / "gone").symlink_to(root / "nowhere")  # broken: nothing to read
+    (root / "P2" / "notes.txt").write_text("not DICOM\n", encoding="utf-8")
+    (root / "P2" / "readme").symlink_to(root / "P2" / "notes.txt")  # a file link: a file
     return root
 
 
