@@ -7,6 +7,7 @@ import csv
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,6 @@ from rich.markup import escape
 from rtmask._atomic import atomic_path
 from rtmask.cli._options import add_json_option, add_roi_map_option, read_roi_map_option
 from rtmask.cli._output import json_text, print_error, print_warning
-from rtmask.discovery import SkippedFile
 from rtmask.errors import RtmaskError
 from rtmask.names import (
     NameCount,
@@ -24,6 +24,9 @@ from rtmask.names import (
     structure_sets_in_folder,
     suggest_map,
 )
+
+if TYPE_CHECKING:
+    from rtmask.discovery import SkippedFile
 
 __all__ = ["CSV_COLUMNS", "add_parser", "run"]
 
@@ -81,12 +84,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     sources: list[StructureSetNames] = []
     warnings: list[str] = []
     for item in _structure_sets(root):
-        if isinstance(item, str):
-            problems.append(item)
-        elif isinstance(item, SkippedFile):
-            warnings.append(f"skipped {item.path}: {item.reason}")
-        else:
+        if isinstance(item, StructureSetNames):
             sources.append(item)
+        elif isinstance(item, str):
+            problems.append(item)
+        else:  # a folder not read (a symbolic link that loops)
+            warnings.append(f"skipped {item.path}: {item.reason}")
     if not sources:
         raise RtmaskError(f"{root}: no RT Structure Set found (is this the right folder?)")
     counts = count_names(sources, roi_map)

@@ -12,12 +12,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtmask._safe_names import sanitize_name
-from rtmask.discovery import SkippedFile
 from rtmask.errors import RoiMapError
 from rtmask.names._map import RoiMap
 from rtmask.names._normalise import normalise_name, tg263_match
+
+if TYPE_CHECKING:  # discovery loads numpy; importing rtmask.names must not
+    from rtmask.discovery import SkippedFile
 
 __all__ = [
     "NameCount",
