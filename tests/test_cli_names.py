@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -137,6 +138,64 @@ def test_names_lists_structure_sets_the_map_makes_ambiguous(
     assert len(errors) == 1  # P3's structure set: two ROIs named Heart
     assert "RS0.dcm" in errors[0]
     assert "all map to 'Heart'" in errors[0]
+
+
+def test_names_counts_a_copy_of_a_structure_set_once(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "archive"
+    shutil.copytree(archive, root)
+    (root / "elsewhere").mkdir()
+    shutil.copy(root / "P1" / "RS0.dcm", root / "elsewhere" / "RS0_copy.dcm")  # same UID
+    code, out, _ = run_cli(capsys, "names", str(root), "--json")
+    assert code == 0
+    rows = json.loads(out)["names"]
+    assert {r["name"]: (r["structure_sets"], r["patients"]) for r in rows} == _expected_counts()
+    code, out, _ = run_cli(capsys, "names", str(root))
+    assert "5 structure set(s)" in out  # ARCHIVE's five, the copy not a sixth
+
+
+def test_names_with_an_ambiguous_map_lists_the_conflicts_and_prints_every_row(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text(
+        'Heart: ["heart*"]\nCardiac: ["re:.*heart.*"]\nLung_L: ["L*Lung*"]\n', encoding="utf-8"
+    )
+    code, out, err = run_cli(capsys, "names", str(archive), "--json", "--roi-map", str(roi_map))
+    assert code == 1
+    rows = {r["name"]: r for r in json.loads(out)["names"]}
+    assert {n: (r["structure_sets"], r["patients"]) for n, r in rows.items()} == (
+        _expected_counts()
+    )
+    assert rows["Heart"]["canonical"] is None  # matches Heart and Cardiac: no silent pick
+    assert rows["heart"]["canonical"] is None
+    assert rows["L Lung"]["canonical"] == "Lung_L"
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    with_heart = {
+        f"{patient}/RS{k}.dcm"
+        for patient, structure_sets in ARCHIVE.items()
+        for k, names in enumerate(structure_sets)
+        if {"Heart", "heart"} & set(names)
+    }
+    assert len(errors) == len(with_heart) == 4  # one line per structure set
+    for line in errors:
+        assert "'Heart' and 'Cardiac'" in line
+        assert any(source in line for source in with_heart)
+    code, out, _ = run_cli(
+        capsys, "names", str(archive), "--json", "--roi-map", str(roi_map), "--unmapped"
+    )
+    unmapped = {r["name"] for r in json.loads(out)["names"]}
+    assert unmapped == {
+        "Lung_L",
+        "LUNG LT",
+        "lung left",
+        "PTV_1",
+        "Body",
+        "Spinal Cord",
+        "SpinalCord",
+        "Parotid Dx",
+    }
 
 
 def test_suggest_map_round_trip(

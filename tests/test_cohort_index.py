@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import rtmask
-from conftest import FFS, HFS, OBLIQUE, SAGITTAL
+from conftest import FFS, HFS, OBLIQUE, SAGITTAL, run_cli
 from rtmask._errors import InvalidInputError
 from rtmask.cli import main
 from rtmask.cohort import index_archive, open_index, run_query
@@ -643,3 +643,53 @@ def test_an_index_inside_the_archive_is_not_indexed(tmp_path: Path) -> None:
     assert first.files == files  # the index and its stamp left out
     assert index_archive(root, index).files_read == 0
     assert _rows(index, "SELECT count(*) FROM files WHERE path LIKE 'index.duckdb%'") == [(0,)]
+
+
+def _interrupt(done: int, total: int) -> None:
+    """A progress callback that stops the run after the first file read, as Ctrl-C would."""
+    if done == 1:
+        raise KeyboardInterrupt
+
+
+def test_a_failed_first_run_leaves_no_file_and_a_failed_update_the_old_index(
+    tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = tmp_path / "out" / "archive.duckdb"
+    with pytest.raises(KeyboardInterrupt):
+        index_archive(archive, index, progress=_interrupt)
+    assert not index.exists()
+    assert list(index.parent.iterdir()) == []  # no temporary file left either
+    index_archive(archive, index)
+    before = _snapshot(index)
+    root = tmp_path / "archive"
+    shutil.copytree(archive, root, symlinks=True)
+    (root / "P1" / "late.dcm").write_bytes(b"not DICOM either\n")
+    with pytest.raises(KeyboardInterrupt):
+        index_archive(root, index, volumes=True, progress=_interrupt)
+    assert _snapshot(index) == before
+    assert [p.name for p in index.parent.iterdir()] == [index.name]  # the stamp is gone
+
+
+def test_an_empty_duckdb_file_is_no_index_for_query_and_is_replaced_by_index(
+    tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = tmp_path / "empty.duckdb"
+    duckdb.connect(str(index)).close()  # a database without tables, as a crash leaves one
+    assert index.stat().st_size > 0
+    for sql in ("SELECT count(*) FROM rois", "SELECT 1"):
+        code, out, err = run_cli(capsys, "query", str(index), sql)
+        assert code == 1
+        assert out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1
+        assert str(index) in lines[0]
+        assert "not an rtmask index" in lines[0]
+        assert "rtmask index ROOT -o" in lines[0]
+    code, _, err = run_cli(capsys, "index", str(archive), "-o", str(index))
+    assert code == 0, err
+    assert _rows(index, "SELECT count(*) FROM rt_objects")[0][0] > 0
+    folder = tmp_path / "folder.duckdb"
+    folder.mkdir()
+    with pytest.raises(InvalidInputError, match="is a folder"):
+        index_archive(archive, folder)
+    assert list(folder.iterdir()) == []

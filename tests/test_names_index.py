@@ -89,14 +89,14 @@ def test_names_of_an_index_equal_the_names_of_its_folder(
     code_index, from_index, _ = _names(capsys, str(index))
     assert code_root == code_index == 0
     assert from_index == from_root
-    # Counted here from ARCHIVE (the copy of P2's set is a second structure set file).
-    sets: defaultdict[str, set[tuple[str, int, int]]] = defaultdict(set)
+    # Counted here from ARCHIVE: the copy of P2's set (same SOPInstanceUID) is no second
+    # structure set, as Imaging Data Commons counts distinct UIDs.
+    sets: defaultdict[str, set[tuple[str, int]]] = defaultdict(set)
     patients: defaultdict[str, set[str]] = defaultdict(set)
     for patient, structure_sets in ARCHIVE.items():
         for k, names in enumerate(structure_sets):
             for name, _ in names:
-                copies = 2 if patient == "P2" else 1
-                sets[name].update((patient, k, c) for c in range(copies))
+                sets[name].add((patient, k))
                 patients[name].add(patient)
     rows = from_index["names"]
     assert {r["name"]: (r["structure_sets"], r["patients"]) for r in rows} == {
@@ -214,3 +214,53 @@ def test_rois_table_has_one_row_per_seg_segment(
     assert index_archive(seg_archive, index, volumes=True).files_read == 0
     (index.parent / (index.name + ".stamp.json")).unlink()
     assert index_archive(seg_archive, index, volumes=True).files_read == 0
+
+
+def test_index_with_an_ambiguous_map_lists_the_structure_sets_and_indexes_everything(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roi_map = tmp_path / "map.yaml"
+    roi_map.write_text(
+        "Cord: ['spinal*']\n"  # 'Spinal Cord' also matches SpinalCanal: P2's sets
+        "SpinalCanal: ['re:.*cord.*']\n"
+        "Heart: ['heart']\n"
+        "PTV: ['PTV*', 'Lung_L']\n",  # P1's RS0: PTV_1 and Lung_L both map to PTV
+        encoding="utf-8",
+    )
+    index = tmp_path / "archive.duckdb"
+    code, out, err = run_cli(
+        capsys, "index", str(archive), "-o", str(index), "--roi-map", str(roi_map)
+    )
+    assert code == 1
+    conflicted = {"P1/RS0.dcm", "P2/RS0.dcm", "P2/RS0_copy.dcm"}
+    lines = [line for line in err.splitlines() if "map.yaml" in line]
+    assert len(lines) == len(conflicted)  # one line per structure set file
+    assert {next(p for p in conflicted if p in line) for line in lines} == conflicted
+    for line in lines:
+        if "P1/RS0.dcm" in line:
+            assert all(word in line for word in ("'PTV_1'", "'Lung_L'", "'PTV'"))
+        else:
+            assert all(word in line for word in ("'Spinal Cord'", "'Cord' and 'SpinalCanal'"))
+    assert "ROIs in" in out + err  # the summary line: the index was written
+    with duckdb.connect(str(index), read_only=True) as con:
+        rois = con.execute("SELECT path, ROIName, canonical FROM rois").fetchall()
+        objects = dict(con.execute("SELECT path, roi_map_conflict FROM rt_objects").fetchall())
+    # Every ROI is indexed, the copy's too: counted here from ARCHIVE.
+    expected_rows = sum(len(n) for sets in ARCHIVE.values() for n in sets) + len(ARCHIVE["P2"][0])
+    assert len(rois) == expected_rows
+    assert {p for p, reason in objects.items() if reason is not None} == conflicted
+    for path, name, canonical in rois:
+        if path in conflicted:
+            assert canonical is None, (path, name)
+        else:
+            wanted = {"heart": "Heart", "ptv_1": "PTV"}.get(name.lower())
+            assert canonical == wanted, (path, name)
+    # Without the map the conflicts are gone again.
+    code, _, _ = run_cli(capsys, "index", str(archive), "-o", str(index))
+    assert code == 0
+    with duckdb.connect(str(index), read_only=True) as con:
+        left = con.execute(
+            "SELECT count(*) FROM rt_objects WHERE roi_map_conflict IS NOT NULL "
+            "UNION ALL SELECT count(*) FROM rois WHERE canonical IS NOT NULL"
+        ).fetchall()
+    assert left == [(0,), (0,)]

@@ -74,7 +74,9 @@ FORMATS = ("nifti", "nrrd", "npz", "labelmap", "seg")
 #: Skipped-file kinds that mean a file meant to be used could not be: the run fails.
 FAILED_KINDS = frozenset({"unreadable", "truncated", "bad_geometry"})
 #: Skipped-file kinds worth a warning line; the rest (not DICOM, ...) are only counted.
-WARNED_KINDS = frozenset({"duplicate", "mixed_geometry", "other_patient", "multiframe", "dicomdir"})
+WARNED_KINDS = frozenset(
+    {"duplicate", "mixed_geometry", "other_patient", "multiframe", "dicomdir", "symlink_loop"}
+)
 #: Warnings printed per structure set without --verbose (all are in summary.json).
 MAX_NOTES = 12
 #: Said after the notes of a structure set whose slices are unevenly spaced, not resampled
@@ -445,6 +447,9 @@ def convert_command(
         inventory = scan(input_path)
         count = len(inventory.structure_sets) + len(inventory.segmentations)
         if count > 1 or archive.layout is not None:
+            for item in inventory.skipped:
+                if item.kind == "symlink_loop":  # the cases list the files, not the folders
+                    print_warning(console, f"skipped {item.path}: {item.reason}")
             explicit = read_image_series(image) if image is not None else None
             return _convert_archive(
                 input_path, output, inventory, options, archive, image=explicit, console=console

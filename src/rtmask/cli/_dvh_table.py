@@ -148,6 +148,8 @@ def _report(
     wording: Mapping[str, str],
 ) -> int:
     unreadable, without_dose = plan.unreadable, plan.without_dose
+    for warning in plan.warnings:
+        print_warning(console, warning)
     errors = [*unreadable]
     for result in sorted(results, key=lambda r: r.structure_set):
         errors.extend(result.errors)

@@ -3,7 +3,8 @@
 Walks ROOT (headers only), writes the tables ``files``, ``series``, ``rt_objects`` and
 ``rois``; a rerun reads only new or changed files. Problems (unreadable files, symbolic
 link loops, two files with one SOPInstanceUID) are listed, never fatal: the exit code is
-0 when the index was written.
+0 when the index was written, 1 when ``--roi-map`` could not resolve a structure set's ROIs
+(listed; the index is complete, those ROIs without a canonical name).
 """
 
 from __future__ import annotations
@@ -55,14 +56,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     roi_map = read_roi_map_option(args.roi_map, console)
     if isinstance(roi_map, int):
         return roi_map
-    canonical = None if roi_map is None else roi_map.canonical
     with progress_bar(console) as bar:
         task = bar.add_task("reading headers", total=None)
         report = index_archive(
             args.root,
             args.output,
             volumes=args.volumes,
-            canonical=canonical,
+            canonical=roi_map,
             parquet_dir=args.parquet,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -77,4 +77,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"{report.rt_objects} RT objects, {report.rois} ROIs in {report.seconds:.2f} s",
         soft_wrap=True,
     )
-    return 0
+    return 1 if report.map_conflicts else 0

@@ -7,6 +7,7 @@ import csv
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,7 @@ from rich.markup import escape
 from rtmask._atomic import atomic_path
 from rtmask.cli._options import add_json_option, add_roi_map_option, read_roi_map_option
 from rtmask.cli._output import json_text, print_error, print_warning
-from rtmask.errors import RoiMapError, RtmaskError
+from rtmask.errors import RtmaskError
 from rtmask.names import (
     NameCount,
     StructureSetNames,
@@ -23,6 +24,9 @@ from rtmask.names import (
     structure_sets_in_folder,
     suggest_map,
 )
+
+if TYPE_CHECKING:
+    from rtmask.discovery import SkippedFile
 
 __all__ = ["CSV_COLUMNS", "add_parser", "run"]
 
@@ -78,36 +82,41 @@ def run(args: argparse.Namespace, console: Console) -> int:
     root: Path = args.root
     problems: list[str] = []
     sources: list[StructureSetNames] = []
+    warnings: list[str] = []
     for item in _structure_sets(root):
-        if isinstance(item, str):
-            problems.append(item)
-        else:
+        if isinstance(item, StructureSetNames):
             sources.append(item)
+        elif isinstance(item, str):
+            problems.append(item)
+        else:  # a folder not read (a symbolic link that loops)
+            warnings.append(f"skipped {item.path}: {item.reason}")
     if not sources:
         raise RtmaskError(f"{root}: no RT Structure Set found (is this the right folder?)")
-    try:
-        counts = count_names(sources, roi_map)
-    except RoiMapError as error:
-        print_error(console, str(error))
-        return 1
+    counts = count_names(sources, roi_map)
     if roi_map is not None:
         problems.extend(map_conflicts(sources, roi_map))
     if args.suggest_map is not None:
         _write_text(args.suggest_map, suggest_map(counts, sources))
         console.print(f"suggested ROI map: {escape(str(args.suggest_map))}")
-    rows = [c for c in counts if c.canonical is None] if args.unmapped else counts
+    # Unmapped: matching no pattern (a name matching two canonical names is a conflict).
+    rows = counts
+    if args.unmapped and roi_map is not None:
+        rows = [c for c in counts if not roi_map.matches(c.name)]
     if args.csv is not None:
         _write_csv(args.csv, rows)
     if args.json:
         sys.stdout.write(json_text({"names": [row.to_dict() for row in rows]}, indent=None) + "\n")
     elif not args.quiet:
-        _print_table(rows, len(sources), roi_map is not None, args.unmapped)
+        distinct = len({item.key for item in sources})
+        _print_table(rows, distinct, roi_map is not None, args.unmapped)
+    for warning in warnings:
+        print_warning(console, warning)
     for problem in problems:
         print_error(console, problem)
     return 1 if problems else 0
 
 
-def _structure_sets(root: Path) -> Iterator[StructureSetNames | str]:
+def _structure_sets(root: Path) -> Iterator[StructureSetNames | str | SkippedFile]:
     """The structure sets of a folder tree (headers) or of an index file (its tables)."""
     if root.is_dir():
         return structure_sets_in_folder(root)

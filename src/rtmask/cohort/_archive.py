@@ -53,10 +53,13 @@ class ArchivePlan:
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """``path`` under ``root`` as the scan reached it (through a folder link too), / separated."""
+    for inner, outer in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return inner.relative_to(outer).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def _study_date(path: Path) -> str:

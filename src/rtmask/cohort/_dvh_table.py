@@ -67,13 +67,17 @@ class DvhPlan:
     tasks: tuple[DvhTask, ...]
     without_dose: tuple[str, ...]  # structure sets (relative to ROOT) with no linked dose
     unreadable: tuple[str, ...]  # one message per file discovery could not read
+    warnings: tuple[str, ...] = ()  # folders not read: symbolic links that loop
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """``path`` under ``root`` as the scan reached it (through a folder link too), / separated."""
+    for inner, outer in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return inner.relative_to(outer).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def plan_dvh_table(
@@ -138,7 +142,14 @@ def plan_dvh_table(
         for skipped in inventory.skipped
         if skipped.kind in UNREADABLE_KINDS
     )
-    return DvhPlan(tasks=tuple(tasks), without_dose=tuple(without), unreadable=unreadable)
+    warnings = tuple(
+        f"skipped {skipped.path}: {skipped.reason}"
+        for skipped in inventory.skipped
+        if skipped.kind == "symlink_loop"
+    )
+    return DvhPlan(
+        tasks=tuple(tasks), without_dose=tuple(without), unreadable=unreadable, warnings=warnings
+    )
 
 
 def linked_plan(

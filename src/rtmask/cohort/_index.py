@@ -6,12 +6,15 @@ the ``files``, ``series`` and ``rt_objects`` tables from the cache (the grouping
 series and the links depend on the whole archive). ``rois`` rows (one per structure set
 ROI and one per SEG segment) belong to one file and are replaced only for the files read.
 Everything happens in one transaction: an interrupted run leaves the previous index as it
-was.
+was. A new index is built in a hidden temporary file and renamed onto its name at the
+end: a failed first run leaves no file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +48,8 @@ from rtmask.discovery import (
     link_image_series,
     read_header,
 )
+from rtmask.errors import RoiMapError
+from rtmask.names import RoiMap
 
 __all__ = ["IndexReport", "connect", "index_archive"]
 
@@ -73,9 +78,13 @@ class IndexReport:
         Rows of those tables after the run.
     problems
         One line each: unreadable files, folder problems (symbolic link loops), RT objects
-        whose SOPInstanceUID another file has too.
+        whose SOPInstanceUID another file has too, ``--roi-map`` conflicts.
     seconds
         Wall time of the run.
+    map_conflicts
+        One line per structure set whose ROIs the ROI map cannot tell apart (their
+        ``canonical`` is NULL, the line is in ``rt_objects.roi_map_conflict``); also in
+        ``problems``.
     """
 
     index_path: Path
@@ -87,6 +96,7 @@ class IndexReport:
     rois: int
     problems: tuple[str, ...]
     seconds: float
+    map_conflicts: tuple[str, ...] = ()
 
 
 def _duckdb() -> Any:
@@ -301,27 +311,61 @@ def _rois_of(rt_object: RTObject, root: Path, volumes: bool, problems: list[str]
     return rows
 
 
-def _canonical_names(con: Any, canonical: Callable[[str], str | None] | None) -> None:
-    """Fill ``rois.canonical`` from a name mapping (NULL everywhere without one)."""
+def _canonical_names(con: Any, canonical: RoiMap | Callable[[str], str | None] | None) -> list[str]:
+    """Fill ``rois.canonical`` from a ROI map; the conflicts, one line per structure set.
+
+    With a :class:`RoiMap` each structure set (or SEG) is resolved on its own: one whose
+    ROIs the map cannot tell apart (a name matching two canonical names, two ROIs mapping
+    onto one) keeps NULL in every ``canonical`` and the reason in
+    ``rt_objects.roi_map_conflict``; the others are mapped. A plain function maps names.
+    """
+    con.execute("UPDATE rt_objects SET roi_map_conflict = NULL WHERE roi_map_conflict IS NOT NULL")
+    con.execute("UPDATE rois SET canonical = NULL WHERE canonical IS NOT NULL")
     if canonical is None:
-        mapped = con.execute("SELECT count(*) FROM rois WHERE canonical IS NOT NULL").fetchall()
-        if mapped[0][0]:
-            con.execute("UPDATE rois SET canonical = NULL")
-        return
-    names = [
-        str(r[0])
-        for r in con.execute(
-            "SELECT DISTINCT ROIName FROM rois WHERE ROIName IS NOT NULL"
-        ).fetchall()
-    ]
-    mapped = [canonical(name) for name in names]
-    con.execute("UPDATE rois SET canonical = NULL")
-    if names:
+        return []
+    rows = con.execute(
+        "SELECT path, ROINumber, ROIName FROM rois WHERE ROIName IS NOT NULL "
+        "ORDER BY path, ROINumber"
+    ).fetchall()
+    if not isinstance(canonical, RoiMap):
+        names = sorted({str(name) for _, _, name in rows})
+        mapped = [canonical(name) for name in names]
+        if names:
+            con.execute(
+                "UPDATE rois SET canonical = m.canonical FROM (SELECT unnest($1) AS name, "
+                "unnest($2) AS canonical) AS m WHERE rois.ROIName = m.name",
+                [names, mapped],
+            )
+        return []
+    by_path: dict[str, list[tuple[int, str]]] = {}
+    for path, number, name in rows:
+        by_path.setdefault(str(path), []).append((int(number or 0), str(name)))
+    paths, numbers, names_out = [], [], []
+    conflicts: dict[str, str] = {}
+    for path, rois in by_path.items():
+        try:
+            resolved = canonical.resolve(rois, source=path)
+        except RoiMapError as error:
+            conflicts[path] = str(error)
+            continue
+        for number, name in resolved.items():
+            paths.append(path)
+            numbers.append(number)
+            names_out.append(name)
+    if paths:
         con.execute(
-            "UPDATE rois SET canonical = m.canonical FROM (SELECT unnest($1) AS name, "
-            "unnest($2) AS canonical) AS m WHERE rois.ROIName = m.name",
-            [names, mapped],
+            "UPDATE rois SET canonical = m.canonical FROM (SELECT unnest($1) AS path, "
+            "unnest($2) AS number, unnest($3) AS canonical) AS m "
+            "WHERE rois.path = m.path AND rois.ROINumber = m.number",
+            [paths, numbers, names_out],
         )
+    if conflicts:
+        con.execute(
+            "UPDATE rt_objects SET roi_map_conflict = m.reason FROM (SELECT unnest($1) AS path, "
+            "unnest($2) AS reason) AS m WHERE rt_objects.path = m.path",
+            [list(conflicts), list(conflicts.values())],
+        )
+    return [conflicts[path] for path in sorted(conflicts)]
 
 
 def _rebuild(
@@ -426,7 +470,7 @@ def index_archive(
     index_path: Path | str,
     *,
     volumes: bool = False,
-    canonical: Callable[[str], str | None] | None = None,
+    canonical: RoiMap | Callable[[str], str | None] | None = None,
     parquet_dir: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
@@ -441,7 +485,9 @@ def index_archive(
     volumes
         Fill ``rois.volume_cm3`` with each ROI's contour volume (reads the contours).
     canonical
-        A ROI name mapping (``name -> canonical name or None``) for ``rois.canonical``.
+        The ROI map for ``rois.canonical`` (each structure set resolved on its own; one the
+        map makes ambiguous keeps NULL and is listed in ``map_conflicts``), or a plain
+        name mapping ``name -> canonical name or None``.
     parquet_dir
         Also write every table as ``<table>.parquet`` into this folder.
     progress
@@ -490,7 +536,39 @@ def index_archive(
         rois=int(known["rois"]),
         problems=tuple(str(p) for p in known["problems"]),
         seconds=time.perf_counter() - start,
+        map_conflicts=tuple(str(p) for p in known.get("map_conflicts", ())),
     )
+
+
+def _open_for_update(index_path: Path) -> tuple[Any, str | None, Path | None]:
+    """The connection to update, the index's schema version, and the new file's temporary path.
+
+    An existing index is updated in place, in one transaction. A new index (no file, or
+    an empty DuckDB database a failed run of an older rtmask left) is built in a hidden
+    temporary file beside ``index_path`` and renamed onto it at the end, so a failed or
+    killed run never leaves an empty or half-built database under the final name.
+    """
+    _check_database_file(index_path)
+    if index_path.is_file() and index_path.stat().st_size > 0:
+        con = connect(index_path, read_only=False)
+        try:
+            version = _schema_version(con, index_path)
+        except BaseException:
+            con.close()
+            raise
+        if version is not None:
+            return con, version, None
+        con.close()
+    partial = index_path.with_name(f".{index_path.name}.{secrets.token_hex(4)}.partial")
+    return connect(partial, read_only=False), None, partial
+
+
+def _discard(partial: Path | None) -> None:
+    """Remove a temporary database (and its write-ahead log) of a run that failed."""
+    if partial is not None:
+        for path in (partial, partial.with_name(partial.name + ".wal")):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _run(
@@ -500,15 +578,14 @@ def _run(
     folder_problems: Sequence[FolderProblem],
     *,
     volumes: bool,
-    canonical: Callable[[str], str | None] | None,
+    canonical: RoiMap | Callable[[str], str | None] | None,
     parquet_dir: Path | str | None,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[int, int, dict[str, Any]]:
     """Bring the index up to date in one transaction: (files read, files removed, report)."""
-    con = connect(index_path, read_only=False)
+    con, version, partial = _open_for_update(index_path)
     begun = committed = False
     try:
-        version = _schema_version(con, index_path)
         con.execute("BEGIN TRANSACTION")
         begun = True
         _prepare(con, version, root)
@@ -527,26 +604,35 @@ def _run(
                 volumes=volumes,
             )
             _set_info(con, root)
-        _canonical_names(con, canonical)
+        conflicts = _canonical_names(con, canonical)
         counts = con.execute(
             "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM rt_objects), "
             "(SELECT count(*) FROM rois)"
         ).fetchall()[0]
         con.execute("COMMIT")
         committed = True
-        if parquet_dir is not None:
-            export_parquet(con, Path(parquet_dir))
+        if partial is not None:
+            con.execute("CHECKPOINT")  # everything in the one file that is renamed
     except BaseException:
         if begun and not committed:
             con.execute("ROLLBACK")  # the index stays as the previous run left it
-        raise
-    finally:
         con.close()
+        _discard(partial)
+        raise
+    con.close()
+    if partial is not None:
+        partial.replace(index_path)
+    if parquet_dir is not None:
+        con = connect(index_path, read_only=True)
+        try:
+            export_parquet(con, Path(parquet_dir))
+        finally:
+            con.close()
     report = dict(zip(("series", "rt_objects", "rois"), map(int, counts), strict=True))
     return (
         len(plan.read) + len(plan.volumes_for),
         len(plan.removed),
-        {**report, "problems": list(problems)},
+        {**report, "problems": sorted([*problems, *conflicts]), "map_conflicts": conflicts},
     )
 
 

@@ -15,13 +15,14 @@ from typing import Any
 from rtmask._errors import InvalidInputError
 from rtmask.cohort._index import _DUCKDB_MAGIC, _schema_version, connect
 from rtmask.cohort._schema import INFO_TABLE, SCHEMA_VERSION
+from rtmask.discovery import SkippedFile
 from rtmask.names import StructureSetNames
 
 __all__ = ["structure_sets_in_index"]
 
 #: Every structure set of the index with its ROIs (a set without ROIs still counts).
 _STRUCTURE_SETS = """
-SELECT o.path, o.PatientID, r.ROINumber, r.ROIName
+SELECT o.path, o.PatientID, o.SOPInstanceUID, r.ROINumber, r.ROIName
 FROM rt_objects AS o
 LEFT JOIN rois AS r ON r.path = o.path AND r.Modality = 'RTSTRUCT'
 WHERE o.Modality = 'RTSTRUCT'
@@ -29,7 +30,7 @@ ORDER BY o.path, r.ROINumber
 """
 
 
-def structure_sets_in_index(path: Path | str) -> Iterator[StructureSetNames | str]:
+def structure_sets_in_index(path: Path | str) -> Iterator[StructureSetNames | str | SkippedFile]:
     """Yield the ROI names of every structure set an index lists (no DICOM file is read).
 
     Parameters
@@ -39,10 +40,11 @@ def structure_sets_in_index(path: Path | str) -> Iterator[StructureSetNames | st
 
     Yields
     ------
-    StructureSetNames or str
+    StructureSetNames or str or SkippedFile
         One per RT Structure Set of the ``rt_objects`` table (its ``source`` the file under
         the indexed root, as ``rtmask names ROOT`` names it); a ``str`` (one line) per file
-        the index records as unreadable.
+        the index records as unreadable; a :class:`SkippedFile` per symbolic link that
+        loops (a warning).
 
     Raises
     ------
@@ -64,18 +66,27 @@ def structure_sets_in_index(path: Path | str) -> Iterator[StructureSetNames | st
         unreadable = con.execute(
             "SELECT path, reason FROM files WHERE status = 'unreadable' ORDER BY path"
         ).fetchall()
+        loops = con.execute(
+            "SELECT path, reason FROM files WHERE skip_kind = 'symlink_loop' ORDER BY path"
+        ).fetchall()
         rows = con.execute(_STRUCTURE_SETS).fetchall()
     finally:
         con.close()
     for rel, reason in unreadable:
         yield f"{_under(root, str(rel))}: {reason}"
-    sets: dict[str, tuple[str | None, list[tuple[int, str]]]] = {}
-    for rel, patient_id, number, name in rows:
-        _, rois = sets.setdefault(str(rel), (patient_id, []))
+    for rel, reason in loops:
+        yield SkippedFile(
+            path=Path(_under(root, str(rel))), reason=str(reason), kind="symlink_loop"
+        )
+    sets: dict[str, tuple[str | None, str | None, list[tuple[int, str]]]] = {}
+    for rel, patient_id, uid, number, name in rows:
+        _, _, rois = sets.setdefault(str(rel), (patient_id, uid, []))
         if number is not None or name is not None:
             rois.append((int(number or 0), str(name or "").strip()))
-    for rel, (patient_id, rois) in sets.items():
-        yield StructureSetNames(source=_under(root, rel), patient_id=patient_id, rois=tuple(rois))
+    for rel, (patient_id, uid, rois) in sets.items():
+        yield StructureSetNames(
+            source=_under(root, rel), patient_id=patient_id, rois=tuple(rois), sop_instance_uid=uid
+        )
 
 
 def _is_duckdb(path: Path) -> bool:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rtmask._errors import InvalidInputError
-from rtmask.cohort._index import _duckdb, connect
+from rtmask.cohort._index import _duckdb, _tables, connect
+from rtmask.cohort._schema import INFO_TABLE
 
 __all__ = ["QueryResult", "open_index", "plain_value", "run_query"]
 
@@ -34,11 +35,19 @@ def open_index(path: Path | str, *, read_only: bool = True) -> Any:
     Raises
     ------
     InvalidInputError
-        The file is missing, not a DuckDB database, or locked by a writer.
+        The file is missing, not a DuckDB database, a DuckDB database without rtmask's
+        tables, or locked by a writer.
     MissingDependencyError
         DuckDB is not installed (``pip install 'rtmask[cohort]'``).
     """
-    return connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only)
+    if INFO_TABLE not in _tables(con):
+        con.close()
+        raise InvalidInputError(
+            f"{path}: a DuckDB database but not an rtmask index (it has none of its tables); "
+            f"create one with 'rtmask index ROOT -o {path}'"
+        )
+    return con
 
 
 @dataclass(frozen=True, slots=True)

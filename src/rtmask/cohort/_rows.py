@@ -190,6 +190,7 @@ def rt_object_row(
         "link": link.method,
         "link_message": link.message,
         "duplicate_of": duplicate_of,
+        "roi_map_conflict": None,
     }
 
 

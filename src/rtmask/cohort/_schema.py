@@ -11,7 +11,7 @@ __all__ = ["CACHE_TABLE", "INFO_TABLE", "SCHEMA_VERSION", "TABLES", "create_stat
 
 #: Bumped whenever a table or the cached header format changes: an index of another
 #: version is rebuilt from the files, never read with the wrong layout.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: Internal tables: the per-file header cache that makes re-indexing incremental, and
 #: key/value facts about the index (schema version, root folder).
@@ -78,6 +78,7 @@ image_series VARCHAR SeriesInstanceUID of the linked image series (NULL when non
 link VARCHAR how: series_uid, instance_uids, frame_of_reference, geometry or none
 link_message VARCHAR the link in words, with what does not fit or why none
 duplicate_of VARCHAR path of the first file with the same SOPInstanceUID, if any
+roi_map_conflict VARCHAR why --roi-map gave none of its ROIs a canonical name (NULL when none)
 """
 _ROIS = """
 path                          VARCHAR   structure set (or SEG) file, relative to the root
@@ -88,7 +89,7 @@ SOPInstanceUID                VARCHAR   SOP Instance UID of the structure set (o
 StructureSetLabel             VARCHAR   Structure Set Label (a SEG's Content Label)
 ROINumber                     INTEGER   ROI Number (a SEG's Segment Number)
 ROIName                       VARCHAR   ROI Name as written (a SEG's Segment Label)
-canonical                     VARCHAR   canonical name from --roi-map (NULL without a map or match)
+canonical                     VARCHAR   --roi-map canonical name (NULL: no map, no match, conflict)
 RTROIInterpretedType          VARCHAR   RT ROI Interpreted Type (PTV, ORGAN, ...; SEG: by its codes)
 ROIDisplayColor               INTEGER[] ROI Display Color, [r, g, b]
 contours                      INTEGER   number of contours (NULL for a SEG segment)

@@ -81,7 +81,19 @@ def walk_archive(
     visited = {real_root: ""}
     # (folder, its path relative to the root with a trailing "/" or "", its real path)
     stack = [(str(root), "", real_root)]
-    while stack:
+    # Links are followed after the real tree is walked, so a folder linked from elsewhere
+    # in the tree is indexed under its own name, once.
+    links: list[tuple[os.DirEntry[str], str, str]] = []
+    while stack or links:
+        if not stack:
+            entry, rel, real = links.pop(0)
+            found = _link_problem(entry, rel, real, visited)
+            if isinstance(found, FolderProblem):
+                problems.append(found)
+            elif found is not None:
+                visited[found] = rel
+                stack.append((entry.path, rel + "/", found))
+            continue
         folder, prefix, real = stack.pop()
         try:
             with os.scandir(folder) as listing:
@@ -101,12 +113,11 @@ def walk_archive(
                 continue
             rel = prefix + entry.name
             target = real + os.sep + entry.name
+            if entry.is_symlink() and not Path(entry.path).is_file():
+                links.append((entry, rel, real))  # a folder, a loop or a broken link
+                continue
             if entry.is_symlink():
-                found = _link_problem(entry, rel, real, visited)
-                if isinstance(found, FolderProblem):
-                    problems.append(found)
-                    continue
-                target = found if found is not None else target
+                target = os.path.realpath(entry.path)
             try:
                 if entry.is_dir():
                     visited[target] = rel

@@ -8,6 +8,7 @@ scan fail: a file that cannot be used becomes a :class:`SkippedFile` with the re
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -175,23 +176,101 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk(root: Path, problems: list[SkippedFile]) -> Iterator[Path]:
-    def unreadable(error: OSError) -> None:
-        where = Path(error.filename) if error.filename else root
-        problems.append(
-            SkippedFile(
-                path=where, kind="unreadable", reason=f"folder cannot be read ({error.strerror})"
-            )
-        )
+@dataclass(frozen=True, slots=True)
+class _Folder:
+    """A folder to list: its path as met, its real path, and the real paths leading to it."""
 
-    for folder, folders, files in os.walk(root, onerror=unreadable):
-        folders[:] = sorted(name for name in folders if not _is_hidden(name))
-        base = Path(folder)
-        for name in sorted(files):
-            if not _is_hidden(name):
-                path = base / name
-                if path.is_file():
-                    yield path
+    path: Path
+    real: str
+    chain: frozenset[str]
+
+
+def _loops_back(target: str, folder: _Folder) -> bool:
+    """True when a link in ``folder`` to ``target`` leads to a folder holding the link."""
+    return (
+        target in folder.chain
+        or folder.real == target
+        or folder.real.startswith(target.rstrip(os.sep) + os.sep)
+    )
+
+
+def _follow(link: Path, folder: _Folder, walked: set[str]) -> _Folder | SkippedFile | None:
+    """Where a symbolic link leads: a folder to list, a loop, or None.
+
+    None: not a folder, missing, or a folder listed already under its own name.
+    """
+    try:
+        target = os.path.realpath(link, strict=True)
+    except (OSError, RuntimeError) as error:
+        if getattr(error, "errno", None) == errno.ENOENT:
+            return None  # a broken link: nothing to read (as before links were followed)
+        return SkippedFile(
+            path=link,
+            kind="symlink_loop",
+            reason="symbolic link that loops onto itself; not followed",
+        )
+    if not Path(target).is_dir():
+        return None
+    if _loops_back(target, folder):
+        return SkippedFile(
+            path=link,
+            kind="symlink_loop",
+            reason=f"symbolic link to {target}, a folder that holds it (a loop back to an "
+            "ancestor); not followed",
+        )
+    if target in walked:
+        return None  # listed under its own name: its files are not read twice
+    return _Folder(link, target, folder.chain | {folder.real})
+
+
+def _walk(root: Path, problems: list[SkippedFile]) -> Iterator[Path]:
+    """Every file under ``root``, each real folder listed once.
+
+    The real folders first (sorted, depth first), then the folders symbolic links lead
+    to, so a folder linked from elsewhere in the tree is read under its own name only; a
+    link that loops back to a folder holding it is a problem (never followed).
+    """
+    walked = {os.path.realpath(root)}
+    pending = [_Folder(root, os.path.realpath(root), frozenset())]
+    links: list[tuple[Path, _Folder]] = []
+    while pending or links:
+        if not pending:  # the real tree is done: follow the next link
+            link, holder = links.pop(0)
+            found = _follow(link, holder, walked)
+            if isinstance(found, SkippedFile):
+                problems.append(found)
+            elif found is not None:
+                walked.add(found.real)
+                pending.append(found)
+            continue
+        folder = pending.pop()
+        try:
+            with os.scandir(folder.path) as listing:
+                entries = sorted(
+                    (e for e in listing if not _is_hidden(e.name)), key=lambda e: e.name
+                )
+        except OSError as error:
+            problems.append(
+                SkippedFile(
+                    path=folder.path,
+                    kind="unreadable",
+                    reason=f"folder cannot be read ({error.strerror})",
+                )
+            )
+            continue
+        subfolders = []
+        for entry in entries:
+            path = folder.path / entry.name
+            if entry.is_symlink() and not path.is_file():
+                links.append((path, folder))  # a folder (or a loop): after the real tree
+            elif entry.is_dir(follow_symlinks=False):
+                real = folder.real + os.sep + entry.name
+                if real not in walked:
+                    walked.add(real)
+                    subfolders.append(_Folder(path, real, folder.chain | {folder.real}))
+            elif path.is_file():
+                yield path
+        pending.extend(reversed(subfolders))
 
 
 def _files(paths: Path | str | Sequence[Path | str], problems: list[SkippedFile]) -> list[Path]:

@@ -44,6 +44,7 @@ SKIP_KINDS = {
     "mixed_geometry": "image whose geometry differs from the rest of its series",
     "other_patient": "image of another patient whose UIDs or plane also disagree with its series",
     "bad_geometry": "image of a series whose slices do not form a volume",
+    "symlink_loop": "symbolic link to a folder that holds it (a loop), not followed",
 }
 
 _GEOMETRY_KEYWORDS = (

@@ -12,11 +12,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtmask._safe_names import sanitize_name
 from rtmask.errors import RoiMapError
 from rtmask.names._map import RoiMap
 from rtmask.names._normalise import normalise_name, tg263_match
+
+if TYPE_CHECKING:  # discovery loads numpy; importing rtmask.names must not
+    from rtmask.discovery import SkippedFile
 
 __all__ = [
     "NameCount",
@@ -42,11 +46,20 @@ class StructureSetNames:
         PatientID as written, or None.
     rois
         ``(ROINumber, ROIName)`` pairs, names stripped of surrounding spaces.
+    sop_instance_uid
+        SOPInstanceUID of the structure set: two files with one UID (a copy) count as one
+        structure set; None counts each ``source`` on its own.
     """
 
     source: str
     patient_id: str | None
     rois: tuple[tuple[int, str], ...]
+    sop_instance_uid: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What makes two structure sets one when counting: the SOPInstanceUID, else the file."""
+        return self.sop_instance_uid or self.source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,14 +85,15 @@ class NameCount:
         }
 
 
-def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str]:
+def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str | SkippedFile]:
     """Yield the ROI names of every structure set under ``root`` (headers only).
 
     Yields
     ------
-    StructureSetNames or str
+    StructureSetNames or str or SkippedFile
         One per RT Structure Set that discovery finds; a ``str`` (one line naming the file)
-        for a file that looked like one and could not be read.
+        for a file that looked like one and could not be read; a :class:`SkippedFile` for a
+        folder not read (a symbolic link that loops), worth a warning.
     """
     from rtmask._rawdicom import read_raw  # noqa: PLC0415 - pydicom/numpy only when used
     from rtmask.discovery import scan  # noqa: PLC0415
@@ -88,6 +102,8 @@ def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str]:
     for skipped in inventory.skipped:
         if skipped.kind in ("unreadable", "truncated"):
             yield f"{skipped.path}: {skipped.reason}"
+        elif skipped.kind == "symlink_loop":
+            yield skipped
     for rt_object in inventory.structure_sets:
         try:
             dataset = read_raw(rt_object.path, stop_before_pixels=True)
@@ -99,7 +115,10 @@ def structure_sets_in_folder(root: Path) -> Iterator[StructureSetNames | str]:
             yield f"{rt_object.path}: ROI names not readable: {error}"
             continue
         yield StructureSetNames(
-            source=str(rt_object.path), patient_id=rt_object.patient_id, rois=rois
+            source=str(rt_object.path),
+            patient_id=rt_object.patient_id,
+            rois=rois,
+            sop_instance_uid=rt_object.sop_instance_uid,
         )
 
 
@@ -108,16 +127,18 @@ def count_names(
 ) -> list[NameCount]:
     """Count every distinct ROI name; most structure sets first, then patients, then name.
 
-    A name used twice in one structure set counts once for it. ``canonical`` is the map's
-    canonical name (None without a map, or when nothing matches; a name matching two
-    canonical names raises :class:`RoiMapError`).
+    Structure sets are counted by SOPInstanceUID (a copy of a file is no second structure
+    set, as Imaging Data Commons counts distinct UIDs), patients by PatientID; a name used
+    twice in one structure set counts once for it.
+    ``canonical`` is the map's canonical name (None without a map, when nothing matches, or
+    when the name matches two canonical names: :func:`map_conflicts` lists those).
     """
     sets: defaultdict[str, set[str]] = defaultdict(set)
     patients: defaultdict[str, set[str]] = defaultdict(set)
     for item in structure_sets:
         for _, name in item.rois:
-            sets[name].add(item.source)
-            patients[name].add(item.patient_id if item.patient_id is not None else item.source)
+            sets[name].add(item.key)
+            patients[name].add(item.patient_id if item.patient_id is not None else item.key)
     counts = [
         NameCount(
             name=name,
@@ -125,7 +146,7 @@ def count_names(
             patients=len(patients[name]),
             group=normalise_name(name),
             tg263=tg263_match(name),
-            canonical=None if roi_map is None else roi_map.canonical(name),
+            canonical=None if roi_map is None else _unambiguous(roi_map, name),
         )
         for name in sets
     ]
@@ -133,10 +154,24 @@ def count_names(
     return counts
 
 
+def _unambiguous(roi_map: RoiMap, name: str) -> str | None:
+    """The one canonical name ``name`` matches; None when it matches none, or two."""
+    found = roi_map.matches(name)
+    return found[0] if len(found) == 1 else None
+
+
 def map_conflicts(structure_sets: Iterable[StructureSetNames], roi_map: RoiMap) -> list[str]:
-    """One line per structure set whose ROIs the map cannot resolve (see RoiMap.resolve)."""
+    """One line per structure set whose ROIs the map cannot resolve (see RoiMap.resolve).
+
+    A ROI name matching two canonical names, or two ROIs of one structure set mapping onto
+    one canonical name: the structure set's line names the ROIs and the canonical names.
+    """
     problems = []
+    seen: set[str] = set()
     for item in structure_sets:
+        if item.key in seen:
+            continue  # a copy of a structure set listed already
+        seen.add(item.key)
         try:
             roi_map.resolve(item.rois, source=item.source)
         except RoiMapError as error:
@@ -154,7 +189,11 @@ def _exact_pattern(name: str) -> str:
 def _shared_sets(structure_sets: Iterable[StructureSetNames]) -> Counter[str]:
     """Group -> number of structure sets holding two or more ROIs of that group."""
     shared: Counter[str] = Counter()
+    seen: set[str] = set()
     for item in structure_sets:
+        if item.key in seen:
+            continue
+        seen.add(item.key)
         groups = Counter(normalise_name(name) for _, name in item.rois if name.strip())
         shared.update(group for group, n in groups.items() if n > 1)
     return shared
