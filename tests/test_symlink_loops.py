@@ -1,5 +1,5 @@
-"""Symbolic links in an archive: ``convert``, ``names`` and ``dvh --table`` follow a link to
-a folder once, read a folder linked from elsewhere in the tree only under its own name, and
+"""Symbolic links in an archive: ``convert``, ``names``, ``dvh --table`` and ``dataset``
+follow a link to a folder once, read a folder linked from elsewhere in the tree only under its own name, and
 say once, in one warning line, that a link looping back to a folder holding it was not
 followed."""
 
@@ -119,6 +119,21 @@ def test_dvh_table_reports_each_loop_and_computes_every_case_once(
     assert sorted((r["structure_set"], r["roi_name"]) for r in rows) == sorted(
         (f"{case}/RS.dcm", name) for case, names in CASES.items() for name in names
     )
+
+
+def test_dataset_reports_each_loop_and_lists_every_case_once(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    command = ["dataset", str(root), "-o", str(out), "--labels", "Heart", "--id", "7"]
+    code, _, err = run_cli(capsys, *command, "--name", "Links", "--jobs", "1")
+    assert code == 0, err
+    _assert_loops_reported_once(root, err)
+    with (out / "cases.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # Paths as the scan reached them (P3link, not the link's absolute target).
+    assert sorted(r["structure_set"] for r in rows) == sorted(f"{c}/RS.dcm" for c in CASES)
+    assert {r["status"] for r in rows} == {"included"}
 
 
 def test_the_scan_lists_each_loop_once_and_each_real_folder_once(root: Path) -> None:

@@ -28,6 +28,7 @@ from rtmask.cohort import (
     usable_cpus,
 )
 from rtmask.cohort._dataset_plan import DATASET_FORMATS, MISSING_POLICIES, OVERLAP_POLICIES
+from rtmask.discovery import scan
 from rtmask.errors import InvalidInputError
 from rtmask.raster import CombinationRule
 
@@ -186,6 +187,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 2
     if args.scheduler is None and args.jobs > 1:
         start_workers_early(run_dataset_case)  # its imports overlap the archive's scan
+    inventory = scan(args.root)
+    for item in inventory.skipped:
+        if item.kind == "symlink_loop":  # cases.csv lists files, not folders
+            print_warning(console, f"skipped {item.path}: {item.reason}")
     with progress_bar(console) as bar:
         task = bar.add_task("cases", total=None)
         start, done = time.monotonic(), [0]
@@ -195,7 +200,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             rate = 60 * done[0] / max(time.monotonic() - start, 1e-6)
             bar.update(task, advance=1, description=f"cases ({rate:.1f}/min)")
 
-        report = build_dataset(args.root, args.output, options, _executor(args), progress=advance)
+        report = build_dataset(
+            args.root, args.output, options, _executor(args), inventory=inventory, progress=advance
+        )
     return _report(report, args.output, console)
 
 

@@ -21,6 +21,7 @@ from rtmask._rawdicom import read_raw
 from rtmask.cohort._cases import write_cases
 from rtmask.cohort._executors import Executor
 from rtmask.cohort._layout import CaseIdentity, Layout, case_folders
+from rtmask.cohort._rows import scanned_relative
 from rtmask.cohort._tasks import CaseOptions, CaseResult, CaseTask
 from rtmask.convert import choose_dose
 from rtmask.discovery import (
@@ -50,16 +51,6 @@ class ArchivePlan:
     tasks: tuple[CaseTask, ...]
     rows: tuple[CaseResult, ...]  # unreadable files (failed) and duplicate copies (skipped)
     layout: Layout
-
-
-def _relative(path: Path, root: Path) -> str:
-    """``path`` under ``root`` as the scan reached it (through a folder link too), / separated."""
-    for inner, outer in ((path, root), (path.resolve(), root.resolve())):
-        try:
-            return inner.relative_to(outer).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()
 
 
 def _study_date(path: Path) -> str:
@@ -147,7 +138,8 @@ def plan_archive(
     if inventory is None:
         inventory = scan(root)
     sources = sorted(
-        (*inventory.structure_sets, *inventory.segmentations), key=lambda o: _relative(o.path, base)
+        (*inventory.structure_sets, *inventory.segmentations),
+        key=lambda o: scanned_relative(o.path, base),
     )
     kept, copies = _without_copies(sources)
     chosen: Layout = layout or ("single" if len(kept) == 1 else "patient")
@@ -175,7 +167,7 @@ def plan_archive(
         tasks.append(
             CaseTask(
                 source=rt_object.path,
-                structure_set=_relative(rt_object.path, base),
+                structure_set=scanned_relative(rt_object.path, base),
                 folder=out / folder,
                 output=output,
                 modality=rt_object.modality,
@@ -194,10 +186,10 @@ def plan_archive(
     rows = [
         _row(
             copy,
-            _relative(copy.path, base),
+            scanned_relative(copy.path, base),
             "skipped",
             duplicate_error(
-                _relative(original.path, base),
+                scanned_relative(original.path, base),
                 copy.sop_instance_uid,
                 "converted",
             ),
@@ -206,7 +198,7 @@ def plan_archive(
         for copy, original in copies
     ]
     rows.extend(
-        _row(None, _relative(s.path, base), "failed", f"{s.path}: {s.reason}", "")
+        _row(None, scanned_relative(s.path, base), "failed", f"{s.path}: {s.reason}", "")
         for s in inventory.skipped
         if s.kind in UNREADABLE_KINDS
     )

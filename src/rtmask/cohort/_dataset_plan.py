@@ -19,6 +19,7 @@ from rtmask._errors import DicomReadError
 from rtmask._rawdicom import read_raw
 from rtmask.cohort._archive import UNREADABLE_KINDS, duplicate_error
 from rtmask.cohort._layout import short_uid
+from rtmask.cohort._rows import scanned_relative
 from rtmask.cohort._tasks import CaseResult
 from rtmask.discovery import ImageSeries, Inventory, RTObject, link_image_series, scan
 from rtmask.errors import InvalidInputError, RoiMapError
@@ -219,13 +220,6 @@ def case_identifiers(cases: Sequence[tuple[str, str]]) -> list[str]:
     return identifiers
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _row(rt_object: RTObject, source: str, status: str, error: str, output: str) -> CaseResult:
     return CaseResult(
         patient_id=rt_object.patient_id or "",
@@ -329,21 +323,22 @@ def plan_dataset(
     base = root if root.is_dir() else root.parent
     if inventory is None:
         inventory = scan(root)
-    objects = sorted(inventory.structure_sets, key=lambda o: _relative(o.path, base))
+    objects = sorted(inventory.structure_sets, key=lambda o: scanned_relative(o.path, base))
     unique: dict[str, RTObject] = {}
     copies: list[CaseResult] = []
     for rt_object in objects:  # a copy of a structure set is one case, not two
         first = unique.setdefault(rt_object.sop_instance_uid or str(rt_object.path), rt_object)
         if first is not rt_object:
-            original = _relative(first.path, base)
+            original = scanned_relative(first.path, base)
             error = duplicate_error(original, rt_object.sop_instance_uid, "used instead")
-            copies.append(_row(rt_object, _relative(rt_object.path, base), "excluded", error, ""))
+            source = scanned_relative(rt_object.path, base)
+            copies.append(_row(rt_object, source, "excluded", error, ""))
     kept = list(unique.values())
     if not kept:
         raise InvalidInputError(f"{root}: no RT Structure Set found; nothing to build")
     ids = case_identifiers([(o.patient_id or "", o.sop_instance_uid or "") for o in kept])
     planned = [
-        _Planned(rt_object=o, source=_relative(o.path, base), case_id=i)
+        _Planned(rt_object=o, source=scanned_relative(o.path, base), case_id=i)
         for o, i in zip(kept, ids, strict=True)
     ]
     for case in planned:
@@ -374,7 +369,7 @@ def plan_dataset(
         CaseResult(
             patient_id="",
             study_uid="",
-            structure_set=_relative(s.path, base),
+            structure_set=scanned_relative(s.path, base),
             structure_set_uid="",
             image_series_uid="",
             link="none",

@@ -30,6 +30,7 @@ from rtmask.cohort._dvh_tasks import (
     DvhTask,
 )
 from rtmask.cohort._executors import Executor
+from rtmask.cohort._rows import scanned_relative
 from rtmask.convert import DoseSelection, choose_dose
 from rtmask.discovery import Inventory, RTObject, scan
 
@@ -70,16 +71,6 @@ class DvhPlan:
     warnings: tuple[str, ...] = ()  # folders not read: symbolic links that loop
 
 
-def _relative(path: Path, root: Path) -> str:
-    """``path`` under ``root`` as the scan reached it (through a folder link too), / separated."""
-    for inner, outer in ((path, root), (path.resolve(), root.resolve())):
-        try:
-            return inner.relative_to(outer).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()
-
-
 def plan_dvh_table(
     root: Path, options: DvhOptions, *, inventory: Inventory | None = None
 ) -> DvhPlan:
@@ -110,13 +101,13 @@ def plan_dvh_table(
     tasks: list[DvhTask] = []
     without: list[str] = []
     seen: set[str] = set()
-    for rt_object in sorted(inventory.structure_sets, key=lambda o: _relative(o.path, base)):
+    for rt_object in sorted(inventory.structure_sets, key=lambda o: scanned_relative(o.path, base)):
         uid = rt_object.sop_instance_uid
         if uid and uid in seen:
             continue
         if uid:
             seen.add(uid)
-        relative = _relative(rt_object.path, base)
+        relative = scanned_relative(rt_object.path, base)
         dose = choose_dose(rt_object, inventory)
         if dose is None:
             without.append(relative)
@@ -130,10 +121,10 @@ def plan_dvh_table(
                 structure_set=relative,
                 patient_id=rt_object.patient_id or "",
                 dose=dose,
-                dose_files=";".join(_relative(path, base) for path in dose.files),
+                dose_files=";".join(scanned_relative(path, base) for path in dose.files),
                 options=options,
                 plan=None if plan is None else plan.path,
-                plan_file="" if plan is None else _relative(plan.path, base),
+                plan_file="" if plan is None else scanned_relative(plan.path, base),
                 plan_note=plan_note,
             )
         )

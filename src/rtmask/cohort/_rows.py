@@ -51,6 +51,20 @@ def relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def scanned_relative(path: Path, root: Path) -> str:
+    """``path`` under ``root`` as the scan reached it (through a folder link too), / separated.
+
+    The path as found first, then both resolved (a link's target outside ``root``); the
+    path itself when neither lies under ``root``.
+    """
+    for inner, outer in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return inner.relative_to(outer).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
 # ------------------------------------------------------------------------ header cache
 def _jsonable(value: object) -> object:
     if isinstance(value, Path):
