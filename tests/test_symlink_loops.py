@@ -1,7 +1,7 @@
 """Symbolic links in an archive: ``convert``, ``names``, ``dvh --table`` and ``dataset``
-follow a link to a folder once, read a folder linked from elsewhere in the tree only under its own name, and
-say once, in one warning line, that a link looping back to a folder holding it was not
-followed."""
+follow a link to a folder once, read a folder linked from elsewhere in the tree only under
+its own name, and say once, in one warning line, that a link looping back to a folder
+holding it was not followed."""
 
 from __future__ import annotations
 
