@@ -19,7 +19,6 @@ import pytest
 from cohort_archive import Archive, make_archive, read_rows, tree
 from rtmask.cli import main
 from rtmask.cohort import CaseOptions, DaskExecutor, plan_archive
-from rtmask.cohort import _executors as executors
 from rtmask.cohort._tasks import DELAY_HOOK
 from rtmask.errors import RtmaskError
 
@@ -135,33 +134,6 @@ def test_a_worker_killed_mid_run(archive: Archive, tmp_path: Path) -> None:
         assert finished == (row["status"] == "converted")
     assert sum(rows[s]["status"] == "converted" for s in archive.converted) >= 3
     assert not [p for p in out.rglob(".*") if p.parent != out]  # no half-written file
-
-
-def test_unreachable_scheduler_is_one_line(
-    archive: Archive,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 2.0)
-    start = time.monotonic()
-    code = main(
-        [
-            "convert",
-            str(archive.root),
-            "-o",
-            str(tmp_path / "o"),
-            "--scheduler",
-            "tcp://127.0.0.1:9",
-        ]
-    )
-    err = capsys.readouterr().err
-    assert code == 1
-    assert time.monotonic() - start < 20
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
-    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in errors[0]
-    assert "Traceback" not in err
 
 
 def test_local_cluster_and_bad_local_spec(archive: Archive, tmp_path: Path) -> None:
