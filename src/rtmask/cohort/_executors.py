@@ -11,7 +11,9 @@ import contextlib
 import multiprocessing
 import os
 import secrets
+import select
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -140,6 +142,56 @@ def _take_environment(environment: dict[str, str]) -> None:
     os.environ.update(environment)
 
 
+def _start_worker(environment: dict[str, str], parent: int) -> None:
+    """A new worker's initializer: the pool maker's environment, and an end with it."""
+    _take_environment(environment)
+    _exit_with(parent)
+
+
+#: The exit code of a worker that ends because the process that made its pool ended.
+ORPHAN_EXIT = 75
+
+
+def _exit_with(pid: int) -> None:
+    """End this process as soon as process ``pid`` (the one that made the pool) ends.
+
+    A forkserver's workers are not children of the pool's process: when that process is
+    killed (``kill -9``), nothing tells them, and they would wait for tasks forever under
+    PID 1. A daemon thread waits for ``pid`` to end, then ends this process at once; a
+    case being converted leaves only temporary files (every file is written under a
+    temporary name, then renamed), which the next run removes.
+    """
+    try:
+        handle: int | None = os.pidfd_open(pid)  # readable once ``pid`` has ended
+    except ProcessLookupError:  # ended already
+        os._exit(ORPHAN_EXIT)
+    except (AttributeError, OSError):  # pragma: no cover - no pidfd (not Linux >= 5.3)
+        handle = None
+    threading.Thread(
+        target=_watch, args=(pid, handle, os.getppid()), name="rtmask-parent", daemon=True
+    ).start()
+
+
+def _watch(pid: int, handle: int | None, server: int) -> None:
+    """Wait for process ``pid`` to end (its pidfd ``handle``, else polling); then exit."""
+    if handle is not None:
+        select.select([handle], [], [])
+    else:  # pragma: no cover - no pidfd: polled; a forkserver ends with its maker
+        while os.getppid() == server and _alive(pid):
+            time.sleep(0.5)
+    os._exit(ORPHAN_EXIT)
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - only without pidfd
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ProcessExecutor:
     """Tasks in ``jobs`` worker processes, each converting one case at a time.
 
@@ -171,8 +223,8 @@ class ProcessExecutor:
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=_context(self.function),
-            initializer=_take_environment,
-            initargs=(dict(os.environ),),
+            initializer=_start_worker,
+            initargs=(dict(os.environ), os.getpid()),
         )
 
     def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
