@@ -21,6 +21,7 @@ import pytest
 from cohort_archive import Archive, make_archive, read_rows, tree
 from rtmask.cli import main
 from rtmask.cohort import CaseOptions, DaskExecutor, plan_archive
+from rtmask.cohort import _executors as executors
 from rtmask.cohort._tasks import DELAY_HOOK
 from rtmask.errors import RtmaskError
 
@@ -232,3 +233,32 @@ def test_a_worker_where_root_is_another_empty_folder_is_one_clear_error(
 def _parent(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
+
+
+def test_a_scheduler_lost_or_workers_silent_during_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    class Gone:  # the scheduler went away after the connection
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            raise OSError("connection reset by peer")
+
+    class Silent(Gone):  # workers that never answer the check
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            pass
+
+        def run(self, *arguments: object) -> dict[str, str]:
+            release.wait(10)
+            return {}
+
+    executor = DaskExecutor("tcp://10.0.0.1:8786", tmp_path / "root", tmp_path / "out")
+    with pytest.raises(RtmaskError, match=r"cannot reach the Dask scheduler \(OSError: connection"):
+        executor._check_workers(Gone())
+    try:
+        with pytest.raises(RtmaskError, match=r"did not answer .* \(no answer within 0\.6 s\)"):
+            executor._check_workers(Silent())
+    finally:
+        release.set()
+    assert not list((tmp_path / "out").iterdir())  # the probe file is removed

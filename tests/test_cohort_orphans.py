@@ -9,6 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from cohort_archive import Archive, make_archive, read_rows
+from rtmask.cohort._executors import _exit_with
 from rtmask.cohort._tasks import DELAY_HOOK
 
 CLI = [sys.executable, "-c", "import sys; from rtmask.cli import main; sys.exit(main())"]
@@ -89,3 +91,19 @@ def test_kill_9_of_the_run_ends_its_workers(archive: Archive, tmp_path: Path) ->
     for image in out.rglob("*.nii.gz"):  # whatever has a final name is complete
         assert np.asarray(nib.load(image).dataobj).size > 0
     assert read_rows(out) is not None  # cases.csv as refreshed so far is whole
+
+
+def test_the_watch_ends_when_the_watched_process_ends() -> None:
+    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = threading.Event()
+    try:
+        _exit_with(watched.pid, ended.set)
+        assert not ended.wait(0.3)  # alive: nothing happens
+        os.kill(watched.pid, signal.SIGKILL)
+        assert ended.wait(5)  # a zombie not yet reaped has ended too
+    finally:
+        watched.kill()
+        watched.wait()
+    gone = threading.Event()
+    _exit_with(watched.pid, gone.set)  # reaped already: at once
+    assert gone.is_set()

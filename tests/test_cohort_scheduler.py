@@ -210,7 +210,7 @@ def test_a_call_that_never_returns_is_a_timeout() -> None:
 
 
 def test_details_of_failed_calls_are_short() -> None:
-    assert "not Dask's protocol" in executors._detail(MemoryError("Unable to allocate 3 EiB"))
+    assert "not speak Dask's protocol" in executors._detail(MemoryError("Unable to allocate 3 EiB"))
     assert executors._detail(OSError("refused\nmore")) == "OSError: refused"
     assert executors._detail(ValueError()) == "ValueError"
     assert len(executors._detail(ValueError("x" * 500))) < 200

@@ -152,34 +152,40 @@ def _start_worker(environment: dict[str, str], parent: int) -> None:
 ORPHAN_EXIT = 75
 
 
-def _exit_with(pid: int) -> None:
+def _orphan_exit() -> None:
+    os._exit(ORPHAN_EXIT)  # pragma: no cover - ends a worker process
+
+
+def _exit_with(pid: int, end: Callable[[], None] = _orphan_exit) -> None:
     """End this process as soon as process ``pid`` (the one that made the pool) ends.
 
     A forkserver's workers are not children of the pool's process: when that process is
     killed (``kill -9``), nothing tells them, and they would wait for tasks forever under
     PID 1. A daemon thread waits for ``pid`` to end, then ends this process at once; a
     case being converted leaves only temporary files (every file is written under a
-    temporary name, then renamed), which the next run removes.
+    temporary name, then renamed), which the next run removes. ``end``: what ends it.
     """
     try:
         handle: int | None = os.pidfd_open(pid)  # readable once ``pid`` has ended
     except ProcessLookupError:  # ended already
-        os._exit(ORPHAN_EXIT)
+        end()
+        return
     except (AttributeError, OSError):  # pragma: no cover - no pidfd (not Linux >= 5.3)
         handle = None
     threading.Thread(
-        target=_watch, args=(pid, handle, os.getppid()), name="rtmask-parent", daemon=True
+        target=_watch, args=(pid, handle, os.getppid(), end), name="rtmask-parent", daemon=True
     ).start()
 
 
-def _watch(pid: int, handle: int | None, server: int) -> None:
-    """Wait for process ``pid`` to end (its pidfd ``handle``, else polling); then exit."""
+def _watch(pid: int, handle: int | None, server: int, end: Callable[[], None]) -> None:
+    """Wait for process ``pid`` to end (its pidfd ``handle``, else polling); then ``end()``."""
     if handle is not None:
         select.select([handle], [], [])
+        os.close(handle)
     else:  # pragma: no cover - no pidfd: polled; a forkserver ends with its maker
         while os.getppid() == server and _alive(pid):
             time.sleep(0.5)
-    os._exit(ORPHAN_EXIT)
+    end()
 
 
 def _alive(pid: int) -> bool:  # pragma: no cover - only without pidfd
