@@ -354,6 +354,10 @@ def test_sees_reports_what_a_worker_misses(tmp_path: Path) -> None:
     missing = _sees(str(tmp_path / "nope"), str(tmp_path / "gone"))
     assert "ROOT" in missing
     assert "OUT" in missing
+    # ROOT there, but not the one this process sees: a file of it missing or of another size
+    assert _sees(str(tmp_path), str(probe), str(probe), 1) == ""
+    assert "has 1 bytes, not 2" in _sees(str(tmp_path), str(probe), str(probe), 2)
+    assert "is missing there" in _sees(str(tmp_path), str(probe), str(tmp_path / "RS.dcm"), 2)
 
 
 def test_missing_dask_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

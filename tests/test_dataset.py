@@ -712,9 +712,10 @@ def test_no_structure_set_and_no_root(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 2
     assert "--roi-map" in output
     archive = make_dataset_archive(tmp_path / "archive", PATIENTS[5:6], pt=False)
-    code, output = _build(capsys, archive, tmp_path / "out", "--scheduler", "local:x")
-    assert code == 1
-    assert "local:N" in output
+    with pytest.raises(SystemExit) as caught:  # a usage error, before anything is written
+        _build(capsys, archive, tmp_path / "out", "--scheduler", "local:x")
+    assert caught.value.code == 2
+    assert "local:N" in capsys.readouterr().err
 
 
 def test_a_dead_worker_is_a_failed_case(awkward: Path, tmp_path: Path) -> None:

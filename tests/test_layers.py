@@ -31,6 +31,7 @@ RANKS = {
             "_dicom",
             "_rawdicom",
             "_safe_names",
+            "_scheduler",
         ],
         0,
     ),

@@ -24,6 +24,7 @@ from rtmask.cli._options import (
     add_rule_option,
     link_message,
     read_roi_map_option,
+    scheduler_address,
 )
 from rtmask.cli._output import counting_bar, located, print_error, print_warning, reword
 from rtmask.cohort import CaseOptions, Layout, start_workers_early, usable_cpus
@@ -201,6 +202,7 @@ def _add_archive_options(parser: argparse.ArgumentParser) -> None:
     runners.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=scheduler_address,
         help="run the cases on a Dask cluster: tcp://HOST:PORT of a running scheduler, or "
         "local:N for N local workers; INPUT and OUT must be on a file system the workers "
         "share (needs rtmask[cohort])",

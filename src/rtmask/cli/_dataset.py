@@ -9,7 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from rtmask.cli._options import add_output_option, add_roi_map_option, read_roi_map_option
+from rtmask.cli._options import (
+    add_output_option,
+    add_roi_map_option,
+    read_roi_map_option,
+    scheduler_address,
+)
 from rtmask.cli._output import print_error, print_warning, progress_bar
 from rtmask.cohort import (
     CASES_CSV,
@@ -127,6 +132,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     runners.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=scheduler_address,
         help="run the cases on a Dask cluster: tcp://HOST:PORT of a running scheduler, or "
         "local:N for N local workers; ROOT and OUT must be on a file system the workers share",
     )

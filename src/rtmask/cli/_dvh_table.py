@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-from rtmask.cli._options import read_roi_map_option
+from rtmask.cli._options import read_roi_map_option, scheduler_address
 from rtmask.cli._output import print_error, print_warning, progress_bar, reword
 
 if TYPE_CHECKING:  # the cohort layer loads only for --table: `rtmask dvh RS RD` stays quick
@@ -44,6 +44,7 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
     runners.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=scheduler_address,
         help="with --table: run the cases on a Dask cluster, tcp://HOST:PORT or local:N; "
         "ROOT and the table's folder must be on a file system the workers share",
     )

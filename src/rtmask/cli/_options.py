@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from rtmask._scheduler import scheduler_problem
 from rtmask.cli._output import print_error
 from rtmask.discovery import SeriesLink
 from rtmask.errors import RoiMapError
@@ -29,6 +30,7 @@ __all__ = [
     "roi_listing",
     "roi_options",
     "roi_patterns",
+    "scheduler_address",
 ]
 
 #: How ``convert``, ``volumes`` and ``dvh`` are given the image series explicitly.
@@ -137,3 +139,14 @@ def link_message(link: SeriesLink, hint: str = IMAGE_HINT) -> str:
     if link.method in ("none", "geometry"):
         return f"{link.message} ({hint})"
     return link.message
+
+
+def scheduler_address(text: str) -> str:
+    """``--scheduler``'s type: a usage error (exit code 2) when its form is not accepted.
+
+    Checked while the arguments are parsed, so that nothing is written before.
+    """
+    problem = scheduler_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text

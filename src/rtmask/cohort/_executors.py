@@ -11,6 +11,9 @@ import contextlib
 import multiprocessing
 import os
 import secrets
+import select
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +23,7 @@ from typing import Any, Protocol
 
 from rtmask._errors import RtmaskError
 from rtmask._optional import import_optional
+from rtmask._scheduler import scheduler_problem
 from rtmask.cohort._tasks import failed_result, run_case
 
 __all__ = [
@@ -35,7 +39,8 @@ ResultCallback = Callable[[int, Any], None]
 #: the result it reports for a task whose worker died: ``failure(task, message)``.
 TaskFunction = Callable[[Any], Any]
 FailureFunction = Callable[[Any, str], Any]
-#: Seconds to wait for a Dask scheduler to answer, and for its first worker.
+#: Seconds to wait for a Dask scheduler to answer (connection and handshake); three times
+#: that for its first worker and for the workers' answers to the shared-file-system check.
 CONNECT_TIMEOUT_S = 10.0
 #: Dask settings of a ``local:N`` cluster (read when it starts): workers forked from a
 #: forkserver, and none of the monitoring meant for a dashboard (``local:N`` has none): the
@@ -137,6 +142,62 @@ def _take_environment(environment: dict[str, str]) -> None:
     os.environ.update(environment)
 
 
+def _start_worker(environment: dict[str, str], parent: int) -> None:
+    """A new worker's initializer: the pool maker's environment, and an end with it."""
+    _take_environment(environment)
+    _exit_with(parent)
+
+
+#: The exit code of a worker that ends because the process that made its pool ended.
+ORPHAN_EXIT = 75
+
+
+def _orphan_exit() -> None:
+    os._exit(ORPHAN_EXIT)  # pragma: no cover - ends a worker process
+
+
+def _exit_with(pid: int, end: Callable[[], None] = _orphan_exit) -> None:
+    """End this process as soon as process ``pid`` (the one that made the pool) ends.
+
+    A forkserver's workers are not children of the pool's process: when that process is
+    killed (``kill -9``), nothing tells them, and they would wait for tasks forever under
+    PID 1. A daemon thread waits for ``pid`` to end, then ends this process at once; a
+    case being converted leaves only temporary files (every file is written under a
+    temporary name, then renamed), which the next run removes. ``end``: what ends it.
+    """
+    try:
+        handle: int | None = os.pidfd_open(pid)  # readable once ``pid`` has ended
+    except ProcessLookupError:  # ended already
+        end()
+        return
+    except (AttributeError, OSError):  # pragma: no cover - no pidfd (not Linux >= 5.3)
+        handle = None
+    threading.Thread(
+        target=_watch, args=(pid, handle, os.getppid(), end), name="rtmask-parent", daemon=True
+    ).start()
+
+
+def _watch(pid: int, handle: int | None, server: int, end: Callable[[], None]) -> None:
+    """Wait for process ``pid`` to end (its pidfd ``handle``, else polling); then ``end()``."""
+    if handle is not None:
+        select.select([handle], [], [])
+        os.close(handle)
+    else:  # pragma: no cover - no pidfd: polled; a forkserver ends with its maker
+        while os.getppid() == server and _alive(pid):
+            time.sleep(0.5)
+    end()
+
+
+def _alive(pid: int) -> bool:  # pragma: no cover - only without pidfd
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ProcessExecutor:
     """Tasks in ``jobs`` worker processes, each converting one case at a time.
 
@@ -168,8 +229,8 @@ class ProcessExecutor:
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=_context(self.function),
-            initializer=_take_environment,
-            initargs=(dict(os.environ),),
+            initializer=_start_worker,
+            initargs=(dict(os.environ), os.getpid()),
         )
 
     def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
@@ -222,14 +283,67 @@ class ProcessExecutor:
             pool.shutdown(wait=True)
 
 
-def _sees(root: str, probe: str) -> str:
-    """On a worker: empty when it sees ``root`` and the probe file, else what it misses."""
+def _sees(root: str, probe: str, sample: str = "", size: int = -1) -> str:
+    """On a worker: empty when it sees ROOT and OUT as this process does, else what differs.
+
+    ``probe``: a file just written into OUT under a random name. ``sample``: a file of ROOT
+    the scan found, of ``size`` bytes: a worker where ROOT is another, empty folder (an
+    unmounted share's mount point) misses it.
+    """
     missing = []
-    if not Path(root).is_dir():
+    if not Path(root).exists():
         missing.append(f"ROOT {root}")
+    elif sample:
+        try:
+            seen: int | None = Path(sample).stat().st_size
+        except OSError:
+            seen = None
+        if seen != size:
+            state = "is missing" if seen is None else f"has {seen} bytes, not {size}"
+            missing.append(f"ROOT {root} as this machine does (its file {sample} {state} there)")
     if not Path(probe).is_file():
         missing.append(f"OUT {Path(probe).parent} (a file written there is not visible)")
     return " and ".join(missing)
+
+
+def _attempt(call: Callable[[], Any]) -> tuple[bool, Any]:
+    try:
+        return True, call()
+    except BaseException as error:  # handed to the waiting thread, which raises it
+        return False, error
+
+
+def _within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()``, waited for at most ``seconds``; TimeoutError when it is later.
+
+    Dask's own time limits do not cover every stage: a server that accepts the connection
+    and never answers holds ``distributed.Client(...)`` forever. The call runs in a daemon
+    thread, which keeps no process alive when it is left waiting.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_attempt(call)), name="rtmask-dask-call", daemon=True
+    )
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    finished, value = outcome[0]
+    if not finished:
+        raise value
+    return value
+
+
+def _detail(error: BaseException) -> str:
+    """A short account of why a Dask call failed, for an error line."""
+    if isinstance(error, MemoryError):  # a length read from bytes that are not Dask's
+        return "the server there does not speak Dask's protocol: MemoryError reading its answer"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    if isinstance(error, TimeoutError) and text.startswith("no answer within"):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class DaskExecutor:
@@ -257,6 +371,9 @@ class DaskExecutor:
         function: TaskFunction = run_case,
         failure: FailureFunction = failed_result,
     ) -> None:
+        problem = scheduler_problem(scheduler)
+        if problem:
+            raise RtmaskError(f"--scheduler {problem}")
         self.scheduler = scheduler
         self.root = root
         self.out = out
@@ -267,10 +384,6 @@ class DaskExecutor:
         """Connect (or start a local cluster); one clear error when it cannot."""
         if self.scheduler.startswith("local:"):
             count = self.scheduler.partition(":")[2]
-            if not count.isdigit() or int(count) < 1:
-                raise RtmaskError(
-                    f"--scheduler {self.scheduler}: local:N takes a number of workers, e.g. local:2"
-                )
             dask = import_optional("dask", extra="cohort", feature="--scheduler (Dask) runs")
             # Worker processes forked from a server that has imported distributed and the
             # task's module: they start in a fraction of spawn's time (each spawned worker
@@ -288,15 +401,23 @@ class DaskExecutor:
                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
             return cluster, distributed.Client(cluster)
+        timeout = CONNECT_TIMEOUT_S
         try:
-            client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError) as error:
-            raise RtmaskError(
-                f"cannot reach the Dask scheduler at {self.scheduler} within "
-                f"{CONNECT_TIMEOUT_S:g} s ({type(error).__name__}); check the address and that "
-                "`dask scheduler` is running"
-            ) from error
+            # Whatever the connection raises (OSError, CommClosedError, a MemoryError from
+            # a server that is not Dask's) or a server that never answers: one error.
+            # Dask's own limit first, so that its reason (e.g. refused) is the one given.
+            client = _within(
+                timeout, lambda: distributed.Client(self.scheduler, timeout=0.8 * timeout)
+            )
+        except Exception as error:
+            raise RtmaskError(self._unreachable(_detail(error))) from error
         return None, client
+
+    def _unreachable(self, detail: str) -> str:
+        return (
+            f"--scheduler {self.scheduler}: cannot reach the Dask scheduler ({detail}); check "
+            "the address and that `dask scheduler` runs there"
+        )
 
     def run(self, tasks: Sequence[Any], on_result: ResultCallback) -> None:
         """Check the workers see ROOT and OUT, then run every task (retried once)."""
@@ -305,7 +426,7 @@ class DaskExecutor:
         )
         cluster, client = self._client(distributed)
         try:
-            self._check_workers(client)
+            self._check_workers(client, tasks[0].source if tasks else None)
             futures = {}
             token = secrets.token_hex(4)
             for index, task in enumerate(tasks):
@@ -329,24 +450,42 @@ class DaskExecutor:
                     )
                 on_result(index, result)
         finally:
-            client.close()
+            with contextlib.suppress(Exception):  # a scheduler gone: nothing left to close
+                _within(CONNECT_TIMEOUT_S, lambda: client.close(timeout=CONNECT_TIMEOUT_S))
             if cluster is not None:
                 cluster.close()
 
-    def _check_workers(self, client: Any) -> None:
-        """One clear error when no worker is there or one cannot see ROOT or OUT."""
+    def _check_workers(self, client: Any, sample: Path | None = None) -> None:
+        """One clear error when no worker is there or one cannot see ROOT or OUT.
+
+        ``sample``: a file under ROOT (the first case's): each worker must see it with the
+        size it has here, not merely a folder named ROOT.
+        """
+        wait = CONNECT_TIMEOUT_S * 3
         try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S * 3)
+            _within(wait + CONNECT_TIMEOUT_S, lambda: client.wait_for_workers(1, timeout=wait))
         except TimeoutError as error:
             raise RtmaskError(
-                f"no Dask worker joined the scheduler {self.scheduler} within "
-                f"{CONNECT_TIMEOUT_S * 3:g} s; start one with `dask worker {self.scheduler}`"
+                f"no Dask worker joined the scheduler {self.scheduler} within {wait:g} s; "
+                f"start one with `dask worker {self.scheduler}`"
             ) from error
+        except Exception as error:  # the scheduler went away
+            raise RtmaskError(self._unreachable(_detail(error))) from error
+        seen: tuple[str, int] | tuple[()] = ()
+        if sample is not None:
+            seen = (str(sample.resolve()), sample.stat().st_size)
         self.out.mkdir(parents=True, exist_ok=True)
         probe = self.out / f".rtmask-probe-{secrets.token_hex(6)}"
         probe.write_text("rtmask: checking that the Dask workers see OUT\n", encoding="utf-8")
+        where = (str(self.root.resolve()), str(probe.resolve()))
         try:
-            answers = client.run(_sees, str(self.root.resolve()), str(probe.resolve()))
+            answers = _within(wait, lambda: client.run(_sees, *where, *seen))
+        except Exception as error:
+            raise RtmaskError(
+                f"--scheduler {self.scheduler}: the Dask workers did not answer the check that "
+                f"they see ROOT and OUT ({_detail(error)}); check that every `dask worker` "
+                "runs and is not busy with another client's tasks"
+            ) from error
         finally:
             with contextlib.suppress(OSError):
                 probe.unlink()
