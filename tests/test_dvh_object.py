@@ -8,6 +8,7 @@ histogram of the same samples, never the code's own output.
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +290,24 @@ def test_attribute_access_gives_values_with_units() -> None:
     assert not hasattr(dvh, "D2xx")
     with pytest.raises(InvalidInputError, match="prescription"):
         _ = _small(prescription=None).V95
+
+
+def test_values_compare_and_compute_as_numbers() -> None:
+    """A statistic is a number with a unit: comparisons, arithmetic, numpy, pickling."""
+    dvh = _small()
+    v25 = dvh.V25Gy  # 2.5 cm3 by the construction of _small
+    assert v25 > 2.4
+    assert v25 < 2.6
+    assert v25 == pytest.approx(2.5)
+    assert round(v25, 1) == 2.5
+    assert isinstance(round(v25, 1), float)
+    assert v25 * 2 == pytest.approx(5.0)
+    assert type(v25 * 2) is float
+    assert bool(np.isclose(v25, 2.5))
+    assert (v25.value, v25.unit, v25.units) == (pytest.approx(2.5), "cm3", "cm3")
+    back = pickle.loads(pickle.dumps(v25))
+    assert (float(back), back.unit, back.name) == (float(v25), "cm3", "V25Gy")
+    assert repr(back) == f"StatisticValue({float(v25)!r}, 'cm3', 'V25Gy')"
 
 
 def test_statistic_units_name_the_columns(tmp_path: Path) -> None:

@@ -37,9 +37,11 @@ VolumeUnits = Literal["cm3", "%"]
 DoseUnits = Literal["Gy", "%"]
 
 
-@dataclass(frozen=True, slots=True)
-class StatisticValue:
-    """A DVH statistic with its unit: ``float(value)`` is the number, ``str`` adds the unit.
+class StatisticValue(float):
+    """A DVH statistic with its unit: a float that also carries ``unit`` and ``name``.
+
+    It compares and computes as its number does (``dvh.V20Gy > 0.5``, ``round(v, 2)``,
+    ``np.isclose(v, 1.0)``; arithmetic gives plain floats), and ``str`` adds the unit.
 
     Parameters
     ----------
@@ -52,18 +54,37 @@ class StatisticValue:
         The statistic's name as asked for (``"D2cc"``), if any.
     """
 
-    value: float
+    __slots__ = ("name", "unit")
     unit: str
-    name: str = ""
+    name: str
 
-    def __float__(self) -> float:
-        return float(self.value)
+    def __new__(cls, value: float, unit: str, name: str = "") -> StatisticValue:
+        self = super().__new__(cls, value)
+        self.unit = unit
+        self.name = name
+        return self
+
+    @property
+    def value(self) -> float:
+        """The number, as a plain float."""
+        return float(self)
+
+    @property
+    def units(self) -> str:
+        """The unit (the name dicompyler-core's values use)."""
+        return self.unit
+
+    def __reduce__(self) -> tuple[type[StatisticValue], tuple[float, str, str]]:
+        return (StatisticValue, (float(self), self.unit, self.name))
 
     def __format__(self, spec: str) -> str:
-        return f"{format(self.value, spec or '.3f')} {self.unit}"
+        return f"{float.__format__(self, spec or '.3f')} {self.unit}"
 
     def __str__(self) -> str:
         return format(self, "")
+
+    def __repr__(self) -> str:
+        return f"StatisticValue({float(self)!r}, {self.unit!r}, {self.name!r})"
 
 
 @dataclass(frozen=True, slots=True)
