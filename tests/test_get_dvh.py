@@ -117,6 +117,16 @@ def test_an_unknown_roi_lists_numbers_and_names(case: Case) -> None:
         get_dvh(case.rtstruct, case.dose, 9, **EXACT)
 
 
+def test_dicompyler_core_keywords_get_rtmask_s_names(case: Case) -> None:
+    """A keyword get_dvh does not take names get_dvh (not an inner function) and the fix."""
+    with pytest.raises(TypeError, match=r"^get_dvh\(\) .* 'limit'; rtmask's is limit_gy"):
+        get_dvh(case.rtstruct, case.dose, "Box", limit=10)
+    with pytest.raises(TypeError, match="'count_outside'; rtmask's is calculate_full_volume"):
+        get_dvh(case.rtstruct, case.dose, "Box", count_outside=True)
+    with pytest.raises(TypeError, match=r"'colour'$"):
+        get_dvh(case.rtstruct, case.dose, "Box", colour=1)
+
+
 def test_the_chosen_roi_s_read_problems_are_warned(case: Case) -> None:
     with (
         pytest.warns(StructureSetWarning, match="Areola"),

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
         read_image_series,
         scan,
     )
-    from rtmask.dvh import DVH, get_dvh
+    from rtmask.dose import DoseGrid, read_dose
+    from rtmask.dvh import DVH, get_dvh, read_embedded_dvhs
     from rtmask.export import (
         write_labelmap,
         write_nifti,
@@ -75,6 +76,7 @@ __all__ = [
     "CombinationRule",
     "Contour",
     "DicomReadError",
+    "DoseGrid",
     "GeometricType",
     "GeometryError",
     "ImageGrid",
@@ -94,6 +96,8 @@ __all__ = [
     "open_index",
     "rasterize",
     "rasterize_all",
+    "read_dose",
+    "read_embedded_dvhs",
     "read_image_series",
     "read_masks",
     "read_plan",
@@ -130,7 +134,8 @@ _LAZY: dict[str, str] = {
         "rtmask.export",
     ),
     "convert_structure_set": "rtmask.convert",
-    **dict.fromkeys(["DVH", "get_dvh"], "rtmask.dvh"),
+    **dict.fromkeys(["DVH", "get_dvh", "read_embedded_dvhs"], "rtmask.dvh"),
+    **dict.fromkeys(["DoseGrid", "read_dose"], "rtmask.dose"),
     "open_index": "rtmask.cohort",
     "read_masks": "rtmask.masks",
     **dict.fromkeys(["RTPlan", "read_plan"], "rtmask.plan"),

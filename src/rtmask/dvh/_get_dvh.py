@@ -10,6 +10,7 @@ and a progress callback.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import tempfile
@@ -211,6 +212,7 @@ def get_dvh(
         A file cannot be read.
     """
     _check_options(slab_thickness_mm, limit_gy, interpolate)
+    _check_keywords(options)
     structures = _structure_set(structure_set)
     grid = _dose(dose, prescription_gy)
     chosen = _roi(structures, roi)
@@ -344,6 +346,37 @@ def _stack(
 
         roi, end_caps = interpolate_roi(roi, dose.grid, interpolate, end_caps, on_gap)
     return roi, end_caps, messages
+
+
+#: dicompyler-core's get_dvh keywords and rtmask's names for them.
+_DICOMPYLER_KEYWORDS = {
+    "limit": "limit_gy (Gy)",
+    "thickness": "slab_thickness_mm",
+    "interpolation_resolution": "resolution_mm",
+    "interpolation_segments_between_planes": "interpolate (a number of planes)",
+    "callback": "progress",
+    "count_outside": "calculate_full_volume",
+    "use_structure_extents": "(none: rtmask samples the ROI's extent only)",
+    "memmap_rtdose": "(none: the dose is read into memory once)",
+}
+
+
+def _check_keywords(options: dict[str, Any]) -> None:
+    """Refuse keywords compute_dvh does not take, naming get_dvh (and rtmask's word)."""
+    # Those get_dvh sets itself from its own parameters are refused too (no clash).
+    accepted = set(inspect.signature(compute_dvh).parameters) - {
+        "roi",
+        "dose",
+        "count_outside",
+        "prescription_gy",
+    }
+    for keyword in options:
+        if keyword not in accepted:
+            hint = _DICOMPYLER_KEYWORDS.get(keyword)
+            raise TypeError(
+                f"get_dvh() got an unexpected keyword argument {keyword!r}"
+                + (f"; rtmask's is {hint}" if hint else "")
+            )
 
 
 def _check_options(
