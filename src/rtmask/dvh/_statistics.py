@@ -26,7 +26,8 @@ ACCEPTED_FORMS = (
     "accepted forms: Dmin, Dmax, Dmean, Dmedian, D<x> (dose to x % of the volume, Gy), "
     "D<x>cc (dose to x cm3, Gy), V<x>Gy (cm3 receiving >= x Gy), "
     "V<x> or V<x>% (cm3 receiving >= x % of the prescription); a V-name ending in "
-    "% more (V20Gy%, V95%%) gives percent of the volume, in cc cm3"
+    "% more (V20Gy%, V95%%) gives percent of the volume, one ending in cc (V20Gycc) cm3 "
+    "(the default)"
 )
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _D_NAME = re.compile(rf"D{_NUMBER}(%|cc)?", re.IGNORECASE)
