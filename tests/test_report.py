@@ -340,6 +340,8 @@ def test_a_data_set_shows_each_label_measured(tmp_path: Path, monai: bool) -> No
                 assert float(rows[name][5]) == pytest.approx(count * voxel_cm3, abs=5e-4)
     assert [(r[0], r[2]) for r in page.tables["missing"][1:]] == [("P2", "Lung_L")]
     assert [r[0] for r in page.tables["failed"][1:]] == ["P5"]
+    # The one excluded case is counted as such, not as a failure.
+    assert "Failed cases (0) and excluded cases (1)" in summary.path.read_text(encoding="utf-8")
     assert len(page.images) == 3 * 4  # the test case's image, without labels, too
 
 

@@ -209,6 +209,16 @@ def _duplicates_table(duplicates: Sequence[DuplicateName]) -> str:
     return _table("names", headers, rows, filter_label="filter names")
 
 
+def _failed_heading(cases: Sequence[ReportCase]) -> str:
+    """``Failed cases (N)``, and the excluded ones counted apart (a data set's)."""
+    failed = sum(1 for c in cases if c.status == "failed")
+    excluded = sum(1 for c in cases if c.status == "excluded")
+    heading = f"Failed cases ({failed})"
+    if excluded:
+        heading += f" and excluded cases ({excluded})"
+    return f"<h2>{heading}</h2>"
+
+
 def _failed_table(cases: Sequence[ReportCase]) -> str:
     rows = (
         (
@@ -356,7 +366,7 @@ def write_report(
         _missing_table(missing),
         f"<h2>Duplicate or ambiguous names ({len(duplicates)})</h2>",
         _duplicates_table(duplicates),
-        f"<h2>Failed cases ({failed})</h2>",
+        _failed_heading(cases),
         _failed_table(cases),
         f"<h2>Case details ({len(sections)})</h2>",
         '<p><input type="search" id="case-filter" data-filter-cases="1" '
