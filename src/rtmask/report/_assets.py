@@ -18,7 +18,7 @@ h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 h3 { font-size: 1em; margin: 0 0 .4em; }
 table { border-collapse: collapse; margin: .4em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }
-td { max-width: 40em; overflow-wrap: anywhere; }
+td { max-width: 40em; min-width: 5.5em; overflow-wrap: anywhere; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; white-space: nowrap; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
