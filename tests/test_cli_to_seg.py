@@ -362,7 +362,12 @@ def _refusals(tmp_path: Path, ct: Path, centre: np.ndarray) -> dict[tuple[str, .
         (str(far), *image): "far.nii.gz: the labelled voxels lie entirely outside the image",
         (str(poking), *image): "beyond the image (tolerance 1 mm)",
         (str(nan), *image): "voxel-to-patient matrix holds NaN",
-        (str(case), *image, "--resample-rule", "exact"): "does not match the image grid",
+        (
+            str(case),
+            *image,
+            "--resample-rule",
+            "exact",
+        ): "use --resample-rule nearest (or majority, for binary masks",
         (str(case), "--image", str(tmp_path / "nowhere")): "nowhere: no such folder",
         (str(tmp_path / "none.nii.gz"), *image): "none.nii.gz: no such file or folder",
     }

@@ -43,6 +43,7 @@ from rtmask.convert import ConversionOptions, convert_structure_set
 from rtmask.discovery import read_image_series
 from rtmask.errors import GeometryWarning, InvalidInputError
 from rtmask.geometry import ImageGrid
+from rtmask.report._read import read_source
 from rtmask.rtstruct import read_rtstruct
 from rtmask.synthetic import RoiSpec, sphere_contours, write_ct_series, write_rtstruct
 
@@ -318,14 +319,36 @@ def test_roi_map_brings_in_other_names(
 
 
 def test_monai_datalist(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # MONAI needs no nnU-Net id or name: images/, labels/ and datalist.json go directly in OUT.
     out = tmp_path / "out"
-    code, output = _build(
-        capsys, archive, out, "--format", "monai", "--test", "P7,P99", "--seed", "3"
+    code, output = run_cli_output(
+        capsys,
+        "dataset",
+        str(archive),
+        "-o",
+        str(out),
+        "--labels",
+        ",".join(LABELS),
+        "--format",
+        "monai",
+        "--test",
+        "P7,P99",
+        "--seed",
+        "3",
     )
     assert code == 0, output
     assert "test patient(s) not in the archive: P99" in output
-    folder = out / "Dataset501_Thorax"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cases",
+        "cases.csv",
+        "cases.parquet",
+        "datalist.json",
+        "images",
+        "labels",
+    ]
+    folder = out
     datalist = json.loads((folder / "datalist.json").read_text())
+    assert "name" not in datalist
     patient_of = {r["output"]: r["patient_id"] for r in _rows(out)}
     entries = datalist["training"]
     assert len(entries) == 4
@@ -340,6 +363,79 @@ def test_monai_datalist(archive: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert sum(len(p) for p in folds.values()) == len(set().union(*folds.values()))
     assert [Path(e["image"]).parent.name for e in datalist["testing"]] == ["images"]
     assert datalist["labels"] == {"0": "background", "1": "Lung_L", "2": "Lung_R", "3": "Heart"}
+    # The label maps are rtmask's own masks, label i = the i-th of --labels.
+    row = _by_source(out)["p1/study0/RS.dcm"]
+    labels, affine, _ = _load(out / "labels" / f"{row['output']}.nii.gz")
+    masks = _rtmask_masks(archive / "p1/study0/RS.dcm", tmp_path / "p1")
+    np.testing.assert_allclose(affine, masks["image"][1], atol=1e-4)
+    for value, name in enumerate(LABELS, start=1):
+        np.testing.assert_array_equal(labels == value, masks[name.casefold()][0])
+    # rtmask report reads OUT as the MONAI data set it is.
+    assert read_source(out).kind == "MONAI data set"
+
+
+def test_monai_in_out_replaced_only_with_force(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "datalist.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    monai = ["--labels", ",".join(LABELS), "--format", "monai", "--name", "Thorax", "--id", "5"]
+    code, output = run_cli_output(capsys, "dataset", str(archive), "-o", str(out), *monai)
+    assert code == 1
+    (line,) = [text for text in output.splitlines() if text.startswith("error")]
+    assert "already holds datalist.json" in line
+    assert "--force" in line
+    assert "force=True" not in line
+    assert sorted(p.name for p in out.iterdir()) == ["datalist.json", "notes.txt"]
+    code, output = run_cli_output(
+        capsys, "dataset", str(archive), "-o", str(out), *monai, "--force"
+    )
+    assert code == 0, output
+    assert "--id 5: nnU-Net's data set id, not used by --format monai" in " ".join(output.split())
+    datalist = json.loads((out / "datalist.json").read_text())
+    assert datalist["name"] == "Thorax"
+    included = sorted(r["output"] for r in _rows(out) if r["status"] == "included")
+    assert sorted(Path(e["label"]).name[:-7] for e in datalist["training"]) == included
+    assert sorted(p.name[:-7] for p in (out / "labels").iterdir()) == included
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staging, no trash
+    # Again: every entry (folders and datalist.json) replaced, none left behind.
+    code, output = run_cli_output(
+        capsys, "dataset", str(archive), "-o", str(out), *monai, "--force"
+    )
+    assert code == 0, output
+    assert json.loads((out / "datalist.json").read_text()) == datalist
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ([], "--id NNN and --name NAME"),
+        (["--id", "7"], "--name NAME"),
+        (["--name", "X"], "--id NNN"),
+    ],
+)
+def test_nnunet_needs_id_and_name(
+    archive: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    given: list[str],
+    missing: str,
+) -> None:
+    out = tmp_path / "out"
+    code, output = run_cli_output(
+        capsys, "dataset", str(archive), "-o", str(out), "--labels", ",".join(LABELS), *given
+    )
+    assert code == 2
+    (line,) = [text for text in output.splitlines() if text.startswith("error")]
+    assert f"--format nnunet needs {missing} " in line
+    assert "Traceback" not in output
+    assert not out.exists()
+    with pytest.raises(InvalidInputError, match="an nnU-Net data set needs both"):
+        DatasetOptions(labels=LABELS, name="X")
 
 
 def _sitk_series(folder: Path) -> sitk.Image:
@@ -430,10 +526,11 @@ def test_output_folder_that_is_a_file(
 ) -> None:
     out = tmp_path / "out"
     out.write_text("not a folder")
-    code, output = _build(capsys, archive, out)
-    assert code != 0
-    assert "the output folder is a file" in output
-    assert out.read_text() == "not a folder"
+    for extra in ([], ["--format", "monai"]):
+        code, output = _build(capsys, archive, out, *extra)
+        assert code != 0
+        assert "the output folder is a file" in output
+        assert out.read_text() == "not a folder"
     out = tmp_path / "out2"
     (out / "Dataset501_Thorax").parent.mkdir()
     (out / "Dataset501_Thorax").write_text("x")
@@ -599,7 +696,8 @@ def test_a_copy_of_a_structure_set_is_an_excluded_row(
         assert rows[copy]["structure_set_uid"] == uid
         assert rows[copy]["output"] == ""
     assert "p6/study0/RS.dcm left out: duplicate of a_copy.dcm" in " ".join(output.split())
-    images = sorted(p.name for p in (out / "Dataset501_Thorax").rglob("*_0000.nii.gz"))
+    folder = out / "Dataset501_Thorax" if dataset_format == "nnunet" else out / "images"
+    images = sorted(p.name for p in folder.rglob("*_0000.nii.gz"))
     assert images == sorted(f"{rows[s]['output']}_0000.nii.gz" for s in put[::2])
 
 

@@ -344,7 +344,11 @@ def test_to_rtstruct_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     image = ("--image", str(tmp_path / "ct"), "-o", str(out))
     cases = {
         ("elsewhere.nii.gz",): "elsewhere.nii.gz: the labelled voxels lie entirely outside",
-        ("case.nii.gz", "--resample-rule", "exact"): "does not match the image grid",
+        (
+            "case.nii.gz",
+            "--resample-rule",
+            "exact",
+        ): "use --resample-rule nearest (or majority, for binary masks",
         ("case.nii.gz", "--labels", "Heart"): "no ROI named 'Heart'",
     }
     for args, text in cases.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import shapely
 import SimpleITK as sitk
@@ -124,7 +125,10 @@ def test_reference_shifted_and_resampled(
     code, output = _convert(capsys, rtstruct, ct, tmp_path / "a", tmp_path / "shifted.nii.gz")
     assert code == 0, output
     text = " ".join(output.split())
-    assert re.search(r"shifted by \(0, 0, 0\.3\) mm off its voxel centres", text), text
+    assert "shifted: the DICOM series' orientation and voxel size; displaced by (0.3, 0, 0) mm" in (
+        text
+    )
+    assert "not a whole number of the DICOM grid's voxels" in text
     mask = nib.load(tmp_path / "a" / "Disc.nii.gz")
     np.testing.assert_array_equal(
         np.asarray(mask.dataobj) > 0, _expected(tmp_path / "shifted.nii.gz", grid)
@@ -243,4 +247,185 @@ def test_reference_without_the_series(tmp_path: Path, capsys: pytest.CaptureFixt
     mask = nib.load(tmp_path / "out" / "Disc.nii.gz")
     np.testing.assert_array_equal(
         np.asarray(mask.dataobj) > 0, _expected(tmp_path / "ref.nii.gz", grid)
+    )
+
+
+def _series_affine(ct: Path) -> np.ndarray:
+    """LPS affine of the CT's (column, row, slice) indices, from the DICOM headers alone."""
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(ct.iterdir())]
+    row_cos = np.array(headers[0].ImageOrientationPatient[:3], dtype=float)
+    col_cos = np.array(headers[0].ImageOrientationPatient[3:], dtype=float)
+    normal = np.cross(row_cos, col_cos)
+    positions = sorted(
+        (np.array(h.ImagePositionPatient, dtype=float) for h in headers),
+        key=lambda p: float(p @ normal),
+    )
+    row_mm, col_mm = (float(v) for v in headers[0].PixelSpacing)
+    affine = np.eye(4)
+    affine[:3, 0] = row_cos * col_mm
+    affine[:3, 1] = col_cos * row_mm
+    affine[:3, 2] = positions[1] - positions[0]
+    affine[:3, 3] = positions[0]
+    return affine
+
+
+def _write_nifti(
+    path: Path,
+    ct: Path,
+    *,
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    flip: int | None = None,
+    crop: tuple[slice, slice, slice] | None = None,
+    swap: bool = False,
+) -> np.ndarray:
+    """The CT's grid as a NIfTI (nibabel), moved by ``shift`` (voxels along i, j, k).
+
+    ``flip`` reverses one file axis (data and affine: the same voxel centres), ``crop``
+    keeps a part, ``swap`` exchanges the i and j axes. Returns the LPS displacement (mm)
+    of the result's voxels against the series' voxels with the same index (after undoing
+    the flip and swap).
+    """
+    lps = _series_affine(ct)
+    n_slices = len(list(ct.iterdir()))
+    rows, columns = (int(v) for v in pydicom.dcmread(next(ct.iterdir())).pixel_array.shape)
+    data = np.arange(columns * rows * n_slices, dtype=np.int32).reshape(columns, rows, n_slices)
+    start = np.zeros(3)
+    if crop is not None:
+        data = data[crop]
+        start = np.array([c.start for c in crop], dtype=float)
+    moved = lps.copy()
+    moved[:3, 3] = lps[:3, :3] @ (start + np.array(shift)) + lps[:3, 3]
+    displacement = moved[:3, 3] - lps[:3, 3]
+    if flip is not None:
+        moved[:3, 3] += (data.shape[flip] - 1) * moved[:3, flip]
+        moved[:3, flip] *= -1
+        data = np.flip(data, axis=flip)
+    if swap:
+        moved[:, [0, 1]] = moved[:, [1, 0]]
+        data = np.swapaxes(data, 0, 1)
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ moved
+    image = nib.Nifti1Image(np.ascontiguousarray(data), ras)
+    image.set_qform(ras, code=1)
+    image.set_sform(ras, code=1)
+    nib.save(image, path)
+    return displacement
+
+
+def _relation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, reference: Path, grid: ImageGrid | None
+) -> str:
+    """The grid note of a conversion onto ``reference``; given the series' ``grid`` (when
+    the reference's slices are its planes), the masks are checked against shapely's disc at
+    the reference's voxel centres."""
+    rtstruct, ct = tmp_path / "RS.dcm", tmp_path / "ct"
+    out = tmp_path / reference.name.split(".")[0]
+    code, output = _convert(capsys, rtstruct, ct, out, reference)
+    assert code == 0, output
+    summary = json.loads((out / "summary.json").read_text())
+    note = str(summary["structure_set"]["image_series"])
+    assert note.startswith(f"on the grid of {reference}: ")
+    # The same text on the terminal as in summary.json.
+    assert f"({note})" in " ".join(output.split())
+    if grid is not None:
+        mask = np.asarray(nib.load(out / "Disc.nii.gz").dataobj) > 0
+        np.testing.assert_array_equal(mask, _expected(reference, grid))
+    return note
+
+
+def _numbers(pattern: str, text: str) -> np.ndarray:
+    match = re.search(pattern, text)
+    assert match, text
+    return np.array([float(v) for v in match.group(1).split(", ")])
+
+
+@pytest.mark.parametrize(
+    ("shift", "change", "words"),
+    [
+        ((0, 0, 2), (None, False), None),  # 2 slices (5 mm)
+        ((0, 3, 0), (None, False), None),  # 3 rows (2.7 mm)
+        ((10, 0, 0), (None, False), None),  # 10 columns (11 mm)
+        ((10, 0, 2), (None, False), None),  # 2 slices and 10 columns
+        ((-4, 1, -1), (None, False), None),
+        ((3, 0, 1), (0, False), "columns flipped"),
+        ((0, -2, 0), (2, False), "slices flipped"),
+        ((2, 0, 0), (None, True), "axes reordered"),
+        ((0, 0, 1), (1, True), "rows flipped, axes reordered"),
+    ],
+)
+def test_reference_shifted_by_whole_voxels(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    shift: tuple[int, int, int],
+    change: tuple[int | None, bool],
+    words: str | None,
+) -> None:
+    flip, swap = change
+    *_, grid = _case(tmp_path)
+    reference = tmp_path / "moved.nii.gz"
+    displacement = _write_nifti(reference, tmp_path / "ct", shift=shift, flip=flip, swap=swap)
+    text = _relation(capsys, tmp_path, reference, grid)
+    assert text.split(": ")[1].startswith("shifted"), text
+    assert "the same grid" not in text
+    np.testing.assert_allclose(
+        _numbers(r"displaced by \(([-\d., ]+)\) mm \(patient LPS", text), displacement, atol=1e-3
+    )
+    # In voxels of the DICOM grid: (slices, rows, columns) = the shift's (k, j, i).
+    voxels = _numbers(r"= \(([-\d, ]+)\) voxels of the DICOM grid", text)
+    np.testing.assert_array_equal(voxels, shift[::-1])
+    assert "against the DICOM image the masks are displaced by that much" in text
+    if words is None:
+        assert "flipped" not in text
+        assert "reordered" not in text
+    else:
+        assert f"voxel size, {words};" in text
+        assert "once the flips and reordering are undone" in text
+
+
+def test_reference_shifted_by_a_fraction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _case(tmp_path)
+    reference = tmp_path / "moved.nii.gz"
+    displacement = _write_nifti(reference, tmp_path / "ct", shift=(0.0, 0.0, 1.2))  # 3 mm
+    text = _relation(capsys, tmp_path, reference, None)  # between the planes: slab mode
+    np.testing.assert_allclose(displacement, [0.0, 0.0, 3.0], atol=1e-9)
+    np.testing.assert_allclose(
+        _numbers(r"displaced by \(([-\d., ]+)\) mm", text), displacement, atol=1e-3
+    )
+    assert "3 mm in all" in text
+    assert "not a whole number of the DICOM grid's voxels" in text
+    assert "voxels of the DICOM grid (slices" not in text
+
+
+def test_reference_same_grid_and_cropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    *_, grid = _case(tmp_path)
+    same = tmp_path / "same.nii.gz"
+    _write_nifti(same, tmp_path / "ct")
+    text = _relation(capsys, tmp_path, same, grid)
+    assert "the same grid as the DICOM series (same voxels in the same order)" in text
+    assert "displaced" not in text
+    cropped = tmp_path / "cropped.nii.gz"
+    displacement = _write_nifti(
+        cropped, tmp_path / "ct", crop=(slice(10, 40), slice(5, 30), slice(3, 9))
+    )
+    text = _relation(capsys, tmp_path, cropped, grid)
+    assert "cropped: the DICOM series' orientation and voxel size; a 6x25x30 part of its " in text
+    assert "12x40x48 voxels" in text
+    np.testing.assert_array_equal(
+        _numbers(r"= \(([-\d, ]+)\) voxels of the DICOM grid", text), [3, 5, 10]
+    )
+    np.testing.assert_allclose(
+        _numbers(r"displaced by \(([-\d., ]+)\) mm", text), displacement, atol=1e-3
+    )
+    # Cropped and moved out of the series: shifted, with both extents.
+    beyond = tmp_path / "beyond.nii.gz"
+    displacement = _write_nifti(
+        beyond, tmp_path / "ct", shift=(0, 0, -5), crop=(slice(0, 40), slice(0, 40), slice(0, 9))
+    )
+    text = _relation(capsys, tmp_path, beyond, grid)
+    assert "shifted: the DICOM series' orientation and voxel size; 9x40x40 voxels (the " in text
+    np.testing.assert_array_equal(
+        _numbers(r"= \(([-\d, ]+)\) voxels of the DICOM grid", text), [-5, 0, 0]
     )

@@ -69,7 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Turn every structure set under ROOT into a training case: OUT/Dataset<ID>_<NAME>/ "
             "with imagesTr/<case>_0000.nii.gz, labelsTr/<case>.nii.gz (uint8, label i = the "
             "i-th of --labels, on the image's grid), dataset.json and splits_final.json "
-            "(patient-disjoint folds); --format monai: images/, labels/, datalist.json. "
+            "(patient-disjoint folds); --id and --name are required for it. --format monai: "
+            "images/, labels/ and datalist.json directly in OUT (no --id or --name needed). "
             "OUT/cases.csv lists every structure set as included, excluded or failed."
         ),
     )
@@ -84,8 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the label names, numbered 1, 2, ... in this order (ROI names, or canonical "
         "names with --roi-map)",
     )
-    parser.add_argument("--id", type=int, required=True, metavar="NNN", help="data set id")
-    parser.add_argument("--name", required=True, help="data set name (letters, digits, _ -)")
+    parser.add_argument(
+        "--id", type=int, metavar="NNN", help="nnU-Net data set id (required with --format nnunet)"
+    )
+    parser.add_argument(
+        "--name",
+        help="data set name (letters, digits, _ -): required with --format nnunet; with "
+        "--format monai optional, written into datalist.json",
+    )
     add_roi_map_option(parser, help_text="map ROI names onto the canonical names of --labels")
     parser.add_argument(
         "--overlap",
@@ -137,7 +144,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "local:N for N local workers; ROOT and OUT must be on a file system the workers share",
     )
     parser.add_argument(
-        "--force", action="store_true", help="replace a data set of the same id in OUT"
+        "--force",
+        action="store_true",
+        help="replace a data set of the same id in OUT (nnunet), or the MONAI data set in OUT",
     )
     return parser
 
@@ -165,6 +174,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console, f"--jobs {args.jobs}: give at least 1 (this machine has {usable_cpus()})"
         )
         return 2
+    if args.format == "nnunet" and (args.id is None or args.name is None):
+        missing = [o for o, v in (("--id NNN", args.id), ("--name NAME", args.name)) if v is None]
+        print_error(
+            console,
+            f"--format nnunet needs {' and '.join(missing)} (the data set folder is "
+            "OUT/Dataset<ID>_<NAME>); --format monai needs neither",
+        )
+        return 2
+    if args.format == "monai" and args.id is not None:
+        print_warning(console, f"--id {args.id}: nnU-Net's data set id, not used by --format monai")
     if not args.root.exists():
         print_error(console, f"{args.root}: no such file or folder; check ROOT")
         return 2

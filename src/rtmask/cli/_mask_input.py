@@ -19,14 +19,22 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from rtmask._errors import RtmaskError
+from rtmask._errors import GeometryError, RtmaskError
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_warning
 from rtmask.discovery import ImageSeries
 from rtmask.export._rtstruct_writer import default_colour
 from rtmask.masks import MASK_SUFFIXES, non_mask_volumes, read_masks
+from rtmask.masks._placement import MISMATCH_ADVICE
 from rtmask.masks._resample import OUTSIDE_TOLERANCE_MM, RESAMPLE_RULES
 from rtmask.raster import Mask
+
+#: What to do when ``--resample-rule exact`` refuses masks off the image grid.
+EXACT_ADVICE = (
+    "--resample-rule exact copies only masks on the image grid: use --resample-rule nearest "
+    "(or majority, for binary masks on a finer grid) to place them on the image grid, or "
+    "pass the image series the masks were made on with --image"
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -196,17 +204,22 @@ def read_input_masks(
     the largest displacement and the voxels changed; the caller records the warnings.
     """
     reading = progress.add_task("reading masks", total=mask_count(args.masks))
-    masks = read_masks(
-        args.masks,
-        series,
-        names=args.names,
-        colors=args.colors,
-        color_table=args.color_table,
-        progress=lambda mask: progress.advance(reading),
-        resample=args.resample_rule,
-        tolerance_mm=args.tolerance_mm,
-        labels=args.labels,
-    )
+    try:
+        masks = read_masks(
+            args.masks,
+            series,
+            names=args.names,
+            colors=args.colors,
+            color_table=args.color_table,
+            progress=lambda mask: progress.advance(reading),
+            resample=args.resample_rule,
+            tolerance_mm=args.tolerance_mm,
+            labels=args.labels,
+        )
+    except GeometryError as error:
+        if args.resample_rule != "exact" or MISMATCH_ADVICE not in str(error):
+            raise
+        raise GeometryError(str(error).replace(MISMATCH_ADVICE, EXACT_ADVICE)) from error
     progress.update(reading, visible=False)
     return masks
 

@@ -5,7 +5,9 @@
 writes what needs every case: the label values of region combinations, the
 patient-disjoint folds, ``dataset.json`` and ``splits_final.json`` (nnU-Net) or
 ``datalist.json`` (MONAI). The data set is built in a hidden folder beside its final name
-and renamed into place at the end, so OUT never holds half a data set; ``OUT/cases.csv``
+and renamed into place at the end (``OUT/Dataset<NNN>_<name>``; a MONAI data set's
+``images``, ``labels``, ``cases`` and ``datalist.json`` go directly in OUT, each renamed
+into place once every case is built), so OUT never holds half a data set; ``OUT/cases.csv``
 lists every structure set with its status (``included``, ``excluded``, ``failed``).
 """
 
@@ -52,6 +54,8 @@ __all__ = [
 DATASET_JSON = "dataset.json"
 SPLITS_JSON = "splits_final.json"
 DATALIST_JSON = "datalist.json"
+#: What a MONAI data set puts directly in OUT.
+MONAI_ENTRIES = ("images", "labels", CASES_FOLDER, DATALIST_JSON)
 #: What dataset.json says of the further channels.
 RESAMPLING = (
     "resampled onto channel 0's grid by trilinear interpolation in patient space "
@@ -92,7 +96,7 @@ class DatasetReport:
 
 def _existing(out: Path, options: DatasetOptions) -> list[Path]:
     """Data set folders in ``out`` with the same id (nnU-Net ids are unique)."""
-    if not out.is_dir():
+    if not out.is_dir() or options.dataset_id is None:
         return []
     prefix = f"Dataset{options.dataset_id:03d}_"
     return sorted(p for p in out.iterdir() if p.name.startswith(prefix) and p.is_dir())
@@ -102,6 +106,14 @@ def _check_output(out: Path, options: DatasetOptions) -> Path:
     """The final data set folder; one clear error when OUT or it cannot be used."""
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"{out}: the output folder is a file; give a folder")
+    if options.dataset_format == "monai":
+        present = [name for name in MONAI_ENTRIES if (out / name).exists()]
+        if present and not options.force:
+            raise InvalidInputError(
+                f"{out}: already holds {', '.join(present)} of a data set; pass force=True "
+                "to replace them, or give another output folder"
+            )
+        return out
     final = out / options.folder_name
     if final.exists() and not final.is_dir():
         raise InvalidInputError(f"{final}: a file is in the way of the data set folder")
@@ -119,7 +131,7 @@ def _make_staging(staging: Path, options: DatasetOptions) -> None:
     """Make the hidden folder beside the final one (stale ones of killed runs are removed)."""
     out = staging.parent
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f".{options.folder_name}.building-*"):
+    for stale in out.glob(f".{_staging_name(options)}.building-*"):
         shutil.rmtree(stale, ignore_errors=True)
     staging.mkdir()
     images, labels = case_folders(options.dataset_format, False)
@@ -164,7 +176,7 @@ def build_dataset(
         ``missing="error"`` and a case without a label: nothing is written.
     """
     final = _check_output(out, options)
-    staging = out / f".{options.folder_name}.building-{secrets.token_hex(4)}"
+    staging = out / f".{_staging_name(options)}.building-{secrets.token_hex(4)}"
     plan = plan_dataset(root, staging, options, inventory=inventory)
     _make_staging(staging, options)
     if planned is not None:
@@ -246,17 +258,35 @@ def _finish(
     )
 
 
+def _staging_name(options: DatasetOptions) -> str:
+    return options.folder_name or "monai-dataset"
+
+
 def _swap(staging: Path, final: Path, options: DatasetOptions) -> None:
-    """Rename the built data set into place; replaced data sets of the same id go."""
-    old = _existing(final.parent, options)
+    """Rename the built data set into place; replaced data sets of the same id go.
+
+    A MONAI data set's entries are renamed one by one into OUT (``final``), each replacing
+    the entry of that name.
+    """
+    monai = options.dataset_format == "monai"
+    old = [final / p.name for p in staging.iterdir()] if monai else _existing(final.parent, options)
     trash = []
     for path in old:
-        moved = path.with_name(f".{path.name}.replaced-{secrets.token_hex(4)}")
-        path.rename(moved)
-        trash.append(moved)
-    staging.rename(final)
+        if path.exists():
+            moved = path.with_name(f".{path.name}.replaced-{secrets.token_hex(4)}")
+            path.rename(moved)
+            trash.append(moved)
+    if monai:
+        for entry in sorted(staging.iterdir()):
+            entry.rename(final / entry.name)
+        staging.rmdir()
+    else:
+        staging.rename(final)
     for path in trash:
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
 
 
 def region_labels(n_labels: int, combinations: Sequence[int]) -> dict[int, int]:
@@ -405,7 +435,7 @@ def _provenance(
 ) -> dict[str, object]:
     """The keys rtmask adds (nnU-Net reads only its own)."""
     facts: dict[str, object] = {
-        "name": options.name,
+        **({"name": options.name} if options.name is not None else {}),
         "description": f"built by rtmask {__version__} from DICOM RT Structure Sets",
         "numTest": sum(r.test for r in included),
         "overlap": options.overlap,
@@ -439,7 +469,7 @@ def _datalist(
         }
 
     return {
-        "name": options.name,
+        **({"name": options.name} if options.name is not None else {}),
         "labels": {"0": "background", **{str(v): "+".join(n) for v, n in values.items()}},
         "channel_names": {str(i): modality for i, modality in enumerate(options.channels)},
         "numTraining": sum(not r.test for r in included),

@@ -63,7 +63,9 @@ class DatasetOptions:
         The label names in label order: label 1 is ``labels[0]``, and so on. ROIs are
         matched by name (case-insensitively), or by canonical name with ``roi_map``.
     dataset_id, name
-        The folder is ``Dataset<id, 3 digits>_<name>`` (nnU-Net's naming).
+        nnU-Net: both required; the folder is ``Dataset<id, 3 digits>_<name>`` (nnU-Net's
+        naming). MONAI: not needed (the data set goes directly in OUT); a ``name`` is
+        written into ``datalist.json``.
     dataset_format
         ``"nnunet"`` (``imagesTr``, ``labelsTr``, ``dataset.json``, ``splits_final.json``)
         or ``"monai"`` (``images``, ``labels``, ``datalist.json``).
@@ -90,8 +92,8 @@ class DatasetOptions:
     """
 
     labels: tuple[str, ...]
-    dataset_id: int
-    name: str
+    dataset_id: int | None = None
+    name: str | None = None
     dataset_format: DatasetFormat = "nnunet"
     overlap: Overlap = "error"
     missing: Missing = "skip"
@@ -115,9 +117,9 @@ class DatasetOptions:
             )
         if len(self.labels) > MAX_LABELS:
             raise InvalidInputError(f"labels=: at most {MAX_LABELS} labels fit a uint8 label map")
-        if not 0 <= self.dataset_id <= 999:
+        if self.dataset_id is not None and not 0 <= self.dataset_id <= 999:
             raise InvalidInputError(f"dataset_id=: {self.dataset_id} is not a 3-digit number")
-        if not self.name or _UNSAFE.search(self.name):
+        if self.name is not None and (not self.name or _UNSAFE.search(self.name)):
             raise InvalidInputError(
                 f"name=: {self.name!r}: use letters, digits, '_' and '-' only (a folder name)"
             )
@@ -128,6 +130,11 @@ class DatasetOptions:
         ):
             if value not in allowed:
                 raise InvalidInputError(f"{what}: {value!r} is not one of {', '.join(allowed)}")
+        if self.dataset_format == "nnunet" and (self.dataset_id is None or self.name is None):
+            raise InvalidInputError(
+                "dataset_id=, name=: an nnU-Net data set needs both (its folder is "
+                "Dataset<id>_<name>)"
+            )
         if not self.channels:
             raise InvalidInputError("channels=: give at least one channel modality")
         if self.folds < 2:
@@ -135,7 +142,9 @@ class DatasetOptions:
 
     @property
     def folder_name(self) -> str:
-        """``Dataset501_Thorax``."""
+        """``Dataset501_Thorax`` (nnU-Net); ``""`` for MONAI, whose files go directly in OUT."""
+        if self.dataset_format != "nnunet" or self.dataset_id is None:
+            return ""
         return f"Dataset{self.dataset_id:03d}_{self.name}"
 
 

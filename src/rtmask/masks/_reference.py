@@ -200,8 +200,86 @@ def _same_voxels(reference: ReferenceGrid, series: ImageGrid) -> str | None:
     return f"the DICOM series' voxels with {', '.join(parts)} (no resampling)"
 
 
+def _mm(value: float) -> str:
+    """A length in mm to 0.001 mm, without trailing zeros (``-0`` as ``0``)."""
+    text = f"{round(value, 3) + 0.0:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _orientation_words(reference: ReferenceGrid, series: ImageGrid) -> list[str]:
+    """Which series axes the reference's file axes run against, and whether they are reordered.
+
+    The file axes ``i, j, k`` normally hold columns, rows, slices (rtmask, dcm2niix and
+    SimpleITK write them so); anything else is reported as reordered axes.
+    """
+    to_series = np.linalg.inv(series.affine[:3, :3]) @ reference.geometry.affine_lps[:3, :3]
+    targets = np.abs(to_series).argmax(axis=0)  # series axis of each file axis
+    flipped = [_AXIS_NAMES[int(targets[a])] for a in range(3) if to_series[targets[a], a] < 0]
+    parts = []
+    if flipped:
+        parts.append(f"{' and '.join(sorted(flipped, key=_AXIS_NAMES.index))} flipped")
+    if tuple(int(t) for t in targets) != (2, 1, 0):
+        parts.append("axes reordered")
+    return parts
+
+
+def _displaced(reference: ReferenceGrid, series: ImageGrid) -> str:
+    """The relation of a reference with the series' axes and voxel size but other centres.
+
+    The reference's voxels, put in the series' axis order and direction, start at a point
+    of the series' index space; its displacement from the series' voxel ``(0, 0, 0)`` is
+    how far every mask voxel lies from the DICOM voxel with the same index.
+    """
+    ni, nj, nk = reference.geometry.shape
+    corners = np.array(
+        [[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)],
+        dtype=np.float64,
+    )
+    index = series.patient_to_index(reference.geometry.to_patient(corners))
+    start, stop = index.min(axis=0), index.max(axis=0)
+    shape = tuple(int(n) for n in np.round(stop - start) + 1)
+    steps = np.array(series.spacing_mm)
+    whole = bool(np.all(np.abs(start - np.round(start)) * steps <= PLANE_TOLERANCE_MM))
+    offset = series.index_to_patient(start)[0] - series.origin_mm
+    corner = np.round(start)
+    cropped = (
+        whole
+        and shape != series.shape
+        and bool(np.all(corner >= 0) and np.all(corner + shape <= series.shape))
+    )
+    size, theirs = "x".join(str(n) for n in shape), "x".join(str(n) for n in series.shape)
+    words = _orientation_words(reference, series)
+    parts = [", ".join(["the DICOM series' orientation and voxel size", *words])]
+    if cropped:
+        parts.append(f"a {size} part of its {theirs} voxels (slices x rows x columns)")
+    elif shape != series.shape:
+        parts.append(f"{size} voxels (the series: {theirs}; slices x rows x columns)")
+    moved = (
+        f"displaced by ({', '.join(_mm(v) for v in offset)}) mm (patient LPS x, y, z; "
+        f"{_mm(float(np.linalg.norm(offset)))} mm in all)"
+    )
+    if whole:
+        moved += (
+            f" = ({', '.join(str(int(v)) for v in corner)}) voxels of the DICOM grid (slices, rows,"
+            " columns)"
+        )
+    else:
+        moved += ", not a whole number of the DICOM grid's voxels (centres between the series')"
+    undone = " once the flips and reordering are undone" if words else ""
+    return (
+        f"{'cropped' if cropped else 'shifted'}: {'; '.join(parts)}; {moved}. The masks are on"
+        f" the reference's grid: mask voxel (i, j, k){undone} lies that far from the DICOM"
+        " image's voxel (i, j, k), so against the DICOM image the masks are displaced by that much"
+    )
+
+
 def relate_to_series(reference: ReferenceGrid, series: ImageGrid) -> str:
     """How the reference grid relates to the DICOM series' grid, in one phrase.
+
+    "The same grid" (or the same voxels with flipped or reordered axes) only when every
+    reference voxel centre is a series voxel centre index for index; a reference with the
+    series' orientation and voxel size but other centres is "shifted" or "cropped", with
+    its whole displacement in mm and, where whole, in voxels of the series.
 
     Raises
     ------
@@ -221,14 +299,7 @@ def relate_to_series(reference: ReferenceGrid, series: ImageGrid) -> str:
     theirs_text = "x".join(f"{s:.4g}" for s in series.spacing_mm)
     if np.all(cosines.max(axis=1) > 1 - 1e-6) and len(set(pairs.tolist())) == 3:
         if np.allclose(ref_spacing, series_spacing, rtol=1e-4, atol=1e-4):
-            index = series.patient_to_index(reference.grid.origin_mm[None])[0]
-            off = (index - np.round(index)) * np.array(series.spacing_mm)
-            off = np.where(np.abs(off) < PLANE_TOLERANCE_MM, 0.0, off) + 0.0
-            return (
-                "the DICOM series' orientation and voxel size, shifted by "
-                f"({', '.join(f'{v:.3g}' for v in off)}) mm off its voxel centres "
-                "(slice, row, column); masks are made on the reference's voxels"
-            )
+            return _displaced(reference, series)
         return (
             f"resampled: voxels of {sizes} mm (the DICOM series: {theirs_text} mm), axes "
             "parallel to the series'"
