@@ -148,13 +148,13 @@ def embedded_stats_scale(
     roi: str,
     curve_scale: float,
     stats_scale: float,
-) -> tuple[float, list[str]]:
+) -> tuple[float | None, list[str]]:
     """Gy per unit of an embedded DVH's min/mean/max, and warnings about them.
 
     Values that contradict the item's own curve (percent of the prescription labelled GY)
-    are read as percent of the prescription when that makes them fit, unless
-    ``--embedded-stats-percent-of`` said how to read them; otherwise they are shown as
-    they are, with a warning that says what they fit.
+    are read as percent of the prescription when that makes them fit, as
+    ``--embedded-stats-percent-of`` says when given; otherwise they are not shown as Gy:
+    the scale returned is None, meaning min/mean/max are to be taken from the curve.
     """
     wrong = embedded.contradicting_stats(dose_scale=curve_scale, stats_dose_scale=stats_scale)
     if not wrong:
@@ -171,10 +171,16 @@ def embedded_stats_scale(
             "(--embedded-stats-percent-of GY reads them otherwise)"
         ]
     fits = embedded.stats_percent_of_gy(dose_scale=curve_scale)
-    hint = (
-        f"; they fit it as percent of {fits:g} Gy: give --embedded-stats-percent-of GY "
-        "(or --plan RP.dcm)"
-        if fits is not None
-        else "; they are shown as written"
-    )
-    return stats_scale, [problem + hint]
+    shown = "min/mean/max are shown from the curve"
+    if prescription is not None:
+        hint = (
+            f"; nor do they fit as percent of the prescription, {prescription:g} Gy: {shown} "
+            "(--embedded-stats-percent-of GY reads them as percent of GY)"
+        )
+    else:
+        fit = "" if fits is None else f"; they fit it as percent of {fits:g} Gy"
+        hint = (
+            f"{fit}; {shown}; give --prescription GY or --plan RP.dcm to convert the stored "
+            "values (or --embedded-stats-percent-of GY)"
+        )
+    return None, [problem + hint]
