@@ -633,7 +633,9 @@ def test_relative_dose_messages_name_the_options(
     assert "prescription_gy" not in line
     code, _, err = _run(capsys, "dose-sum", case.rtdose, "-o", tmp_path / "sum.dcm")
     assert code == 1
-    assert "prescription_gy" not in _one_error(err, str(case.rtdose), "RELATIVE", "Gy only")
+    assert "prescription_gy" not in _one_error(
+        err, str(case.rtdose), "RELATIVE", "--prescription GY"
+    )
     code, out, err = _run(
         capsys, "dvh", case.rtstruct, case.rtdose, "--prescription", "50", "--json"
     )

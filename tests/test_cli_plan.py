@@ -224,12 +224,19 @@ def test_embedded_stats_in_percent_are_detected_and_read_with_the_plan(
     )
     assert code == 0
     embedded = json.loads(out)["rois"][0]["embedded"]
-    assert embedded["max_gy"] == 100.0  # shown as written, with a warning naming the ROI
+    # Not shown as Gy: min/mean/max of the curve (16 Gy is the last edge all 4 cm3 get;
+    # 2 cm3 in 16-18 Gy and 2 cm3 in 18-20 Gy), with a warning naming the ROI.
+    assert (embedded["min_gy"], embedded["mean_gy"], embedded["max_gy"]) == (16.0, 18.0, 20.0)
+    assert embedded["stats_from"] == "curve"
+    assert embedded["stats_dose_scale"] is None
     (warning,) = embedded["warnings"]
     assert warning.startswith(
         "ROI 1 'PTV': embedded DVHMinimumDose 85 GY, DVHMeanDose 90 GY, DVHMaximumDose 100 GY"
     )
-    assert "fit it as percent of 20 Gy: give --embedded-stats-percent-of GY" in warning
+    assert (
+        "fit it as percent of 20 Gy; min/mean/max are shown from the curve; give --prescription "
+        "GY or --plan RP.dcm to convert the stored values" in warning
+    )
     assert f"warning: {warning}" in " ".join(err.split())
     save(
         beam_plan(prescriptions_gy=(("SITE", "PTV", 20.0),), sop_instance_uid=PLAN_UID),
@@ -240,6 +247,7 @@ def test_embedded_stats_in_percent_are_detected_and_read_with_the_plan(
     assert embedded["mean_gy"] == pytest.approx(18.0)
     assert embedded["min_gy"] == pytest.approx(17.0)
     assert embedded["stats_dose_scale"] == pytest.approx(0.2)
+    assert embedded["stats_from"] == "file"
     assert "read as percent of the prescription, 20 Gy" in embedded["warnings"][0]
     # The explicit option keeps working, and wins over the plan.
     embedded = _dvh_json(capsys, folder, *base, "--embedded-stats-percent-of", "20")["rois"][0][
@@ -274,14 +282,32 @@ def test_embedded_stats_in_gy_that_fit_their_curve_raise_nothing(
     assert [line for line in err.splitlines() if "grid's faces" not in line] == []
 
 
-def test_embedded_stats_that_fit_no_percent_are_shown_as_written(
+def test_embedded_stats_that_fit_no_percent_are_taken_from_the_curve(
     case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = _copy(case, tmp_path)
     _embed(folder / "RD.dcm", max_value="100", mean_value="3")  # no single scale fits both
-    embedded = _dvh_json(capsys, folder, "--embedded")["rois"][0]["embedded"]
-    assert embedded["max_gy"] == 100.0
-    assert embedded["warnings"][0].endswith("; they are shown as written")
+    embedded = _dvh_json(capsys, folder, "--embedded", "--stats", "D50")["rois"][0]["embedded"]
+    assert (embedded["min_gy"], embedded["mean_gy"], embedded["max_gy"]) == (16.0, 18.0, 20.0)
+    assert embedded["stats"]["D50"] == pytest.approx(18.0)  # 2 of 4 cm3 get >= 18 Gy
+    (warning,) = embedded["warnings"]
+    assert "percent of" not in warning.split("contradict")[1].split(";")[0]
+    assert warning.endswith(
+        "; min/mean/max are shown from the curve; give --prescription GY or --plan RP.dcm to "
+        "convert the stored values (or --embedded-stats-percent-of GY)"
+    )
+    # A prescription they do not fit as percent of changes nothing but the warning.
+    embedded = _dvh_json(capsys, folder, "--embedded", "--prescription", "20")["rois"][0][
+        "embedded"
+    ]
+    assert embedded["max_gy"] == 20.0
+    assert "nor do they fit as percent of the prescription, 20 Gy" in embedded["warnings"][0]
+    # Told how to read them, they are shown so (and the warning says to check).
+    embedded = _dvh_json(capsys, folder, "--embedded", "--embedded-stats-percent-of", "20")["rois"][
+        0
+    ]["embedded"]
+    assert embedded["max_gy"] == pytest.approx(20.0)
+    assert embedded["mean_gy"] == pytest.approx(0.6)
 
 
 BREAST = "dicompyler-breast"
@@ -341,8 +367,89 @@ def test_breast_embedded_stats_are_percent_of_the_plan_prescription(
         "Heart",
     )
     (roi,) = json.loads(out)["rois"]
-    assert roi["embedded"]["max_gy"] == pytest.approx(stated[roi["number"]])
+    assert roi["embedded"]["max_gy"] == pytest.approx(curve_end[roi["number"]])
     assert "fit it as percent of 14 Gy" in roi["embedded"]["warnings"][0]
+
+
+def _curve_of(item: pydicom.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (Gy) and cumulative volumes (cm3) of a CUMULATIVE GY/CM3 DVHSequence item."""
+    data = np.array([float(v) for v in item.DVHData]).reshape(-1, 2)
+    edges = np.concatenate([[0.0], np.cumsum(data[:, 0] * float(item.DVHDoseScaling))])
+    return edges, np.concatenate([data[:, 1], [0.0]])
+
+
+def test_breast_embedded_rows_without_a_plan_come_from_the_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No plan, no prescription: the percent values are not shown as Gy (audit defect)."""
+    copy_real(BREAST, tmp_path, "rt[sd]*.dcm")  # rtss.dcm and rtdose.dcm, not rtplan.dcm
+    assert not (tmp_path / "rtplan.dcm").exists()
+    dose = pydicom.dcmread(tmp_path / "rtdose.dcm", stop_before_pixels=True)
+    (heart,) = [
+        item
+        for item in dose.DVHSequence
+        if item.DVHReferencedROISequence[0].ReferencedROINumber == 5
+    ]
+    assert (heart.DoseUnits, heart.DVHType, heart.DVHVolumeUnits) == ("GY", "CUMULATIVE", "CM3")
+    edges, volume = _curve_of(heart)
+    total = volume[0]
+    full = np.flatnonzero(volume[:-1] >= total)[-1]
+    expected_min = edges[full]  # the last edge the whole volume receives
+    drops = volume[:-1] - volume[1:]
+    expected_mean = np.sum(drops * (edges[:-1] + edges[1:]) / 2) / total
+    expected_max = edges[np.flatnonzero(volume[:-1] > 0)[-1] + 1]
+    # D50: the dose where the piecewise linear curve falls to half the volume.
+    k = np.flatnonzero(volume >= total / 2)[-1]
+    expected_d50 = edges[k] + (volume[k] - total / 2) / (volume[k] - volume[k + 1]) * (
+        edges[k + 1] - edges[k]
+    )
+    code, out, err = run_cli(
+        capsys,
+        "dvh",
+        str(tmp_path / "rtss.dcm"),
+        str(tmp_path / "rtdose.dcm"),
+        "--embedded",
+        "--roi",
+        "Heart",
+        "--json",
+        "--stats",
+        "D99,D95,D50",
+    )
+    assert code == 0
+    document = json.loads(out)
+    assert document["prescription"]["dose_gy"] is None
+    embedded = document["rois"][0]["embedded"]
+    assert embedded["min_gy"] == pytest.approx(expected_min, abs=1e-9)
+    assert embedded["mean_gy"] == pytest.approx(expected_mean, rel=1e-9)
+    assert embedded["max_gy"] == pytest.approx(expected_max, abs=1e-9)
+    assert embedded["stats"]["D50"] == pytest.approx(expected_d50, rel=1e-6)
+    assert expected_d50 == pytest.approx(0.113, abs=5e-4)  # not the stored minimum, 0.160
+    # D99 and D95 come off the curve too, not clamped to the stored (percent) minimum.
+    for name, share in (("D99", 0.99), ("D95", 0.95)):
+        k = np.flatnonzero(volume >= total * share)[-1]
+        value = edges[k] + (volume[k] - total * share) / (volume[k] - volume[k + 1]) * (
+            edges[k + 1] - edges[k]
+        )
+        assert embedded["stats"][name] == pytest.approx(value, rel=1e-6)
+        assert embedded["stats"][name] < float(heart.DVHMinimumDose)
+    assert embedded["max_gy"] < float(heart.DVHMaximumDose) / 5  # 3.1 Gy, not 22.1
+    warning = " ".join(err.split())
+    assert "DVHMaximumDose 22.11 GY contradict" in warning
+    assert "shown from the curve; give --prescription GY or --plan RP.dcm to convert" in warning
+    # The table shows the same numbers.
+    code, out, _ = run_cli(
+        capsys,
+        "dvh",
+        str(tmp_path / "rtss.dcm"),
+        str(tmp_path / "rtdose.dcm"),
+        "--embedded",
+        "--roi",
+        "Heart",
+    )
+    row = next(line for line in out.splitlines() if "embedded" in line)
+    assert f"{expected_mean:.3f}" in row
+    assert "22.110" not in row
+    assert "4.625" not in row
 
 
 # ---------------------------------------------------------------------------- info

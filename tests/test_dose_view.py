@@ -145,7 +145,7 @@ def test_cli_draws_rois_levels_and_window(
     )
     assert code == 0, err
     assert "1 axial panel(s) at +10.0 mm" in err
-    assert "95 % (57 Gy), 50 % (30 Gy)" in err
+    assert "95 % of 60 Gy (57 Gy), 50 % of 60 Gy (30 Gy)" in err
     image = _png(out)
     # HU 0 in a 2000/1000 window is black (the CT's own 40/400 would make it 0.4 grey).
     assert (np.abs(image - 0.4).max(axis=-1) < 0.02).sum() < 2_000  # text, anti-aliasing
@@ -160,7 +160,7 @@ def test_cli_errors_name_options(tmp_path: Path, capsys: pytest.CaptureFixture[s
     _case(tmp_path / "other")  # the same geometry in another frame of reference
     out = tmp_path / "view.png"
     cases = [
-        (["--levels", "95%"], 1, "percentages need --prescription GY"),
+        (["--levels", "95%"], 1, "percentages need a prescription: give --prescription GY"),
         (["--levels", "ten"], 1, "--levels 'ten'"),
         (["--levels", "20,0"], 1, "'0' is not a positive level"),
         (["--window", "0/40"], 1, "the width must be a positive number"),

@@ -106,6 +106,32 @@ def test_no_estimate_without_a_fitting_reading() -> None:
     assert empty.stats_percent_of_gy() is None
 
 
+def test_stats_from_the_curve_replace_the_stored_ones_without_a_warning() -> None:
+    curve = _curve(min_dose=22.5, mean_dose=29.0, max_dose=45.0)  # percent of 20 Gy
+    # By hand from the docstring's curve: all 6 cm3 get 4 Gy (the last such edge), the
+    # last volume lies in 8-9 Gy, drops of 3, 2 and 1 cm3 at bin centres 4.5, 6.5, 8.5 Gy.
+    mean = (3 * 4.5 + 2 * 6.5 + 1 * 8.5) / 6
+    assert curve.curve_stats() == pytest.approx((4.0, mean, 9.0))
+    assert curve.curve_stats(dose_scale=0.5) == pytest.approx((2.0, mean / 2, 4.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dvh = curve.to_dvh(roi_name="PTV", stats_from_curve=True)
+    assert (dvh.min_gy, dvh.mean_gy, dvh.max_gy) == pytest.approx((4.0, mean, 9.0))
+    assert dvh.statistic("D50") == pytest.approx(6.0)  # 3 of 6 cm3 get >= 6 Gy
+    assert dvh.statistic("D100") == pytest.approx(4.0)
+    empty = EmbeddedDVH(
+        roi_number=None,
+        dvh_type="CUMULATIVE",
+        dose_units="GY",
+        dose_type="PHYSICAL",
+        volume_units="CM3",
+        dose_scaling=1.0,
+        dose=np.array([0.0, 1.0]),
+        volume=np.array([0.0, 0.0]),
+    )
+    assert empty.curve_stats() is None
+
+
 def test_breast_values_are_percent_of_the_plan_prescription() -> None:
     if not BREAST.is_dir():
         pytest.skip(f"{BREAST} is absent (shared sample data)")

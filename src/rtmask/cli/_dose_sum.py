@@ -4,7 +4,9 @@ The sum lives on the first dose's grid; the other doses are trilinearly interpol
 it when their grids differ (shown as a warning). The new file carries the first dose's
 patient, study and frame of reference and references the plans of every input. Doses of
 different DoseType are refused unless --force; different DoseSummationTypes are warned about;
-ImageComments lists every part (factor, file, DoseType, DoseSummationType).
+ImageComments lists every part (factor, file, DoseType, DoseSummationType). A RELATIVE dose
+(percent of the prescription) is read in Gy with ``--prescription GY``, else with the
+prescription of the plan it references when that lies beside it (as ``rtmask dvh`` finds it).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from rtmask._dicom import read_dataset
 from rtmask._errors import InvalidInputError
 from rtmask._limits import MAX_DOSE_GY
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._prescription import prescription_from
 from rtmask.dose import DoseGrid, add_doses, read_dose, scale_dose
 from rtmask.export import write_rtdose
 
@@ -30,7 +34,7 @@ __all__ = ["CLI_WORDING", "add_parser", "run"]
 #: The library's keyword hints in this command's words (see ``reword``).
 CLI_WORDING = {
     "pass the prescription (prescription_gy=...) to read the dose in Gy": (
-        "rtmask dose-sum adds doses in Gy only; convert it to Gy first"
+        "give --prescription GY (the dose is percent of it) to add it in Gy"
     ),
     "(pass dose_type='ERROR')": "(a sum is of DoseType ERROR when every DOSE is)",
     "(pass force=True to add them anyway)": "(use --force to add them anyway)",
@@ -78,32 +82,84 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "labelled EFFECTIVE and its parts are listed in ImageComments"
         ),
     )
+    parser.add_argument(
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help=(
+            "prescription dose in Gy for the DOSEs in RELATIVE units (percent of it; default: "
+            "the prescription of the plan such a DOSE references, when it lies beside it)"
+        ),
+    )
     return parser
 
 
-def _part(path: Path, factor: float, dose: DoseGrid) -> str:
+def _relative_prescriptions(
+    paths: list[Path], prescription: float | None, console: Console
+) -> tuple[list[float | None], list[str]]:
+    """The prescription (Gy) each DOSE in RELATIVE units is read with (None for GY ones).
+
+    ``--prescription`` when given, else that of the plan the dose references beside it;
+    a note per RELATIVE dose saying which. InvalidInputError, naming ``--prescription``,
+    when a RELATIVE dose has neither.
+    """
+    if prescription is not None and not (math.isfinite(prescription) and prescription > 0):
+        raise InvalidInputError(f"--prescription {prescription:g} must be a positive number of Gy")
+    found: list[float | None] = []
+    notes: list[str] = []
+    for path in paths:
+        header = read_dataset(path, headers_only=True)
+        if str(header.get("DoseUnits", "")).strip().upper() != "RELATIVE":
+            found.append(None)
+            continue
+        choice = prescription_from(
+            prescription=prescription, plan_path=None, dose=path, console=console
+        )
+        if choice.dose_gy is None:
+            raise InvalidInputError(
+                f"{path}: DoseUnits is RELATIVE (percent of the prescription) and no plan it "
+                "references lies beside it; give --prescription GY to add it in Gy"
+            )
+        found.append(choice.dose_gy)
+        notes.append(
+            f"{path}: DoseUnits RELATIVE, read as percent of {choice.dose_gy:g} Gy "
+            f"(from {choice.source})"
+        )
+    if prescription is not None and not notes:
+        notes.append(f"--prescription {prescription:g}: every DOSE is in Gy; it is not used")
+    return found, notes
+
+
+def _part(path: Path, factor: float, dose: DoseGrid, prescription: float | None) -> str:
     """One summand as the written file describes it: factor, file name and kind."""
+    relative = "" if prescription is None else f", RELATIVE as % of {prescription:g} Gy"
     return (
         f"{factor:g} x {path.name} (DoseType {dose.dose_type or 'unknown'}, "
-        f"DoseSummationType {dose.summation_type or 'unknown'})"
+        f"DoseSummationType {dose.summation_type or 'unknown'}{relative})"
     )
 
 
-def _sum(paths: list[Path], factors: list[float], *, force: bool) -> tuple[DoseGrid, list[str]]:
+def _sum(
+    paths: list[Path],
+    factors: list[float],
+    prescriptions: list[float | None],
+    *,
+    force: bool,
+) -> tuple[DoseGrid, list[str]]:
     """The scaled sum and the description of each part."""
     total: DoseGrid | None = None
     parts: list[str] = []
-    for path, factor in zip(paths, factors, strict=True):
+    for path, factor, prescription in zip(paths, factors, prescriptions, strict=True):
         if not (math.isfinite(factor) and factor >= 0):
             raise InvalidInputError(f"{path}: --scale {factor} is not a finite number >= 0")
-        dose = read_dose(path)
+        dose = read_dose(path, prescription_gy=prescription)
         largest = factor * max(dose.max_gy, -float(dose.dose_gy.min()))
         if largest > MAX_DOSE_GY:  # before the product overflows
             raise InvalidInputError(
                 f"{path}: --scale {factor:g} makes its dose reach {largest:.4g} Gy, beyond the "
                 f"{MAX_DOSE_GY:g} Gy any treatment reaches; check the factor"
             )
-        parts.append(_part(path, factor, dose))
+        parts.append(_part(path, factor, dose, prescription))
         if factor != 1.0:
             dose = scale_dose(dose, factor)
         total = dose if total is None else add_doses(total, dose, force=force)
@@ -153,9 +209,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
     if any(path.resolve() == output.resolve() for path in paths):
         raise InvalidInputError(f"{output}: the output would overwrite an input; choose another")
+    prescriptions, notes = _relative_prescriptions(paths, args.prescription, console)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        total, parts = _sum(paths, factors, force=bool(args.force))
+        total, parts = _sum(paths, factors, prescriptions, force=bool(args.force))
         largest = max(total.max_gy, -float(total.dose_gy.min()))
         if largest > MAX_DOSE_GY:  # refused before anything is written
             raise InvalidInputError(
@@ -172,7 +229,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             comment=comment,
         )
     shown: set[str] = set()
-    for message in [*total.warnings, *(str(w.message) for w in caught)]:
+    for message in [*notes, *total.warnings, *(str(w.message) for w in caught)]:
         if message not in shown:
             shown.add(message)
             print_warning(console, message)

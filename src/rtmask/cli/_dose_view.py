@@ -1,9 +1,11 @@
 """``rtmask dose-view DOSE [--image DIR] [--structures RS] -o view.png``: a dose picture.
 
-A dose colour wash with isodose lines (in Gy, or percent of ``--prescription``) over the
+A dose colour wash with isodose lines (in Gy, or percent of the prescription) over the
 CT (grey window from the CT's WindowCenter/WindowWidth, or ``--window W/L``) with ROI
 outlines, on the planes given with ``--slice`` or chosen automatically (through the dose
-maximum and the target's centre). Needs matplotlib (``rtmask[plot]``).
+maximum and the target's centre). The prescription is ``--prescription GY``, else that
+of ``--plan RP.dcm``, else that of the plan DOSE references when it lies beside DOSE or
+``--structures`` (as ``rtmask dvh`` takes it). Needs matplotlib (``rtmask[plot]``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from rtmask._dicom import read_dataset
 from rtmask._errors import InvalidInputError
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_error, print_warning
+from rtmask.cli._prescription import PrescriptionChoice, prescription_from
 from rtmask.discovery import read_image_series
 from rtmask.discovery._pixels import read_slices
 from rtmask.dose import DoseGrid, read_dose
+from rtmask.errors import DoseWarning
 from rtmask.export import IsodoseLevel, choose_view_positions, write_dose_view
 from rtmask.rtstruct import ROI, read_rtstruct
 
@@ -47,6 +51,9 @@ DEFAULT_PERCENTS = (100.0, 95.0, 80.0, 50.0, 20.0)
 DEFAULT_WINDOW = (40.0, 400.0)
 #: Target names tried, in order, for the automatic planes.
 TARGET_PATTERNS = ("ptv*", "ctv*", "gtv*")
+#: An image plane whose dose stays at or below this share of the maximum is not shown
+#: automatically (nothing to see of the dose there).
+EMPTY_PLANE_SHARE = 0.01
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -90,11 +97,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--levels",
         metavar="LIST",
         help=(
-            "isodose levels: Gy (10,20,30) or percent of --prescription (95%%,50%%); "
+            "isodose levels: Gy (10,20,30) or percent of the prescription (95%%,50%%); "
             "default 100,95,80,50,20 %% of the prescription, or of the maximum"
         ),
     )
-    parser.add_argument("--prescription", type=float, metavar="GY", help="prescription dose in Gy")
+    parser.add_argument(
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help="prescription dose in Gy (default: the plan's, see --plan)",
+    )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="RP.dcm",
+        help=(
+            "RT Plan to take the prescription dose from (default: the plan DOSE references, "
+            "when it lies beside DOSE or --structures; --prescription wins over both)"
+        ),
+    )
     parser.add_argument(
         "--window", metavar="W/L", help="grey window width/level in HU, e.g. 400/40"
     )
@@ -109,7 +130,7 @@ def _usage(console: Console, message: str) -> int:
 def _levels(text: str | None, prescription: float | None, dose: DoseGrid) -> list[IsodoseLevel]:
     """Isodose levels from ``--levels`` (InvalidInputError naming the option when bad)."""
     reference = prescription if prescription is not None else dose.max_gy
-    of = "" if prescription is not None else " of max"
+    of = f" of {prescription:g} Gy" if prescription is not None else " of max"
     if text is None:
         return [
             IsodoseLevel(
@@ -130,11 +151,12 @@ def _levels(text: str | None, prescription: float | None, dose: DoseGrid) -> lis
             raise InvalidInputError(f"--levels {text!r}: {item!r} is not a positive level")
         if percent and prescription is None:
             raise InvalidInputError(
-                f"--levels {text!r}: percentages need --prescription GY (the dose they are of)"
+                f"--levels {text!r}: percentages need a prescription: give --prescription GY "
+                "or --plan RP.dcm (the dose they are of)"
             )
         if percent:
             gy = value * reference / 100
-            levels.append(IsodoseLevel(dose_gy=gy, label=f"{value:g} % ({gy:.3g} Gy)"))
+            levels.append(IsodoseLevel(dose_gy=gy, label=f"{value:g} %{of} ({gy:.3g} Gy)"))
         else:
             levels.append(IsodoseLevel(dose_gy=value, label=f"{value:g} Gy"))
     return levels
@@ -218,10 +240,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return _usage(
             console, f"--prescription {args.prescription:g} must be a positive number of Gy"
         )
+    choice = prescription_from(
+        prescription=args.prescription,
+        plan_path=args.plan,
+        dose=args.dose,
+        beside=() if args.structures is None else (args.structures,),
+        console=console,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dose = read_dose(args.dose, prescription_gy=args.prescription)
-        levels = _levels(args.levels, args.prescription, dose)
+        dose = read_dose(args.dose, prescription_gy=choice.dose_gy)
+        levels = _levels(args.levels, choice.dose_gy, dose)
         positions = _positions(args.slice)
         image = None
         series_file = None
@@ -246,7 +275,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             image=image,
             window=window,
             rois=rois,
-            title=f"{args.dose.name}" + (f" on {args.image.name}" if args.image else ""),
+            title=_title(args, choice),
         )
     for message in dict.fromkeys(str(w.message) for w in caught):
         print_warning(console, message)
@@ -254,18 +283,46 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"wrote {escape(str(output))}: {len(view.panels)} {args.axis} panel(s) at {where} mm, "
         f"{view.width_px} x {view.height_px} px, isodoses "
-        + ", ".join(lv.label for lv in view.levels),
+        + ", ".join(lv.label for lv in view.levels)
+        + ("" if choice.source is None else f"; prescription from {choice.source}"),
         soft_wrap=True,
     )
     return EXIT_OK
 
 
+def _title(args: argparse.Namespace, choice: PrescriptionChoice) -> str:
+    """``rtdose.dcm on CT``, and where the prescription comes from when there is one."""
+    title = f"{args.dose.name}" + (f" on {args.image.name}" if args.image else "")
+    if choice.dose_gy is None:
+        return title
+    return f"{title}\nprescription {choice.dose_gy:g} Gy from {choice.short_source}"
+
+
 def _thin_image_planes(image: tuple[Any, Any] | None, dose: DoseGrid, axis: str) -> list[float]:
-    """The planes of an image of at most 3 axial slices inside the dose (else nothing shows)."""
+    """The planes of an image of at most 3 axial slices that show dose (else nothing shows).
+
+    A plane outside the dose grid, or inside it where the dose stays below
+    :data:`EMPTY_PLANE_SHARE` of the maximum (the breast plan's one CT slice lies on the
+    grid's last frame, 0.05 %), is left out with a warning naming ``--slice``.
+    """
     if image is None or axis != "axial" or image[1].shape[0] > 3:
         return []
     grid = image[1]
     z = grid.index_to_patient(np.array([[k, 0.0, 0.0] for k in range(grid.shape[0])]))[:, 2]
     corners = dose.grid.index_to_patient(np.array([[0.0, 0, 0], np.subtract(dose.shape, 1)]))
     low, high = sorted(corners[:, 2])
-    return [float(v) for v in z if low <= v <= high]
+    floor = EMPTY_PLANE_SHARE * dose.max_gy
+    shown = [
+        float(v) for v in z if low <= v <= high and dose.plane(float(v), "axial").max_gy > floor
+    ]
+    empty = [float(v) for v in z if float(v) not in shown]
+    if empty:
+        where = ", ".join(f"{v:+.1f}" for v in empty)
+        warnings.warn(
+            f"the image's axial plane(s) at {where} mm hold no dose (outside the dose grid, "
+            f"or below {100 * EMPTY_PLANE_SHARE:g} % of its maximum there); not shown: give "
+            "--slice MM to show a plane",
+            DoseWarning,
+            stacklevel=2,
+        )
+    return shown

@@ -289,18 +289,19 @@ def _embedded_entry(
     stats: tuple[str, ...],
     console: Console,
 ) -> dict[str, Any]:
-    scale, stats_scale = _embedded_scales(args, embedded)
+    scale, stored_scale = _embedded_scales(args, embedded)
     stats_scale, notes = embedded_stats_scale(
-        args, embedded, f"ROI {dvh.roi_number} {dvh.roi_name!r}", scale, stats_scale
+        args, embedded, f"ROI {dvh.roi_number} {dvh.roi_name!r}", scale, stored_scale
     )
     for note in notes:
         print_warning(console, note)
-    curve = embedded.to_dvh(
+    curve = embedded.to_dvh(  # no stats scale: min/mean/max from the curve
         dose_scale=scale,
         stats_dose_scale=stats_scale,
         total_cm3=dvh.total_cm3,
         roi_name=dvh.roi_name,
         prescription_gy=args.prescription,
+        stats_from_curve=stats_scale is None,
     )
     return {
         "volume_cm3": curve.total_cm3,
@@ -310,6 +311,7 @@ def _embedded_entry(
         "stats": {name: _defined(curve.statistic(name)) for name in stats},
         "dose_scale": scale,
         "stats_dose_scale": stats_scale,
+        "stats_from": "file" if stats_scale is not None else "curve",
         "dose_units": embedded.dose_units,
         "volume_units": embedded.volume_units,
         "warnings": notes,

@@ -3,7 +3,8 @@
 The order: ``--prescription GY`` wins; else the plan given with ``--plan RP.dcm``; else the
 RT Plan that DOSE references (ReferencedRTPlanSequence), looked for beside DOSE and
 STRUCTURE_SET (the discovery link dose -> plan -> structure set). The source is stated
-in the output.
+in the output. ``dose-view`` (beside DOSE and ``--structures``) and ``dose-sum`` (beside
+a RELATIVE dose) follow the same order (:func:`prescription_from`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "choose_prescription",
     "embedded_stats_scale",
     "find_linked_plan",
+    "prescription_from",
 ]
 
 #: At most this many files beside DOSE and STRUCTURE_SET are looked at for the linked plan.
@@ -39,6 +41,8 @@ class PrescriptionChoice:
     dose_gy: float | None
     source: str | None
     plan: RTPlan | None = None
+    #: A short form of ``source`` for a picture's title: ``"--plan rtplan.dcm"``.
+    short_source: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """``{"dose_gy": ..., "source": ...}`` for the JSON output."""
@@ -58,19 +62,19 @@ def add_plan_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def find_linked_plan(dose: Path, structure_set: Path) -> Path | None:
-    """The RT Plan file that ``dose`` references, beside it or beside ``structure_set``.
+def find_linked_plan(dose: Path, *beside: Path) -> Path | None:
+    """The RT Plan file that ``dose`` references, beside it or beside the files ``beside``.
 
-    Only the files directly in the two folders are read (headers only); None when the
+    Only the files directly in those folders are read (headers only); None when the
     dose references no plan or the plan is not there.
     """
     header = read_header(Path(dose))
     if not isinstance(header, RTObject) or not header.referenced_rt_uids:
         return None
     wanted = set(header.referenced_rt_uids)
-    inputs = {Path(dose).resolve(), Path(structure_set).resolve()}
+    inputs = {Path(p).resolve() for p in (dose, *beside)}
     looked = 0
-    folders = {Path(p).resolve().parent: Path(p).parent for p in (dose, structure_set)}
+    folders = {Path(p).resolve().parent: Path(p).parent for p in (dose, *beside)}
     for folder in folders.values():  # as given, for the messages
         for path in sorted(folder.iterdir()):
             if path.resolve() in inputs or not path.is_file() or path.name.startswith("."):
@@ -88,27 +92,47 @@ def find_linked_plan(dose: Path, structure_set: Path) -> Path | None:
     return None
 
 
-def _choose(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
-    if args.plan is not None:
-        if not Path(args.plan).is_file():
-            raise RtmaskError(f"--plan {args.plan}: no such file; give an RTPLAN file")
-        plan: RTPlan | None = read_plan(args.plan)
-        how = "--plan {path}"
+def prescription_from(
+    *,
+    prescription: float | None,
+    plan_path: Path | None,
+    dose: Path,
+    beside: tuple[Path, ...] = (),
+    console: Console,
+) -> PrescriptionChoice:
+    """The prescription: ``--prescription``, else ``--plan``, else the plan DOSE references.
+
+    The referenced plan is looked for beside ``dose`` and the files ``beside``; a plan that
+    cannot be read is warned about and not used. See the module docstring.
+
+    Raises
+    ------
+    RtmaskError
+        ``--plan`` is not a readable RT Plan (one line naming the file).
+    """
+    if plan_path is not None:
+        if not Path(plan_path).is_file():
+            raise RtmaskError(f"--plan {plan_path}: no such file; give an RTPLAN file")
+        plan: RTPlan | None = read_plan(plan_path)
+        how, short = "--plan {path}", "--plan {name}"
     else:
-        linked = find_linked_plan(args.dose, args.structure_set)
+        linked = find_linked_plan(dose, *beside)
         plan = None
-        how = "the plan {path} that DOSE references"
+        how, short = "the plan {path} that DOSE references", "{name} (DOSE's plan)"
         if linked is not None:
             try:
                 plan = read_plan(linked)
             except RtmaskError as error:
                 print_warning(console, f"{error} (the plan DOSE references; not used)")
-    if args.prescription is not None:
+    if prescription is not None:
         said = ""
         if plan is not None and plan.prescription_gy is not None:
             said = f" (the plan {plan.source} says {plan.prescription_gy:g} Gy)"
         return PrescriptionChoice(
-            dose_gy=float(args.prescription), source=f"--prescription{said}", plan=plan
+            dose_gy=float(prescription),
+            source=f"--prescription{said}",
+            plan=plan,
+            short_source="--prescription",
         )
     if plan is None:
         return PrescriptionChoice(dose_gy=None, source=None)
@@ -124,6 +148,17 @@ def _choose(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
         dose_gy=plan.prescription.dose_gy,
         source=f"{how.format(path=plan.source)} ({plan.prescription.source})",
         plan=plan,
+        short_source=short.format(name=Path(plan.source).name),
+    )
+
+
+def _choose(args: argparse.Namespace, console: Console) -> PrescriptionChoice:
+    return prescription_from(
+        prescription=args.prescription,
+        plan_path=args.plan,
+        dose=args.dose,
+        beside=(args.structure_set,),
+        console=console,
     )
 
 
@@ -148,13 +183,13 @@ def embedded_stats_scale(
     roi: str,
     curve_scale: float,
     stats_scale: float,
-) -> tuple[float, list[str]]:
+) -> tuple[float | None, list[str]]:
     """Gy per unit of an embedded DVH's min/mean/max, and warnings about them.
 
     Values that contradict the item's own curve (percent of the prescription labelled GY)
-    are read as percent of the prescription when that makes them fit, unless
-    ``--embedded-stats-percent-of`` said how to read them; otherwise they are shown as
-    they are, with a warning that says what they fit.
+    are read as percent of the prescription when that makes them fit, as
+    ``--embedded-stats-percent-of`` says when given; otherwise they are not shown as Gy:
+    the scale returned is None, meaning min/mean/max are to be taken from the curve.
     """
     wrong = embedded.contradicting_stats(dose_scale=curve_scale, stats_dose_scale=stats_scale)
     if not wrong:
@@ -171,10 +206,16 @@ def embedded_stats_scale(
             "(--embedded-stats-percent-of GY reads them otherwise)"
         ]
     fits = embedded.stats_percent_of_gy(dose_scale=curve_scale)
-    hint = (
-        f"; they fit it as percent of {fits:g} Gy: give --embedded-stats-percent-of GY "
-        "(or --plan RP.dcm)"
-        if fits is not None
-        else "; they are shown as written"
-    )
-    return stats_scale, [problem + hint]
+    shown = "min/mean/max are shown from the curve"
+    if prescription is not None:
+        hint = (
+            f"; nor do they fit as percent of the prescription, {prescription:g} Gy: {shown} "
+            "(--embedded-stats-percent-of GY reads them as percent of GY)"
+        )
+    else:
+        fit = "" if fits is None else f"; they fit it as percent of {fits:g} Gy"
+        hint = (
+            f"{fit}; {shown}; give --prescription GY or --plan RP.dcm to convert the stored "
+            "values (or --embedded-stats-percent-of GY)"
+        )
+    return None, [problem + hint]

@@ -184,6 +184,19 @@ class EmbeddedDVH:
                 return None
         return None
 
+    def curve_stats(self, *, dose_scale: float = 1.0) -> tuple[float, float, float] | None:
+        """Minimum, mean and maximum dose (Gy) of the curve itself, as its D-values read them.
+
+        The minimum is the last edge the whole volume receives, the maximum the top of the
+        last bin with volume, the mean the volume-weighted bin centres (the integral of the
+        linearly interpolated curve over the total). None when the curve holds no volume.
+        """
+        ranges = self._ranges(dose_scale)
+        if ranges is None:
+            return None
+        low, high = ranges["DVHMeanDose"]
+        return ranges["DVHMinimumDose"][0], (low + high) / 2, ranges["DVHMaximumDose"][1]
+
     def describe_contradiction(
         self, wrong: tuple[str, ...], dose_scale: float = 1.0, stats_dose_scale: float = 1.0
     ) -> str:
@@ -222,6 +235,20 @@ class EmbeddedDVH:
             stacklevel=3,
         )
 
+    def _stored_stats(
+        self, dose: FloatArray, volume: FloatArray, scale: float
+    ) -> tuple[float, float, float]:
+        """Minimum, mean, maximum (Gy) as stored times ``scale``; the curve's where absent."""
+        samples_min = 0.0 if self.min_dose is None else self.min_dose * scale
+        samples_max = float(dose[-1]) if self.max_dose is None else self.max_dose * scale
+        if self.mean_dose is not None:
+            mean = self.mean_dose * scale
+        else:  # from the differential curve, bin centres
+            drops = volume[:-1] - volume[1:]
+            centres = (dose[1:] + dose[:-1]) / 2
+            mean = float(np.sum(drops * centres) / max(float(volume[0]), 1e-300))
+        return samples_min, mean, samples_max
+
     def to_dvh(
         self,
         *,
@@ -231,6 +258,7 @@ class EmbeddedDVH:
         roi_name: str = "",
         color: tuple[int, int, int] | None = None,
         prescription_gy: float | None = None,
+        stats_from_curve: bool = False,
     ) -> DVH:
         """Convert the curve to a :class:`DVH` in Gy and cm3.
 
@@ -246,11 +274,16 @@ class EmbeddedDVH:
             The ROI's volume, needed when the volume units are PERCENT.
         roi_name, color, prescription_gy
             Stored in the DVH.
+        stats_from_curve
+            Take the minimum, mean and maximum from the curve (:meth:`curve_stats`) instead
+            of DVHMinimumDose, DVHMeanDose and DVHMaximumDose, unchecked: for values that
+            contradict the curve while their scale is unknown.
         """
         summary_scale = dose_scale if stats_dose_scale is None else stats_dose_scale
         if not (dose_scale > 0 and summary_scale > 0):
             raise ValueError(f"dose scales must be positive, got {dose_scale}, {summary_scale}")
-        self._warn_if_contradicted(roi_name, dose_scale, summary_scale)
+        if not stats_from_curve:
+            self._warn_if_contradicted(roi_name, dose_scale, summary_scale)
         volume = self.volume
         if self.volume_units == "PERCENT":
             if total_cm3 is None:
@@ -262,14 +295,11 @@ class EmbeddedDVH:
         dose = self.dose * dose_scale
         keep = np.concatenate([[True], np.diff(dose) > 0])  # drop zero-width bins
         dose, volume = dose[keep], np.maximum(np.minimum.accumulate(volume[keep]), 0.0)
-        samples_min = 0.0 if self.min_dose is None else self.min_dose * summary_scale
-        samples_max = float(dose[-1]) if self.max_dose is None else self.max_dose * summary_scale
-        if self.mean_dose is not None:
-            mean = self.mean_dose * summary_scale
-        else:  # from the differential curve, bin centres
-            drops = volume[:-1] - volume[1:]
-            centres = (dose[1:] + dose[:-1]) / 2
-            mean = float(np.sum(drops * centres) / max(float(volume[0]), 1e-300))
+        own = self.curve_stats(dose_scale=dose_scale) if stats_from_curve else None
+        if own is not None:
+            samples_min, mean, samples_max = own
+        else:
+            samples_min, mean, samples_max = self._stored_stats(dose, volume, summary_scale)
         return DVH(
             dose_gy=dose,
             volume_cm3=volume,
