@@ -215,7 +215,7 @@ def test_beams_without_control_points_or_fraction_group(tmp_path: Path) -> None:
     assert plan.prescription.dose_per_fraction_gy is None
 
 
-def test_ion_plan_beams_and_referenced_doses() -> None:
+def _ion_plan() -> pydicom.Dataset:
     dataset = beam_plan()
     dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.8"  # RT Ion Plan
     dataset.IonBeamSequence = dataset.BeamSequence
@@ -224,7 +224,13 @@ def test_ion_plan_beams_and_referenced_doses() -> None:
         beam.IonControlPointSequence = beam.ControlPointSequence
         del beam.ControlPointSequence
         del beam.SourceAxisDistance
-        beam.VirtualSourceAxisDistances = [2000.0, 1800.0]
+        beam.VirtualSourceAxisDistances = [2000.0, 1800.0]  # FL: binary numbers
+    return dataset
+
+
+def test_ion_plan_beams_and_referenced_doses() -> None:
+    dataset = _ion_plan()
+    for beam in dataset.IonBeamSequence:
         beam.RadiationType = "PROTON"
     reference = pydicom.Dataset()
     reference.ReferencedSOPInstanceUID = "1.2.9"
@@ -265,19 +271,6 @@ def test_a_damaged_number_names_the_item_and_attribute(tmp_path: Path) -> None:
         InvalidInputError, match="BeamSequence item 1 ControlPointSequence item 1: "
     ):
         read_plan(dataset)
-
-
-def _ion_plan() -> pydicom.Dataset:
-    dataset = beam_plan()
-    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.8"  # RT Ion Plan
-    dataset.IonBeamSequence = dataset.BeamSequence
-    del dataset.BeamSequence
-    for beam in dataset.IonBeamSequence:
-        beam.IonControlPointSequence = beam.ControlPointSequence
-        del beam.ControlPointSequence
-        del beam.SourceAxisDistance
-        beam.VirtualSourceAxisDistances = [2000.0, 1800.0]  # FL: binary numbers
-    return dataset
 
 
 @pytest.mark.parametrize("implicit", [False, True])

@@ -25,7 +25,7 @@ from rtmask._dicom import read_dataset
 from rtmask._errors import InvalidInputError
 from rtmask.cli._options import add_output_option
 from rtmask.cli._output import print_error, print_warning
-from rtmask.cli._prescription import PrescriptionChoice, prescription_from
+from rtmask.cli._prescription import PrescriptionChoice, add_plan_option, prescription_from
 from rtmask.discovery import read_image_series
 from rtmask.discovery._pixels import read_slices
 from rtmask.dose import DoseGrid, read_dose
@@ -107,15 +107,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="GY",
         help="prescription dose in Gy (default: the plan's, see --plan)",
     )
-    parser.add_argument(
-        "--plan",
-        type=Path,
-        metavar="RP.dcm",
-        help=(
-            "RT Plan to take the prescription dose from (default: the plan DOSE references, "
-            "when it lies beside DOSE or --structures; --prescription wins over both)"
-        ),
-    )
+    add_plan_option(parser, beside="--structures")
     parser.add_argument(
         "--window", metavar="W/L", help="grey window width/level in HU, e.g. 400/40"
     )

@@ -49,15 +49,15 @@ class PrescriptionChoice:
         return {"dose_gy": self.dose_gy, "source": self.source}
 
 
-def add_plan_option(parser: argparse.ArgumentParser) -> None:
-    """``--plan RP.dcm``."""
+def add_plan_option(parser: argparse.ArgumentParser, beside: str = "STRUCTURE_SET") -> None:
+    """``--plan RP.dcm``; ``beside``: the other input a linked plan may lie beside."""
     parser.add_argument(
         "--plan",
         type=Path,
         metavar="RP.dcm",
         help=(
             "RT Plan to take the prescription dose from (default: the plan DOSE references, "
-            "when it lies beside DOSE or STRUCTURE_SET; --prescription wins over both)"
+            f"when it lies beside DOSE or {beside}; --prescription wins over both)"
         ),
     )
 
